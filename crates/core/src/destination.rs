@@ -1,0 +1,98 @@
+//! The write side: where batches go and how a checkpoint is committed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow_array::RecordBatch;
+use async_trait::async_trait;
+use serde::Serialize;
+use weft_arrow::Reject;
+
+use crate::{CoreError, StreamSpec, StreamState, WriteDisposition};
+
+/// What a load writes to: a pipeline's stream, with its spec and disposition.
+#[derive(Debug, Clone)]
+pub struct LoadTarget {
+    /// Pipeline name (the target schema in a warehouse).
+    pub pipeline: String,
+    /// The stream's spec (its schema may have evolved since: see batches).
+    pub spec: StreamSpec,
+    /// How rows are applied.
+    pub disposition: WriteDisposition,
+}
+
+/// A checkpoint to commit: the state that all rows written so far lead to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// The cursor to save with the rows.
+    pub state: StreamState,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LoadReceipt {
+    /// The load's id (recorded in `_weft_loads` and in `_weft_load_id`).
+    pub load_id: String,
+    /// Rows applied.
+    pub rows: u64,
+    /// Rejects recorded.
+    pub rejects: u64,
+    /// Staged files the load read.
+    pub files: u64,
+    /// Staged bytes.
+    pub bytes: u64,
+    /// True when this load id had been committed before (the commit was a no-op).
+    pub already_committed: bool,
+}
+
+/// A destination: a warehouse (stage + bulk load) or a SaaS write API.
+///
+/// Contract: state returned by [`Destination::state`] is exactly the state of
+/// the last successful [`LoadSink::commit`]; rows and state become visible
+/// together or not at all.
+#[async_trait]
+pub trait Destination: Send + Sync {
+    /// Destination name (`duckdb`, `mailchimp`...), used in errors and reports.
+    fn name(&self) -> &str;
+
+    /// The last committed state of a stream.
+    async fn state(&self, pipeline: &str, stream: &str) -> Result<Option<StreamState>, CoreError>;
+
+    /// Opens a sink for one stream's run.
+    async fn open(&self, target: LoadTarget) -> Result<Box<dyn LoadSink>, CoreError>;
+}
+
+/// One stream's writer. Rows written since the last commit form one load.
+#[async_trait]
+pub trait LoadSink: Send {
+    /// The id of the load being written now; stamped into `_weft_load_id`.
+    fn load_id(&self) -> &str;
+
+    /// Adds a batch to the current load (its schema may add columns).
+    async fn write(&mut self, batch: RecordBatch) -> Result<(), CoreError>;
+
+    /// Adds quarantined records to the current load.
+    async fn reject(&mut self, rejects: Vec<Reject>) -> Result<(), CoreError>;
+
+    /// Commits the current load with `checkpoint` atomically, then starts a new load.
+    async fn commit(&mut self, checkpoint: Checkpoint) -> Result<LoadReceipt, CoreError>;
+}
+
+/// A new, unique, time-ordered load id such as `20261122T230102Z-00c0ffee0001`.
+pub fn new_load_id() -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let now = chrono::Utc::now();
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let salt = (u64::from(std::process::id()) << 24) ^ u64::from(now.timestamp_subsec_nanos());
+    format!("{}-{:08x}{:04x}", now.format("%Y%m%dT%H%M%SZ"), salt & 0xffff_ffff, seq & 0xffff)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn load_ids_are_unique_and_ordered_by_time_prefix() {
+        let ids: Vec<_> = (0..1000).map(|_| super::new_load_id()).collect();
+        let set: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(set.len(), ids.len());
+        assert!(ids.iter().all(|i| i.len() == 29 && i.as_bytes()[8] == b'T'));
+    }
+}

@@ -1,0 +1,88 @@
+//! The one error type of weft-core.
+
+/// A boxed error from a connector or destination crate, kept as the source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What failed in the engine, and where.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// Reading a stream from its source failed.
+    #[error("{connector}/{stream}: source failed at cursor {cursor}: {source}")]
+    Source {
+        /// Connector name.
+        connector: String,
+        /// Stream name.
+        stream: String,
+        /// The cursor the read started from (`none` for a first run).
+        cursor: String,
+        /// The connector's own error (request URL without secrets, status, body).
+        #[source]
+        source: BoxError,
+    },
+    /// Converting a page of records failed (only under the `freeze` contract or
+    /// for an unusable schema; bad records are otherwise quarantined).
+    #[error("{connector}/{stream}: page {page} could not be converted: {source}")]
+    Convert {
+        /// Connector name.
+        connector: String,
+        /// Stream name.
+        stream: String,
+        /// 1-based page number within this run.
+        page: u64,
+        /// What weft-arrow said.
+        #[source]
+        source: weft_arrow::ArrowConvError,
+    },
+    /// Writing to or committing into the destination failed.
+    #[error("{destination}: {stream}: {source}")]
+    Destination {
+        /// Destination name (e.g. `duckdb`).
+        destination: String,
+        /// Stream name.
+        stream: String,
+        /// The destination's own error.
+        #[source]
+        source: BoxError,
+    },
+    /// A stream name that the source does not offer.
+    #[error("{connector} has no stream named `{stream}` (available: {available})")]
+    UnknownStream {
+        /// Connector name.
+        connector: String,
+        /// The name asked for.
+        stream: String,
+        /// Comma-separated names it does offer.
+        available: String,
+    },
+    /// A stream catalog (specs/*.toml) is malformed.
+    #[error("stream catalog {catalog}: {reason}")]
+    Catalog {
+        /// Which catalog.
+        catalog: String,
+        /// What is wrong, naming the stream and field.
+        reason: String,
+    },
+    /// Reading or writing saved state failed.
+    #[error("state store {location}: {reason}")]
+    State {
+        /// Where the state lives (a path or table).
+        location: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A secret could not be read (the message names where from, never the value).
+    #[error("secret from {location} could not be read: {reason}")]
+    Secret {
+        /// The variable or file.
+        location: String,
+        /// Why.
+        reason: String,
+    },
+    /// The run was cancelled before the stream finished; committed state is intact.
+    #[error("{stream}: cancelled; state committed before the cancel is kept")]
+    Cancelled {
+        /// Stream name.
+        stream: String,
+    },
+}

@@ -1,0 +1,35 @@
+//! weft-core: the engine's contracts and the pipeline driver.
+//!
+//! A [`Source`] reads a stream from a saved cursor as events (pages of
+//! records and checkpoints); the [`Pipeline`] turns JSON pages into Arrow
+//! batches (through `weft-arrow`), hands them to a [`Destination`], and asks it
+//! to commit at checkpoints, where rows and the new cursor land in one
+//! transaction. A [`RunReport`] says what happened per stream.
+//!
+//! Stream catalogs ([`Catalog`]) are declared in `specs/*.toml` and parsed
+//! here, so every connector describes its streams the same way.
+
+mod catalog;
+mod destination;
+mod error;
+mod metrics;
+mod pipeline;
+mod report;
+mod secret;
+mod source;
+mod spec;
+mod state;
+
+pub use catalog::{Catalog, CatalogStream, DeclaredField};
+pub use destination::{Checkpoint, Destination, LoadReceipt, LoadSink, LoadTarget, new_load_id};
+pub use error::{BoxError, CoreError};
+pub use metrics::{StreamMetrics, MetricsSnapshot};
+pub use pipeline::{Cadence, Pipeline, PipelineObserver, PipelineOptions};
+pub use report::{RunReport, StreamReport, StreamStatus};
+pub use secret::SecretRef;
+pub use source::{EventSender, EventStream, JsonPage, ReadRequest, Source, SourceEvent, spawn_events};
+pub use spec::{StreamSpec, SyncMode, WriteDisposition, DELETED_AT, EXTRACTED_AT, LOAD_ID};
+pub use state::{FileStateStore, StateStore, StreamState, Watermark};
+
+pub use tokio_util::sync::CancellationToken;
+pub use weft_arrow::{FieldType, Reject, SchemaContract};

@@ -1,0 +1,436 @@
+//! The pipeline driver: source -> JSON->Arrow -> destination, with checkpoints.
+//!
+//! Per stream: read the committed state from the destination, read the source
+//! from it, convert pages under the stream's schema (quarantining bad records),
+//! stamp `_weft_load_id` and `_weft_extracted_at`, write to the destination's
+//! sink, and commit at the source's checkpoints once the cadence (rows, bytes
+//! or seconds) is due. Streams run concurrently up to a bound.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use chrono::Utc;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use weft_arrow::{JsonDecoder, SchemaContract};
+
+use crate::report::StreamStatus;
+use crate::{
+    Checkpoint, CoreError, Destination, LoadSink, LoadTarget, ReadRequest, RunReport, Source,
+    SourceEvent, StreamMetrics, StreamReport, StreamSpec, StreamState, WriteDisposition,
+    EXTRACTED_AT, LOAD_ID,
+};
+
+/// When the pipeline commits: whichever of rows, bytes or seconds comes first,
+/// at the next checkpoint the source emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cadence {
+    /// Commit after this many rows.
+    pub rows: u64,
+    /// Commit after this many bytes of Arrow data.
+    pub bytes: u64,
+    /// Commit after this much time.
+    pub seconds: u64,
+}
+
+impl Default for Cadence {
+    fn default() -> Self {
+        Cadence {
+            rows: 250_000,
+            bytes: 256 * 1024 * 1024,
+            seconds: 60,
+        }
+    }
+}
+
+/// How a pipeline runs.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// Streams to run (`None` = every stream the source offers).
+    pub streams: Option<Vec<String>>,
+    /// Ignore saved state and read everything again (rows still merge by key).
+    pub full_refresh: bool,
+    /// Streams run at once.
+    pub concurrency: usize,
+    /// Commit cadence.
+    pub cadence: Cadence,
+    /// What to do with records that do not match the declared schema.
+    pub contract: SchemaContract,
+    /// Overrides every stream's write disposition.
+    pub disposition: Option<WriteDisposition>,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            streams: None,
+            full_refresh: false,
+            concurrency: 4,
+            cadence: Cadence::default(),
+            contract: SchemaContract::Evolve,
+            disposition: None,
+        }
+    }
+}
+
+/// Hears about streams as they start and finish (progress bars, logs).
+pub trait PipelineObserver: Send + Sync {
+    /// A stream started; `metrics` stays live until it finishes.
+    fn stream_started(&self, _stream: &str, _metrics: Arc<StreamMetrics>) {}
+    /// A stream finished.
+    fn stream_finished(&self, _report: &StreamReport) {}
+}
+
+/// Drives a [`Source`] into a [`Destination`].
+///
+/// ```no_run
+/// # async fn demo(source: std::sync::Arc<dyn weft_core::Source>,
+/// #               warehouse: std::sync::Arc<dyn weft_core::Destination>) {
+/// use weft_core::{Pipeline, PipelineOptions};
+/// let pipeline = Pipeline::new("stripe", source, warehouse).with_options(PipelineOptions {
+///     streams: Some(vec!["customers".into()]),
+///     ..Default::default()
+/// });
+/// let report = pipeline.run().await.expect("known streams");
+/// println!("{}", report.to_table());
+/// # }
+/// ```
+pub struct Pipeline {
+    name: String,
+    source: Arc<dyn Source>,
+    destination: Arc<dyn Destination>,
+    options: PipelineOptions,
+    cancel: CancellationToken,
+    observer: Option<Arc<dyn PipelineObserver>>,
+}
+
+impl Pipeline {
+    /// A pipeline named `name` (the warehouse schema its tables land in).
+    pub fn new(
+        name: impl Into<String>,
+        source: Arc<dyn Source>,
+        destination: Arc<dyn Destination>,
+    ) -> Self {
+        Pipeline {
+            name: name.into(),
+            source,
+            destination,
+            options: PipelineOptions::default(),
+            cancel: CancellationToken::new(),
+            observer: None,
+        }
+    }
+
+    /// Sets the options.
+    pub fn with_options(mut self, options: PipelineOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Uses this token for cancellation (e.g. one shared by every pipeline on Ctrl-C).
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Reports stream starts and ends to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn PipelineObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The token that cancels this pipeline.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// The streams this run covers, in order; unknown names are an error.
+    pub fn selected_streams(&self) -> Result<Vec<StreamSpec>, CoreError> {
+        let all = self.source.streams();
+        let Some(wanted) = &self.options.streams else {
+            return Ok(all);
+        };
+        wanted
+            .iter()
+            .map(|name| {
+                all.iter()
+                    .find(|s| &s.name == name)
+                    .cloned()
+                    .ok_or_else(|| CoreError::UnknownStream {
+                        connector: self.source.connector().to_string(),
+                        stream: name.clone(),
+                        available: all
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })
+            })
+            .collect()
+    }
+
+    /// Runs every selected stream; a failing stream does not stop the others.
+    ///
+    /// Returns an error only when a requested stream does not exist; stream
+    /// failures are in the report ([`RunReport::succeeded`]).
+    pub async fn run(&self) -> Result<RunReport, CoreError> {
+        let started = Instant::now();
+        let specs = self.selected_streams()?;
+        let streams = futures::stream::iter(specs)
+            .map(|spec| self.run_stream(spec))
+            .buffered(self.options.concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await;
+        Ok(RunReport {
+            pipeline: self.name.clone(),
+            streams,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    async fn run_stream(&self, spec: StreamSpec) -> StreamReport {
+        let started = Instant::now();
+        let metrics = Arc::new(StreamMetrics::default());
+        if let Some(o) = &self.observer {
+            o.stream_started(&spec.name, metrics.clone());
+        }
+        let span = tracing::info_span!("stream", pipeline = %self.name, stream = %spec.name);
+        let _enter = span.enter();
+        let mut report = StreamReport::new(&spec.name);
+        let outcome = self.drive(&spec, &metrics, &mut report).await;
+        report.absorb(metrics.snapshot());
+        report.rejected = metrics.snapshot().rejected;
+        report.seconds = started.elapsed().as_secs_f64();
+        if let Err(e) = outcome {
+            report.status = match e {
+                CoreError::Cancelled { .. } => StreamStatus::Cancelled,
+                _ => StreamStatus::Failed,
+            };
+            tracing::error!(error = %e, "stream did not finish");
+            report.error = Some(e.to_string());
+        }
+        if let Some(o) = &self.observer {
+            o.stream_finished(&report);
+        }
+        report
+    }
+
+    async fn drive(
+        &self,
+        spec: &StreamSpec,
+        metrics: &Arc<StreamMetrics>,
+        report: &mut StreamReport,
+    ) -> Result<(), CoreError> {
+        let committed = match self.options.full_refresh {
+            true => None,
+            false => self.destination.state(&self.name, &spec.name).await?,
+        };
+        report.cursor = committed.as_ref().map(|s| s.0.clone());
+        let cursor_text = committed
+            .as_ref()
+            .map_or_else(|| "none".to_string(), |s| s.0.to_string());
+        let disposition = self.options.disposition.unwrap_or(spec.write_disposition);
+        let mut sink = self
+            .destination
+            .open(LoadTarget {
+                pipeline: self.name.clone(),
+                spec: spec.clone(),
+                disposition,
+            })
+            .await?;
+        let connector = self.source.connector().to_string();
+        let mut decoder = JsonDecoder::new(
+            spec.schema.clone(),
+            spec.primary_key.clone(),
+            self.options.contract,
+        )
+        .map_err(|source| CoreError::Convert {
+            connector: connector.clone(),
+            stream: spec.name.clone(),
+            page: 0,
+            source,
+        })?;
+        let mut events = self.source.read(ReadRequest {
+            spec: spec.clone(),
+            state: committed.clone(),
+            started_at: Utc::now(),
+            metrics: metrics.clone(),
+            cancel: self.cancel.clone(),
+        });
+
+        let mut load = LoadProgress::new(committed);
+        let mut page = 0u64;
+        loop {
+            let event = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => {
+                    return Err(CoreError::Cancelled { stream: spec.name.clone() });
+                }
+                event = events.next() => event,
+            };
+            let Some(event) = event else { break };
+            let event = event.map_err(|source| CoreError::Source {
+                connector: connector.clone(),
+                stream: spec.name.clone(),
+                cursor: cursor_text.clone(),
+                source,
+            })?;
+            match event {
+                SourceEvent::Page(json) => {
+                    page += 1;
+                    let decoded =
+                        decoder
+                            .decode_page(&json.records)
+                            .map_err(|source| CoreError::Convert {
+                                connector: connector.clone(),
+                                stream: spec.name.clone(),
+                                page,
+                                source,
+                            })?;
+                    for f in &decoded.new_fields {
+                        report.notices.push(format!(
+                            "new column `{}` ({}) added from page {page}",
+                            f.name(),
+                            f.data_type()
+                        ));
+                    }
+                    if !decoded.rejects.is_empty() {
+                        load.rejects += decoded.rejects.len() as u64;
+                        metrics.add_rejected(decoded.rejects.len() as u64);
+                        sink.reject(decoded.rejects).await?;
+                    }
+                    if let Some(batch) = decoded.batch {
+                        load.write(&mut *sink, batch, metrics).await?;
+                    }
+                }
+                SourceEvent::Batch(batch) => load.write(&mut *sink, batch, metrics).await?,
+                SourceEvent::Checkpoint(state) => {
+                    load.pending = Some(state);
+                    if disposition != WriteDisposition::Replace
+                        && load.due(&self.options.cadence)
+                    {
+                        load.commit(&mut *sink, report).await?;
+                    }
+                }
+                SourceEvent::Notice(n) => {
+                    tracing::info!(notice = %n, "source notice");
+                    report.notices.push(n);
+                }
+            }
+        }
+        load.commit(&mut *sink, report).await
+    }
+}
+
+/// The load being written between two commits.
+struct LoadProgress {
+    committed: Option<StreamState>,
+    pending: Option<StreamState>,
+    rows: u64,
+    bytes: u64,
+    rejects: u64,
+    since: Instant,
+}
+
+impl LoadProgress {
+    fn new(committed: Option<StreamState>) -> Self {
+        LoadProgress {
+            committed,
+            pending: None,
+            rows: 0,
+            bytes: 0,
+            rejects: 0,
+            since: Instant::now(),
+        }
+    }
+
+    async fn write(
+        &mut self,
+        sink: &mut dyn LoadSink,
+        batch: RecordBatch,
+        metrics: &StreamMetrics,
+    ) -> Result<(), CoreError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let batch = stamp(batch, sink.load_id())?;
+        self.rows += batch.num_rows() as u64;
+        self.bytes += batch.get_array_memory_size() as u64;
+        metrics.add_rows(batch.num_rows() as u64);
+        sink.write(batch).await
+    }
+
+    fn due(&self, cadence: &Cadence) -> bool {
+        self.rows >= cadence.rows
+            || self.bytes >= cadence.bytes
+            || self.since.elapsed() >= Duration::from_secs(cadence.seconds)
+    }
+
+    async fn commit(
+        &mut self,
+        sink: &mut dyn LoadSink,
+        report: &mut StreamReport,
+    ) -> Result<(), CoreError> {
+        let state = self.pending.take().or_else(|| self.committed.clone());
+        let changed = state != self.committed;
+        if self.rows == 0 && self.rejects == 0 && !changed {
+            return Ok(());
+        }
+        let state = state.unwrap_or(crate::StreamState(serde_json::Value::Null));
+        let receipt = sink
+            .commit(Checkpoint {
+                state: state.clone(),
+            })
+            .await?;
+        tracing::info!(load_id = %receipt.load_id, rows = receipt.rows, "load committed");
+        report.rows += receipt.rows;
+        report.loads += 1;
+        report.cursor = Some(state.0.clone());
+        self.committed = Some(state);
+        self.rows = 0;
+        self.bytes = 0;
+        self.rejects = 0;
+        self.since = Instant::now();
+        Ok(())
+    }
+}
+
+/// Appends `_weft_load_id` and `_weft_extracted_at` to a batch.
+fn stamp(batch: RecordBatch, load_id: &str) -> Result<RecordBatch, CoreError> {
+    let n = batch.num_rows();
+    let now = Utc::now().timestamp_micros();
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| f.name() != LOAD_ID && f.name() != EXTRACTED_AT)
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let mut columns: Vec<ArrayRef> = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .filter(|(f, _)| f.name() != LOAD_ID && f.name() != EXTRACTED_AT)
+        .map(|(_, c)| c.clone())
+        .collect();
+    fields.push(Field::new(LOAD_ID, DataType::Utf8, false));
+    fields.push(Field::new(
+        EXTRACTED_AT,
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        false,
+    ));
+    columns.push(Arc::new(StringArray::from(vec![load_id; n])));
+    columns.push(Arc::new(
+        TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC"),
+    ));
+    let schema = Schema::new_with_metadata(fields, batch.schema().metadata().clone());
+    RecordBatch::try_new(Arc::new(schema), columns).map_err(|e| CoreError::Convert {
+        connector: String::new(),
+        stream: String::new(),
+        page: 0,
+        source: e.into(),
+    })
+}

@@ -1,0 +1,162 @@
+//! What a run did, per stream: rows, requests, retries, cursor, time, errors.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::MetricsSnapshot;
+
+/// How a stream's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamStatus {
+    /// Read to the end and committed.
+    Succeeded,
+    /// Failed; what was committed before the failure is kept.
+    Failed,
+    /// Interrupted; what was committed before the cancel is kept.
+    Cancelled,
+}
+
+/// One stream's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamReport {
+    /// Stream name.
+    pub stream: String,
+    /// How it ended.
+    pub status: StreamStatus,
+    /// Rows committed.
+    pub rows: u64,
+    /// Records quarantined into `_weft_rejects`.
+    pub rejected: u64,
+    /// Response bytes received.
+    pub bytes: u64,
+    /// HTTP requests sent.
+    pub requests: u64,
+    /// Retried requests.
+    pub retries: u64,
+    /// Responses that were rate limited (429).
+    pub rate_limited: u64,
+    /// Milliseconds spent waiting on budgets and backoff.
+    pub wait_ms: u64,
+    /// Loads committed.
+    pub loads: u64,
+    /// The committed cursor at the end of the run.
+    pub cursor: Option<serde_json::Value>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// The error, when the stream failed (no secrets: URLs are redacted upstream).
+    pub error: Option<String>,
+    /// Things worth knowing (fallbacks taken, columns added, quota reached).
+    pub notices: Vec<String>,
+}
+
+impl StreamReport {
+    /// An empty report for a stream, to be filled in.
+    pub fn new(stream: &str) -> Self {
+        StreamReport {
+            stream: stream.to_string(),
+            status: StreamStatus::Succeeded,
+            rows: 0,
+            rejected: 0,
+            bytes: 0,
+            requests: 0,
+            retries: 0,
+            rate_limited: 0,
+            wait_ms: 0,
+            loads: 0,
+            cursor: None,
+            seconds: 0.0,
+            error: None,
+            notices: Vec::new(),
+        }
+    }
+
+    pub(crate) fn absorb(&mut self, m: MetricsSnapshot) {
+        self.bytes = m.bytes;
+        self.requests = m.requests;
+        self.retries = m.retries;
+        self.rate_limited = m.rate_limited;
+        self.wait_ms = m.wait_ms;
+    }
+}
+
+/// A pipeline run's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Per stream, in the order they were asked for.
+    pub streams: Vec<StreamReport>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+impl RunReport {
+    /// Whether every stream succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.streams
+            .iter()
+            .all(|s| s.status == StreamStatus::Succeeded)
+    }
+
+    /// Total rows committed across streams.
+    pub fn rows(&self) -> u64 {
+        self.streams.iter().map(|s| s.rows).sum()
+    }
+
+    /// The report for one stream.
+    pub fn stream(&self, name: &str) -> Option<&StreamReport> {
+        self.streams.iter().find(|s| s.stream == name)
+    }
+
+    /// A plain-text table, one line per stream, then errors and notices.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<24} {:<10} {:>10} {:>8} {:>9} {:>8} {:>6} {:>8}  cursor",
+            format!("{}/stream", self.pipeline),
+            "status",
+            "rows",
+            "rejected",
+            "requests",
+            "retries",
+            "429s",
+            "seconds"
+        );
+        for s in &self.streams {
+            let status = match s.status {
+                StreamStatus::Succeeded => "ok",
+                StreamStatus::Failed => "FAILED",
+                StreamStatus::Cancelled => "cancelled",
+            };
+            let cursor = s
+                .cursor
+                .as_ref()
+                .map_or_else(|| "-".to_string(), |c| c.to_string());
+            let _ = writeln!(
+                out,
+                "{:<24} {:<10} {:>10} {:>8} {:>9} {:>8} {:>6} {:>8.2}  {}",
+                s.stream,
+                status,
+                s.rows,
+                s.rejected,
+                s.requests,
+                s.retries,
+                s.rate_limited,
+                s.seconds,
+                cursor
+            );
+        }
+        for s in &self.streams {
+            if let Some(e) = &s.error {
+                let _ = writeln!(out, "error  {}: {e}", s.stream);
+            }
+            for n in &s.notices {
+                let _ = writeln!(out, "note   {}: {n}", s.stream);
+            }
+        }
+        out
+    }
+}

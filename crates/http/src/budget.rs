@@ -1,0 +1,441 @@
+//! Rate budgets: one per API account, shared by every client in the process.
+//!
+//! A [`Budget`] combines a GCRA rate limiter (governor), a concurrency
+//! semaphore, a pause that every holder honours (set on 429 or when
+//! `X-RateLimit-Remaining` reaches 0) and daily-quota tracking. The
+//! [`BudgetRegistry`] hands out the same `Arc<Budget>` for the same
+//! [`BudgetKey`], so ELT and sync jobs of one account never exceed it together.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use http::HeaderMap;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::HttpError;
+
+/// Identifies a budget: one per API account, shared process-wide.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BudgetKey {
+    /// API name (e.g. `stripe`).
+    pub api: String,
+    /// Account identity within that API (e.g. the Stripe account id, or a
+    /// non-secret fingerprint of the key). Never the secret itself.
+    pub account: String,
+}
+
+impl BudgetKey {
+    /// A key for `api` and `account`.
+    pub fn new(api: impl Into<String>, account: impl Into<String>) -> Self {
+        Self {
+            api: api.into(),
+            account: account.into(),
+        }
+    }
+}
+
+/// Documented limits of an API account.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// Sustained request rate; `None` means no rate limit.
+    pub requests_per_second: Option<f64>,
+    /// Requests allowed back to back above the sustained rate (default 1:
+    /// requests are spaced evenly, so any one-second window sees at most rate + 1).
+    pub burst: Option<u32>,
+    /// Requests allowed in flight at once (Mailchimp: 10).
+    pub max_concurrent: Option<u32>,
+    /// Requests allowed per day (Salesforce's 24 h allocation).
+    pub daily_quota: Option<u64>,
+    /// Fraction of the daily quota kept free, e.g. 0.1.
+    pub quota_headroom: f64,
+}
+
+impl Limits {
+    /// No limit at all (still honours 429 pauses).
+    pub fn unlimited() -> Self {
+        Self {
+            requests_per_second: None,
+            burst: None,
+            max_concurrent: None,
+            daily_quota: None,
+            quota_headroom: 0.0,
+        }
+    }
+
+    /// `r` requests per second.
+    pub fn per_second(r: f64) -> Self {
+        Self {
+            requests_per_second: Some(r),
+            ..Self::unlimited()
+        }
+    }
+
+    /// `r` requests per minute.
+    pub fn per_minute(r: f64) -> Self {
+        Self::per_second(r / 60.0)
+    }
+
+    /// At most `n` requests in flight.
+    pub fn concurrent(n: u32) -> Self {
+        Self {
+            max_concurrent: Some(n),
+            ..Self::unlimited()
+        }
+    }
+
+    /// Adds a daily quota, keeping `headroom` (a fraction, e.g. 0.1) free.
+    pub fn with_daily_quota(mut self, q: u64, headroom: f64) -> Self {
+        self.daily_quota = Some(q);
+        self.quota_headroom = headroom.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Sets the burst (requests allowed back to back).
+    pub fn with_burst(mut self, burst: u32) -> Self {
+        self.burst = Some(burst);
+        self
+    }
+
+    /// Adds a concurrency limit.
+    pub fn with_max_concurrent(mut self, n: u32) -> Self {
+        self.max_concurrent = Some(n);
+        self
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::unlimited()
+    }
+}
+
+/// A held slot of a budget; dropping it frees the concurrency permit.
+#[derive(Debug)]
+pub struct BudgetPermit {
+    _permit: Option<OwnedSemaphorePermit>,
+    waited: Duration,
+}
+
+impl BudgetPermit {
+    /// How long `acquire` waited (rate limiter, pause and concurrency).
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+}
+
+/// One account's budget: rate limiter, concurrency, shared pause and quota.
+#[derive(Debug)]
+pub struct Budget {
+    key: BudgetKey,
+    limits: Limits,
+    limiter: Option<DefaultDirectRateLimiter>,
+    semaphore: Option<Arc<Semaphore>>,
+    paused_until: Mutex<Option<Instant>>,
+    quota_used: AtomicU64,
+    /// Quota reported by the API (`Sforce-Limit-Info`), 0 when unknown.
+    quota_reported: AtomicU64,
+}
+
+impl Budget {
+    /// A budget enforcing `limits` (prefer [`BudgetRegistry::budget`] so it is shared).
+    pub fn new(key: BudgetKey, limits: Limits) -> Self {
+        let limiter = limits
+            .requests_per_second
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .and_then(|r| Quota::with_period(Duration::from_secs_f64(1.0 / r)))
+            .map(|q| {
+                let burst = NonZeroU32::new(limits.burst.unwrap_or(1)).unwrap_or(NonZeroU32::MIN);
+                RateLimiter::direct(q.allow_burst(burst))
+            });
+        let semaphore = limits
+            .max_concurrent
+            .filter(|n| *n > 0)
+            .map(|n| Arc::new(Semaphore::new(n as usize)));
+        Self {
+            key,
+            limits,
+            limiter,
+            semaphore,
+            paused_until: Mutex::new(None),
+            quota_used: AtomicU64::new(0),
+            quota_reported: AtomicU64::new(0),
+        }
+    }
+
+    /// An unlimited budget not shared with anyone (a client without a budget uses one).
+    pub fn unlimited(api: &str) -> Self {
+        Self::new(BudgetKey::new(api, "private"), Limits::unlimited())
+    }
+
+    /// The key this budget belongs to.
+    pub fn key(&self) -> &BudgetKey {
+        &self.key
+    }
+
+    /// The limits it enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Waits for any pause, the rate limiter and a concurrency permit.
+    ///
+    /// Fails with [`HttpError::QuotaReached`] when the daily quota minus its
+    /// headroom is used up (checked before waiting, never retried).
+    pub async fn acquire(&self) -> Result<BudgetPermit, HttpError> {
+        self.check_quota()?;
+        let start = Instant::now();
+        self.wait_pause().await;
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+        let permit = match &self.semaphore {
+            // The semaphore is never closed, so `ok()` only drops an impossible error.
+            Some(s) => s.clone().acquire_owned().await.ok(),
+            None => None,
+        };
+        // A 429 may have paused the budget while this request waited.
+        self.wait_pause().await;
+        Ok(BudgetPermit {
+            _permit: permit,
+            waited: start.elapsed(),
+        })
+    }
+
+    async fn wait_pause(&self) {
+        loop {
+            let until = *self.lock_pause();
+            match until {
+                Some(t) if t > Instant::now() => tokio::time::sleep_until(t).await,
+                _ => return,
+            }
+        }
+    }
+
+    fn lock_pause(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        // A poisoned lock only means another holder panicked; the value is still valid.
+        self.paused_until.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Pauses every holder of this budget for `d` (extends, never shortens, a pause).
+    pub fn pause_for(&self, d: Duration) {
+        self.pause_until(Instant::now() + d);
+    }
+
+    /// Pauses every holder of this budget until `t` (extends, never shortens, a pause).
+    pub fn pause_until(&self, t: Instant) {
+        let mut guard = self.lock_pause();
+        if guard.is_none_or(|cur| cur < t) {
+            *guard = Some(t);
+        }
+    }
+
+    /// Time left in the current pause, if any.
+    pub fn paused_for(&self) -> Option<Duration> {
+        let until = (*self.lock_pause())?;
+        until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
+    }
+
+    /// Counts `n` requests against the daily quota.
+    pub fn record_requests(&self, n: u64) {
+        self.quota_used.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Requests used today: counted here, or as last reported by the API.
+    pub fn quota_used(&self) -> u64 {
+        self.quota_used.load(Ordering::Relaxed)
+    }
+
+    /// The daily quota in force: configured, else reported by the API.
+    pub fn daily_quota(&self) -> Option<u64> {
+        self.limits.daily_quota.or_else(|| {
+            let r = self.quota_reported.load(Ordering::Relaxed);
+            (r > 0).then_some(r)
+        })
+    }
+
+    fn check_quota(&self) -> Result<(), HttpError> {
+        let Some(quota) = self.daily_quota() else {
+            return Ok(());
+        };
+        let usable = (quota as f64 * (1.0 - self.limits.quota_headroom)).floor() as u64;
+        let used = self.quota_used();
+        if used >= usable {
+            return Err(HttpError::QuotaReached {
+                api: self.key.api.clone(),
+                used,
+                quota,
+            });
+        }
+        Ok(())
+    }
+
+    /// Adapts to rate-limit headers of a response.
+    ///
+    /// * `X-RateLimit-Remaining: 0` (or `RateLimit-Remaining`) pauses the
+    ///   budget until `X-RateLimit-Reset` (epoch seconds or seconds from now).
+    /// * `Sforce-Limit-Info: api-usage=N/M` sets the quota used to N and, when
+    ///   no quota was configured, the quota to M.
+    pub fn observe(&self, headers: &HeaderMap) {
+        let num = |names: &[&str]| {
+            names.iter().find_map(|n| {
+                headers
+                    .get(*n)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            })
+        };
+        let remaining = num(&["x-ratelimit-remaining", "ratelimit-remaining"]);
+        if remaining.is_some_and(|r| r <= 0.0)
+            && let Some(reset) = num(&["x-ratelimit-reset", "ratelimit-reset"])
+        {
+            let wait = if reset > 1_000_000_000.0 {
+                // Epoch seconds.
+                let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+                (reset - now).max(0.0)
+            } else {
+                reset.max(0.0)
+            };
+            // Never trust a reset more than an hour away (clock skew, odd units).
+            let wait = Duration::from_secs_f64(wait.min(3600.0));
+            if !wait.is_zero() {
+                tracing::debug!(api = %self.key.api, wait_ms = wait.as_millis() as u64, "rate limit remaining is 0; pausing budget until reset");
+                self.pause_for(wait);
+            }
+        }
+        if let Some((used, quota)) = headers
+            .get("sforce-limit-info")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_sforce_limit_info)
+        {
+            self.quota_used.store(used, Ordering::Relaxed);
+            self.quota_reported.store(quota, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Parses `api-usage=N/M` out of a `Sforce-Limit-Info` header.
+fn parse_sforce_limit_info(v: &str) -> Option<(u64, u64)> {
+    let part = v
+        .split(',')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix("api-usage="))?;
+    let (used, quota) = part.split_once('/')?;
+    Some((used.trim().parse().ok()?, quota.trim().parse().ok()?))
+}
+
+/// Process-wide registry of budgets, keyed by (API, account).
+#[derive(Debug, Default)]
+pub struct BudgetRegistry {
+    budgets: Mutex<HashMap<BudgetKey, Arc<Budget>>>,
+    overrides: Mutex<HashMap<BudgetKey, Limits>>,
+}
+
+impl BudgetRegistry {
+    /// An empty registry (tests; production code uses [`BudgetRegistry::global`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The process-wide registry.
+    pub fn global() -> &'static BudgetRegistry {
+        static GLOBAL: OnceLock<BudgetRegistry> = OnceLock::new();
+        GLOBAL.get_or_init(BudgetRegistry::new)
+    }
+
+    /// The budget for `key`, created with `default_limits` (or the override
+    /// set for this key) on first use; the same key always gives the same `Arc`.
+    pub fn budget(&self, key: BudgetKey, default_limits: Limits) -> Arc<Budget> {
+        let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = budgets.get(&key) {
+            return b.clone();
+        }
+        let limits = self
+            .overrides
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned()
+            .unwrap_or(default_limits);
+        let budget = Arc::new(Budget::new(key.clone(), limits));
+        budgets.insert(key, budget.clone());
+        budget
+    }
+
+    /// Configured limits that beat a connector's defaults for `key`.
+    ///
+    /// Set overrides before the first [`BudgetRegistry::budget`] call for the
+    /// key: a budget already handed out keeps its limits.
+    pub fn set_override(&self, key: BudgetKey, limits: Limits) {
+        self.overrides
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, limits);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn sforce_limit_info_parses() {
+        assert_eq!(parse_sforce_limit_info("api-usage=18/5000"), Some((18, 5000)));
+        assert_eq!(parse_sforce_limit_info("per-app-api-usage=1/2, api-usage=7/100"), Some((7, 100)));
+        assert_eq!(parse_sforce_limit_info("nothing"), None);
+    }
+
+    #[test]
+    fn registry_shares_and_overrides() {
+        let reg = BudgetRegistry::new();
+        let k = BudgetKey::new("stripe", "acct_1");
+        reg.set_override(k.clone(), Limits::per_second(5.0));
+        let a = reg.budget(k.clone(), Limits::per_second(100.0));
+        let b = reg.budget(k, Limits::unlimited());
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(a.limits().requests_per_second, Some(5.0));
+        let other = reg.budget(BudgetKey::new("stripe", "acct_2"), Limits::per_second(100.0));
+        assert!(!Arc::ptr_eq(&a, &other));
+    }
+
+    #[tokio::test]
+    async fn quota_stops_before_headroom() {
+        let b = Budget::new(BudgetKey::new("sf", "org"), Limits::unlimited().with_daily_quota(100, 0.1));
+        b.record_requests(89);
+        assert!(b.acquire().await.is_ok());
+        b.record_requests(1);
+        let err = b.acquire().await.unwrap_err();
+        assert!(err.is_quota_reached());
+        assert_eq!(err.to_string(), "sf: daily quota reached (90 of 100 requests used; headroom kept free)");
+    }
+
+    #[tokio::test]
+    async fn sforce_header_sets_usage_and_quota() {
+        let b = Budget::new(BudgetKey::new("sf", "org"), Limits::unlimited().with_daily_quota(0, 0.0));
+        // A configured quota of 0 blocks everything; use the reported one instead.
+        let b2 = Budget::new(BudgetKey::new("sf", "org"), Limits { quota_headroom: 0.5, ..Limits::unlimited() });
+        let mut h = HeaderMap::new();
+        h.insert("sforce-limit-info", "api-usage=60/100".parse().unwrap());
+        b2.observe(&h);
+        assert_eq!(b2.quota_used(), 60);
+        assert_eq!(b2.daily_quota(), Some(100));
+        assert!(b2.acquire().await.unwrap_err().is_quota_reached());
+        assert!(b.acquire().await.unwrap_err().is_quota_reached());
+    }
+
+    #[tokio::test]
+    async fn remaining_zero_pauses_until_reset() {
+        let b = Budget::new(BudgetKey::new("x", "y"), Limits::unlimited());
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        h.insert("x-ratelimit-reset", "2".parse().unwrap());
+        b.observe(&h);
+        let left = b.paused_for().unwrap();
+        assert!(left > Duration::from_millis(1500) && left <= Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,174 @@
+//! The crate's error type: what failed, against which API and URL (secrets redacted).
+
+use std::time::Duration;
+
+/// Everything that can go wrong while talking to an API.
+///
+/// URLs and bodies carried by the variants are already redacted: secret query
+/// parameters and known secret values read `REDACTED`.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The API answered with an error status (a 4xx other than 401/429, or a
+    /// 5xx once retries were used up); `body` is the vendor's message, trimmed.
+    #[error("{api}: {method} {url} returned HTTP {status}: {body}")]
+    Status {
+        /// API name (e.g. `stripe`).
+        api: String,
+        /// HTTP method.
+        method: String,
+        /// HTTP status code.
+        status: u16,
+        /// Request URL, redacted.
+        url: String,
+        /// Vendor error body, trimmed to 500 characters and redacted.
+        body: String,
+    },
+    /// The API kept answering 429 until the attempts or the total retry time ran out.
+    #[error("{api}: rate limited (HTTP 429) at {url} after {attempts} attempts{}", retry_after_text(.retry_after))]
+    RateLimited {
+        /// API name.
+        api: String,
+        /// Request URL, redacted.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last `Retry-After` the API sent, if any.
+        retry_after: Option<Duration>,
+    },
+    /// The API answered 401, and a token refresh (when there is a token provider) did not help.
+    #[error("{api}: not authorized (HTTP 401) at {url}: {body}")]
+    Unauthorized {
+        /// API name.
+        api: String,
+        /// Request URL, redacted.
+        url: String,
+        /// Vendor error body, trimmed and redacted.
+        body: String,
+    },
+    /// The request timed out on every attempt.
+    #[error("{api}: request to {url} timed out after {attempts} attempts")]
+    Timeout {
+        /// API name.
+        api: String,
+        /// Request URL, redacted.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The connection could not be made or was reset before a response arrived.
+    #[error("{api}: connection to {url} failed after {attempts} attempts: {reason}")]
+    Connect {
+        /// API name.
+        api: String,
+        /// Request URL, redacted.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// What the transport reported.
+        reason: String,
+    },
+    /// The response body ended early or was not valid JSON on every attempt.
+    #[error("{api}: response body from {url} was cut short or unreadable after {attempts} attempts: {reason}")]
+    Body {
+        /// API name.
+        api: String,
+        /// Request URL, redacted.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// What went wrong while reading or parsing.
+        reason: String,
+    },
+    /// A well-formed response did not have the expected shape.
+    #[error("could not decode the response from {url}: {reason}")]
+    Decode {
+        /// Request URL, redacted.
+        url: String,
+        /// What did not match.
+        reason: String,
+    },
+    /// A pagination cursor, token or next URL came back a second time.
+    #[error("pagination loop at {url}: cursor {cursor} was already seen")]
+    PaginationLoop {
+        /// URL of the page that returned the repeated cursor, redacted.
+        url: String,
+        /// The repeated cursor, redacted.
+        cursor: String,
+    },
+    /// The daily quota (minus its headroom) is used up; stop cleanly and keep the cursor.
+    #[error("{api}: daily quota reached ({used} of {quota} requests used; headroom kept free)")]
+    QuotaReached {
+        /// API name.
+        api: String,
+        /// Requests used so far (as reported by the API or counted here).
+        used: u64,
+        /// The daily quota.
+        quota: u64,
+    },
+    /// Getting an access token failed.
+    #[error("{api}: authentication at {url} failed: {reason}")]
+    Auth {
+        /// API name or token endpoint owner.
+        api: String,
+        /// Token endpoint URL, redacted.
+        url: String,
+        /// What went wrong, redacted.
+        reason: String,
+    },
+    /// The HTTP client could not be built (invalid header, TLS setup...).
+    #[error("{api}: could not build the HTTP client: {reason}")]
+    Build {
+        /// API name.
+        api: String,
+        /// What was invalid.
+        reason: String,
+    },
+    /// A request path or URL could not be turned into a URL.
+    #[error("{api}: invalid request URL {path}: {reason}")]
+    Url {
+        /// API name.
+        api: String,
+        /// The path or URL given, redacted.
+        path: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+}
+
+fn retry_after_text(retry_after: &Option<Duration>) -> String {
+    match retry_after {
+        Some(d) => format!(" (last Retry-After {} ms)", d.as_millis()),
+        None => String::new(),
+    }
+}
+
+impl HttpError {
+    /// The HTTP status behind this error, when there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            HttpError::Status { status, .. } => Some(*status),
+            HttpError::RateLimited { .. } => Some(429),
+            HttpError::Unauthorized { .. } => Some(401),
+            _ => None,
+        }
+    }
+
+    /// Whether the failure is transient (worth retrying later): throttling,
+    /// 5xx, timeouts, connection failures and cut-short bodies.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            HttpError::Status { status, .. } => matches!(status, 500 | 502 | 503 | 504),
+            HttpError::RateLimited { .. }
+            | HttpError::Timeout { .. }
+            | HttpError::Connect { .. }
+            | HttpError::Body { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether this is the daily-quota stop (end the run cleanly, keep the cursor).
+    pub fn is_quota_reached(&self) -> bool {
+        matches!(self, HttpError::QuotaReached { .. })
+    }
+}

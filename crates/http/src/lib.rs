@@ -1,0 +1,37 @@
+//! weft-http: the HTTP layer every connector shares.
+//!
+//! * [`BudgetRegistry`] / [`Budget`]: one rate budget per API account,
+//!   shared process-wide (rate limiter, concurrency, global pause on 429,
+//!   adaptation from `X-RateLimit-*` and `Sforce-Limit-Info`, daily quotas).
+//! * [`HttpClient`]: sends [`RequestSpec`]s through the budget with auth
+//!   ([`Auth`], [`TokenProvider`]), retries with exponential backoff and
+//!   jitter (backon), counters in [`weft_core::StreamMetrics`], a `tracing`
+//!   span per request, and secrets redacted from logs and errors.
+//! * [`paginate`]: the pagination styles of the supported APIs as a stream of
+//!   [`Page`]s, with pagination-loop detection.
+
+mod auth;
+mod budget;
+mod client;
+mod error;
+mod paginate;
+mod redact;
+mod request;
+mod settings;
+
+pub use auth::{AccessToken, Auth, OAuth2ClientCredentials, OAuth2RefreshToken, TokenProvider};
+pub use budget::{Budget, BudgetKey, BudgetPermit, BudgetRegistry, Limits};
+pub use client::{HttpClient, HttpClientBuilder};
+pub use error::HttpError;
+pub use paginate::{CursorFrom, Page, Pagination, paginate};
+pub use redact::{DEFAULT_SECRET_PARAMS, REDACTED};
+pub use request::{Body, RequestSpec, Response};
+pub use settings::HttpSettings;
+
+/// Re-exported so connectors implement [`TokenProvider`] without their own dependency.
+pub use async_trait::async_trait;
+/// Re-exported secret types used by [`Auth`].
+pub use secrecy::{ExposeSecret, SecretString};
+
+/// The `User-Agent` sent with every request: `weft/<version>`.
+pub const USER_AGENT: &str = concat!("weft/", env!("CARGO_PKG_VERSION"));

@@ -1,0 +1,220 @@
+//! `weft.toml`: the warehouse, the stage and the pipelines.
+//!
+//! The engine owns each pipeline's outer fields (`name`, `connector`,
+//! `streams`, cadence, contract); the connector owns what is under `config`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use weft_core::{Cadence, SchemaContract, WriteDisposition};
+
+use crate::RunnerError;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeftConfig {
+    /// Where loads land.
+    pub warehouse: WarehouseConfig,
+    /// Where Parquet is staged before loading.
+    #[serde(default)]
+    pub stage: StageConfig,
+    /// The pipelines, each one connector into one warehouse schema.
+    #[serde(default)]
+    pub pipelines: Vec<PipelineConfig>,
+}
+
+/// Which warehouse, as a tagged `kind`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum WarehouseConfig {
+    /// Embedded DuckDB in one file.
+    Duckdb {
+        /// Database file (relative paths are relative to the config file).
+        path: PathBuf,
+    },
+}
+
+/// The staging area.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    /// A local path, `file://…`, or `s3://bucket/prefix` (relative paths are
+    /// relative to the config file).
+    #[serde(default = "default_stage_url")]
+    pub url: String,
+    /// Loads kept per stream after a successful run (older staged loads are pruned); 0 keeps all.
+    #[serde(default)]
+    pub keep_loads: usize,
+}
+
+impl Default for StageConfig {
+    fn default() -> Self {
+        StageConfig {
+            url: default_stage_url(),
+            keep_loads: 0,
+        }
+    }
+}
+
+fn default_stage_url() -> String {
+    "stage".into()
+}
+
+/// One pipeline: a connector, its streams, how they load.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Pipeline name; also the warehouse schema its tables land in.
+    pub name: String,
+    /// Connector name (`weft discover` lists them).
+    pub connector: String,
+    /// Streams to run; omitted = all.
+    #[serde(default)]
+    pub streams: Option<Vec<String>>,
+    /// Streams run at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Commit after this many rows (at the next source checkpoint).
+    #[serde(default)]
+    pub checkpoint_rows: Option<u64>,
+    /// Commit after this many bytes of Arrow data.
+    #[serde(default)]
+    pub checkpoint_bytes: Option<u64>,
+    /// Commit after this many seconds.
+    #[serde(default)]
+    pub checkpoint_secs: Option<u64>,
+    /// Schema contract: `evolve` (default), `freeze`, `discard_row`, `discard_value`.
+    #[serde(default)]
+    pub contract: SchemaContract,
+    /// Overrides every stream's write disposition: `merge`, `append`, `replace`.
+    #[serde(default)]
+    pub write_disposition: Option<WriteDisposition>,
+    /// The connector's own settings.
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+
+impl PipelineConfig {
+    /// The commit cadence from the checkpoint fields and defaults.
+    pub fn cadence(&self) -> Cadence {
+        let d = Cadence::default();
+        Cadence {
+            rows: self.checkpoint_rows.unwrap_or(d.rows),
+            bytes: self.checkpoint_bytes.unwrap_or(d.bytes),
+            seconds: self.checkpoint_secs.unwrap_or(d.seconds),
+        }
+    }
+}
+
+impl WeftConfig {
+    /// Reads and validates a config file; relative paths become relative to it.
+    pub fn load(path: &Path) -> Result<WeftConfig, RunnerError> {
+        let text = std::fs::read_to_string(path).map_err(|e| RunnerError::Config {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let mut config = WeftConfig::parse(&text).map_err(|reason| RunnerError::Config {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.rebase(base);
+        Ok(config)
+    }
+
+    /// Parses config text (paths left as written).
+    pub fn parse(text: &str) -> Result<WeftConfig, String> {
+        let config: WeftConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut names = std::collections::HashSet::new();
+        for p in &config.pipelines {
+            if !names.insert(p.name.as_str()) {
+                return Err(format!("pipeline `{}` is defined twice", p.name));
+            }
+            if p.name.is_empty() || p.name.starts_with('_') {
+                return Err(format!(
+                    "pipeline name `{}` must be non-empty and not start with `_`",
+                    p.name
+                ));
+            }
+        }
+        Ok(config)
+    }
+
+    fn rebase(&mut self, base: &Path) {
+        let WarehouseConfig::Duckdb { path } = &mut self.warehouse;
+        if path.is_relative() {
+            *path = base.join(&*path);
+        }
+        if !self.stage.url.contains("://") && Path::new(&self.stage.url).is_relative() {
+            self.stage.url = base.join(&self.stage.url).display().to_string();
+        }
+    }
+
+    /// The pipeline with this name.
+    pub fn pipeline(&self, name: &str) -> Result<&PipelineConfig, RunnerError> {
+        self.pipelines
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| RunnerError::UnknownPipeline {
+                name: name.to_string(),
+                available: self
+                    .pipelines
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const README_EXAMPLE: &str = r#"
+[warehouse]
+kind = "duckdb"            # later: postgres, snowflake, ...
+path = "weft.duckdb"
+
+[stage]
+url = "stage"              # a local path, file://…, or s3://bucket/prefix
+
+[[pipelines]]
+name = "stripe"
+connector = "stripe"
+streams = ["customers", "charges"]   # omitted = all streams
+
+[pipelines.config]
+base_url = "http://127.0.0.1:12111"  # omitted = the vendor's real URL
+api_key = { env = "STRIPE_API_KEY" } # or { file = "…" }
+"#;
+
+    #[test]
+    fn parses_the_readme_example_and_rebases_paths() {
+        let mut c = WeftConfig::parse(README_EXAMPLE).unwrap();
+        c.rebase(Path::new("/etc/weft"));
+        let WarehouseConfig::Duckdb { path } = &c.warehouse;
+        assert_eq!(path, Path::new("/etc/weft/weft.duckdb"));
+        assert_eq!(c.stage.url, "/etc/weft/stage");
+        let p = c.pipeline("stripe").unwrap();
+        assert_eq!(p.streams.as_deref().unwrap(), ["customers", "charges"]);
+        assert_eq!(p.concurrency, 4);
+        assert_eq!(p.contract, SchemaContract::Evolve);
+        assert!(p.config.contains_key("api_key"));
+        assert!(c.pipeline("nope").is_err());
+    }
+
+    #[test]
+    fn refuses_unknown_fields_and_duplicate_pipelines() {
+        let bad = README_EXAMPLE.replace("streams = [", "streamz = [");
+        assert!(WeftConfig::parse(&bad).unwrap_err().contains("streamz"));
+        let dup = format!("{README_EXAMPLE}\n[[pipelines]]\nname = \"stripe\"\nconnector = \"stripe\"\n");
+        assert!(WeftConfig::parse(&dup).unwrap_err().contains("defined twice"));
+    }
+}

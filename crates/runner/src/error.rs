@@ -1,0 +1,67 @@
+//! The one error type of the runner.
+
+use std::path::PathBuf;
+
+/// What failed in the runner.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunnerError {
+    /// The config file could not be read or is invalid.
+    #[error("config {}: {reason}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No pipeline has this name.
+    #[error("no pipeline named `{name}` (configured: {available})")]
+    UnknownPipeline {
+        /// The name asked for.
+        name: String,
+        /// The configured names.
+        available: String,
+    },
+    /// No connector has this name.
+    #[error("no connector named `{name}` (available: {available})")]
+    UnknownConnector {
+        /// The name asked for.
+        name: String,
+        /// Connector names weft knows.
+        available: String,
+    },
+    /// A connector rejected its config or could not be built.
+    #[error("pipeline `{pipeline}`: connector `{connector}`: {source}")]
+    Connector {
+        /// Pipeline name.
+        pipeline: String,
+        /// Connector name.
+        connector: String,
+        /// The connector's error.
+        #[source]
+        source: weft_core::BoxError,
+    },
+    /// The engine failed outside a stream (unknown stream, state store).
+    #[error(transparent)]
+    Core(#[from] weft_core::CoreError),
+    /// The stage could not be opened or read.
+    #[error(transparent)]
+    Stage(#[from] weft_stage::StageError),
+    /// The warehouse could not be opened or queried.
+    #[error(transparent)]
+    Warehouse(#[from] weft_warehouse::WarehouseError),
+    /// The sandbox could not start.
+    #[error(transparent)]
+    Sandbox(#[from] weft_sandbox::SandboxError),
+    /// A local file operation failed.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}

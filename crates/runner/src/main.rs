@@ -1,0 +1,319 @@
+//! `weft`: run ELT pipelines from `weft.toml`, inspect state, replay loads, demo.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use weft_core::CancellationToken;
+use weft_runner::{Progress, RunOptions, WeftConfig};
+
+/// weft: a native Rust ELT connector engine.
+#[derive(Parser)]
+#[command(name = "weft", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run pipelines: extract, stage as Parquet, load into the warehouse.
+    Run {
+        /// Config file.
+        #[arg(long, short, default_value = "weft.toml")]
+        config: PathBuf,
+        /// Only this pipeline.
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// Ignore saved cursors and read everything again (rows still merge by key).
+        #[arg(long)]
+        full_refresh: bool,
+        /// Print the run report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a connector's streams: keys, cursor, columns.
+    Discover {
+        /// Connector name.
+        connector: String,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check credentials and connectivity of each pipeline.
+    Check {
+        /// Config file.
+        #[arg(long, short, default_value = "weft.toml")]
+        config: PathBuf,
+        /// Only this pipeline.
+        #[arg(long)]
+        pipeline: Option<String>,
+    },
+    /// Show or reset saved cursors.
+    State {
+        #[command(subcommand)]
+        action: StateAction,
+    },
+    /// Re-load staged Parquet into the warehouse without calling the API.
+    Replay {
+        /// Config file.
+        #[arg(long, short, default_value = "weft.toml")]
+        config: PathBuf,
+        /// Pipeline name.
+        #[arg(long)]
+        pipeline: String,
+        /// Stream name.
+        #[arg(long)]
+        stream: String,
+        /// One load id (default: every staged load of the stream, in order).
+        #[arg(long)]
+        load_id: Option<String>,
+    },
+    /// Run the offline demo: the built-in sandbox into DuckDB under DIR.
+    Demo {
+        /// Where the DuckDB file, the stage and the generated config go.
+        #[arg(long, default_value = ".weft-demo")]
+        dir: PathBuf,
+        /// Sandbox size (customers).
+        #[arg(long, default_value_t = 250)]
+        size: usize,
+    },
+    /// Serve the sandbox APIs on loopback until Ctrl-C.
+    Sandbox {
+        /// Port (0 = any free port).
+        #[arg(long, default_value_t = 12111)]
+        port: u16,
+        /// Data seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Size (customers).
+        #[arg(long, default_value_t = 1000)]
+        size: usize,
+        /// Turn the documented rate limits off (benchmarks).
+        #[arg(long)]
+        no_rate_limits: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum StateAction {
+    /// Print every saved cursor.
+    Show {
+        /// Config file.
+        #[arg(long, short, default_value = "weft.toml")]
+        config: PathBuf,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget saved cursors so the next run starts over.
+    Reset {
+        /// Config file.
+        #[arg(long, short, default_value = "weft.toml")]
+        config: PathBuf,
+        /// Pipeline name.
+        #[arg(long)]
+        pipeline: String,
+        /// Only this stream.
+        #[arg(long)]
+        stream: Option<String>,
+    },
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("WEFT_LOG").unwrap_or_else(|_| {
+        EnvFilter::new(if std::io::stderr().is_terminal() { "warn" } else { "info" })
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.compact().init();
+    } else {
+        builder.json().init();
+    }
+}
+
+fn cancel_on_ctrl_c() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: stopping; committed loads and cursors are kept");
+            t.cancel();
+        }
+    });
+    token
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_logging();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
+    match cli.command {
+        Command::Run {
+            config,
+            pipeline,
+            full_refresh,
+            json,
+        } => {
+            let config = WeftConfig::load(&config)?;
+            let progress = (std::io::stderr().is_terminal() && !json).then(Progress::new);
+            let reports = weft_runner::run(
+                &config,
+                &RunOptions {
+                    pipeline,
+                    full_refresh,
+                },
+                cancel_on_ctrl_c(),
+                progress,
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default());
+            } else {
+                for r in &reports {
+                    println!("{}", r.to_table());
+                }
+            }
+            Ok(exit_code(reports.iter().all(|r| r.succeeded())))
+        }
+        Command::Discover { connector, json } => {
+            let catalog = weft_runner::catalog(&connector)?;
+            if json {
+                let streams: Vec<_> = catalog
+                    .streams
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "name": s.spec.name,
+                            "description": s.spec.description,
+                            "endpoint": s.endpoint,
+                            "primary_key": s.spec.primary_key,
+                            "cursor": s.spec.cursor_field,
+                            "sync_modes": s.spec.sync_modes,
+                            "write_disposition": s.spec.write_disposition,
+                            "columns": s.fields.iter().map(|f| serde_json::json!({
+                                "name": f.name, "type": f.field_type, "doc": f.doc,
+                            })).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&streams).unwrap_or_default());
+            } else {
+                for s in &catalog.streams {
+                    println!(
+                        "{}  key={}  cursor={}  disposition={}  {}",
+                        s.spec.name,
+                        s.spec.primary_key.join(","),
+                        s.spec.cursor_field.as_deref().unwrap_or("-"),
+                        s.spec.write_disposition,
+                        s.spec.description
+                    );
+                    for f in &s.fields {
+                        println!("    {:<32} {:<13} {}", f.name, f.field_type.name(), f.doc);
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config, pipeline } => {
+            let config = WeftConfig::load(&config)?;
+            let results = weft_runner::check(&config, pipeline.as_deref()).await?;
+            let mut ok = true;
+            for (name, r) in results {
+                match r {
+                    Ok(()) => println!("{name}: ok"),
+                    Err(e) => {
+                        ok = false;
+                        println!("{name}: FAILED: {e}");
+                    }
+                }
+            }
+            Ok(exit_code(ok))
+        }
+        Command::State { action } => match action {
+            StateAction::Show { config, json } => {
+                let config = WeftConfig::load(&config)?;
+                let warehouse = weft_runner::open_warehouse(&config)?;
+                let rows = warehouse.list_state()?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+                } else {
+                    for r in rows {
+                        println!("{}/{}  {}  (load {}, {})", r.pipeline, r.stream, r.state, r.load_id, r.updated_at);
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            StateAction::Reset {
+                config,
+                pipeline,
+                stream,
+            } => {
+                let config = WeftConfig::load(&config)?;
+                let warehouse = weft_runner::open_warehouse(&config)?;
+                let n = warehouse.reset_state(&pipeline, stream.as_deref())?;
+                println!("reset {n} cursor(s) of {pipeline}");
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        Command::Replay {
+            config,
+            pipeline,
+            stream,
+            load_id,
+        } => {
+            let config = WeftConfig::load(&config)?;
+            let receipts =
+                weft_runner::replay(&config, &pipeline, &stream, load_id.as_deref()).await?;
+            for r in receipts {
+                let note = if r.already_committed { " (already loaded: no-op)" } else { "" };
+                println!("{}: {} rows{note}", r.load_id, r.rows);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { dir, size } => {
+            let summary = weft_runner::run_demo(&dir, size, cancel_on_ctrl_c()).await?;
+            print!("{}", summary.render());
+            Ok(exit_code(summary.reports.iter().all(|r| r.succeeded())))
+        }
+        Command::Sandbox {
+            port,
+            seed,
+            size,
+            no_rate_limits,
+        } => {
+            let config = weft_sandbox::SandboxConfig {
+                seed,
+                size,
+                rate_limits: !no_rate_limits,
+                ..Default::default()
+            };
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let sandbox = weft_sandbox::Sandbox::start_on(addr, config).await?;
+            println!("stripe  {}", sandbox.base_url(weft_sandbox::Api::Stripe));
+            let _ = tokio::signal::ctrl_c().await;
+            sandbox.shutdown().await;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn exit_code(ok: bool) -> ExitCode {
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

@@ -1,0 +1,169 @@
+//! Run-time state shared by the listeners and the control API: the sandbox
+//! clock and, per API, its faults, rate limit and request/write logs.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::config::{Api, Faults};
+use crate::control::{RecordedRequest, RecordedWrite};
+
+/// 2026-11-01T00:00:00Z: the sandbox clock's start (and the upper end of the
+/// generated history).
+pub(crate) const CLOCK_START: i64 = 1_793_491_200;
+
+/// At most this many requests are kept for inspection (the count is exact).
+const MAX_RECORDED_REQUESTS: usize = 100_000;
+
+/// Locks a mutex, ignoring poisoning (state stays usable after a panic in a test).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The sandbox clock: a fixed start plus the seconds advanced by the control API.
+#[derive(Debug)]
+pub(crate) struct Clock {
+    offset: AtomicI64,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Self {
+        Self {
+            offset: AtomicI64::new(0),
+        }
+    }
+
+    /// Current sandbox time (unix seconds).
+    pub(crate) fn now(&self) -> i64 {
+        CLOCK_START + self.offset.load(Ordering::SeqCst)
+    }
+
+    /// Moves the clock by `secs` (negative values are ignored: time only moves forward).
+    pub(crate) fn advance(&self, secs: i64) -> i64 {
+        let secs = secs.max(0);
+        CLOCK_START + self.offset.fetch_add(secs, Ordering::SeqCst) + secs
+    }
+}
+
+/// The rate limit an API enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RateLimit {
+    /// No limit.
+    Off,
+    /// The vendor's documented limit.
+    Documented,
+    /// A custom number of requests per second.
+    PerSec(u32),
+}
+
+/// Per-API run-time state.
+pub(crate) struct ApiState {
+    pub(crate) api: Api,
+    faults: RwLock<Faults>,
+    limit: RwLock<RateLimit>,
+    documented_per_sec: u32,
+    window: Mutex<(Instant, u32)>,
+    rng: Mutex<StdRng>,
+    retry_seq: AtomicU64,
+    count: AtomicU64,
+    requests: Mutex<VecDeque<RecordedRequest>>,
+    writes: Mutex<Vec<RecordedWrite>>,
+}
+
+impl ApiState {
+    pub(crate) fn new(
+        api: Api,
+        seed: u64,
+        faults: Faults,
+        limits_on: bool,
+        documented_per_sec: u32,
+    ) -> Self {
+        Self {
+            api,
+            faults: RwLock::new(faults),
+            limit: RwLock::new(if limits_on {
+                RateLimit::Documented
+            } else {
+                RateLimit::Off
+            }),
+            documented_per_sec,
+            window: Mutex::new((Instant::now(), 0)),
+            rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0xFA17_5EED)),
+            retry_seq: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+            requests: Mutex::new(VecDeque::new()),
+            writes: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn faults(&self) -> Faults {
+        self.faults
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_faults(&self, faults: Faults) {
+        *self.faults.write().unwrap_or_else(PoisonError::into_inner) = faults;
+    }
+
+    pub(crate) fn set_rate_limit(&self, limit: RateLimit) {
+        *self.limit.write().unwrap_or_else(PoisonError::into_inner) = limit;
+        *lock(&self.window) = (Instant::now(), 0);
+    }
+
+    /// Counts a request against the limit; false when it exceeds the limit.
+    pub(crate) fn admit(&self) -> bool {
+        let per_sec = match *self.limit.read().unwrap_or_else(PoisonError::into_inner) {
+            RateLimit::Off => return true,
+            RateLimit::Documented => self.documented_per_sec,
+            RateLimit::PerSec(n) => n,
+        };
+        let mut window = lock(&self.window);
+        let now = Instant::now();
+        if now.duration_since(window.0) >= Duration::from_secs(1) {
+            *window = (now, 0);
+        }
+        window.1 = window.1.saturating_add(1);
+        window.1 <= per_sec
+    }
+
+    /// True with probability `rate` (drawn from the seeded fault RNG).
+    pub(crate) fn roll(&self, rate: f64) -> bool {
+        rate > 0.0 && lock(&self.rng).random::<f64>() < rate
+    }
+
+    /// A sequence number for rotating `Retry-After` styles.
+    pub(crate) fn next_retry_seq(&self) -> u64 {
+        self.retry_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn record_request(&self, request: RecordedRequest) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut log = lock(&self.requests);
+        if log.len() == MAX_RECORDED_REQUESTS {
+            log.pop_front();
+        }
+        log.push_back(request);
+    }
+
+    pub(crate) fn record_write(&self, write: RecordedWrite) {
+        lock(&self.writes).push(write);
+    }
+
+    pub(crate) fn request_count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.requests).iter().cloned().collect()
+    }
+
+    pub(crate) fn writes(&self) -> Vec<RecordedWrite> {
+        lock(&self.writes).clone()
+    }
+}

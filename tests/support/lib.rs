@@ -1,0 +1,101 @@
+//! Shared helpers for weft's workspace end-to-end tests: a sandbox plus a
+//! config written into a temp dir, and read-back of what landed in DuckDB.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use weft_sandbox::{Api, Sandbox, SandboxConfig};
+
+/// A sandbox and a `weft.toml` pointing at it, in a temp dir.
+pub struct Harness {
+    /// The running sandbox.
+    pub sandbox: Sandbox,
+    /// The temp dir (kept alive for the harness' lifetime).
+    pub dir: tempfile::TempDir,
+    /// The config file.
+    pub config_path: PathBuf,
+}
+
+impl Harness {
+    /// Starts a sandbox and writes a config for the Stripe pipeline.
+    pub async fn stripe(sandbox: SandboxConfig, extra_pipeline_toml: &str) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("stripe.key");
+        std::fs::write(&key, &sandbox.api_key).unwrap();
+        let sandbox = Sandbox::start(sandbox).await.unwrap();
+        let config_path = dir.path().join("weft.toml");
+        std::fs::write(
+            &config_path,
+            format!(
+                r#"
+[warehouse]
+kind = "duckdb"
+path = "weft.duckdb"
+
+[stage]
+url = "stage"
+
+[[pipelines]]
+name = "stripe"
+connector = "stripe"
+{extra_pipeline_toml}
+
+[pipelines.config]
+base_url = "{}"
+api_key = {{ file = "{}" }}
+"#,
+                sandbox.base_url(Api::Stripe),
+                key.display()
+            ),
+        )
+        .unwrap();
+        Harness {
+            sandbox,
+            dir,
+            config_path,
+        }
+    }
+
+    /// The parsed config.
+    pub fn config(&self) -> weft_runner::WeftConfig {
+        weft_runner::WeftConfig::load(&self.config_path).unwrap()
+    }
+
+    /// The DuckDB file.
+    pub fn warehouse_path(&self) -> PathBuf {
+        self.dir.path().join("weft.duckdb")
+    }
+}
+
+/// Runs one SQL query returning a single i64.
+pub fn query_i64(db: &Path, sql: &str) -> i64 {
+    let conn = duckdb::Connection::open(db).unwrap();
+    conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Runs one SQL query returning the first column of every row as text.
+pub fn query_strings(db: &Path, sql: &str) -> Vec<String> {
+    let conn = duckdb::Connection::open(db).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    let rows = stmt
+        .query_map([], |r| r.get::<_, Option<String>>(0))
+        .unwrap()
+        .map(|r| r.unwrap().unwrap_or_default())
+        .collect();
+    rows
+}
+
+/// Where cargo put the `weft` binary (built for this workspace's tests).
+pub fn weft_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/debug/deps/e2e-xxxx -> target/debug/weft
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = dir.join("weft");
+    assert!(
+        bin.exists(),
+        "{} not found: run the tests with `cargo test --workspace` so the weft binary is built",
+        bin.display()
+    );
+    bin
+}
