@@ -10,11 +10,12 @@
 //! run report says so.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let config: weft_stripe::StripeConfig = toml::from_str(r#"
-//!     base_url = "http://127.0.0.1:12111"
-//!     api_key = { env = "STRIPE_API_KEY" }
-//! "#)?;
+//! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use weft_core::SecretRef;
+//! let config = weft_stripe::StripeConfig::new(
+//!     Some("http://127.0.0.1:12111".into()),
+//!     SecretRef::Env { env: "STRIPE_API_KEY".into() },
+//! );
 //! let source = weft_stripe::StripeSource::new(config, weft_http::BudgetRegistry::global())?;
 //! # Ok(()) }
 //! ```

@@ -152,3 +152,8 @@ pub async fn replay(
     }
     Ok(receipts)
 }
+
+/// The README's examples, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,159 @@
+//! Request shapes and pagination against a wiremock Stripe.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use weft_core::{
+    CancellationToken, ReadRequest, SecretRef, Source, SourceEvent, StreamMetrics, StreamState,
+};
+use weft_http::BudgetRegistry;
+use weft_stripe::{StripeConfig, StripeSource};
+use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const KEY: &str = "sk_test_WIREMOCK_SENTINEL";
+
+fn source(server: &MockServer) -> StripeSource {
+    let dir = std::env::temp_dir().join(format!("weft-stripe-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("key");
+    std::fs::write(&key, KEY).unwrap();
+    let mut config = StripeConfig::new(Some(server.uri()), SecretRef::File { file: key });
+    config.settle_secs = 0;
+    StripeSource::new(config, &BudgetRegistry::new()).unwrap()
+}
+
+fn customer(id: &str, created: i64) -> Value {
+    json!({"id": id, "object": "customer", "created": created, "email": format!("{id}@example.com")})
+}
+
+fn list(data: Vec<Value>, has_more: bool) -> Value {
+    json!({"object": "list", "url": "/v1/customers", "has_more": has_more, "data": data})
+}
+
+async fn read(src: &StripeSource, stream: &str, state: Option<Value>) -> (Vec<Value>, Vec<Value>, Vec<String>, Option<String>) {
+    let spec = src.streams().into_iter().find(|s| s.name == stream).unwrap();
+    let mut events = src.read(ReadRequest {
+        spec,
+        state: state.map(StreamState),
+        started_at: chrono::DateTime::from_timestamp(2_000_000_000, 0).unwrap(),
+        metrics: Arc::new(StreamMetrics::default()),
+        cancel: CancellationToken::new(),
+    });
+    let (mut records, mut checkpoints, mut notices, mut error) = (vec![], vec![], vec![], None);
+    while let Some(e) = events.next().await {
+        match e {
+            Ok(SourceEvent::Page(p)) => records.extend(p.records.iter().map(|r| serde_json::from_str(r.get()).unwrap())),
+            Ok(SourceEvent::Checkpoint(s)) => checkpoints.push(s.0),
+            Ok(SourceEvent::Notice(n)) => notices.push(n),
+            Ok(SourceEvent::Batch(_)) => unreachable!("stripe emits JSON pages"),
+            Err(e) => error = Some(e.to_string()),
+        }
+    }
+    (records, checkpoints, notices, error)
+}
+
+#[tokio::test]
+async fn first_run_pages_with_limit_and_starting_after_and_saves_newest_created() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/customers"))
+        .and(query_param("limit", "100"))
+        .and(query_param_is_missing("starting_after"))
+        .and(query_param_is_missing("created[gte]"))
+        .and(header("authorization", format!("Bearer {KEY}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list(vec![customer("cus_3", 300), customer("cus_2", 200)], true)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/customers"))
+        .and(query_param("starting_after", "cus_2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list(vec![customer("cus_1", 100)], false)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (records, checkpoints, notices, error) = read(&source(&server), "customers", None).await;
+    assert_eq!(error, None);
+    let ids: Vec<_> = records.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, vec!["cus_3", "cus_2", "cus_1"]);
+    assert_eq!(checkpoints, vec![json!({"created": 300, "events_created": 2_000_000_000})]);
+    assert!(notices.is_empty());
+}
+
+#[tokio::test]
+async fn incremental_run_reads_events_then_new_objects() {
+    let server = MockServer::start().await;
+    let event = |id: &str, kind: &str, created: i64, obj: Value| {
+        json!({"id": id, "object": "event", "type": kind, "created": created, "data": {"object": obj}})
+    };
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .and(query_param("created[gte]", "1999999000"))
+        .and(query_param("types[]", "customer.updated"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list", "url": "/v1/events", "has_more": false,
+            "data": [
+                event("evt_3", "customer.deleted", 1_999_999_900, customer("cus_1", 100)),
+                event("evt_2", "customer.updated", 1_999_999_800, json!({"id": "cus_2", "object": "customer", "created": 200, "name": "new"})),
+                event("evt_1", "customer.updated", 1_999_999_700, json!({"id": "cus_2", "object": "customer", "created": 200, "name": "old"})),
+            ]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/customers"))
+        .and(query_param("created[gte]", "300"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list(vec![customer("cus_4", 400), customer("cus_3", 300)], false)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let state = json!({"created": 300, "events_created": 1_999_999_000});
+    let (records, checkpoints, _, error) = read(&source(&server), "customers", Some(state)).await;
+    assert_eq!(error, None);
+    let ids: Vec<_> = records.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    // Newest event per object first, then the list (read last, so it wins the merge).
+    assert_eq!(ids, vec!["cus_1", "cus_2", "cus_4", "cus_3"]);
+    assert_eq!(records[0]["_weft_deleted_at"], "2033-05-18T03:31:40Z");
+    assert_eq!(records[1]["name"], "new");
+    assert_eq!(checkpoints, vec![json!({"created": 400, "events_created": 2_000_000_000})]);
+}
+
+#[tokio::test]
+async fn stale_events_cursor_falls_back_to_a_full_read_and_says_so() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/customers"))
+        .and(query_param_is_missing("created[gte]"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list(vec![customer("cus_1", 100)], false)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET")).and(path("/v1/events")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&server).await;
+    let old = 2_000_000_000 - 31 * 86_400;
+    let (records, checkpoints, notices, error) =
+        read(&source(&server), "customers", Some(json!({"created": 50, "events_created": old}))).await;
+    assert_eq!(error, None);
+    assert_eq!(records.len(), 1);
+    assert_eq!(notices.len(), 1);
+    assert!(notices[0].contains("30-day event retention") && notices[0].contains("/v1/customers"), "{}", notices[0]);
+    assert_eq!(checkpoints[0]["events_created"], json!(2_000_000_000));
+}
+
+#[tokio::test]
+async fn a_404_is_an_error_with_the_vendor_message_and_no_secret() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/refunds"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": {"type": "invalid_request_error", "message": "Unrecognized request URL"}})))
+        .mount(&server)
+        .await;
+    let (records, checkpoints, _, error) = read(&source(&server), "refunds", None).await;
+    let error = error.expect("an error");
+    assert!(records.is_empty() && checkpoints.is_empty());
+    assert!(error.contains("404") && error.contains("Unrecognized request URL"), "{error}");
+    assert!(!error.contains(KEY), "{error}");
+}
