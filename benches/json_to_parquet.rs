@@ -13,7 +13,9 @@ use weft_arrow::{JsonDecoder, SchemaContract};
 fn bench(c: &mut Criterion) {
     let catalog = weft_stripe::catalog().unwrap();
     let spec = catalog.stream("customers").unwrap().spec.clone();
-    let pages: Vec<_> = (0..100).map(|p| weft_benches::stripe_customer_page(p * 100, 100)).collect();
+    let pages: Vec<_> = (0..100)
+        .map(|p| weft_benches::stripe_customer_page(p * 100, 100))
+        .collect();
     let bytes: usize = pages.iter().flatten().map(|r| r.get().len()).sum();
     let records = pages.iter().map(Vec::len).sum::<usize>() as u64;
 
@@ -21,7 +23,12 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(records));
     group.bench_function("json_to_arrow", |b| {
         b.iter(|| {
-            let mut d = JsonDecoder::new(spec.schema.clone(), spec.primary_key.clone(), SchemaContract::Evolve).unwrap();
+            let mut d = JsonDecoder::new(
+                spec.schema.clone(),
+                spec.primary_key.clone(),
+                SchemaContract::Evolve,
+            )
+            .unwrap();
             let mut rows = 0;
             for p in &pages {
                 rows += d.decode_page(p).unwrap().batch.map_or(0, |b| b.num_rows());
@@ -31,11 +38,21 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("json_to_arrow_to_parquet", |b| {
         b.iter(|| {
-            let mut d = JsonDecoder::new(spec.schema.clone(), spec.primary_key.clone(), SchemaContract::Evolve).unwrap();
+            let mut d = JsonDecoder::new(
+                spec.schema.clone(),
+                spec.primary_key.clone(),
+                SchemaContract::Evolve,
+            )
+            .unwrap();
             let props = WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap()))
                 .build();
-            let mut writer = ArrowWriter::try_new(Vec::with_capacity(bytes / 4), d.schema().clone(), Some(props)).unwrap();
+            let mut writer = ArrowWriter::try_new(
+                Vec::with_capacity(bytes / 4),
+                d.schema().clone(),
+                Some(props),
+            )
+            .unwrap();
             for p in &pages {
                 if let Some(batch) = d.decode_page(p).unwrap().batch {
                     writer.write(&batch).unwrap();
@@ -45,7 +62,10 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
-    eprintln!("input: {records} records, {bytes} bytes of JSON ({} bytes/record)", bytes as u64 / records);
+    eprintln!(
+        "input: {records} records, {bytes} bytes of JSON ({} bytes/record)",
+        bytes as u64 / records
+    );
 }
 
 criterion_group!(benches, bench);

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use weft_core::{CancellationToken, StreamStatus};
-use weft_e2e::{Harness, query_i64, query_strings, weft_bin};
+use weft_e2e::{Harness, max_unix_seconds, query_i64, query_strings, weft_bin};
 use weft_runner::RunOptions;
 use weft_sandbox::{Api, Faults, SandboxConfig};
 
@@ -24,16 +24,28 @@ const STREAMS: [&str; 10] = [
 ];
 
 async fn run(h: &Harness) -> weft_core::RunReport {
-    let mut reports = weft_runner::run(&h.config(), &RunOptions::default(), CancellationToken::new(), None)
-        .await
-        .unwrap();
+    let mut reports = weft_runner::run(
+        &h.config(),
+        &RunOptions::default(),
+        CancellationToken::new(),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(reports.len(), 1);
     reports.remove(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stripe_full_then_incremental_run_lands_exact_rows() {
-    let h = Harness::stripe(SandboxConfig { size: 300, ..Default::default() }, "").await;
+    let h = Harness::stripe(
+        SandboxConfig {
+            size: 300,
+            ..Default::default()
+        },
+        "",
+    )
+    .await;
     let db = h.warehouse_path();
     let control = h.sandbox.control();
 
@@ -54,22 +66,39 @@ async fn stripe_full_then_incremental_run_lands_exact_rows() {
         let n = query_i64(&db, &format!("SELECT count(*) FROM stripe.{s}"));
         let distinct = query_i64(&db, &format!("SELECT count(DISTINCT id) FROM stripe.{s}"));
         assert_eq!(n, distinct, "{s}: duplicated keys");
-        assert_eq!(first.stream(s).unwrap().rows as i64, n, "{s}: report rows vs table");
+        assert_eq!(
+            first.stream(s).unwrap().rows as i64,
+            n,
+            "{s}: report rows vs table"
+        );
     }
     assert_eq!(
-        query_i64(&db, "SELECT count(*) FROM _weft._weft_loads WHERE pipeline = 'stripe'"),
+        query_i64(
+            &db,
+            "SELECT count(*) FROM _weft._weft_loads WHERE pipeline = 'stripe'"
+        ),
         first.streams.iter().filter(|s| s.loads > 0).count() as i64
     );
-    let max_created = query_i64(&db, "SELECT max(epoch(created))::BIGINT FROM stripe.customers");
+    let max_created = max_unix_seconds(&db, "stripe.customers", "created");
     let cursor = first.stream("customers").unwrap().cursor.clone().unwrap();
-    assert_eq!(cursor["created"].as_i64().unwrap(), max_created, "cursor = newest created");
+    assert_eq!(
+        cursor["created"].as_i64().unwrap(),
+        max_created,
+        "cursor = newest created"
+    );
     let saved = query_strings(
         &db,
         "SELECT state FROM _weft._weft_state WHERE pipeline='stripe' AND stream='customers'",
     );
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&saved[0]).unwrap(), cursor);
     assert_eq!(
-        query_i64(&db, "SELECT count(*) FROM stripe.customers WHERE _weft_load_id IS NULL OR _weft_extracted_at IS NULL"),
+        serde_json::from_str::<serde_json::Value>(&saved[0]).unwrap(),
+        cursor
+    );
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT count(*) FROM stripe.customers WHERE _weft_load_id IS NULL OR _weft_extracted_at IS NULL"
+        ),
         0
     );
 
@@ -88,38 +117,82 @@ async fn stripe_full_then_incremental_run_lands_exact_rows() {
     let second = run(&h).await;
     assert!(second.succeeded(), "{}", second.to_table());
     let customers = second.stream("customers").unwrap();
-    assert!(customers.rows >= 5 && customers.rows <= 10, "only changes are loaded: {}", customers.rows);
-    assert!(control.request_count(Api::Stripe) - before < 40, "an incremental run makes few requests");
+    assert!(
+        customers.rows >= 5 && customers.rows <= 10,
+        "only changes are loaded: {}",
+        customers.rows
+    );
+    assert!(
+        control.request_count(Api::Stripe) - before < 40,
+        "an incremental run makes few requests"
+    );
 
     assert_eq!(query_i64(&db, "SELECT count(*) FROM stripe.customers"), 303);
-    assert_eq!(query_i64(&db, "SELECT count(DISTINCT id) FROM stripe.customers"), 303);
     assert_eq!(
-        query_strings(&db, &format!("SELECT name FROM stripe.customers WHERE id = '{renamed}'")),
+        query_i64(&db, "SELECT count(DISTINCT id) FROM stripe.customers"),
+        303
+    );
+    assert_eq!(
+        query_strings(
+            &db,
+            &format!("SELECT name FROM stripe.customers WHERE id = '{renamed}'")
+        ),
         vec!["Renamed Person".to_string()]
     );
     assert_eq!(
-        query_strings(&db, "SELECT id FROM stripe.customers WHERE _weft_deleted_at IS NOT NULL"),
+        query_strings(
+            &db,
+            "SELECT id FROM stripe.customers WHERE _weft_deleted_at IS NOT NULL"
+        ),
         vec![deleted.clone()]
     );
     for id in &created {
-        assert_eq!(query_i64(&db, &format!("SELECT count(*) FROM stripe.customers WHERE id = '{id}'")), 1);
+        assert_eq!(
+            query_i64(
+                &db,
+                &format!("SELECT count(*) FROM stripe.customers WHERE id = '{id}'")
+            ),
+            1
+        );
     }
     let new_cursor = second.stream("customers").unwrap().cursor.clone().unwrap();
-    assert!(new_cursor["created"].as_i64() > cursor["created"].as_i64(), "{new_cursor} vs {cursor}");
+    assert!(
+        new_cursor["created"].as_i64() > cursor["created"].as_i64(),
+        "{new_cursor} vs {cursor}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_errors_fail_the_stream_with_a_clear_error_and_keep_state() {
-    let h = Harness::stripe(SandboxConfig { size: 50, ..Default::default() }, r#"streams = ["customers"]"#).await;
+    let h = Harness::stripe(
+        SandboxConfig {
+            size: 50,
+            ..Default::default()
+        },
+        r#"streams = ["customers"]"#,
+    )
+    .await;
     let first = run(&h).await;
     assert!(first.succeeded());
-    h.sandbox.control().set_faults(Api::Stripe, Faults { bad_auth: true, ..Default::default() });
+    h.sandbox.control().set_faults(
+        Api::Stripe,
+        Faults {
+            bad_auth: true,
+            ..Default::default()
+        },
+    );
     let second = run(&h).await;
     let s = second.stream("customers").unwrap();
     assert_eq!(s.status, StreamStatus::Failed);
     let err = s.error.clone().unwrap();
-    assert!(err.contains("stripe/customers") && err.contains("401"), "{err}");
-    assert!(!err.contains(&SandboxConfig::default().api_key), "no secret in errors: {err}");
+    assert!(
+        err.contains("stripe/customers") && err.contains("401"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(&SandboxConfig::default().api_key),
+        "no secret in errors: {err}"
+    );
     // The committed cursor is untouched.
     assert_eq!(s.cursor, first.stream("customers").unwrap().cursor);
 }
@@ -127,19 +200,29 @@ async fn http_errors_fail_the_stream_with_a_clear_error_and_keep_state() {
 /// Kills `weft run` at seeded random moments and re-runs: no row lost, none duplicated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_run_then_rerun_loses_and_duplicates_nothing() {
-    let trials: u64 = std::env::var("WEFT_CRASH_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
-    let seed: u64 = std::env::var("WEFT_CRASH_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
+    let trials: u64 = std::env::var("WEFT_CRASH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let seed: u64 = std::env::var("WEFT_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7);
     eprintln!("crash trials: {trials}, seed {seed}");
     for trial in 0..trials {
         let sandbox = SandboxConfig {
             size: 1500,
-            faults: Faults { latency_ms: 5, ..Default::default() },
+            faults: Faults {
+                latency_ms: 5,
+                ..Default::default()
+            },
             ..Default::default()
         };
         let h = Harness::stripe(sandbox, "checkpoint_rows = 100").await;
         let db = h.warehouse_path();
         // A seeded pseudo-random kill point between 0.2 s and 2.5 s.
-        let x = (seed ^ trial.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0x2545_f491_4f6c_dd1d);
+        let x =
+            (seed ^ trial.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0x2545_f491_4f6c_dd1d);
         let kill_after = Duration::from_millis(200 + (x >> 33) % 2300);
         eprintln!("trial {trial}: kill after {kill_after:?}");
         let mut child = tokio::process::Command::new(weft_bin())
@@ -161,15 +244,29 @@ async fn killed_run_then_rerun_loses_and_duplicates_nothing() {
             let d = query_i64(&db, &format!("SELECT count(DISTINCT id) FROM stripe.{s}"));
             assert_eq!(n, d, "trial {trial}: {s} has duplicates");
         }
-        assert_eq!(query_i64(&db, "SELECT count(*) FROM stripe.customers"), expected, "trial {trial}");
+        assert_eq!(
+            query_i64(&db, "SELECT count(*) FROM stripe.customers"),
+            expected,
+            "trial {trial}"
+        );
         // Each committed load is recorded once and its rows are all present.
         assert_eq!(
-            query_i64(&db, "SELECT count(*) - count(DISTINCT load_id) FROM _weft._weft_loads"),
+            query_i64(
+                &db,
+                "SELECT count(*) - count(DISTINCT load_id) FROM _weft._weft_loads"
+            ),
             0
         );
-        let max_created = query_i64(&db, "SELECT max(epoch(created))::BIGINT FROM stripe.customers");
-        let state = query_strings(&db, "SELECT state FROM _weft._weft_state WHERE stream='customers'");
+        let max_created = max_unix_seconds(&db, "stripe.customers", "created");
+        let state = query_strings(
+            &db,
+            "SELECT state FROM _weft._weft_state WHERE stream='customers'",
+        );
         let state: serde_json::Value = serde_json::from_str(&state[0]).unwrap();
-        assert_eq!(state["created"].as_i64().unwrap(), max_created, "trial {trial}: cursor");
+        assert_eq!(
+            state["created"].as_i64().unwrap(),
+            max_created,
+            "trial {trial}: cursor"
+        );
     }
 }

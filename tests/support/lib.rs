@@ -67,16 +67,37 @@ api_key = {{ file = "{}" }}
     }
 }
 
+/// Opens the DuckDB file without extension auto-install (no network, ever).
+fn open(db: &Path) -> duckdb::Connection {
+    let conn = duckdb::Connection::open(db).unwrap();
+    conn.execute_batch(
+        "SET autoinstall_known_extensions = false; SET autoload_known_extensions = false;",
+    )
+    .unwrap();
+    conn
+}
+
+/// The newest value of a TIMESTAMPTZ column as Unix seconds (computed without
+/// DuckDB's ICU extension, which is not bundled).
+pub fn max_unix_seconds(db: &Path, table: &str, column: &str) -> i64 {
+    let text = query_strings(db, &format!("SELECT max({column})::VARCHAR FROM {table}"));
+    let text = format!("{}00", text[0]);
+    chrono::DateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S%z")
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .timestamp()
+}
+
 /// Runs one SQL query returning a single i64.
 pub fn query_i64(db: &Path, sql: &str) -> i64 {
-    let conn = duckdb::Connection::open(db).unwrap();
+    let conn = open(db);
     conn.query_row(sql, [], |r| r.get::<_, i64>(0))
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 /// Runs one SQL query returning the first column of every row as text.
+#[allow(clippy::let_and_return)] // the rows borrow `stmt`: they must be collected before it drops
 pub fn query_strings(db: &Path, sql: &str) -> Vec<String> {
-    let conn = duckdb::Connection::open(db).unwrap();
+    let conn = open(db);
     let mut stmt = conn.prepare(sql).unwrap();
     let rows = stmt
         .query_map([], |r| r.get::<_, Option<String>>(0))

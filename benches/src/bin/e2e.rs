@@ -41,9 +41,17 @@ async fn one(size: usize) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(&path, text)?;
     let config = WeftConfig::load(&path)?;
     let started = Instant::now();
-    let reports = weft_runner::run(&config, &RunOptions::default(), CancellationToken::new(), None).await?;
+    let reports = weft_runner::run(
+        &config,
+        &RunOptions::default(),
+        CancellationToken::new(),
+        None,
+    )
+    .await?;
     let secs = started.elapsed().as_secs_f64();
-    let s = reports[0].stream("customers").ok_or("no customers report")?;
+    let s = reports[0]
+        .stream("customers")
+        .ok_or("no customers report")?;
     println!(
         "size={size} rows={} seconds={secs:.2} records_per_s={:.0} requests={} bytes={} peak_rss_mib={:.1}",
         s.rows,
@@ -64,10 +72,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             return rt.block_on(one(size.parse()?));
         }
     }
-    let sizes = if args.is_empty() { vec!["10000".to_string(), "100000".to_string()] } else { args };
+    let sizes = if args.is_empty() {
+        vec!["10000".to_string(), "100000".to_string()]
+    } else {
+        args
+    };
     let exe = std::env::current_exe()?;
     for size in sizes {
-        let status = std::process::Command::new(&exe).arg(format!("--one={size}")).status()?;
+        let status = std::process::Command::new(&exe)
+            .arg(format!("--one={size}"))
+            .status()?;
         if !status.success() {
             return Err(format!("size {size} failed").into());
         }

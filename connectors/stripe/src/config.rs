@@ -70,7 +70,10 @@ impl StripeConfig {
                 reason: format!("must be 1..=100, got {}", self.page_size),
             });
         }
-        if self.requests_per_second.is_some_and(|r| r <= 0.0 || r.is_nan()) {
+        if self
+            .requests_per_second
+            .is_some_and(|r| r <= 0.0 || r.is_nan())
+        {
             return Err(StripeError::Config {
                 field: "requests_per_second",
                 reason: "must be positive".into(),

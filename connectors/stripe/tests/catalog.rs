@@ -5,7 +5,10 @@ use serde_yaml_ng::Value;
 use weft_core::FieldType;
 
 fn spec3() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/upstream-api-specs/stripe/spec3.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/upstream-api-specs/stripe/spec3.yaml"
+    );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_yaml_ng::from_str(&text).unwrap()
 }
@@ -18,7 +21,10 @@ fn compatible(t: FieldType, prop: &Value) -> bool {
         FieldType::String => {
             ty == Some("string")
                 || alts.is_some_and(|a| {
-                    a.as_sequence().unwrap().iter().any(|x| x.get("type").and_then(Value::as_str) == Some("string"))
+                    a.as_sequence()
+                        .unwrap()
+                        .iter()
+                        .any(|x| x.get("type").and_then(Value::as_str) == Some("string"))
                 })
         }
         FieldType::Json => {
@@ -59,16 +65,35 @@ fn every_stream_matches_the_vendor_spec() {
     for stream in &catalog.streams {
         let opts: Opts = stream.options().unwrap();
         let endpoint = stream.endpoint.as_deref().unwrap();
-        assert!(paths[endpoint]["get"].is_mapping(), "{endpoint}: no GET in spec3.yaml");
+        assert!(
+            paths[endpoint]["get"].is_mapping(),
+            "{endpoint}: no GET in spec3.yaml"
+        );
         let component = &schemas[opts.object.as_str()];
-        let props = component["properties"].as_mapping().unwrap_or_else(|| panic!("{}", opts.object));
+        let props = component["properties"]
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{}", opts.object));
         // Declared fields exist in the vendor schema with a compatible type...
         for f in &stream.fields {
-            let prop = props
-                .get(f.name.as_str())
-                .unwrap_or_else(|| panic!("{}.{} is not in Stripe's `{}`", stream.spec.name, f.name, opts.object));
-            assert!(compatible(f.field_type, prop), "{}.{}: {} vs {prop:?}", stream.spec.name, f.name, f.field_type);
-            assert!(!f.doc.is_empty() || prop.get("description").is_none(), "{}.{} lacks a doc", stream.spec.name, f.name);
+            let prop = props.get(f.name.as_str()).unwrap_or_else(|| {
+                panic!(
+                    "{}.{} is not in Stripe's `{}`",
+                    stream.spec.name, f.name, opts.object
+                )
+            });
+            assert!(
+                compatible(f.field_type, prop),
+                "{}.{}: {} vs {prop:?}",
+                stream.spec.name,
+                f.name,
+                f.field_type
+            );
+            assert!(
+                !f.doc.is_empty() || prop.get("description").is_none(),
+                "{}.{} lacks a doc",
+                stream.spec.name,
+                f.name
+            );
         }
         // ...and every vendor property is declared.
         for (name, _) in props {
@@ -84,7 +109,11 @@ fn every_stream_matches_the_vendor_spec() {
         assert_eq!(stream.spec.primary_key, vec!["id".to_string()]);
         assert_eq!(stream.spec.cursor_field.as_deref(), Some("created"));
         for e in &opts.events {
-            assert!(event_types.contains(e), "{}: unknown event type {e}", stream.spec.name);
+            assert!(
+                event_types.contains(e),
+                "{}: unknown event type {e}",
+                stream.spec.name
+            );
         }
     }
 }

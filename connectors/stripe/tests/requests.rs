@@ -33,8 +33,16 @@ fn list(data: Vec<Value>, has_more: bool) -> Value {
     json!({"object": "list", "url": "/v1/customers", "has_more": has_more, "data": data})
 }
 
-async fn read(src: &StripeSource, stream: &str, state: Option<Value>) -> (Vec<Value>, Vec<Value>, Vec<String>, Option<String>) {
-    let spec = src.streams().into_iter().find(|s| s.name == stream).unwrap();
+async fn read(
+    src: &StripeSource,
+    stream: &str,
+    state: Option<Value>,
+) -> (Vec<Value>, Vec<Value>, Vec<String>, Option<String>) {
+    let spec = src
+        .streams()
+        .into_iter()
+        .find(|s| s.name == stream)
+        .unwrap();
     let mut events = src.read(ReadRequest {
         spec,
         state: state.map(StreamState),
@@ -45,7 +53,11 @@ async fn read(src: &StripeSource, stream: &str, state: Option<Value>) -> (Vec<Va
     let (mut records, mut checkpoints, mut notices, mut error) = (vec![], vec![], vec![], None);
     while let Some(e) = events.next().await {
         match e {
-            Ok(SourceEvent::Page(p)) => records.extend(p.records.iter().map(|r| serde_json::from_str(r.get()).unwrap())),
+            Ok(SourceEvent::Page(p)) => records.extend(
+                p.records
+                    .iter()
+                    .map(|r| serde_json::from_str(r.get()).unwrap()),
+            ),
             Ok(SourceEvent::Checkpoint(s)) => checkpoints.push(s.0),
             Ok(SourceEvent::Notice(n)) => notices.push(n),
             Ok(SourceEvent::Batch(_)) => unreachable!("stripe emits JSON pages"),
@@ -64,31 +76,40 @@ async fn first_run_pages_with_limit_and_starting_after_and_saves_newest_created(
         .and(query_param_is_missing("starting_after"))
         .and(query_param_is_missing("created[gte]"))
         .and(header("authorization", format!("Bearer {KEY}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(list(vec![customer("cus_3", 300), customer("cus_2", 200)], true)))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list(
+            vec![customer("cus_3", 300), customer("cus_2", 200)],
+            true,
+        )))
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(path("/v1/customers"))
         .and(query_param("starting_after", "cus_2"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(list(vec![customer("cus_1", 100)], false)))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(list(vec![customer("cus_1", 100)], false)),
+        )
         .expect(1)
         .mount(&server)
         .await;
     let (records, checkpoints, notices, error) = read(&source(&server), "customers", None).await;
     assert_eq!(error, None);
-    let ids: Vec<_> = records.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<_> = records
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids, vec!["cus_3", "cus_2", "cus_1"]);
-    assert_eq!(checkpoints, vec![json!({"created": 300, "events_created": 2_000_000_000})]);
+    assert_eq!(
+        checkpoints,
+        vec![json!({"created": 300, "events_created": 2_000_000_000})]
+    );
     assert!(notices.is_empty());
 }
 
 #[tokio::test]
 async fn incremental_run_reads_events_then_new_objects() {
     let server = MockServer::start().await;
-    let event = |id: &str, kind: &str, created: i64, obj: Value| {
-        json!({"id": id, "object": "event", "type": kind, "created": created, "data": {"object": obj}})
-    };
+    let event = |id: &str, kind: &str, created: i64, obj: Value| json!({"id": id, "object": "event", "type": kind, "created": created, "data": {"object": obj}});
     Mock::given(method("GET"))
         .and(path("/v1/events"))
         .and(query_param("created[gte]", "1999999000"))
@@ -107,19 +128,28 @@ async fn incremental_run_reads_events_then_new_objects() {
     Mock::given(method("GET"))
         .and(path("/v1/customers"))
         .and(query_param("created[gte]", "300"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(list(vec![customer("cus_4", 400), customer("cus_3", 300)], false)))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list(
+            vec![customer("cus_4", 400), customer("cus_3", 300)],
+            false,
+        )))
         .expect(1)
         .mount(&server)
         .await;
     let state = json!({"created": 300, "events_created": 1_999_999_000});
     let (records, checkpoints, _, error) = read(&source(&server), "customers", Some(state)).await;
     assert_eq!(error, None);
-    let ids: Vec<_> = records.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<_> = records
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
     // Newest event per object first, then the list (read last, so it wins the merge).
     assert_eq!(ids, vec!["cus_1", "cus_2", "cus_4", "cus_3"]);
     assert_eq!(records[0]["_weft_deleted_at"], "2033-05-18T03:31:40Z");
     assert_eq!(records[1]["name"], "new");
-    assert_eq!(checkpoints, vec![json!({"created": 400, "events_created": 2_000_000_000})]);
+    assert_eq!(
+        checkpoints,
+        vec![json!({"created": 400, "events_created": 2_000_000_000})]
+    );
 }
 
 #[tokio::test]
@@ -128,18 +158,33 @@ async fn stale_events_cursor_falls_back_to_a_full_read_and_says_so() {
     Mock::given(method("GET"))
         .and(path("/v1/customers"))
         .and(query_param_is_missing("created[gte]"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(list(vec![customer("cus_1", 100)], false)))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(list(vec![customer("cus_1", 100)], false)),
+        )
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET")).and(path("/v1/events")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
     let old = 2_000_000_000 - 31 * 86_400;
-    let (records, checkpoints, notices, error) =
-        read(&source(&server), "customers", Some(json!({"created": 50, "events_created": old}))).await;
+    let (records, checkpoints, notices, error) = read(
+        &source(&server),
+        "customers",
+        Some(json!({"created": 50, "events_created": old})),
+    )
+    .await;
     assert_eq!(error, None);
     assert_eq!(records.len(), 1);
     assert_eq!(notices.len(), 1);
-    assert!(notices[0].contains("30-day event retention") && notices[0].contains("/v1/customers"), "{}", notices[0]);
+    assert!(
+        notices[0].contains("30-day event retention") && notices[0].contains("/v1/customers"),
+        "{}",
+        notices[0]
+    );
     assert_eq!(checkpoints[0]["events_created"], json!(2_000_000_000));
 }
 
@@ -154,6 +199,9 @@ async fn a_404_is_an_error_with_the_vendor_message_and_no_secret() {
     let (records, checkpoints, _, error) = read(&source(&server), "refunds", None).await;
     let error = error.expect("an error");
     assert!(records.is_empty() && checkpoints.is_empty());
-    assert!(error.contains("404") && error.contains("Unrecognized request URL"), "{error}");
+    assert!(
+        error.contains("404") && error.contains("Unrecognized request URL"),
+        "{error}"
+    );
     assert!(!error.contains(KEY), "{error}");
 }

@@ -79,7 +79,11 @@ fn bench_decode(c: &mut Criterion) {
             let text = r
                 .get()
                 .replacen(r#""delinquent":false"#, r#""delinquent":"no""#, 1)
-                .replacen(r#""tax_exempt":"none""#, r#""tax_exempt":"none","extra":1"#, 1);
+                .replacen(
+                    r#""tax_exempt":"none""#,
+                    r#""tax_exempt":"none","extra":1"#,
+                    1,
+                );
             RawValue::from_string(text).unwrap()
         })
         .collect();
@@ -87,8 +91,12 @@ fn bench_decode(c: &mut Criterion) {
     group.bench_function("stripe_customers_100_all_bad/records", |b| {
         b.iter_batched(
             || {
-                JsonDecoder::new(customer_schema(), vec!["id".into()], SchemaContract::DiscardValue)
-                    .unwrap()
+                JsonDecoder::new(
+                    customer_schema(),
+                    vec!["id".into()],
+                    SchemaContract::DiscardValue,
+                )
+                .unwrap()
             },
             |mut decoder| decoder.decode_page(black_box(&bad)).unwrap(),
             BatchSize::SmallInput,

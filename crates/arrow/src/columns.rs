@@ -102,9 +102,7 @@ fn float_at(tape: &Tape<'_>, idx: u32) -> Option<f64> {
         TapeElement::Number(s) => tape.get_string(s).parse().ok(),
         TapeElement::F32(v) => Some(f64::from(f32::from_bits(v))),
         TapeElement::F64(high) => match tape.get(idx + 1) {
-            TapeElement::F32(low) => Some(f64::from_bits(
-                (u64::from(high) << 32) | u64::from(low),
-            )),
+            TapeElement::F32(low) => Some(f64::from_bits((u64::from(high) << 32) | u64::from(low))),
             _ => None,
         },
         _ => int_at(tape, idx).map(|v| v as f64),
@@ -341,10 +339,22 @@ mod tests {
 
     #[test]
     fn escapes_match_serde_json() {
-        for s in ["plain", "q\"uote", "back\\slash", "nl\ncr\rtab\t", "\u{1}\u{1f}\u{8}\u{c}", "ünï €", ""] {
+        for s in [
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "nl\ncr\rtab\t",
+            "\u{1}\u{1f}\u{8}\u{c}",
+            "ünï €",
+            "",
+        ] {
             let mut out = String::new();
             write_escaped(s, &mut out);
-            assert_eq!(out, serde_json::to_string(s).unwrap_or_default(), "for {s:?}");
+            assert_eq!(
+                out,
+                serde_json::to_string(s).unwrap_or_default(),
+                "for {s:?}"
+            );
         }
     }
 

@@ -7,7 +7,8 @@
 //! the rows that remain, in their original order.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -48,6 +49,10 @@ pub struct JsonDecoder {
     /// A decoder for the current schema with its batch size, kept between
     /// pages; dropped after an error or a schema change.
     page_decoder: Option<(Decoder, usize)>,
+    /// A one-record decoder for the current schema, for the per-record path.
+    record_decoder: Option<Decoder>,
+    /// One-value decoders by field name, for finding the values at fault.
+    value_decoders: HashMap<String, Decoder>,
     /// The records of a page joined by newlines.
     buf: Vec<u8>,
 }
@@ -59,7 +64,10 @@ type Object<'a> = BTreeMap<String, &'a RawValue>;
 enum Verdict<'a> {
     /// The row loads from `text` (the record, or a cleaned copy); `notes` are
     /// the values dropped on the way.
-    Keep { text: Cow<'a, str>, notes: Vec<Reject> },
+    Keep {
+        text: Cow<'a, str>,
+        notes: Vec<Reject>,
+    },
     /// The whole record is quarantined.
     Reject(Reject),
 }
@@ -96,6 +104,8 @@ impl JsonDecoder {
             contract,
             factory: Arc::new(WeftDecoderFactory),
             page_decoder: None,
+            record_decoder: None,
+            value_decoders: HashMap::new(),
             buf: Vec::new(),
         };
         let page_decoder = decoder.build_decoder(MIN_BATCH_SIZE)?;
@@ -113,7 +123,10 @@ impl JsonDecoder {
     /// The batch holds every row that fits, in page order, under
     /// [`Self::schema`] as it is after the call. Fails only for the `freeze`
     /// contract (a record that does not fit) or when Arrow itself fails.
-    pub fn decode_page(&mut self, records: &[Box<RawValue>]) -> Result<DecodedPage, ArrowConvError> {
+    pub fn decode_page(
+        &mut self,
+        records: &[Box<RawValue>],
+    ) -> Result<DecodedPage, ArrowConvError> {
         if records.is_empty() {
             return Ok(DecodedPage::default());
         }
@@ -210,13 +223,20 @@ impl JsonDecoder {
     /// The type is inferred from the page's values; fields seen only as null
     /// wait for a later page.
     fn evolve(&mut self, objects: &[Option<Object<'_>>]) -> Vec<FieldRef> {
-        let known: HashSet<&str> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let known: HashSet<&str> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
         let mut found: Vec<(&str, FieldType)> = Vec::new();
         for (key, value) in objects.iter().flatten().flatten() {
             if known.contains(key.as_str()) {
                 continue;
             }
-            let Some(ty) = infer_type(value) else { continue };
+            let Some(ty) = infer_type(value) else {
+                continue;
+            };
             match found.iter_mut().find(|(k, _)| *k == key.as_str()) {
                 Some((_, seen)) => *seen = widen(*seen, ty),
                 None => found.push((key.as_str(), ty)),
@@ -236,27 +256,38 @@ impl JsonDecoder {
             .chain(&new_fields)
             .cloned()
             .collect();
-        self.schema = Arc::new(Schema::new_with_metadata(fields, self.schema.metadata().clone()));
+        self.schema = Arc::new(Schema::new_with_metadata(
+            fields,
+            self.schema.metadata().clone(),
+        ));
         self.page_decoder = None;
+        self.record_decoder = None;
         new_fields
     }
 
     /// Finds what is wrong with a record that did not decode, and applies the contract.
     fn check_record<'a>(
-        &self,
+        &mut self,
         index: usize,
         raw: &'a str,
         object: &Object<'a>,
     ) -> Result<Verdict<'a>, ArrowConvError> {
         for field in self.schema.fields() {
             let is_pk = self.primary_key.contains(field.name());
-            if (is_pk || !field.is_nullable()) && object.get(field.name()).is_none_or(|v| is_null(v)) {
+            if (is_pk || !field.is_nullable())
+                && object.get(field.name()).is_none_or(|v| is_null(v))
+            {
                 let reason = if is_pk {
                     format!("missing primary key field `{}`", field.name())
                 } else {
                     format!("missing required field `{}`", field.name())
                 };
-                return Ok(Verdict::Reject(self.fault(index, raw, Some(field.name()), reason)?));
+                return Ok(Verdict::Reject(self.fault(
+                    index,
+                    raw,
+                    Some(field.name()),
+                    reason,
+                )?));
             }
         }
 
@@ -264,18 +295,28 @@ impl JsonDecoder {
         let mut changed = false;
         let mut notes = Vec::new();
         for (key, &value) in object {
-            let Ok(field) = self.schema.field_with_name(key) else {
+            let Some(field) = self
+                .schema
+                .index_of(key)
+                .ok()
+                .map(|i| self.schema.field(i).clone())
+            else {
                 changed = true;
                 // Under `evolve` only null-only fields are still unknown: they wait for a value.
                 if self.contract == SchemaContract::DiscardValue {
                     notes.push(note(raw, key, format!("unknown field `{key}` dropped")));
                 } else if self.contract != SchemaContract::Evolve {
                     let reason = format!("unknown field `{key}`");
-                    return Ok(Verdict::Reject(self.fault(index, raw, Some(key), reason)?));
+                    return Ok(Verdict::Reject(self.fault(
+                        index,
+                        raw,
+                        Some(key),
+                        reason,
+                    )?));
                 }
                 continue;
             };
-            let Err(why) = self.check_value(field, value) else {
+            let Err(why) = self.check_value(&field, value) else {
                 cleaned.insert(key, Some(value));
                 continue;
             };
@@ -286,7 +327,12 @@ impl JsonDecoder {
                 cleaned.insert(key, None);
                 notes.push(note(raw, key, format!("{reason}; value set to null")));
             } else {
-                return Ok(Verdict::Reject(self.fault(index, raw, Some(key), reason)?));
+                return Ok(Verdict::Reject(self.fault(
+                    index,
+                    raw,
+                    Some(key),
+                    reason,
+                )?));
             }
         }
         let text = if changed {
@@ -301,24 +347,34 @@ impl JsonDecoder {
     }
 
     /// Whether one raw value fits `field` (null always does: nullability is checked apart).
-    fn check_value(&self, field: &Field, value: &RawValue) -> Result<(), String> {
+    fn check_value(&mut self, field: &Field, value: &RawValue) -> Result<(), String> {
         if is_null(value) {
             return Ok(());
         }
-        let field = Arc::new(field.clone().with_nullable(true));
-        let mut decoder = ReaderBuilder::new_with_field(field)
-            .with_batch_size(1)
-            .with_decoder_factory(self.factory.clone())
-            .build_decoder()
-            .map_err(message)?;
-        let mut bytes = Vec::with_capacity(value.get().len() + 1);
-        bytes.extend_from_slice(value.get().as_bytes());
-        bytes.push(b'\n');
-        decoder
-            .decode(&bytes)
-            .and_then(|_| decoder.flush())
-            .map(drop)
-            .map_err(message)
+        let decoder = match self.value_decoders.entry(field.name().clone()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let field = Arc::new(field.clone().with_nullable(true));
+                let decoder = ReaderBuilder::new_with_field(field)
+                    .with_batch_size(1)
+                    .with_decoder_factory(self.factory.clone())
+                    .build_decoder()
+                    .map_err(message)?;
+                e.insert(decoder)
+            }
+        };
+        self.buf.clear();
+        self.buf.extend_from_slice(value.get().as_bytes());
+        self.buf.push(b'\n');
+        let result = decoder.decode(&self.buf).and_then(|_| decoder.flush());
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // A decoder that failed may hold half a value: start afresh next time.
+                self.value_decoders.remove(field.name());
+                Err(message(e))
+            }
+        }
     }
 
     /// A rejected whole record, or under `freeze` the error that stops the stream.
@@ -361,10 +417,17 @@ impl JsonDecoder {
         texts: impl IntoIterator<Item = &'a str>,
         n: usize,
     ) -> Result<Option<RecordBatch>, ArrowError> {
-        let (mut decoder, size) = match self.page_decoder.take() {
+        // One record at a time goes through its own small decoder.
+        let single = n == 1;
+        let cached = if single {
+            self.record_decoder.take().map(|d| (d, 1))
+        } else {
+            self.page_decoder.take()
+        };
+        let (mut decoder, size) = match cached {
             Some((decoder, size)) if size >= n => (decoder, size),
             _ => {
-                let size = n.max(MIN_BATCH_SIZE);
+                let size = if single { 1 } else { n.max(MIN_BATCH_SIZE) };
                 (self.build_decoder(size)?, size)
             }
         };
@@ -382,7 +445,11 @@ impl JsonDecoder {
         }
         let batch = decoder.flush()?;
         // Only a decoder that finished cleanly is reused.
-        self.page_decoder = Some((decoder, size));
+        if single {
+            self.record_decoder = Some(decoder);
+        } else {
+            self.page_decoder = Some((decoder, size));
+        }
         Ok(batch)
     }
 
@@ -462,7 +529,10 @@ mod tests {
         assert_eq!(infer_type(&raw("-12")), Some(FieldType::Integer));
         assert_eq!(infer_type(&raw("1.5")), Some(FieldType::Number));
         assert_eq!(infer_type(&raw("1e3")), Some(FieldType::Number));
-        assert_eq!(infer_type(&raw("99999999999999999999")), Some(FieldType::Number));
+        assert_eq!(
+            infer_type(&raw("99999999999999999999")),
+            Some(FieldType::Number)
+        );
     }
 
     #[test]

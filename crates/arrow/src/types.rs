@@ -82,9 +82,7 @@ impl FieldType {
             FieldType::Number => DataType::Float64,
             FieldType::Boolean => DataType::Boolean,
             FieldType::UnixSeconds => DataType::Timestamp(TimeUnit::Second, Some("UTC".into())),
-            FieldType::Timestamp => {
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-            }
+            FieldType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             FieldType::Date => DataType::Date32,
         }
     }
@@ -124,10 +122,7 @@ impl FromStr for FieldType {
 
 /// The logical type recorded on a field, if it was built by [`FieldType::field`].
 pub fn field_type_of(field: &Field) -> Option<FieldType> {
-    field
-        .metadata()
-        .get(TYPE_KEY)
-        .and_then(|t| t.parse().ok())
+    field.metadata().get(TYPE_KEY).and_then(|t| t.parse().ok())
 }
 
 /// Whether a field holds JSON text (`arrow.json` extension).

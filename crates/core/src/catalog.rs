@@ -34,8 +34,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use weft_arrow::FieldType;
 
-use crate::spec::{DELETED_AT, StreamSpec, SyncMode, WriteDisposition};
 use crate::CoreError;
+use crate::spec::{DELETED_AT, StreamSpec, SyncMode, WriteDisposition};
 
 /// A parsed stream catalog.
 #[derive(Debug, Clone)]
@@ -162,7 +162,10 @@ fn build_stream(s: RawStream) -> Result<CatalogStream, String> {
     let mut seen = HashSet::new();
     for f in &s.fields {
         if !seen.insert(f.name.as_str()) {
-            return Err(format!("stream `{}`: field `{}` is declared twice", s.name, f.name));
+            return Err(format!(
+                "stream `{}`: field `{}` is declared twice",
+                s.name, f.name
+            ));
         }
     }
     for key in s.primary_key.iter().chain(s.cursor.iter()) {
@@ -252,9 +255,14 @@ type = "json"
         assert_eq!(schema.fields().len(), 4);
         assert!(!schema.field_with_name("id").unwrap().is_nullable());
         assert!(schema.field_with_name("ts").unwrap().is_nullable());
-        assert!(weft_arrow::is_json_field(schema.field_with_name("meta").unwrap()));
+        assert!(weft_arrow::is_json_field(
+            schema.field_with_name("meta").unwrap()
+        ));
         assert!(schema.field_with_name(DELETED_AT).is_ok());
-        assert_eq!(a.spec.sync_modes, vec![SyncMode::FullRefresh, SyncMode::Incremental]);
+        assert_eq!(
+            a.spec.sync_modes,
+            vec![SyncMode::FullRefresh, SyncMode::Incremental]
+        );
         #[derive(Deserialize)]
         struct Opts {
             events: Vec<String>,

@@ -83,7 +83,12 @@ pub fn new_load_id() -> String {
     let now = chrono::Utc::now();
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let salt = (u64::from(std::process::id()) << 24) ^ u64::from(now.timestamp_subsec_nanos());
-    format!("{}-{:08x}{:04x}", now.format("%Y%m%dT%H%M%SZ"), salt & 0xffff_ffff, seq & 0xffff)
+    format!(
+        "{}-{:08x}{:04x}",
+        now.format("%Y%m%dT%H%M%SZ"),
+        salt & 0xffff_ffff,
+        seq & 0xffff
+    )
 }
 
 #[cfg(test)]

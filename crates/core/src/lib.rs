@@ -19,17 +19,24 @@ mod secret;
 mod source;
 mod spec;
 mod state;
+mod sync;
 
 pub use catalog::{Catalog, CatalogStream, DeclaredField};
 pub use destination::{Checkpoint, Destination, LoadReceipt, LoadSink, LoadTarget, new_load_id};
 pub use error::{BoxError, CoreError};
-pub use metrics::{StreamMetrics, MetricsSnapshot};
+pub use metrics::{MetricsSnapshot, StreamMetrics};
 pub use pipeline::{Cadence, Pipeline, PipelineObserver, PipelineOptions};
 pub use report::{RunReport, StreamReport, StreamStatus};
 pub use secret::SecretRef;
-pub use source::{EventSender, EventStream, JsonPage, ReadRequest, Source, SourceEvent, spawn_events};
-pub use spec::{StreamSpec, SyncMode, WriteDisposition, DELETED_AT, EXTRACTED_AT, LOAD_ID};
+pub use source::{
+    EventSender, EventStream, JsonPage, ReadRequest, Source, SourceEvent, spawn_events,
+};
+pub use spec::{DELETED_AT, EXTRACTED_AT, LOAD_ID, StreamSpec, SyncMode, WriteDisposition};
 pub use state::{FileStateStore, StateStore, StreamState, Watermark};
+pub use sync::{
+    RecordOutcome, SyncAction, SyncPlan, SyncRecord, SyncReport, SyncSpec, SyncStore,
+    SyncTarget, SyncWriteMode,
+};
 
 pub use tokio_util::sync::CancellationToken;
 pub use weft_arrow::{FieldType, Reject, SchemaContract};

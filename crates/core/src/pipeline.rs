@@ -18,9 +18,9 @@ use weft_arrow::{JsonDecoder, SchemaContract};
 
 use crate::report::StreamStatus;
 use crate::{
-    Checkpoint, CoreError, Destination, LoadSink, LoadTarget, ReadRequest, RunReport, Source,
-    SourceEvent, StreamMetrics, StreamReport, StreamSpec, StreamState, WriteDisposition,
-    EXTRACTED_AT, LOAD_ID,
+    Checkpoint, CoreError, Destination, EXTRACTED_AT, LOAD_ID, LoadSink, LoadTarget, ReadRequest,
+    RunReport, Source, SourceEvent, StreamMetrics, StreamReport, StreamSpec, StreamState,
+    WriteDisposition,
 };
 
 /// When the pipeline commits: whichever of rows, bytes or seconds comes first,
@@ -280,15 +280,14 @@ impl Pipeline {
             match event {
                 SourceEvent::Page(json) => {
                     page += 1;
-                    let decoded =
-                        decoder
-                            .decode_page(&json.records)
-                            .map_err(|source| CoreError::Convert {
-                                connector: connector.clone(),
-                                stream: spec.name.clone(),
-                                page,
-                                source,
-                            })?;
+                    let decoded = decoder.decode_page(&json.records).map_err(|source| {
+                        CoreError::Convert {
+                            connector: connector.clone(),
+                            stream: spec.name.clone(),
+                            page,
+                            source,
+                        }
+                    })?;
                     for f in &decoded.new_fields {
                         report.notices.push(format!(
                             "new column `{}` ({}) added from page {page}",
@@ -308,9 +307,7 @@ impl Pipeline {
                 SourceEvent::Batch(batch) => load.write(&mut *sink, batch, metrics).await?,
                 SourceEvent::Checkpoint(state) => {
                     load.pending = Some(state);
-                    if disposition != WriteDisposition::Replace
-                        && load.due(&self.options.cadence)
-                    {
+                    if disposition != WriteDisposition::Replace && load.due(&self.options.cadence) {
                         load.commit(&mut *sink, report).await?;
                     }
                 }

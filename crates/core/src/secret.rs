@@ -71,7 +71,10 @@ mod tests {
     fn reads_env_and_file_and_refuses_inline() {
         // SAFETY-free: a unique variable name per test process.
         let name = format!("WEFT_TEST_SECRET_{}", std::process::id());
-        let missing = SecretRef::Env { env: name.clone() }.resolve().unwrap_err().to_string();
+        let missing = SecretRef::Env { env: name.clone() }
+            .resolve()
+            .unwrap_err()
+            .to_string();
         assert!(missing.contains(&name), "{missing}");
         let dir = tempfile_dir();
         let path = dir.join("key");
@@ -84,7 +87,10 @@ mod tests {
             .unwrap()
             .clone()
             .try_into();
-        assert!(parsed.is_err(), "an inline string must not parse as a secret");
+        assert!(
+            parsed.is_err(),
+            "an inline string must not parse as a secret"
+        );
         let parsed: SecretRef = toml::from_str::<toml::Table>("k = { env = \"X\" }").unwrap()["k"]
             .clone()
             .try_into()

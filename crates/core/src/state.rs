@@ -81,8 +81,12 @@ pub trait StateStore: Send + Sync {
     /// The saved state of a stream, if any.
     async fn load(&self, pipeline: &str, stream: &str) -> Result<Option<StreamState>, CoreError>;
     /// Saves a stream's state, replacing the previous one.
-    async fn save(&self, pipeline: &str, stream: &str, state: &StreamState)
-    -> Result<(), CoreError>;
+    async fn save(
+        &self,
+        pipeline: &str,
+        stream: &str,
+        state: &StreamState,
+    ) -> Result<(), CoreError>;
     /// Forgets a stream's state (or every stream of the pipeline with `None`).
     async fn clear(&self, pipeline: &str, stream: Option<&str>) -> Result<(), CoreError>;
 }
@@ -123,7 +127,9 @@ impl FileStateStore {
     async fn write_all(&self, map: &StateMap) -> Result<(), CoreError> {
         let bytes = serde_json::to_vec_pretty(map).map_err(|e| self.err(e))?;
         let tmp = tmp_path(&self.path);
-        tokio::fs::write(&tmp, bytes).await.map_err(|e| self.err(e))?;
+        tokio::fs::write(&tmp, bytes)
+            .await
+            .map_err(|e| self.err(e))?;
         tokio::fs::rename(&tmp, &self.path)
             .await
             .map_err(|e| self.err(e))
@@ -233,7 +239,15 @@ mod tests {
         let st = StreamState(serde_json::json!({"created": 42}));
         store.save("p", "s", &st).await.unwrap();
         store.save("p", "t", &st).await.unwrap();
-        assert_eq!(store.load("p", "s").await.unwrap().unwrap().get::<i64>("created"), Some(42));
+        assert_eq!(
+            store
+                .load("p", "s")
+                .await
+                .unwrap()
+                .unwrap()
+                .get::<i64>("created"),
+            Some(42)
+        );
         store.clear("p", Some("s")).await.unwrap();
         assert_eq!(store.load("p", "s").await.unwrap(), None);
         assert!(store.load("p", "t").await.unwrap().is_some());

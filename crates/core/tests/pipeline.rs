@@ -114,8 +114,18 @@ impl Destination for MemDestination {
     fn name(&self) -> &str {
         "memory"
     }
-    async fn state(&self, _pipeline: &str, _stream: &str) -> Result<Option<StreamState>, CoreError> {
-        Ok(self.committed.lock().unwrap().loads.last().map(|l| l.3.clone()))
+    async fn state(
+        &self,
+        _pipeline: &str,
+        _stream: &str,
+    ) -> Result<Option<StreamState>, CoreError> {
+        Ok(self
+            .committed
+            .lock()
+            .unwrap()
+            .loads
+            .last()
+            .map(|l| l.3.clone()))
     }
     async fn open(&self, _target: LoadTarget) -> Result<Box<dyn LoadSink>, CoreError> {
         Ok(Box::new(MemSink {
@@ -149,13 +159,21 @@ impl LoadSink for MemSink {
             std::mem::take(&mut self.rejects),
             checkpoint.state,
         ));
-        Ok(LoadReceipt { load_id, rows, ..Default::default() })
+        Ok(LoadReceipt {
+            load_id,
+            rows,
+            ..Default::default()
+        })
     }
 }
 
 fn pipeline(source: Arc<MemSource>, dest: Arc<MemDestination>, rows: u64) -> Pipeline {
     Pipeline::new("p", source, dest).with_options(PipelineOptions {
-        cadence: Cadence { rows, bytes: u64::MAX, seconds: 3600 },
+        cadence: Cadence {
+            rows,
+            bytes: u64::MAX,
+            seconds: 3600,
+        },
         ..Default::default()
     })
 }
@@ -167,7 +185,10 @@ async fn commits_at_checkpoints_when_cadence_is_due_and_stamps_metadata() {
         Step::Checkpoint(2),
         Step::Page(vec![r#"{"id":"c","ts":3}"#]),
         Step::Checkpoint(3),
-        Step::Page(vec![r#"{"id":"d","ts":4}"#, r#"{"id":"e","ts":"not a number"}"#]),
+        Step::Page(vec![
+            r#"{"id":"d","ts":4}"#,
+            r#"{"id":"e","ts":"not a number"}"#,
+        ]),
         Step::Checkpoint(4),
     ]);
     let dest = Arc::new(MemDestination::default());
@@ -181,13 +202,19 @@ async fn commits_at_checkpoints_when_cadence_is_due_and_stamps_metadata() {
 
     let committed = dest.committed.lock().unwrap();
     // rows=2 cadence: first commit after page 1 (2 rows), the next at the end (c + d).
-    let states: Vec<_> = committed.loads.iter().map(|l| l.3 .0.clone()).collect();
+    let states: Vec<_> = committed.loads.iter().map(|l| l.3.0.clone()).collect();
     assert_eq!(states, vec![json!({"ts": 2}), json!({"ts": 4})]);
     let (load_id, batches, rejects, _) = &committed.loads[1];
     let ids: Vec<String> = batches
         .iter()
         .flat_map(|b| {
-            let col = b.column_by_name("id").unwrap().as_any().downcast_ref::<StringArray>().unwrap().clone();
+            let col = b
+                .column_by_name("id")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .clone();
             (0..col.len()).map(move |i| col.value(i).to_string())
         })
         .collect();
@@ -204,15 +231,25 @@ async fn commits_at_checkpoints_when_cadence_is_due_and_stamps_metadata() {
 #[tokio::test]
 async fn resumes_from_committed_state_and_skips_empty_commits() {
     let dest = Arc::new(MemDestination::default());
-    let first = MemSource::new(vec![Step::Page(vec![r#"{"id":"a","ts":1}"#]), Step::Checkpoint(1)]);
+    let first = MemSource::new(vec![
+        Step::Page(vec![r#"{"id":"a","ts":1}"#]),
+        Step::Checkpoint(1),
+    ]);
     pipeline(first, dest.clone(), 1).run().await.unwrap();
     let second = MemSource::new(vec![Step::Checkpoint(1)]);
-    let report = pipeline(second.clone(), dest.clone(), 1).run().await.unwrap();
+    let report = pipeline(second.clone(), dest.clone(), 1)
+        .run()
+        .await
+        .unwrap();
     assert_eq!(
         second.seen_state.lock().unwrap().clone().unwrap(),
         Some(StreamState(json!({"ts": 1})))
     );
-    assert_eq!(report.stream("users").unwrap().loads, 0, "nothing changed: no commit");
+    assert_eq!(
+        report.stream("users").unwrap().loads,
+        0,
+        "nothing changed: no commit"
+    );
     assert_eq!(dest.committed.lock().unwrap().loads.len(), 1);
 }
 
@@ -228,7 +265,10 @@ async fn source_error_fails_the_stream_naming_connector_stream_and_cursor() {
     let s = report.stream("users").unwrap();
     assert_eq!(s.status, StreamStatus::Failed);
     let err = s.error.clone().unwrap();
-    assert!(err.contains("mem/users") && err.contains("404") && err.contains("cursor none"), "{err}");
+    assert!(
+        err.contains("mem/users") && err.contains("404") && err.contains("cursor none"),
+        "{err}"
+    );
     // What was committed before the failure is kept.
     assert_eq!(dest.committed.lock().unwrap().loads.len(), 1);
     assert!(!report.succeeded());
@@ -250,7 +290,10 @@ async fn cancel_keeps_committed_state_and_drops_the_open_load() {
         cancel.cancel();
     });
     let report = p.run().await.unwrap();
-    assert_eq!(report.stream("users").unwrap().status, StreamStatus::Cancelled);
+    assert_eq!(
+        report.stream("users").unwrap().status,
+        StreamStatus::Cancelled
+    );
     let committed = dest.committed.lock().unwrap();
     assert_eq!(committed.loads.len(), 1);
     assert_eq!(committed.loads[0].3, StreamState(json!({"ts": 1})));
@@ -258,8 +301,15 @@ async fn cancel_keeps_committed_state_and_drops_the_open_load() {
 
 #[tokio::test]
 async fn unknown_stream_is_an_error_listing_the_available_ones() {
-    let p = Pipeline::new("p", MemSource::new(vec![]), Arc::new(MemDestination::default()))
-        .with_options(PipelineOptions { streams: Some(vec!["nope".into()]), ..Default::default() });
+    let p = Pipeline::new(
+        "p",
+        MemSource::new(vec![]),
+        Arc::new(MemDestination::default()),
+    )
+    .with_options(PipelineOptions {
+        streams: Some(vec!["nope".into()]),
+        ..Default::default()
+    });
     let e = p.run().await.unwrap_err().to_string();
     assert!(e.contains("`nope`") && e.contains("users"), "{e}");
 }

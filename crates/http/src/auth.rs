@@ -115,10 +115,13 @@ struct TokenResponse {
     instance_url: Option<String>,
 }
 
+/// Makes a secret form value at send time (the JWT bearer assertion).
+pub(crate) type DynamicParam = Box<dyn Fn() -> Result<SecretString, String> + Send + Sync>;
+
 /// How a token request is sent.
-struct TokenEndpoint {
-    api: String,
-    url: Url,
+pub(crate) struct TokenEndpoint {
+    pub(crate) api: String,
+    pub(crate) url: Url,
     http: reqwest::Client,
     /// Basic auth `client_id:client_secret`, when the grant uses it.
     basic: Option<(String, SecretString)>,
@@ -128,13 +131,15 @@ struct TokenEndpoint {
     form: Vec<(String, String)>,
     /// Secret form values, added to `form` at send time.
     secret_form: Vec<(String, SecretString)>,
-    redactor: Redactor,
-    refresh_margin: Duration,
+    /// A secret form value computed for each request (name, maker).
+    pub(crate) dynamic_form: Option<(String, DynamicParam)>,
+    pub(crate) redactor: Redactor,
+    pub(crate) refresh_margin: Duration,
     cached: tokio::sync::Mutex<Option<AccessToken>>,
 }
 
 impl TokenEndpoint {
-    fn new(api: &str, url: Url) -> Result<Self, HttpError> {
+    pub(crate) fn new(api: &str, url: Url) -> Result<Self, HttpError> {
         let http = reqwest::Client::builder()
             .user_agent(crate::USER_AGENT)
             .connect_timeout(Duration::from_secs(10))
@@ -152,17 +157,18 @@ impl TokenEndpoint {
             query: Vec::new(),
             form: Vec::new(),
             secret_form: Vec::new(),
+            dynamic_form: None,
             redactor: Redactor::new(),
             refresh_margin: DEFAULT_REFRESH_MARGIN,
             cached: tokio::sync::Mutex::new(None),
         })
     }
 
-    fn add_secret(&mut self, s: &SecretString) {
+    pub(crate) fn add_secret(&mut self, s: &SecretString) {
         self.redactor.add_value(s.expose_secret());
     }
 
-    async fn token(&self, force_refresh: bool) -> Result<AccessToken, HttpError> {
+    pub(crate) async fn token(&self, force_refresh: bool) -> Result<AccessToken, HttpError> {
         // Holding the lock across the fetch keeps a single refresh in flight.
         let mut cached = self.cached.lock().await;
         if !force_refresh
@@ -178,17 +184,42 @@ impl TokenEndpoint {
 
     async fn fetch(&self) -> Result<AccessToken, HttpError> {
         let url_text = self.redactor.url(&self.url);
+        let dynamic = match &self.dynamic_form {
+            Some((name, make)) => {
+                let value = make().map_err(|reason| HttpError::Auth {
+                    api: self.api.clone(),
+                    url: url_text.clone(),
+                    reason: self.redactor.text(&reason, &[]),
+                })?;
+                Some((name.as_str(), value))
+            }
+            None => None,
+        };
+        let dynamic_secret = dynamic.as_ref().map(|(_, v)| v.expose_secret());
         let auth_err = |reason: String| HttpError::Auth {
             api: self.api.clone(),
             url: url_text.clone(),
-            reason: self.redactor.text(&reason, &[]),
+            reason: self
+                .redactor
+                .text(&reason, dynamic_secret.as_slice()),
         };
         let mut url = self.url.clone();
         if !self.query.is_empty() {
             url.query_pairs_mut().extend_pairs(&self.query);
         }
-        let mut form: Vec<(&str, &str)> = self.form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        form.extend(self.secret_form.iter().map(|(k, v)| (k.as_str(), v.expose_secret())));
+        let mut form: Vec<(&str, &str)> = self
+            .form
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        form.extend(
+            self.secret_form
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.expose_secret())),
+        );
+        if let Some((name, value)) = &dynamic {
+            form.push((*name, value.expose_secret()));
+        }
         let mut rb = self.http.post(url).form(&form);
         if let Some((id, secret)) = &self.basic {
             rb = rb.basic_auth(id, Some(secret.expose_secret()));
@@ -205,7 +236,9 @@ impl TokenEndpoint {
             .map_err(|e| auth_err(crate::client::describe_reqwest(&e)))?;
         if !(200..300).contains(&status) {
             let text = trim_chars(&String::from_utf8_lossy(&body), 500);
-            return Err(auth_err(format!("token endpoint returned HTTP {status}: {text}")));
+            return Err(auth_err(format!(
+                "token endpoint returned HTTP {status}: {text}"
+            )));
         }
         let parsed: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| auth_err(format!("token response is not the expected JSON: {e}")))?;
@@ -213,9 +246,9 @@ impl TokenEndpoint {
             .expires_in
             .map(|s| Utc::now() + chrono::Duration::seconds(s));
         let instance_url = match parsed.instance_url {
-            Some(u) => Some(
-                Url::parse(&u).map_err(|e| auth_err(format!("invalid instance_url: {e}")))?,
-            ),
+            Some(u) => {
+                Some(Url::parse(&u).map_err(|e| auth_err(format!("invalid instance_url: {e}")))?)
+            }
             None => None,
         };
         Ok(AccessToken {
@@ -253,7 +286,9 @@ impl OAuth2ClientCredentials {
         let mut endpoint = TokenEndpoint::new(api, token_url)?;
         endpoint.add_secret(&client_secret);
         endpoint.basic = Some((client_id.into(), client_secret));
-        endpoint.form.push(("grant_type".into(), "client_credentials".into()));
+        endpoint
+            .form
+            .push(("grant_type".into(), "client_credentials".into()));
         Ok(Self { endpoint })
     }
 
@@ -267,8 +302,12 @@ impl OAuth2ClientCredentials {
         let mut endpoint = TokenEndpoint::new("zoom", token_url)?;
         endpoint.add_secret(&client_secret);
         endpoint.basic = Some((client_id.into(), client_secret));
-        endpoint.query.push(("grant_type".into(), "account_credentials".into()));
-        endpoint.query.push(("account_id".into(), account_id.into()));
+        endpoint
+            .query
+            .push(("grant_type".into(), "account_credentials".into()));
+        endpoint
+            .query
+            .push(("account_id".into(), account_id.into()));
         Ok(Self { endpoint })
     }
 
@@ -320,13 +359,17 @@ impl OAuth2RefreshToken {
     ) -> Result<Self, HttpError> {
         let mut endpoint = TokenEndpoint::new(api, token_url)?;
         endpoint.add_secret(&refresh_token);
-        endpoint.form.push(("grant_type".into(), "refresh_token".into()));
+        endpoint
+            .form
+            .push(("grant_type".into(), "refresh_token".into()));
         endpoint.form.push(("client_id".into(), client_id.into()));
         if let Some(secret) = client_secret {
             endpoint.add_secret(&secret);
             endpoint.secret_form.push(("client_secret".into(), secret));
         }
-        endpoint.secret_form.push(("refresh_token".into(), refresh_token));
+        endpoint
+            .secret_form
+            .push(("refresh_token".into(), refresh_token));
         Ok(Self { endpoint })
     }
 

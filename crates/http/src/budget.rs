@@ -237,7 +237,9 @@ impl Budget {
     /// Time left in the current pause, if any.
     pub fn paused_for(&self) -> Option<Duration> {
         let until = (*self.lock_pause())?;
-        until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
+        until
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
     }
 
     /// Counts `n` requests against the daily quota.
@@ -385,8 +387,14 @@ mod tests {
 
     #[test]
     fn sforce_limit_info_parses() {
-        assert_eq!(parse_sforce_limit_info("api-usage=18/5000"), Some((18, 5000)));
-        assert_eq!(parse_sforce_limit_info("per-app-api-usage=1/2, api-usage=7/100"), Some((7, 100)));
+        assert_eq!(
+            parse_sforce_limit_info("api-usage=18/5000"),
+            Some((18, 5000))
+        );
+        assert_eq!(
+            parse_sforce_limit_info("per-app-api-usage=1/2, api-usage=7/100"),
+            Some((7, 100))
+        );
         assert_eq!(parse_sforce_limit_info("nothing"), None);
     }
 
@@ -399,26 +407,44 @@ mod tests {
         let b = reg.budget(k, Limits::unlimited());
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(a.limits().requests_per_second, Some(5.0));
-        let other = reg.budget(BudgetKey::new("stripe", "acct_2"), Limits::per_second(100.0));
+        let other = reg.budget(
+            BudgetKey::new("stripe", "acct_2"),
+            Limits::per_second(100.0),
+        );
         assert!(!Arc::ptr_eq(&a, &other));
     }
 
     #[tokio::test]
     async fn quota_stops_before_headroom() {
-        let b = Budget::new(BudgetKey::new("sf", "org"), Limits::unlimited().with_daily_quota(100, 0.1));
+        let b = Budget::new(
+            BudgetKey::new("sf", "org"),
+            Limits::unlimited().with_daily_quota(100, 0.1),
+        );
         b.record_requests(89);
         assert!(b.acquire().await.is_ok());
         b.record_requests(1);
         let err = b.acquire().await.unwrap_err();
         assert!(err.is_quota_reached());
-        assert_eq!(err.to_string(), "sf: daily quota reached (90 of 100 requests used; headroom kept free)");
+        assert_eq!(
+            err.to_string(),
+            "sf: daily quota reached (90 of 100 requests used; headroom kept free)"
+        );
     }
 
     #[tokio::test]
     async fn sforce_header_sets_usage_and_quota() {
-        let b = Budget::new(BudgetKey::new("sf", "org"), Limits::unlimited().with_daily_quota(0, 0.0));
+        let b = Budget::new(
+            BudgetKey::new("sf", "org"),
+            Limits::unlimited().with_daily_quota(0, 0.0),
+        );
         // A configured quota of 0 blocks everything; use the reported one instead.
-        let b2 = Budget::new(BudgetKey::new("sf", "org"), Limits { quota_headroom: 0.5, ..Limits::unlimited() });
+        let b2 = Budget::new(
+            BudgetKey::new("sf", "org"),
+            Limits {
+                quota_headroom: 0.5,
+                ..Limits::unlimited()
+            },
+        );
         let mut h = HeaderMap::new();
         h.insert("sforce-limit-info", "api-usage=60/100".parse().unwrap());
         b2.observe(&h);

@@ -16,12 +16,12 @@ use tracing::Instrument;
 use url::Url;
 use weft_core::StreamMetrics;
 
+use crate::HttpError;
 use crate::auth::{AccessToken, Auth, TokenProvider};
 use crate::budget::Budget;
 use crate::redact::{Redactor, trim_chars};
 use crate::request::{Body, RequestSpec, Response};
 use crate::settings::HttpSettings;
-use crate::HttpError;
 
 /// Longest vendor error body kept in an error, in characters.
 const MAX_ERROR_BODY_CHARS: usize = 500;
@@ -98,7 +98,8 @@ impl HttpClientBuilder {
     /// Names more query parameters whose values are secret (in addition to
     /// `api_key`, `access_token`, `token`, `key`, `password`, `client_secret`...).
     pub fn secret_query_params(mut self, names: &[&str]) -> Self {
-        self.secret_params.extend(names.iter().map(|n| n.to_string()));
+        self.secret_params
+            .extend(names.iter().map(|n| n.to_string()));
         self
     }
 
@@ -126,12 +127,20 @@ impl HttpClientBuilder {
             .build()
             .map_err(|e| build_err(describe_reqwest(&e)))?;
         let auth_header = match &self.auth {
-            Auth::Bearer(token) => Some((AUTHORIZATION, bearer_value(token.expose_secret()).map_err(|_| build_err("the bearer token is not a valid header value".into()))?)),
+            Auth::Bearer(token) => Some((
+                AUTHORIZATION,
+                bearer_value(token.expose_secret()).map_err(|_| {
+                    build_err("the bearer token is not a valid header value".into())
+                })?,
+            )),
             Auth::Header { name, value } => {
                 let n = HeaderName::from_bytes(name.as_bytes())
                     .map_err(|e| build_err(format!("invalid auth header name {name:?}: {e}")))?;
-                let mut v = HeaderValue::from_str(value.expose_secret())
-                    .map_err(|_| build_err(format!("the value of auth header {name:?} is not a valid header value")))?;
+                let mut v = HeaderValue::from_str(value.expose_secret()).map_err(|_| {
+                    build_err(format!(
+                        "the value of auth header {name:?} is not a valid header value"
+                    ))
+                })?;
                 v.set_sensitive(true);
                 Some((n, v))
             }
@@ -246,23 +255,32 @@ fn transport_failure(e: &reqwest::Error, reading_body: bool) -> Failure {
 pub(crate) fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)));
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(86_400.0)));
     }
     let date = DateTime::parse_from_rfc2822(v).ok()?;
-    let ms = (date.with_timezone(&Utc) - Utc::now()).num_milliseconds().max(0);
+    let ms = (date.with_timezone(&Utc) - Utc::now())
+        .num_milliseconds()
+        .max(0);
     Some(Duration::from_millis(ms.unsigned_abs()))
 }
 
 /// Resolves a request path against the base URL (see [`RequestSpec`]).
 pub(crate) fn resolve(base: &Url, path: &str) -> Result<Url, url::ParseError> {
-    let lower = path.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    let lower = path
+        .get(..8)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
     if lower.starts_with("http://") || lower.starts_with("https://") {
         return Url::parse(path);
     }
     let base_path = base.path().trim_end_matches('/');
     if !base_path.is_empty()
         && path.starts_with(base_path)
-        && matches!(path.as_bytes().get(base_path.len()), None | Some(b'/') | Some(b'?'))
+        && matches!(
+            path.as_bytes().get(base_path.len()),
+            None | Some(b'/') | Some(b'?')
+        )
     {
         return base.join(path);
     }
@@ -329,7 +347,11 @@ impl HttpClient {
     /// Sends `req`: waits for the budget, authenticates, retries transient
     /// failures, updates `metrics`, and returns the response of a 2xx/3xx or
     /// of an expected status. Other statuses become errors.
-    pub async fn send(&self, req: &RequestSpec, metrics: &StreamMetrics) -> Result<Response, HttpError> {
+    pub async fn send(
+        &self,
+        req: &RequestSpec,
+        metrics: &StreamMetrics,
+    ) -> Result<Response, HttpError> {
         self.execute(req, metrics, false).await
     }
 
@@ -338,7 +360,11 @@ impl HttpClient {
     /// of the wrong shape is a [`HttpError::Decode`]. An expected error status
     /// (counted in `expected_errors`) is returned as [`HttpError::Status`];
     /// use [`HttpClient::send`] to handle it as a response instead.
-    pub async fn get_json<T: DeserializeOwned>(&self, req: &RequestSpec, metrics: &StreamMetrics) -> Result<T, HttpError> {
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        req: &RequestSpec,
+        metrics: &StreamMetrics,
+    ) -> Result<T, HttpError> {
         let resp = self.execute(req, metrics, true).await?;
         if !(200..300).contains(&resp.status) {
             return Err(self.status_error(req, &resp, &[]));
@@ -347,7 +373,11 @@ impl HttpClient {
     }
 
     /// Like [`HttpClient::send`], but a 2xx body that is not valid JSON is retried.
-    pub(crate) async fn send_json_checked(&self, req: &RequestSpec, metrics: &StreamMetrics) -> Result<Response, HttpError> {
+    pub(crate) async fn send_json_checked(
+        &self,
+        req: &RequestSpec,
+        metrics: &StreamMetrics,
+    ) -> Result<Response, HttpError> {
         self.execute(req, metrics, true).await
     }
 
@@ -405,13 +435,20 @@ impl HttpClient {
         }
     }
 
-    async fn execute(&self, req: &RequestSpec, metrics: &StreamMetrics, check_json: bool) -> Result<Response, HttpError> {
+    async fn execute(
+        &self,
+        req: &RequestSpec,
+        metrics: &StreamMetrics,
+        check_json: bool,
+    ) -> Result<Response, HttpError> {
         let inner = &*self.inner;
         let settings = &inner.settings;
         let started = Instant::now();
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(settings.initial_backoff_ms))
-            .with_max_delay(Duration::from_millis(settings.max_backoff_ms.max(settings.initial_backoff_ms)))
+            .with_max_delay(Duration::from_millis(
+                settings.max_backoff_ms.max(settings.initial_backoff_ms),
+            ))
             .with_jitter()
             .without_max_times()
             .build();
@@ -466,7 +503,8 @@ impl HttpClient {
                     match status {
                         200..=399 => {
                             if check_json
-                                && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&resp.body)
+                                && let Err(e) =
+                                    serde_json::from_slice::<serde::de::IgnoredAny>(&resp.body)
                             {
                                 Failure::Body(format!("the body is not valid JSON ({e})"))
                             } else {
@@ -476,7 +514,9 @@ impl HttpClient {
                         401 => match (&inner.auth, &token) {
                             (Auth::Token(provider), Some(used)) if !refreshed => {
                                 refreshed = true;
-                                span.in_scope(|| tracing::info!("HTTP 401; refreshing the access token once"));
+                                span.in_scope(|| {
+                                    tracing::info!("HTTP 401; refreshing the access token once")
+                                });
                                 self.refresh(provider.as_ref(), used).await?;
                                 metrics.add_retries(1);
                                 continue;
@@ -503,7 +543,10 @@ impl HttpClient {
                 _ => backoff.next().unwrap_or_default(),
             };
             let out_of_time = started.elapsed() + delay > settings.max_retry();
-            if !failure.retry_allowed(req.idempotent) || attempt >= settings.max_attempts || out_of_time {
+            if !failure.retry_allowed(req.idempotent)
+                || attempt >= settings.max_attempts
+                || out_of_time
+            {
                 return Err(self.give_up(req, failure, shown_url, attempt, &secret_refs));
             }
             let reason = inner.redactor.text(&failure.describe(), &secret_refs);
@@ -521,7 +564,14 @@ impl HttpClient {
         }
     }
 
-    fn give_up(&self, req: &RequestSpec, failure: Failure, url: String, attempts: u32, secrets: &[&str]) -> HttpError {
+    fn give_up(
+        &self,
+        req: &RequestSpec,
+        failure: Failure,
+        url: String,
+        attempts: u32,
+        secrets: &[&str],
+    ) -> HttpError {
         let api = self.inner.api.clone();
         match failure {
             Failure::RateLimited(retry_after) => HttpError::RateLimited {
@@ -548,7 +598,11 @@ impl HttpClient {
     }
 
     /// Refreshes the token after a 401, unless a concurrent request already did.
-    async fn refresh(&self, provider: &dyn TokenProvider, used: &AccessToken) -> Result<(), HttpError> {
+    async fn refresh(
+        &self,
+        provider: &dyn TokenProvider,
+        used: &AccessToken,
+    ) -> Result<(), HttpError> {
         let _guard = self.inner.refresh_lock.lock().await;
         let current = provider.token(false).await?;
         if current.value.expose_secret() == used.value.expose_secret() {
@@ -557,7 +611,12 @@ impl HttpClient {
         Ok(())
     }
 
-    async fn attempt(&self, req: &RequestSpec, url: Url, token: Option<&AccessToken>) -> Result<(u16, HeaderMap, Bytes), AttemptError> {
+    async fn attempt(
+        &self,
+        req: &RequestSpec,
+        url: Url,
+        token: Option<&AccessToken>,
+    ) -> Result<(u16, HeaderMap, Bytes), AttemptError> {
         let inner = &*self.inner;
         let mut rb = inner.http.request(req.method.clone(), url);
         for (k, v) in &req.headers {
@@ -568,15 +627,20 @@ impl HttpClient {
             Some(Body::Json(v)) => rb = rb.json(v),
             Some(Body::Form(f)) => rb = rb.form(f),
             Some(Body::Text { content_type, text }) => {
-                rb = rb.header(CONTENT_TYPE, content_type.as_str()).body(text.clone());
+                rb = rb
+                    .header(CONTENT_TYPE, content_type.as_str())
+                    .body(text.clone());
             }
         }
         match (&inner.auth, &inner.auth_header, token) {
             (_, Some((name, value)), _) => rb = rb.header(name.clone(), value.clone()),
-            (Auth::Basic { user, password }, _, _) => rb = rb.basic_auth(user, Some(password.expose_secret())),
+            (Auth::Basic { user, password }, _, _) => {
+                rb = rb.basic_auth(user, Some(password.expose_secret()))
+            }
             (_, _, Some(t)) => {
-                let v = bearer_value(t.value.expose_secret())
-                    .map_err(|_| AttemptError::Invalid("the access token is not a valid header value".into()))?;
+                let v = bearer_value(t.value.expose_secret()).map_err(|_| {
+                    AttemptError::Invalid("the access token is not a valid header value".into())
+                })?;
                 rb = rb.header(AUTHORIZATION, v);
             }
             _ => {}
@@ -619,14 +683,28 @@ mod tests {
     #[test]
     fn resolve_paths() {
         let stripe = Url::parse("https://api.stripe.com/v1").unwrap();
-        assert_eq!(resolve(&stripe, "customers").unwrap().as_str(), "https://api.stripe.com/v1/customers");
-        assert_eq!(resolve(&stripe, "/customers").unwrap().as_str(), "https://api.stripe.com/v1/customers");
-        assert_eq!(resolve(&stripe, "/v1/customers").unwrap().as_str(), "https://api.stripe.com/v1/customers");
+        assert_eq!(
+            resolve(&stripe, "customers").unwrap().as_str(),
+            "https://api.stripe.com/v1/customers"
+        );
+        assert_eq!(
+            resolve(&stripe, "/customers").unwrap().as_str(),
+            "https://api.stripe.com/v1/customers"
+        );
+        assert_eq!(
+            resolve(&stripe, "/v1/customers").unwrap().as_str(),
+            "https://api.stripe.com/v1/customers"
+        );
         let root = Url::parse("https://api.stripe.com").unwrap();
-        assert_eq!(resolve(&root, "/v1/events?x=1").unwrap().as_str(), "https://api.stripe.com/v1/events?x=1");
+        assert_eq!(
+            resolve(&root, "/v1/events?x=1").unwrap().as_str(),
+            "https://api.stripe.com/v1/events?x=1"
+        );
         let sf = Url::parse("https://na1.salesforce.com/services/data/v60.0/").unwrap();
         assert_eq!(
-            resolve(&sf, "/services/data/v60.0/query/01g-2000").unwrap().as_str(),
+            resolve(&sf, "/services/data/v60.0/query/01g-2000")
+                .unwrap()
+                .as_str(),
             "https://na1.salesforce.com/services/data/v60.0/query/01g-2000"
         );
         assert_eq!(
@@ -640,12 +718,18 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, "3".parse().unwrap());
         assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(3)));
-        h.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(parse_retry_after(&h), Some(Duration::ZERO));
         let future = (Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
         h.insert(RETRY_AFTER, future.parse().unwrap());
         let d = parse_retry_after(&h).unwrap();
-        assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30), "{d:?}");
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
         h.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(parse_retry_after(&h), None);
     }

@@ -69,7 +69,9 @@ pub enum HttpError {
         reason: String,
     },
     /// The response body ended early or was not valid JSON on every attempt.
-    #[error("{api}: response body from {url} was cut short or unreadable after {attempts} attempts: {reason}")]
+    #[error(
+        "{api}: response body from {url} was cut short or unreadable after {attempts} attempts: {reason}"
+    )]
     Body {
         /// API name.
         api: String,

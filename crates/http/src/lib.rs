@@ -14,6 +14,7 @@ mod auth;
 mod budget;
 mod client;
 mod error;
+mod jwt;
 mod paginate;
 mod redact;
 mod request;
@@ -23,6 +24,7 @@ pub use auth::{AccessToken, Auth, OAuth2ClientCredentials, OAuth2RefreshToken, T
 pub use budget::{Budget, BudgetKey, BudgetPermit, BudgetRegistry, Limits};
 pub use client::{HttpClient, HttpClientBuilder};
 pub use error::HttpError;
+pub use jwt::OAuth2JwtBearer;
 pub use paginate::{CursorFrom, Page, Pagination, paginate};
 pub use redact::{DEFAULT_SECRET_PARAMS, REDACTED};
 pub use request::{Body, RequestSpec, Response};

@@ -152,7 +152,10 @@ pub fn paginate(
         if !(200..300).contains(&resp.status) {
             return Err(HttpError::Decode {
                 url: resp.url.clone(),
-                reason: format!("list page answered HTTP {} (declared expected); cannot paginate it", resp.status),
+                reason: format!(
+                    "list page answered HTTP {} (declared expected); cannot paginate it",
+                    resp.status
+                ),
             });
         }
         let (page, next) = parse_page(&st, &req, &resp)?;
@@ -166,7 +169,13 @@ pub fn paginate(
         }
         st.number += 1;
         st.next = next;
-        Ok(Some((Page { number: st.number, ..page }, st)))
+        Ok(Some((
+            Page {
+                number: st.number,
+                ..page
+            },
+            st,
+        )))
     })
     .boxed()
 }
@@ -179,9 +188,15 @@ fn decode_err(resp: &Response, reason: String) -> HttpError {
 }
 
 /// Parses one page and builds the request for the next one.
-fn parse_page(st: &State, req: &RequestSpec, resp: &Response) -> Result<(Page, Option<RequestSpec>), HttpError> {
-    let text = std::str::from_utf8(&resp.body).map_err(|e| decode_err(resp, format!("body is not UTF-8: {e}")))?;
-    let root: &RawValue = serde_json::from_str(text).map_err(|e| decode_err(resp, format!("body is not JSON: {e}")))?;
+fn parse_page(
+    st: &State,
+    req: &RequestSpec,
+    resp: &Response,
+) -> Result<(Page, Option<RequestSpec>), HttpError> {
+    let text = std::str::from_utf8(&resp.body)
+        .map_err(|e| decode_err(resp, format!("body is not UTF-8: {e}")))?;
+    let root: &RawValue = serde_json::from_str(text)
+        .map_err(|e| decode_err(resp, format!("body is not JSON: {e}")))?;
     let items_ptr = match &st.style {
         Pagination::BodyCursor { items, .. }
         | Pagination::NextUrl { items, .. }
@@ -189,11 +204,16 @@ fn parse_page(st: &State, req: &RequestSpec, resp: &Response) -> Result<(Page, O
         | Pagination::Offset { items, .. }
         | Pagination::LinkHeader { items } => items.as_str(),
     };
-    let records: Vec<Box<RawValue>> = match pointer(root, items_ptr).map_err(|r| decode_err(resp, r))? {
-        Some(raw) => serde_json::from_str(raw.get())
-            .map_err(|e| decode_err(resp, format!("items at {items_ptr:?} are not an array: {e}")))?,
-        None => Vec::new(),
-    };
+    let records: Vec<Box<RawValue>> =
+        match pointer(root, items_ptr).map_err(|r| decode_err(resp, r))? {
+            Some(raw) => serde_json::from_str(raw.get()).map_err(|e| {
+                decode_err(
+                    resp,
+                    format!("items at {items_ptr:?} are not an array: {e}"),
+                )
+            })?,
+            None => Vec::new(),
+        };
     let scalar = |ptr: &str| -> Result<Option<String>, HttpError> {
         pointer(root, ptr)
             .map_err(|r| decode_err(resp, r))
@@ -224,7 +244,11 @@ fn parse_page(st: &State, req: &RequestSpec, resp: &Response) -> Result<(Page, O
                     CursorFrom::Pointer(p) => scalar(p)?,
                     CursorFrom::LastItemField(field) => match records.last() {
                         Some(last) => {
-                            let ptr = if field.starts_with('/') { field.clone() } else { format!("/{field}") };
+                            let ptr = if field.starts_with('/') {
+                                field.clone()
+                            } else {
+                                format!("/{field}")
+                            };
                             pointer(last, &ptr)
                                 .map_err(|r| decode_err(resp, r))?
                                 .and_then(scalar_string)
@@ -234,7 +258,10 @@ fn parse_page(st: &State, req: &RequestSpec, resp: &Response) -> Result<(Page, O
                 }
             };
             if more == Some(true) && cursor.is_none() {
-                return Err(decode_err(resp, "the API says there are more pages but gives no cursor".into()));
+                return Err(decode_err(
+                    resp,
+                    "the API says there are more pages but gives no cursor".into(),
+                ));
             }
             let next = cursor.as_ref().map(|c| {
                 let mut n = req.clone();
@@ -243,7 +270,9 @@ fn parse_page(st: &State, req: &RequestSpec, resp: &Response) -> Result<(Page, O
             });
             (cursor, next)
         }
-        Pagination::NextUrl { next_url, end_flag, .. } => {
+        Pagination::NextUrl {
+            next_url, end_flag, ..
+        } => {
             let ended = match end_flag {
                 Some(p) => flag(p)?,
                 None => false,
@@ -276,10 +305,9 @@ fn parse_page(st: &State, req: &RequestSpec, resp: &Response) -> Result<(Page, O
             let next_offset = offset + records.len() as u64;
             let total = match total {
                 Some(p) => match scalar(p)? {
-                    Some(t) => Some(
-                        t.parse::<u64>()
-                            .map_err(|e| decode_err(resp, format!("total {t:?} is not a count: {e}")))?,
-                    ),
+                    Some(t) => Some(t.parse::<u64>().map_err(|e| {
+                        decode_err(resp, format!("total {t:?} is not a count: {e}"))
+                    })?),
                     None => None,
                 },
                 None => None,
@@ -324,7 +352,10 @@ fn follow_url(first: &RequestSpec, url: &str) -> RequestSpec {
 }
 
 /// Top-level fields of an object body, except the one holding the items.
-fn top_level_fields(root: &RawValue, items_ptr: &str) -> serde_json::Map<String, serde_json::Value> {
+fn top_level_fields(
+    root: &RawValue,
+    items_ptr: &str,
+) -> serde_json::Map<String, serde_json::Value> {
     let head = items_ptr
         .strip_prefix('/')
         .map(|p| unescape(p.split('/').next().unwrap_or_default()));
@@ -352,13 +383,16 @@ fn pointer<'a>(root: &'a RawValue, ptr: &str) -> Result<Option<&'a RawValue>, St
             let token = unescape(token);
             let text = cur.get().trim_start();
             let found = if text.starts_with('{') {
-                let map: BTreeMap<String, &'a RawValue> =
-                    serde_json::from_str(cur.get()).map_err(|e| format!("object at {ptr:?} is invalid: {e}"))?;
+                let map: BTreeMap<String, &'a RawValue> = serde_json::from_str(cur.get())
+                    .map_err(|e| format!("object at {ptr:?} is invalid: {e}"))?;
                 map.get(&token).copied()
             } else if text.starts_with('[') {
-                let arr: Vec<&'a RawValue> =
-                    serde_json::from_str(cur.get()).map_err(|e| format!("array at {ptr:?} is invalid: {e}"))?;
-                token.parse::<usize>().ok().and_then(|i| arr.get(i).copied())
+                let arr: Vec<&'a RawValue> = serde_json::from_str(cur.get())
+                    .map_err(|e| format!("array at {ptr:?} is invalid: {e}"))?;
+                token
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| arr.get(i).copied())
             } else {
                 None
             };
@@ -375,7 +409,9 @@ fn pointer<'a>(root: &'a RawValue, ptr: &str) -> Result<Option<&'a RawValue>, St
 fn scalar_string(raw: &RawValue) -> Option<String> {
     let text = raw.get().trim();
     if text.starts_with('"') {
-        serde_json::from_str::<String>(text).ok().filter(|s| !s.is_empty())
+        serde_json::from_str::<String>(text)
+            .ok()
+            .filter(|s| !s.is_empty())
     } else if text.starts_with('{') || text.starts_with('[') || text == "null" {
         None
     } else {
@@ -392,7 +428,9 @@ pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
             let after = &rest[open + 1..];
             let close = after.find('>')?;
             let target = &after[..close];
-            let params_end = after[close + 1..].find('<').map_or(after.len(), |i| close + 1 + i);
+            let params_end = after[close + 1..]
+                .find('<')
+                .map_or(after.len(), |i| close + 1 + i);
             let params = &after[close + 1..params_end];
             let is_next = params.split(';').any(|p| {
                 let p = p.trim().trim_end_matches(',').trim();
@@ -418,14 +456,28 @@ mod tests {
 
     #[test]
     fn pointers_follow_objects_and_arrays() {
-        let root: &RawValue =
-            serde_json::from_str(r#"{"pages":{"next":{"starting_after":"abc"}},"data":[{"id":1},{"id":"x"}],"n":null}"#).unwrap();
-        assert_eq!(pointer(root, "/pages/next/starting_after").unwrap().unwrap().get(), r#""abc""#);
-        assert_eq!(pointer(root, "/data/1/id").unwrap().unwrap().get(), r#""x""#);
+        let root: &RawValue = serde_json::from_str(
+            r#"{"pages":{"next":{"starting_after":"abc"}},"data":[{"id":1},{"id":"x"}],"n":null}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            pointer(root, "/pages/next/starting_after")
+                .unwrap()
+                .unwrap()
+                .get(),
+            r#""abc""#
+        );
+        assert_eq!(
+            pointer(root, "/data/1/id").unwrap().unwrap().get(),
+            r#""x""#
+        );
         assert!(pointer(root, "/n").unwrap().is_none());
         assert!(pointer(root, "/missing/x").unwrap().is_none());
         assert!(pointer(root, "data").is_err());
-        assert_eq!(scalar_string(pointer(root, "/data/0/id").unwrap().unwrap()), Some("1".into()));
+        assert_eq!(
+            scalar_string(pointer(root, "/data/0/id").unwrap().unwrap()),
+            Some("1".into())
+        );
     }
 
     #[test]
@@ -433,17 +485,26 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(
             http::header::LINK,
-            r#"<https://a.test/x?page=1>; rel="prev", <https://a.test/x?page=3&a=b,c>; rel="next""#.parse().unwrap(),
+            r#"<https://a.test/x?page=1>; rel="prev", <https://a.test/x?page=3&a=b,c>; rel="next""#
+                .parse()
+                .unwrap(),
         );
-        assert_eq!(next_link(&h).as_deref(), Some("https://a.test/x?page=3&a=b,c"));
+        assert_eq!(
+            next_link(&h).as_deref(),
+            Some("https://a.test/x?page=3&a=b,c")
+        );
         let mut h = HeaderMap::new();
-        h.append(http::header::LINK, r#"<https://a.test/x?page=1>; rel="first""#.parse().unwrap());
+        h.append(
+            http::header::LINK,
+            r#"<https://a.test/x?page=1>; rel="first""#.parse().unwrap(),
+        );
         assert_eq!(next_link(&h), None);
     }
 
     #[test]
     fn body_fields_skip_items() {
-        let root: &RawValue = serde_json::from_str(r#"{"data":[1],"has_more":true,"url":"/v1/x"}"#).unwrap();
+        let root: &RawValue =
+            serde_json::from_str(r#"{"data":[1],"has_more":true,"url":"/v1/x"}"#).unwrap();
         let f = top_level_fields(root, "/data");
         assert_eq!(f.len(), 2);
         assert_eq!(f["has_more"], serde_json::json!(true));

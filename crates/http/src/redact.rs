@@ -49,7 +49,10 @@ impl Redactor {
     /// A redactor with the default secret parameter names and no literal values.
     pub(crate) fn new() -> Self {
         Self {
-            names: DEFAULT_SECRET_PARAMS.iter().map(|n| n.to_string()).collect(),
+            names: DEFAULT_SECRET_PARAMS
+                .iter()
+                .map(|n| n.to_string())
+                .collect(),
             values: Vec::new(),
         }
     }
@@ -103,7 +106,12 @@ impl Redactor {
     /// parameter names replaced; `extra` are per-request secret values.
     pub(crate) fn text(&self, text: &str, extra: &[&str]) -> String {
         let mut out = text.to_string();
-        for v in self.values.iter().map(String::as_str).chain(extra.iter().copied()) {
+        for v in self
+            .values
+            .iter()
+            .map(String::as_str)
+            .chain(extra.iter().copied())
+        {
             if v.len() >= MIN_SECRET_LEN && out.contains(v) {
                 out = out.replace(v, REDACTED);
             }
@@ -188,7 +196,10 @@ mod tests {
             "bad key sk_test_SENTINEL123 at /v1?token=abcd&x=1 \"password=hunter2\"",
             &["zz"],
         );
-        assert_eq!(t, "bad key REDACTED at /v1?token=REDACTED&x=1 \"password=REDACTED\"");
+        assert_eq!(
+            t,
+            "bad key REDACTED at /v1?token=REDACTED&x=1 \"password=REDACTED\""
+        );
     }
 
     #[test]

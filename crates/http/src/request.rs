@@ -157,17 +157,26 @@ mod tests {
     fn idempotency_defaults() {
         assert!(RequestSpec::get("a").idempotent);
         assert!(!RequestSpec::post_json("a", serde_json::json!({})).idempotent);
-        assert!(RequestSpec::post_form("a", vec![]).header("Idempotency-Key", "k1").idempotent);
+        assert!(
+            RequestSpec::post_form("a", vec![])
+                .header("Idempotency-Key", "k1")
+                .idempotent
+        );
         assert!(RequestSpec::put_json("a", serde_json::json!({})).idempotent);
     }
 
     #[test]
     fn set_query_replaces() {
-        let mut r = RequestSpec::get("a").query("limit", "100").query("starting_after", "x");
+        let mut r = RequestSpec::get("a")
+            .query("limit", "100")
+            .query("starting_after", "x");
         r.set_query("starting_after", "y");
         assert_eq!(
             r.query,
-            vec![("limit".to_string(), "100".to_string()), ("starting_after".to_string(), "y".to_string())]
+            vec![
+                ("limit".to_string(), "100".to_string()),
+                ("starting_after".to_string(), "y".to_string())
+            ]
         );
     }
 }

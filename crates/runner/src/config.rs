@@ -214,7 +214,12 @@ api_key = { env = "STRIPE_API_KEY" } # or { file = "…" }
     fn refuses_unknown_fields_and_duplicate_pipelines() {
         let bad = README_EXAMPLE.replace("streams = [", "streamz = [");
         assert!(WeftConfig::parse(&bad).unwrap_err().contains("streamz"));
-        let dup = format!("{README_EXAMPLE}\n[[pipelines]]\nname = \"stripe\"\nconnector = \"stripe\"\n");
-        assert!(WeftConfig::parse(&dup).unwrap_err().contains("defined twice"));
+        let dup =
+            format!("{README_EXAMPLE}\n[[pipelines]]\nname = \"stripe\"\nconnector = \"stripe\"\n");
+        assert!(
+            WeftConfig::parse(&dup)
+                .unwrap_err()
+                .contains("defined twice")
+        );
     }
 }

@@ -42,7 +42,8 @@ pub fn build_source(
             let cfg: weft_stripe::StripeConfig = toml::Value::Table(config.clone())
                 .try_into()
                 .map_err(|e: toml::de::Error| wrap(Box::new(e)))?;
-            let source = weft_stripe::StripeSource::new(cfg, budgets).map_err(|e| wrap(Box::new(e)))?;
+            let source =
+                weft_stripe::StripeSource::new(cfg, budgets).map_err(|e| wrap(Box::new(e)))?;
             Ok(Arc::new(source))
         }
         other => Err(unknown(other)),

@@ -46,10 +46,10 @@ pub enum RunnerError {
     Core(#[from] weft_core::CoreError),
     /// The stage could not be opened or read.
     #[error(transparent)]
-    Stage(#[from] weft_stage::StageError),
+    Stage(Box<weft_stage::StageError>),
     /// The warehouse could not be opened or queried.
     #[error(transparent)]
-    Warehouse(#[from] weft_warehouse::WarehouseError),
+    Warehouse(Box<weft_warehouse::WarehouseError>),
     /// The sandbox could not start.
     #[error(transparent)]
     Sandbox(#[from] weft_sandbox::SandboxError),
@@ -64,4 +64,16 @@ pub enum RunnerError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<weft_stage::StageError> for RunnerError {
+    fn from(e: weft_stage::StageError) -> Self {
+        RunnerError::Stage(Box::new(e))
+    }
+}
+
+impl From<weft_warehouse::WarehouseError> for RunnerError {
+    fn from(e: weft_warehouse::WarehouseError) -> Self {
+        RunnerError::Warehouse(Box::new(e))
+    }
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use weft_core::{CancellationToken, Pipeline, PipelineOptions, RunReport};
 use weft_http::BudgetRegistry;
 use weft_stage::Stage;
-use weft_warehouse::{DuckDbWarehouse, StagedDestination, Warehouse};
+use weft_warehouse::{DuckDbWarehouse, LoadSpec, StagedDestination, Warehouse};
 
 pub use config::{PipelineConfig, StageConfig, WarehouseConfig, WeftConfig};
 pub use connectors::{CONNECTORS, build_source, catalog};
@@ -69,7 +69,10 @@ pub async fn run(
     let mut reports = Vec::with_capacity(selected.len());
     for p in selected {
         let source = build_source(&p.name, &p.connector, &p.config, budgets)?;
-        let destination = Arc::new(StagedDestination::new(stage.clone(), Arc::clone(&warehouse)));
+        let destination = Arc::new(StagedDestination::new(
+            stage.clone(),
+            Arc::clone(&warehouse),
+        ));
         let mut pipeline = Pipeline::new(p.name.clone(), source, destination)
             .with_options(PipelineOptions {
                 streams: p.streams.clone(),
@@ -86,7 +89,9 @@ pub async fn run(
         let report = pipeline.run().await?;
         if config.stage.keep_loads > 0 && report.succeeded() {
             for s in &report.streams {
-                stage.prune(&p.name, &s.stream, config.stage.keep_loads).await?;
+                stage
+                    .prune(&p.name, &s.stream, config.stage.keep_loads)
+                    .await?;
             }
         }
         reports.push(report);
@@ -142,14 +147,17 @@ pub async fn replay(
         })?;
     let warehouse = open_warehouse(config)?;
     let stage = Stage::from_url(&config.stage.url)?;
-    let ids = match load_id {
-        Some(id) => vec![id.to_string()],
-        None => stage.list_loads(pipeline, stream).await?,
+    let load = LoadSpec {
+        pipeline: pipeline.to_string(),
+        stream: stream.to_string(),
+        primary_key: spec.primary_key.clone(),
+        cursor_field: spec.cursor_field.clone(),
+        disposition: p.write_disposition.unwrap_or(spec.write_disposition),
     };
-    let mut receipts = Vec::with_capacity(ids.len());
-    for id in ids {
-        receipts.push(weft_warehouse::replay(&stage, &*warehouse, pipeline, &spec, &id).await?);
-    }
+    let receipts = match load_id {
+        Some(id) => vec![weft_warehouse::replay(warehouse, &stage, &load, id).await?],
+        None => weft_warehouse::replay_stream(warehouse, &stage, &load).await?,
+    };
     Ok(receipts)
 }
 

@@ -124,9 +124,15 @@ enum StateAction {
 
 fn init_logging() {
     let filter = EnvFilter::try_from_env("WEFT_LOG").unwrap_or_else(|_| {
-        EnvFilter::new(if std::io::stderr().is_terminal() { "warn" } else { "info" })
+        EnvFilter::new(if std::io::stderr().is_terminal() {
+            "warn"
+        } else {
+            "info"
+        })
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::io::stderr().is_terminal() {
         builder.compact().init();
     } else {
@@ -184,7 +190,10 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
             )
             .await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&reports).unwrap_or_default()
+                );
             } else {
                 for r in &reports {
                     println!("{}", r.to_table());
@@ -213,7 +222,10 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&streams).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&streams).unwrap_or_default()
+                );
             } else {
                 for s in &catalog.streams {
                     println!(
@@ -252,10 +264,16 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
                 let warehouse = weft_runner::open_warehouse(&config)?;
                 let rows = warehouse.list_state()?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&rows).unwrap_or_default()
+                    );
                 } else {
                     for r in rows {
-                        println!("{}/{}  {}  (load {}, {})", r.pipeline, r.stream, r.state, r.load_id, r.updated_at);
+                        println!(
+                            "{}/{}  {}  (load {}, {})",
+                            r.pipeline, r.stream, r.state, r.load_id, r.updated_at
+                        );
                     }
                 }
                 Ok(ExitCode::SUCCESS)
@@ -282,7 +300,11 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
             let receipts =
                 weft_runner::replay(&config, &pipeline, &stream, load_id.as_deref()).await?;
             for r in receipts {
-                let note = if r.already_committed { " (already loaded: no-op)" } else { "" };
+                let note = if r.already_committed {
+                    " (already loaded: no-op)"
+                } else {
+                    ""
+                };
                 println!("{}: {} rows{note}", r.load_id, r.rows);
             }
             Ok(ExitCode::SUCCESS)
@@ -315,5 +337,9 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
 }
 
 fn exit_code(ok: bool) -> ExitCode {
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

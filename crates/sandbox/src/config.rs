@@ -48,9 +48,7 @@ impl FromStr for Api {
         Api::ALL
             .into_iter()
             .find(|api| api.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| SandboxError::UnknownApi {
-                name: s.to_owned(),
-            })
+            .ok_or_else(|| SandboxError::UnknownApi { name: s.to_owned() })
     }
 }
 

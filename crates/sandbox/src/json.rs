@@ -97,6 +97,12 @@ impl<'a> Obj<'a> {
         self
     }
 
+    /// Writes `"key":` and returns the buffer, for the caller to write the value.
+    pub(crate) fn value(&mut self, key: &str) -> &mut String {
+        self.key(key);
+        self.out
+    }
+
     /// Opens a nested object under `key`.
     pub(crate) fn obj(&mut self, key: &str) -> Obj<'_> {
         self.key(key);
@@ -118,12 +124,18 @@ mod tests {
     fn writes_valid_escaped_json() {
         let mut s = String::new();
         let mut o = Obj::new(&mut s);
-        o.str("a", "q\"\\\n\u{1}").int("b", -3).bool("c", true).null("d");
+        o.str("a", "q\"\\\n\u{1}")
+            .int("b", -3)
+            .bool("c", true)
+            .null("d");
         let mut n = o.obj("e");
         n.int_or_str("x", 7, true);
         n.end();
         o.end();
-        assert_eq!(s, r#"{"a":"q\"\\\n\u0001","b":-3,"c":true,"d":null,"e":{"x":"7"}}"#);
+        assert_eq!(
+            s,
+            r#"{"a":"q\"\\\n\u0001","b":-3,"c":true,"d":null,"e":{"x":"7"}}"#
+        );
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["a"], "q\"\\\n\u{1}");
     }

@@ -32,7 +32,7 @@ mod server;
 mod state;
 mod stripe;
 
-pub use config::{Api, Drift, Faults, RetryAfterStyle, SandboxConfig};
+pub use config::{Api, DEFAULT_STRIPE_KEY, Drift, Faults, RetryAfterStyle, SandboxConfig};
 pub use control::{Control, RecordedRequest, RecordedWrite};
 pub use error::SandboxError;
 pub use server::{Sandbox, serve_forever};

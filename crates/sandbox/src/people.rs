@@ -47,11 +47,46 @@ const FIRST_NAMES: &[(&str, &str)] = &[
 ];
 
 const LAST_NAMES: &[&str] = &[
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
-    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
-    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
-    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Nakamura", "Okafor", "Schmidt",
-    "Rossi", "Dubois", "Kowalski", "Novak", "Larsen",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Nakamura",
+    "Okafor",
+    "Schmidt",
+    "Rossi",
+    "Dubois",
+    "Kowalski",
+    "Novak",
+    "Larsen",
 ];
 
 /// (city, state, country, postal code prefix).
@@ -71,14 +106,37 @@ const CITIES: &[(&str, &str, &str, &str)] = &[
 ];
 
 const STREETS: &[&str] = &[
-    "Market St", "Main St", "Oak Ave", "Pine St", "Maple Rd", "Cedar Ln", "Elm St", "Lake Dr",
-    "Hill Rd", "Park Ave", "High St", "King St",
+    "Market St",
+    "Main St",
+    "Oak Ave",
+    "Pine St",
+    "Maple Rd",
+    "Cedar Ln",
+    "Elm St",
+    "Lake Dr",
+    "Hill Rd",
+    "Park Ave",
+    "High St",
+    "King St",
 ];
 
 const COMPANIES: &[&str] = &[
-    "Acme Corp", "Globex", "Initech", "Umbrella Health", "Hooli", "Stark Industries",
-    "Wayne Enterprises", "Wonka Foods", "Soylent", "Vandelay Industries", "Tyrell Systems",
-    "Cyberdyne", "Massive Dynamic", "Aperture Labs", "Pied Piper", "Dunder Mifflin",
+    "Acme Corp",
+    "Globex",
+    "Initech",
+    "Umbrella Health",
+    "Hooli",
+    "Stark Industries",
+    "Wayne Enterprises",
+    "Wonka Foods",
+    "Soylent",
+    "Vandelay Industries",
+    "Tyrell Systems",
+    "Cyberdyne",
+    "Massive Dynamic",
+    "Aperture Labs",
+    "Pied Piper",
+    "Dunder Mifflin",
 ];
 
 const SALT_FIRST: u64 = 0x5EED_0001;
@@ -136,7 +194,7 @@ impl Person {
     }
 
     /// The canonical email as a given tool might store it: `variant` 0 is the
-    /// canonical form; others vary case ("Barry.Smith3@Example.com",
+    /// canonical form; others vary case ("Barry.Smith3@Example.Com",
     /// upper case) or add surrounding whitespace.
     pub fn email_variant(&self, variant: u64) -> String {
         match variant % 4 {
@@ -214,7 +272,10 @@ mod tests {
         assert_eq!(a.email_variant(2), a.email.to_uppercase());
         assert_eq!(a.email_variant(3).trim(), a.email);
         assert_eq!(a.email_variant(1).to_lowercase(), a.email);
-        assert_eq!(title_case_local("bart.smith1@example.com"), "Bart.Smith1@Example.com");
+        assert_eq!(
+            title_case_local("bart.smith1@example.com"),
+            "Bart.Smith1@Example.Com"
+        );
     }
 
     #[test]
@@ -223,6 +284,9 @@ mod tests {
             .map(|i| person(1, i))
             .filter(|p| p.nickname != p.first_name)
             .count();
-        assert!(with_nick > 100, "most people have a nickname, got {with_nick}");
+        assert!(
+            with_nick > 100,
+            "most people have a nickname, got {with_nick}"
+        );
     }
 }

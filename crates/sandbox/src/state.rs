@@ -24,7 +24,13 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The sandbox clock: a fixed start plus the seconds advanced by the control API.
+/// The sandbox clock: the wall clock (never earlier than [`CLOCK_START`]) plus
+/// the seconds advanced by the control API.
+///
+/// It follows the wall clock, like a real vendor's servers, because clients
+/// derive their watermarks from their own clock (`extraction start - settle`);
+/// generated history stays fixed (it ends at [`CLOCK_START`]), so pages of
+/// base data are identical for the same seed and size.
 #[derive(Debug)]
 pub(crate) struct Clock {
     offset: AtomicI64,
@@ -39,14 +45,24 @@ impl Clock {
 
     /// Current sandbox time (unix seconds).
     pub(crate) fn now(&self) -> i64 {
-        CLOCK_START + self.offset.load(Ordering::SeqCst)
+        wall_clock() + self.offset.load(Ordering::SeqCst)
     }
 
     /// Moves the clock by `secs` (negative values are ignored: time only moves forward).
     pub(crate) fn advance(&self, secs: i64) -> i64 {
         let secs = secs.max(0);
-        CLOCK_START + self.offset.fetch_add(secs, Ordering::SeqCst) + secs
+        wall_clock() + self.offset.fetch_add(secs, Ordering::SeqCst) + secs
     }
+}
+
+/// Unix seconds now, never earlier than [`CLOCK_START`].
+fn wall_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(CLOCK_START, |d| {
+            i64::try_from(d.as_secs()).unwrap_or(CLOCK_START)
+        })
+        .max(CLOCK_START)
 }
 
 /// The rate limit an API enforces.

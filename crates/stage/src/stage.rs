@@ -12,10 +12,10 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use url::Url;
 
+use crate::StageError;
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::read::LocalLoad;
 use crate::writer::{DEFAULT_PART_BYTES, StageWriter};
-use crate::StageError;
 
 /// Where loads are staged: an object store plus a root prefix.
 ///
@@ -80,7 +80,9 @@ impl Stage {
             }
             other => Err(StageError::InvalidUrl {
                 url: shown.clone(),
-                reason: format!("unsupported scheme `{other}` (use a path, file://, memory:// or s3://)"),
+                reason: format!(
+                    "unsupported scheme `{other}` (use a path, file://, memory:// or s3://)"
+                ),
             }),
         }
     }
@@ -157,7 +159,11 @@ impl Stage {
     }
 
     /// Ids of the complete loads (those with a manifest) of a stream, sorted.
-    pub async fn list_loads(&self, pipeline: &str, stream: &str) -> Result<Vec<String>, StageError> {
+    pub async fn list_loads(
+        &self,
+        pipeline: &str,
+        stream: &str,
+    ) -> Result<Vec<String>, StageError> {
         let loads = self.scan(pipeline, stream).await?;
         Ok(loads
             .into_iter()
@@ -238,12 +244,19 @@ impl Stage {
         keep_last: usize,
     ) -> Result<Vec<String>, StageError> {
         let loads = self.scan(pipeline, stream).await?;
-        let complete: Vec<&String> = loads.iter().filter(|(_, l)| l.complete).map(|(id, _)| id).collect();
+        let complete: Vec<&String> = loads
+            .iter()
+            .filter(|(_, l)| l.complete)
+            .map(|(id, _)| id)
+            .collect();
         let Some(newest) = complete.last().map(|s| s.to_string()) else {
             return Ok(Vec::new());
         };
         let keep_from = complete.len().saturating_sub(keep_last);
-        let kept: Vec<String> = complete[keep_from..].iter().map(|s| s.to_string()).collect();
+        let kept: Vec<String> = complete[keep_from..]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let mut deleted = Vec::new();
         for (id, load) in loads {
             let drop = if load.complete {
@@ -265,7 +278,11 @@ impl Stage {
         Ok(deleted)
     }
 
-    async fn scan(&self, pipeline: &str, stream: &str) -> Result<BTreeMap<String, ScannedLoad>, StageError> {
+    async fn scan(
+        &self,
+        pipeline: &str,
+        stream: &str,
+    ) -> Result<BTreeMap<String, ScannedLoad>, StageError> {
         let prefix = self.object(&[pipeline, stream]);
         let objects: Vec<_> = self
             .store
@@ -275,12 +292,15 @@ impl Stage {
             .map_err(|source| store_err("list", &prefix, source))?;
         let mut loads: BTreeMap<String, ScannedLoad> = BTreeMap::new();
         for meta in objects {
-            let Some(mut rest) = meta.location.prefix_match(&prefix) else {
-                continue;
+            let (id, depth) = match meta.location.prefix_match(&prefix) {
+                Some(mut rest) => match rest.next() {
+                    Some(id) => (id.as_ref().to_string(), rest.count()),
+                    None => continue,
+                },
+                None => continue,
             };
-            let Some(id) = rest.next() else { continue };
-            let load = loads.entry(id.as_ref().to_string()).or_default();
-            if meta.location.filename() == Some(MANIFEST_FILE) && rest.count() == 1 {
+            let load = loads.entry(id).or_default();
+            if depth == 1 && meta.location.filename() == Some(MANIFEST_FILE) {
                 load.complete = true;
             }
             load.objects.push(meta.location);
@@ -291,7 +311,7 @@ impl Stage {
     fn object(&self, parts: &[&str]) -> Path {
         let mut path = self.root.clone();
         for p in parts {
-            path = path.child(*p);
+            path = path.join(*p);
         }
         path
     }

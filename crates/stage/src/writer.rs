@@ -6,17 +6,17 @@ use arrow_array::{ArrayRef, BooleanArray, RecordBatch, StringArray};
 use arrow_schema::{Schema, SchemaRef};
 use chrono::{DateTime, Utc};
 use object_store::ObjectStore;
+use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
-use parquet::arrow::async_writer::ParquetObjectWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use weft_core::Reject;
 
+use crate::StageError;
 use crate::manifest::{MANIFEST_FILE, Manifest, REJECTS_FILE, StagedFile};
 use crate::read::rejects_schema;
 use crate::stage::put_bytes;
-use crate::StageError;
 
 /// Uncompressed bytes after which a writer rolls to a new part file (64 MiB).
 pub const DEFAULT_PART_BYTES: usize = 64 * 1024 * 1024;
@@ -45,7 +45,7 @@ pub struct StageWriter {
     files: Vec<StagedFile>,
     schema: Option<Schema>,
     rows: u64,
-    rejects: Option<AsyncArrowWriter<ParquetObjectWriter>>,
+    rejects: Option<AsyncArrowWriter<BufWriter>>,
     reject_count: u64,
 }
 
@@ -63,7 +63,7 @@ impl std::fmt::Debug for StageWriter {
 }
 
 struct Part {
-    writer: AsyncArrowWriter<ParquetObjectWriter>,
+    writer: AsyncArrowWriter<BufWriter>,
     schema: SchemaRef,
     rel: String,
     rows: u64,
@@ -119,9 +119,10 @@ impl StageWriter {
         }
         let batch_schema = batch.schema();
         self.merge_schema(&batch_schema)?;
-        let roll = self.current.as_ref().is_some_and(|p| {
-            *p.schema != *batch_schema || p.uncompressed >= self.part_bytes
-        });
+        let roll = self
+            .current
+            .as_ref()
+            .is_some_and(|p| *p.schema != *batch_schema || p.uncompressed >= self.part_bytes);
         if roll {
             self.close_part().await?;
         }
@@ -150,10 +151,18 @@ impl StageWriter {
         }
         let rel = self.rel(REJECTS_FILE);
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(rejects.iter().map(|r| r.record.as_str()))),
-            Arc::new(StringArray::from_iter_values(rejects.iter().map(|r| r.reason.as_str()))),
-            Arc::new(StringArray::from_iter(rejects.iter().map(|r| r.field.as_deref()))),
-            Arc::new(BooleanArray::from_iter(rejects.iter().map(|r| Some(r.row_loaded)))),
+            Arc::new(StringArray::from_iter_values(
+                rejects.iter().map(|r| r.record.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rejects.iter().map(|r| r.reason.as_str()),
+            )),
+            Arc::new(StringArray::from_iter(
+                rejects.iter().map(|r| r.field.as_deref()),
+            )),
+            Arc::new(BooleanArray::from_iter(
+                rejects.iter().map(|r| Some(r.row_loaded)),
+            )),
         ];
         let batch = RecordBatch::try_new(rejects_schema(), columns).map_err(|source| {
             StageError::Arrow {
@@ -164,7 +173,7 @@ impl StageWriter {
         if self.rejects.is_none() {
             let path = self.object(&rel);
             let writer = AsyncArrowWriter::try_new(
-                ParquetObjectWriter::new(Arc::clone(&self.store), path),
+                BufWriter::new(Arc::clone(&self.store), path),
                 rejects_schema(),
                 Some(props()),
             )
@@ -185,7 +194,10 @@ impl StageWriter {
 
     /// Closes the part files and the rejects file, then writes the manifest
     /// (last) with `state`, making the load complete.
-    pub async fn finish(mut self, state: Option<serde_json::Value>) -> Result<Manifest, StageError> {
+    pub async fn finish(
+        mut self,
+        state: Option<serde_json::Value>,
+    ) -> Result<Manifest, StageError> {
         self.close_part().await?;
         let rejects_file = match self.rejects.take() {
             Some(w) => {
@@ -212,10 +224,11 @@ impl StageWriter {
             schema: self.schema.take().unwrap_or_else(Schema::empty),
         };
         let rel = self.rel(MANIFEST_FILE);
-        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|source| StageError::Manifest {
-            path: rel.clone(),
-            source,
-        })?;
+        let bytes =
+            serde_json::to_vec_pretty(&manifest).map_err(|source| StageError::Manifest {
+                path: rel.clone(),
+                source,
+            })?;
         put_bytes(self.store.as_ref(), &self.object(&rel), bytes).await?;
         tracing::debug!(
             pipeline = %manifest.pipeline,
@@ -245,7 +258,7 @@ impl StageWriter {
     fn open_part(&mut self, schema: SchemaRef) -> Result<(), StageError> {
         let rel = self.rel(&format!("part-{:05}.parquet", self.files.len()));
         let writer = AsyncArrowWriter::try_new(
-            ParquetObjectWriter::new(Arc::clone(&self.store), self.object(&rel)),
+            BufWriter::new(Arc::clone(&self.store), self.object(&rel)),
             Arc::clone(&schema),
             Some(props()),
         )
@@ -290,6 +303,6 @@ impl StageWriter {
 
     fn object(&self, rel: &str) -> Path {
         rel.split('/')
-            .fold(self.root.clone(), |path, part| path.child(part))
+            .fold(self.root.clone(), |path, part| path.join(part))
     }
 }

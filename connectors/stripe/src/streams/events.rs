@@ -14,8 +14,8 @@ use weft_core::{CatalogStream, DELETED_AT, EventSender, JsonPage, ReadRequest, S
 use weft_http::paginate;
 
 use super::{StreamOptions, next_page, send};
-use crate::client::StripeClient;
 use crate::StripeError;
+use crate::client::StripeClient;
 
 #[derive(Deserialize)]
 struct Event<'a> {

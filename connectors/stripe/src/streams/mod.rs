@@ -164,7 +164,17 @@ async fn read_stream(
     }
 
     let created_from = if full_read { None } else { saved.created };
-    let watermark = read_list(inner, stream, created_from, saved.created, now, settle, &request, tx).await?;
+    let watermark = read_list(
+        inner,
+        stream,
+        created_from,
+        saved.created,
+        now,
+        settle,
+        &request,
+        tx,
+    )
+    .await?;
     next.created = watermark.or(saved.created);
     send(tx, SourceEvent::Checkpoint(next.to_state()), &name).await
 }

@@ -234,7 +234,7 @@ impl Universe {
     /// Subscription billed by payment chain `i` (invoice, payment intent, charge
     /// and balance transaction `i` form one payment), if any.
     pub(crate) fn payment_subscription(&self, i: u64) -> Option<u64> {
-        (i % 2 == 0 && i / 2 < self.subscriptions()).then_some(i / 2)
+        (i.is_multiple_of(2) && i / 2 < self.subscriptions()).then_some(i / 2)
     }
 
     /// Customer of payment chain `i`.
@@ -262,7 +262,7 @@ impl Universe {
     pub(crate) fn price_amount(&self, p: u64) -> i64 {
         const AMOUNTS: [i64; 6] = [900, 1_500, 2_900, 4_900, 9_900, 19_900];
         AMOUNTS[(h(self.seed, 0x9A1, p / 2) % AMOUNTS.len() as u64) as usize]
-            * if p % 2 == 0 { 10 } else { 1 }
+            * if p.is_multiple_of(2) { 10 } else { 1 }
     }
 
     /// The charge a refund `k` refunds (created no later than the refund).
@@ -272,7 +272,7 @@ impl Universe {
 
     /// The refund of charge `i`, if it was refunded.
     pub(crate) fn charge_refund(&self, i: u64) -> Option<u64> {
-        (i % 20 == 0 && i / 20 < self.count(Kind::Refund)).then_some(i / 20)
+        (i.is_multiple_of(20) && i / 20 < self.count(Kind::Refund)).then_some(i / 20)
     }
 }
 

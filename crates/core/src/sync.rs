@@ -1,0 +1,181 @@
+//! Reverse sync ("reverse ETL"): warehouse rows out to a SaaS tool.
+//!
+//! The diff is computed IN the warehouse against a snapshot of what the
+//! destination acknowledged (`_weft._weft_sync_snapshot_{sync}`: key, row
+//! hash), so a re-run sends only what changed. A [`SyncStore`] (the
+//! warehouse) plans and records; a [`SyncTarget`] (a SaaS connector) applies
+//! records and answers per record; [`run_sync`] drives them.
+//!
+//! Contract: only records the target acknowledged update the snapshot;
+//! rejected ones are recorded with the vendor's reason in `_weft_sync_rejects`
+//! and, not being in the snapshot, are planned again next run. Every write is
+//! logged in `_weft_sync_log`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::{BoxError, CoreError};
+
+/// Which changes a sync sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncWriteMode {
+    /// Create new records and update changed ones.
+    #[default]
+    Upsert,
+    /// Only update records the destination already has (from earlier syncs).
+    UpdateOnly,
+    /// Only create records never synced before.
+    CreateOnly,
+    /// Upsert, and delete (or unsubscribe) records that left the model.
+    Mirror,
+}
+
+/// What to do with one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncAction {
+    /// Not in the snapshot: new at the destination.
+    Create,
+    /// In the snapshot with another row hash.
+    Update,
+    /// In the snapshot, gone from the model (mirror mode only).
+    Delete,
+}
+
+impl fmt::Display for SyncAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SyncAction::Create => "create",
+            SyncAction::Update => "update",
+            SyncAction::Delete => "delete",
+        })
+    }
+}
+
+/// One record to send: its key, action, row hash and destination fields.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncRecord {
+    /// The model's primary key value.
+    pub key: String,
+    /// What to do.
+    pub action: SyncAction,
+    /// Hash of the mapped row (what the snapshot stores once acknowledged).
+    pub row_hash: String,
+    /// Destination field name -> value, after the config's mapping
+    /// (`destination_field = "model_column"`); empty for deletes.
+    pub fields: BTreeMap<String, serde_json::Value>,
+}
+
+/// The destination's answer for one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordOutcome {
+    /// The record's key.
+    pub key: String,
+    /// `Ok` when acknowledged; `Err` carries the API's reason (a reject).
+    pub result: Result<(), String>,
+}
+
+/// What the planner found, counted per action.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncPlan {
+    /// Records to create.
+    pub creates: u64,
+    /// Records to update.
+    pub updates: u64,
+    /// Records to delete.
+    pub deletes: u64,
+    /// Rows in the model.
+    pub model_rows: u64,
+}
+
+/// A SaaS destination for reverse sync.
+#[async_trait]
+pub trait SyncTarget: Send + Sync {
+    /// Destination name (`mailchimp`), used in logs and reports.
+    fn name(&self) -> &str;
+
+    /// Destination fields every record must map (e.g. Mailchimp's `email_address`);
+    /// checked against the mapping before anything is sent.
+    fn required_fields(&self) -> Vec<String>;
+
+    /// Largest batch [`SyncTarget::apply`] accepts.
+    fn max_batch(&self) -> usize;
+
+    /// Applies a batch; returns exactly one outcome per record (any order).
+    /// An `Err` means the whole batch failed (nothing acknowledged).
+    async fn apply(&self, records: Vec<SyncRecord>) -> Result<Vec<RecordOutcome>, BoxError>;
+}
+
+/// Where sync snapshots, rejects and logs live (the warehouse).
+#[async_trait]
+pub trait SyncStore: Send + Sync {
+    /// Computes the diff of `spec`'s model against the snapshot, counted per action.
+    async fn plan(&self, spec: &SyncSpec) -> Result<SyncPlan, CoreError>;
+
+    /// The planned records of one action, in key order, after `after_key`
+    /// (exclusive), at most `limit` — so a large plan streams in pages.
+    async fn planned(
+        &self,
+        spec: &SyncSpec,
+        action: SyncAction,
+        after_key: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SyncRecord>, CoreError>;
+
+    /// Records a batch's outcomes in one transaction: acknowledged records
+    /// update the snapshot (deletes leave it), rejects go to
+    /// `_weft_sync_rejects`, every record goes to `_weft_sync_log`.
+    async fn record(
+        &self,
+        spec: &SyncSpec,
+        run_id: &str,
+        records: &[SyncRecord],
+        outcomes: &[RecordOutcome],
+    ) -> Result<(), CoreError>;
+}
+
+/// One configured sync: which model, keyed how, mapped to which fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSpec {
+    /// Sync name (snapshot table `_weft_sync_snapshot_{name}`).
+    pub name: String,
+    /// The model: a table or view name in the warehouse (e.g. `models.people`).
+    pub model: String,
+    /// The model's primary key column.
+    pub primary_key: String,
+    /// Which changes to send.
+    #[serde(default)]
+    pub mode: SyncWriteMode,
+    /// Destination field -> model column (`email_address = "email"`).
+    pub mapping: BTreeMap<String, String>,
+}
+
+/// What a sync run did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SyncReport {
+    /// Sync name.
+    pub sync: String,
+    /// This run's id (in `_weft_sync_log`).
+    pub run_id: String,
+    /// The plan.
+    pub plan: SyncPlan,
+    /// Records acknowledged, per action.
+    pub created: u64,
+    /// Updated and acknowledged.
+    pub updated: u64,
+    /// Deleted (or unsubscribed) and acknowledged.
+    pub deleted: u64,
+    /// Records the destination rejected (with reasons in `_weft_sync_rejects`).
+    pub rejected: u64,
+    /// API batches sent.
+    pub batches: u64,
+    /// True when nothing was sent (`--dry-run`).
+    pub dry_run: bool,
+    /// Up to 5 sample records per action (dry runs).
+    pub samples: Vec<SyncRecord>,
+}

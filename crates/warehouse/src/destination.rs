@@ -1,0 +1,198 @@
+//! The staged destination: stage batches, commit each checkpoint as one load.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use async_trait::async_trait;
+use weft_core::{
+    Checkpoint, CoreError, Destination, LoadReceipt, LoadSink, LoadTarget, Reject, StreamState,
+    new_load_id,
+};
+use weft_stage::{Manifest, Stage, StageWriter};
+
+use crate::{LoadSpec, Warehouse, WarehouseError};
+
+/// A [`Destination`] that stages Parquet in a [`Stage`] and bulk-loads it into
+/// a [`Warehouse`], committing rows and state together.
+#[derive(Clone)]
+pub struct StagedDestination {
+    stage: Stage,
+    warehouse: Arc<dyn Warehouse>,
+}
+
+impl StagedDestination {
+    /// A destination staging in `stage` and loading into `warehouse`.
+    pub fn new(stage: Stage, warehouse: Arc<dyn Warehouse>) -> Self {
+        StagedDestination { stage, warehouse }
+    }
+
+    /// The stage loads are written to.
+    pub fn stage(&self) -> &Stage {
+        &self.stage
+    }
+
+    /// The warehouse loads are committed into.
+    pub fn warehouse(&self) -> &Arc<dyn Warehouse> {
+        &self.warehouse
+    }
+}
+
+fn core_err(warehouse: &dyn Warehouse, stream: &str, e: WarehouseError) -> CoreError {
+    CoreError::Destination {
+        destination: warehouse.name().to_string(),
+        stream: stream.to_string(),
+        source: Box::new(e),
+    }
+}
+
+#[async_trait]
+impl Destination for StagedDestination {
+    fn name(&self) -> &str {
+        self.warehouse.name()
+    }
+
+    async fn state(&self, pipeline: &str, stream: &str) -> Result<Option<StreamState>, CoreError> {
+        let wh = Arc::clone(&self.warehouse);
+        let (p, s) = (pipeline.to_string(), stream.to_string());
+        let state = tokio::task::spawn_blocking(move || wh.state(&p, &s))
+            .await
+            .map_err(|source| WarehouseError::Task {
+                target: format!("state of {pipeline}/{stream}"),
+                source,
+            })
+            .and_then(|r| r)
+            .map_err(|e| core_err(self.warehouse.as_ref(), stream, e))?;
+        Ok(state.map(StreamState))
+    }
+
+    async fn open(&self, target: LoadTarget) -> Result<Box<dyn LoadSink>, CoreError> {
+        let spec = LoadSpec::from_target(&target);
+        let writer = self
+            .stage
+            .writer(&spec.pipeline, &spec.stream, &new_load_id());
+        Ok(Box::new(StagedSink {
+            stage: self.stage.clone(),
+            warehouse: Arc::clone(&self.warehouse),
+            spec,
+            writer,
+        }))
+    }
+}
+
+/// One stream's sink: a stage writer for the current load.
+struct StagedSink {
+    stage: Stage,
+    warehouse: Arc<dyn Warehouse>,
+    spec: LoadSpec,
+    writer: StageWriter,
+}
+
+impl StagedSink {
+    fn err(&self, e: impl Into<WarehouseError>) -> CoreError {
+        core_err(self.warehouse.as_ref(), &self.spec.stream, e.into())
+    }
+}
+
+#[async_trait]
+impl LoadSink for StagedSink {
+    fn load_id(&self) -> &str {
+        self.writer.load_id()
+    }
+
+    async fn write(&mut self, batch: RecordBatch) -> Result<(), CoreError> {
+        let result = self.writer.write(batch).await;
+        result.map_err(|e| self.err(e))
+    }
+
+    async fn reject(&mut self, rejects: Vec<Reject>) -> Result<(), CoreError> {
+        let result = self.writer.reject(rejects).await;
+        result.map_err(|e| self.err(e))
+    }
+
+    async fn commit(&mut self, checkpoint: Checkpoint) -> Result<LoadReceipt, CoreError> {
+        // The next load gets a fresh id whatever happens to this one.
+        let next = self
+            .stage
+            .writer(&self.spec.pipeline, &self.spec.stream, &new_load_id());
+        let writer = std::mem::replace(&mut self.writer, next);
+        let manifest = writer
+            .finish(Some(checkpoint.state.0))
+            .await
+            .map_err(|e| self.err(e))?;
+        commit_staged(
+            Arc::clone(&self.warehouse),
+            &self.stage,
+            manifest,
+            &self.spec,
+        )
+        .await
+        .map_err(|e| self.err(e))
+    }
+}
+
+/// Commits a staged load: makes its files local (downloading them from a
+/// remote stage into a temporary directory) and runs the warehouse's
+/// [`Warehouse::commit_load`] on a blocking thread.
+pub async fn commit_staged(
+    warehouse: Arc<dyn Warehouse>,
+    stage: &Stage,
+    manifest: Manifest,
+    spec: &LoadSpec,
+) -> Result<LoadReceipt, WarehouseError> {
+    let temp = if stage.local_dir().is_some() {
+        None
+    } else {
+        Some(
+            tempfile::Builder::new()
+                .prefix("weft-load-")
+                .tempdir()
+                .map_err(|source| WarehouseError::TempDir {
+                    load_id: manifest.load_id.clone(),
+                    source,
+                })?,
+        )
+    };
+    let dir = temp
+        .as_ref()
+        .map_or_else(std::env::temp_dir, |t| t.path().to_path_buf());
+    let files = stage.fetch_to_local(&manifest, &dir).await?;
+    let spec = spec.clone();
+    let target = format!(
+        "load {} of {}/{}",
+        manifest.load_id, spec.pipeline, spec.stream
+    );
+    let receipt =
+        tokio::task::spawn_blocking(move || warehouse.commit_load(&manifest, &files, &spec))
+            .await
+            .map_err(|source| WarehouseError::Task { target, source })??;
+    drop(temp);
+    Ok(receipt)
+}
+
+/// Re-commits one staged load from its manifest, without calling any API.
+///
+/// Idempotent: a load the warehouse already holds is a no-op.
+pub async fn replay(
+    warehouse: Arc<dyn Warehouse>,
+    stage: &Stage,
+    spec: &LoadSpec,
+    load_id: &str,
+) -> Result<LoadReceipt, WarehouseError> {
+    let manifest = stage
+        .manifest(&spec.pipeline, &spec.stream, load_id)
+        .await?;
+    commit_staged(warehouse, stage, manifest, spec).await
+}
+
+/// Re-commits every complete staged load of a stream, oldest first.
+pub async fn replay_stream(
+    warehouse: Arc<dyn Warehouse>,
+    stage: &Stage,
+    spec: &LoadSpec,
+) -> Result<Vec<LoadReceipt>, WarehouseError> {
+    let mut receipts = Vec::new();
+    for id in stage.list_loads(&spec.pipeline, &spec.stream).await? {
+        receipts.push(replay(Arc::clone(&warehouse), stage, spec, &id).await?);
+    }
+    Ok(receipts)
+}

@@ -1,0 +1,659 @@
+//! The embedded DuckDB warehouse.
+//!
+//! A commit streams the staged Parquet parts (read in Rust, one batch at a
+//! time) through DuckDB's Arrow appender into a staging table, then applies
+//! merge / append / replace to `"{pipeline}"."{stream}"` and records the load,
+//! its rejects and the state, all inside one transaction.
+
+mod sql;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ::duckdb::types::ValueRef;
+use ::duckdb::{Connection, params};
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, new_null_array};
+use arrow_schema::{Field, Fields, Schema};
+use chrono::{DateTime, Utc};
+use weft_core::{LoadReceipt, WriteDisposition};
+use weft_stage::{LocalLoad, Manifest, StageError, read_local_part, read_local_rejects};
+
+use crate::{LoadRow, LoadSpec, StateRow, Warehouse, WarehouseError};
+use sql::{column_list, column_type, ident, key_match, table};
+
+const NAME: &str = "duckdb";
+/// Staging table (inside the commit transaction only).
+const STAGING: &str = "_weft_staging";
+/// De-duplicated staging rows for a merge.
+const DEDUP: &str = "_weft_dedup";
+/// Column holding the staged file order of each row.
+const SEQ: &str = "__weft_seq";
+
+const INIT: &str = r#"
+SET autoinstall_known_extensions = false;
+CREATE SCHEMA IF NOT EXISTS _weft;
+CREATE TABLE IF NOT EXISTS _weft._weft_loads (
+    load_id VARCHAR PRIMARY KEY, pipeline VARCHAR NOT NULL, stream VARCHAR NOT NULL,
+    "rows" BIGINT NOT NULL, "files" BIGINT NOT NULL, "bytes" BIGINT NOT NULL,
+    rejects BIGINT NOT NULL, started_at TIMESTAMPTZ NOT NULL, committed_at TIMESTAMPTZ NOT NULL);
+CREATE TABLE IF NOT EXISTS _weft._weft_state (
+    pipeline VARCHAR NOT NULL, stream VARCHAR NOT NULL, state VARCHAR NOT NULL,
+    load_id VARCHAR NOT NULL, updated_at TIMESTAMPTZ NOT NULL);
+CREATE TABLE IF NOT EXISTS _weft._weft_rejects (
+    pipeline VARCHAR NOT NULL, stream VARCHAR NOT NULL, load_id VARCHAR NOT NULL,
+    record VARCHAR NOT NULL, reason VARCHAR NOT NULL, field VARCHAR,
+    row_loaded BOOLEAN NOT NULL, rejected_at TIMESTAMPTZ NOT NULL);
+"#;
+
+/// DuckDB as a [`Warehouse`]: one connection behind a mutex.
+#[derive(Debug, Clone)]
+pub struct DuckDbWarehouse {
+    conn: Arc<Mutex<Connection>>,
+    json_type: bool,
+}
+
+fn db(step: &'static str, target: &str) -> impl FnOnce(::duckdb::Error) -> WarehouseError {
+    let target = target.to_string();
+    move |source| WarehouseError::DuckDb {
+        step,
+        target,
+        source,
+    }
+}
+
+impl DuckDbWarehouse {
+    /// Opens (or creates) a DuckDB database file and its `_weft` tables.
+    pub fn open(path: &Path) -> Result<Self, WarehouseError> {
+        let shown = path.display().to_string();
+        Self::init(Connection::open(path).map_err(db("open", &shown))?, &shown)
+    }
+
+    /// An in-memory database (tests, dry runs).
+    pub fn open_in_memory() -> Result<Self, WarehouseError> {
+        Self::init(
+            Connection::open_in_memory().map_err(db("open", ":memory:"))?,
+            ":memory:",
+        )
+    }
+
+    fn init(conn: Connection, shown: &str) -> Result<Self, WarehouseError> {
+        conn.execute_batch(INIT)
+            .map_err(db("create _weft tables", shown))?;
+        let json_type = conn.execute_batch("SELECT '1'::JSON").is_ok();
+        Ok(DuckDbWarehouse {
+            conn: Arc::new(Mutex::new(conn)),
+            json_type,
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, WarehouseError> {
+        self.conn
+            .lock()
+            .map_err(|_| WarehouseError::Poisoned { warehouse: NAME })
+    }
+}
+
+impl Warehouse for DuckDbWarehouse {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn commit_load(
+        &self,
+        manifest: &Manifest,
+        files: &LocalLoad,
+        spec: &LoadSpec,
+    ) -> Result<LoadReceipt, WarehouseError> {
+        let conn = self.lock()?;
+        let target = format!(
+            "load {} of {}.{}",
+            manifest.load_id, spec.pipeline, spec.stream
+        );
+        conn.execute_batch("BEGIN TRANSACTION")
+            .map_err(db("begin", &target))?;
+        let load = Load {
+            conn: &conn,
+            json_type: self.json_type,
+            manifest,
+            spec,
+            table: table(&spec.pipeline, &spec.stream),
+            shown: format!("{}.{}", spec.pipeline, spec.stream),
+        };
+        let result = load.run(files);
+        let end = match &result {
+            Ok(r) if !r.already_committed => {
+                conn.execute_batch("COMMIT").map_err(db("commit", &target))
+            }
+            _ => conn
+                .execute_batch("ROLLBACK")
+                .map_err(db("rollback", &target)),
+        };
+        match (result, end) {
+            (Ok(receipt), Ok(())) => {
+                tracing::info!(
+                    load_id = %receipt.load_id,
+                    table = %load.shown,
+                    rows = receipt.rows,
+                    already_committed = receipt.already_committed,
+                    "load committed"
+                );
+                Ok(receipt)
+            }
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    fn state(
+        &self,
+        pipeline: &str,
+        stream: &str,
+    ) -> Result<Option<serde_json::Value>, WarehouseError> {
+        let conn = self.lock()?;
+        let shown = format!("_weft_state {pipeline}.{stream}");
+        let mut stmt = conn
+            .prepare("SELECT state FROM _weft._weft_state WHERE pipeline = ? AND stream = ?")
+            .map_err(db("read state", &shown))?;
+        let mut rows = stmt
+            .query(params![pipeline, stream])
+            .map_err(db("read state", &shown))?;
+        let Some(row) = rows.next().map_err(db("read state", &shown))? else {
+            return Ok(None);
+        };
+        let text: String = row.get(0).map_err(db("read state", &shown))?;
+        let value = parse_state(pipeline, stream, &text)?;
+        Ok((!value.is_null()).then_some(value))
+    }
+
+    fn reset_state(&self, pipeline: &str, stream: Option<&str>) -> Result<u64, WarehouseError> {
+        let conn = self.lock()?;
+        let shown = format!("_weft_state {pipeline}.{}", stream.unwrap_or("*"));
+        let n = match stream {
+            Some(s) => conn.execute(
+                "DELETE FROM _weft._weft_state WHERE pipeline = ? AND stream = ?",
+                params![pipeline, s],
+            ),
+            None => conn.execute(
+                "DELETE FROM _weft._weft_state WHERE pipeline = ?",
+                params![pipeline],
+            ),
+        }
+        .map_err(db("reset state", &shown))?;
+        Ok(n as u64)
+    }
+
+    fn list_state(&self) -> Result<Vec<StateRow>, WarehouseError> {
+        let conn = self.lock()?;
+        let step = db_step("list state");
+        let mut stmt = conn
+            .prepare(
+                "SELECT pipeline, stream, state, load_id, epoch_us(updated_at::TIMESTAMP) \
+                 FROM _weft._weft_state ORDER BY pipeline, stream",
+            )
+            .map_err(step)?;
+        let raw = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(db_step("list state"))?;
+        raw.into_iter()
+            .map(|(pipeline, stream, state, load_id, at)| {
+                Ok(StateRow {
+                    state: parse_state(&pipeline, &stream, &state)?,
+                    pipeline,
+                    stream,
+                    load_id,
+                    updated_at: micros(at),
+                })
+            })
+            .collect()
+    }
+
+    fn loads(&self, pipeline: &str) -> Result<Vec<LoadRow>, WarehouseError> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT load_id, pipeline, stream, \"rows\", \"files\", \"bytes\", rejects, \
+                 epoch_us(started_at::TIMESTAMP), epoch_us(committed_at::TIMESTAMP) \
+                 FROM _weft._weft_loads WHERE pipeline = ? ORDER BY committed_at, load_id",
+            )
+            .map_err(db("list loads", pipeline))?;
+        stmt.query_map(params![pipeline], |r| {
+            Ok(LoadRow {
+                load_id: r.get(0)?,
+                pipeline: r.get(1)?,
+                stream: r.get(2)?,
+                rows: r.get::<_, i64>(3)?.max(0) as u64,
+                files: r.get::<_, i64>(4)?.max(0) as u64,
+                bytes: r.get::<_, i64>(5)?.max(0) as u64,
+                rejects: r.get::<_, i64>(6)?.max(0) as u64,
+                started_at: micros(r.get(7)?),
+                committed_at: micros(r.get(8)?),
+            })
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(db("list loads", pipeline))
+    }
+
+    fn query_rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare(sql).map_err(db("query", "query_rows"))?;
+        let mut rows = stmt.query([]).map_err(db("query", "query_rows"))?;
+        let width = rows.as_ref().map_or(0, |s| s.column_count());
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db("query", "query_rows"))? {
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                values.push(json_value(
+                    row.get_ref(i).map_err(db("query", "query_rows"))?,
+                ));
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+}
+
+fn db_step(step: &'static str) -> impl FnOnce(::duckdb::Error) -> WarehouseError {
+    db(step, "_weft._weft_state")
+}
+
+fn parse_state(
+    pipeline: &str,
+    stream: &str,
+    text: &str,
+) -> Result<serde_json::Value, WarehouseError> {
+    serde_json::from_str(text).map_err(|source| WarehouseError::InvalidState {
+        pipeline: pipeline.to_string(),
+        stream: stream.to_string(),
+        source,
+    })
+}
+
+fn micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+/// A DuckDB value as JSON: numbers, text, booleans; timestamps as RFC 3339.
+fn json_value(v: ValueRef<'_>) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Boolean(b) => Value::Bool(b),
+        ValueRef::TinyInt(i) => i.into(),
+        ValueRef::SmallInt(i) => i.into(),
+        ValueRef::Int(i) => i.into(),
+        ValueRef::BigInt(i) => i.into(),
+        ValueRef::UTinyInt(i) => i.into(),
+        ValueRef::USmallInt(i) => i.into(),
+        ValueRef::UInt(i) => i.into(),
+        ValueRef::UBigInt(i) => i.into(),
+        ValueRef::HugeInt(i) => {
+            i64::try_from(i).map_or_else(|_| Value::String(i.to_string()), Value::from)
+        }
+        ValueRef::Float(f) => f64::from(f).into(),
+        ValueRef::Double(f) => f.into(),
+        ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Timestamp(unit, t) => Value::String(micros(unit.to_micros(t)).to_rfc3339()),
+        ValueRef::Date32(d) => Value::String(
+            chrono::NaiveDate::from_num_days_from_ce_opt(d + 719_163)
+                .map_or_else(|| d.to_string(), |d| d.to_string()),
+        ),
+        other => Value::String(format!("{other:?}")),
+    }
+}
+
+/// One commit in progress (inside the open transaction).
+struct Load<'a> {
+    conn: &'a Connection,
+    json_type: bool,
+    manifest: &'a Manifest,
+    spec: &'a LoadSpec,
+    /// Quoted `"pipeline"."stream"`.
+    table: String,
+    /// `pipeline.stream`, for errors and logs.
+    shown: String,
+}
+
+impl Load<'_> {
+    fn exec(&self, step: &'static str, sql: &str) -> Result<usize, WarehouseError> {
+        self.conn.execute(sql, []).map_err(db(step, &self.shown))
+    }
+
+    fn run(&self, files: &LocalLoad) -> Result<LoadReceipt, WarehouseError> {
+        let m = self.manifest;
+        let mut receipt = LoadReceipt {
+            load_id: m.load_id.clone(),
+            rows: 0,
+            rejects: m.rejects,
+            files: m.files.len() as u64,
+            bytes: m.bytes(),
+            already_committed: false,
+        };
+        if let Some(previous) = self.previous()? {
+            receipt.rows = previous;
+            receipt.already_committed = true;
+            return Ok(receipt);
+        }
+        self.exec(
+            "create schema",
+            &format!("CREATE SCHEMA IF NOT EXISTS {}", ident(&self.spec.pipeline)),
+        )?;
+        let fields = m.schema.fields();
+        if !fields.is_empty() {
+            self.ensure_table(fields)?;
+        }
+        if !files.parts.is_empty() && !fields.is_empty() {
+            self.stage_rows(fields, &files.parts)?;
+            receipt.rows = self.apply(fields)?;
+            self.exec("drop staging", &format!("DROP TABLE _weft.{STAGING}"))?;
+        } else if self.spec.disposition == WriteDisposition::Replace && self.table_exists()? {
+            self.exec("replace", &format!("DELETE FROM {}", self.table))?;
+        }
+        if let Some(path) = &files.rejects {
+            self.insert_rejects(path)?;
+        }
+        self.record(receipt.rows)?;
+        Ok(receipt)
+    }
+
+    /// Rows of this load when it was committed before.
+    fn previous(&self) -> Result<Option<u64>, WarehouseError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT \"rows\" FROM _weft._weft_loads WHERE load_id = ?")
+            .map_err(db("check load", &self.shown))?;
+        let mut rows = stmt
+            .query(params![self.manifest.load_id])
+            .map_err(db("check load", &self.shown))?;
+        match rows.next().map_err(db("check load", &self.shown))? {
+            Some(row) => Ok(Some(
+                row.get::<_, i64>(0)
+                    .map_err(db("check load", &self.shown))?
+                    .max(0) as u64,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Lower-cased names of the target table's columns (empty when it does not exist).
+    fn columns(&self) -> Result<Vec<String>, WarehouseError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT lower(column_name) FROM information_schema.columns \
+                 WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            )
+            .map_err(db("read columns", &self.shown))?;
+        stmt.query_map(params![self.spec.pipeline, self.spec.stream], |r| r.get(0))
+            .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
+            .map_err(db("read columns", &self.shown))
+    }
+
+    fn table_exists(&self) -> Result<bool, WarehouseError> {
+        Ok(!self.columns()?.is_empty())
+    }
+
+    /// Creates the target table, or adds the manifest's new columns (nullable).
+    fn ensure_table(&self, fields: &Fields) -> Result<(), WarehouseError> {
+        let existing = self.columns()?;
+        if existing.is_empty() {
+            let cols = fields
+                .iter()
+                .map(|f| {
+                    Ok(format!(
+                        "{} {}",
+                        ident(f.name()),
+                        column_type(f, self.json_type, &self.shown)?
+                    ))
+                })
+                .collect::<Result<Vec<_>, WarehouseError>>()?;
+            self.exec(
+                "create table",
+                &format!("CREATE TABLE {} ({})", self.table, cols.join(", ")),
+            )?;
+            return Ok(());
+        }
+        for f in fields {
+            if existing.contains(&f.name().to_lowercase()) {
+                continue;
+            }
+            let ty = column_type(f, self.json_type, &self.shown)?;
+            tracing::info!(table = %self.shown, column = %f.name(), %ty, "adding column");
+            self.exec(
+                "add column",
+                &format!(
+                    "ALTER TABLE {} ADD COLUMN {} {ty}",
+                    self.table,
+                    ident(f.name())
+                ),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Streams every part file into the staging table, numbering rows in file order.
+    fn stage_rows(
+        &self,
+        fields: &Fields,
+        parts: &[std::path::PathBuf],
+    ) -> Result<(), WarehouseError> {
+        let mut cols = fields
+            .iter()
+            .map(|f| {
+                Ok(format!(
+                    "{} {}",
+                    ident(f.name()),
+                    column_type(f, false, &self.shown)?
+                ))
+            })
+            .collect::<Result<Vec<_>, WarehouseError>>()?;
+        cols.push(format!("{} BIGINT", ident(SEQ)));
+        self.exec(
+            "create staging",
+            &format!("CREATE TABLE _weft.{STAGING} ({})", cols.join(", ")),
+        )?;
+        let mut aligned: Vec<Field> = fields
+            .iter()
+            .map(|f| Field::new(f.name(), f.data_type().clone(), true))
+            .collect();
+        aligned.push(Field::new(SEQ, arrow_schema::DataType::Int64, false));
+        let schema = Arc::new(Schema::new(aligned));
+        let mut appender = self
+            .conn
+            .appender_to_db(STAGING, "_weft")
+            .map_err(db("stage rows", &self.shown))?;
+        let mut seq = 0i64;
+        for part in parts {
+            for batch in read_local_part(part)? {
+                let batch = batch?;
+                let n = batch.num_rows();
+                let mut columns: Vec<ArrayRef> = fields
+                    .iter()
+                    .map(|f| {
+                        batch
+                            .column_by_name(f.name())
+                            .cloned()
+                            .unwrap_or_else(|| new_null_array(f.data_type(), n))
+                    })
+                    .collect();
+                columns.push(Arc::new(Int64Array::from_iter_values(seq..seq + n as i64)));
+                seq += n as i64;
+                let row = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|source| {
+                    StageError::Arrow {
+                        path: part.display().to_string(),
+                        source,
+                    }
+                })?;
+                appender
+                    .append_record_batch(row)
+                    .map_err(db("stage rows", &self.shown))?;
+            }
+        }
+        appender.flush().map_err(db("stage rows", &self.shown))?;
+        Ok(())
+    }
+
+    /// Applies the staged rows to the target table; returns the rows inserted.
+    fn apply(&self, fields: &Fields) -> Result<u64, WarehouseError> {
+        let names = column_list(fields.iter().map(|f| f.name().as_str()));
+        let seq = ident(SEQ);
+        let keys = &self.spec.primary_key;
+        let merge = self.spec.disposition == WriteDisposition::Merge && !keys.is_empty();
+        if !merge {
+            if self.spec.disposition == WriteDisposition::Replace {
+                self.exec("replace", &format!("DELETE FROM {}", self.table))?;
+            }
+            let n = self.exec(
+                "insert",
+                &format!(
+                    "INSERT INTO {} ({names}) SELECT {names} FROM _weft.{STAGING} ORDER BY {seq}",
+                    self.table
+                ),
+            )?;
+            return Ok(n as u64);
+        }
+        for k in keys {
+            self.require(fields, "primary key", k)?;
+        }
+        let cursor = self.spec.cursor_field.as_deref();
+        if let Some(c) = cursor {
+            self.require(fields, "cursor", c)?;
+        }
+        let order = match cursor {
+            Some(c) => format!("{} DESC NULLS LAST, {seq} DESC", ident(c)),
+            None => format!("{seq} DESC"),
+        };
+        self.exec(
+            "merge: dedupe",
+            &format!(
+                "CREATE TABLE _weft.{DEDUP} AS SELECT * FROM _weft.{STAGING} \
+                 QUALIFY row_number() OVER (PARTITION BY {} ORDER BY {order}) = 1",
+                column_list(keys.iter().map(String::as_str))
+            ),
+        )?;
+        if let Some(c) = cursor {
+            // A staged row older than the one already loaded loses.
+            let c = ident(c);
+            self.exec(
+                "merge: drop stale",
+                &format!(
+                    "DELETE FROM _weft.{DEDUP} WHERE EXISTS (SELECT 1 FROM {} AS __weft_t \
+                     WHERE {} AND __weft_t.{c} > {DEDUP}.{c})",
+                    self.table,
+                    key_match("__weft_t", DEDUP, keys)
+                ),
+            )?;
+        }
+        self.exec(
+            "merge: delete",
+            &format!(
+                "DELETE FROM {} WHERE EXISTS (SELECT 1 FROM _weft.{DEDUP} AS __weft_s WHERE {})",
+                self.table,
+                key_match("__weft_s", &ident(&self.spec.stream), keys)
+            ),
+        )?;
+        let n = self.exec(
+            "merge: insert",
+            &format!(
+                "INSERT INTO {} ({names}) SELECT {names} FROM _weft.{DEDUP} ORDER BY {seq}",
+                self.table
+            ),
+        )?;
+        self.exec("drop dedup", &format!("DROP TABLE _weft.{DEDUP}"))?;
+        Ok(n as u64)
+    }
+
+    fn require(
+        &self,
+        fields: &Fields,
+        role: &'static str,
+        column: &str,
+    ) -> Result<(), WarehouseError> {
+        if fields.iter().any(|f| f.name() == column) {
+            Ok(())
+        } else {
+            Err(WarehouseError::MissingColumn {
+                table: self.shown.clone(),
+                role,
+                column: column.to_string(),
+            })
+        }
+    }
+
+    fn insert_rejects(&self, path: &Path) -> Result<(), WarehouseError> {
+        let rejects = read_local_rejects(path)?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "INSERT INTO _weft._weft_rejects VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+            )
+            .map_err(db("insert rejects", &self.shown))?;
+        for r in &rejects {
+            stmt.execute(params![
+                self.spec.pipeline,
+                self.spec.stream,
+                self.manifest.load_id,
+                r.record,
+                r.reason,
+                r.field,
+                r.row_loaded
+            ])
+            .map_err(db("insert rejects", &self.shown))?;
+        }
+        Ok(())
+    }
+
+    /// Records the load and upserts the state.
+    fn record(&self, rows: u64) -> Result<(), WarehouseError> {
+        let m = self.manifest;
+        let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.conn
+            .execute(
+                "INSERT INTO _weft._weft_loads VALUES (?, ?, ?, ?, ?, ?, ?, ?::TIMESTAMPTZ, current_timestamp)",
+                params![
+                    m.load_id,
+                    self.spec.pipeline,
+                    self.spec.stream,
+                    to_i64(rows),
+                    to_i64(m.files.len() as u64),
+                    to_i64(m.bytes()),
+                    to_i64(m.rejects),
+                    m.started_at.to_rfc3339(),
+                ],
+            )
+            .map_err(db("record load", &self.shown))?;
+        if let Some(state) = &m.state {
+            self.conn
+                .execute(
+                    "DELETE FROM _weft._weft_state WHERE pipeline = ? AND stream = ?",
+                    params![self.spec.pipeline, self.spec.stream],
+                )
+                .map_err(db("save state", &self.shown))?;
+            self.conn
+                .execute(
+                    "INSERT INTO _weft._weft_state VALUES (?, ?, ?, ?, current_timestamp)",
+                    params![
+                        self.spec.pipeline,
+                        self.spec.stream,
+                        state.to_string(),
+                        m.load_id
+                    ],
+                )
+                .map_err(db("save state", &self.shown))?;
+        }
+        Ok(())
+    }
+}

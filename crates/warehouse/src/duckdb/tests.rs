@@ -1,0 +1,636 @@
+//! DuckDB warehouse tests (the crate's only DuckDB-linking test binary).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use arrow_array::{Int64Array, RecordBatch, StringArray, TimestampSecondArray};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use serde_json::{Value, json};
+use weft_core::{
+    Checkpoint, Destination, LoadTarget, Reject, StreamSpec, StreamState, WriteDisposition,
+};
+use weft_stage::{LocalLoad, Manifest, Stage, StagedFile};
+
+use super::sql::{column_type, ident, key_match, table};
+use super::*;
+use crate::{StagedDestination, commit_staged, replay, replay_stream};
+
+fn batch(rows: &[(&str, i64, &str)]) -> RecordBatch {
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("updated", DataType::Int64, true),
+        Field::new("name", DataType::Utf8, true),
+    ]);
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
+        ],
+    )
+    .unwrap()
+}
+
+/// A batch with an extra `email` column and a timestamp.
+fn wide(rows: &[(&str, i64, &str, &str)]) -> RecordBatch {
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("updated", DataType::Int64, true),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("email", DataType::Utf8, true),
+        Field::new(
+            "seen",
+            DataType::Timestamp(TimeUnit::Second, Some("UTC".into())),
+            true,
+        ),
+    ]);
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.3))),
+            Arc::new(
+                TimestampSecondArray::from_iter_values(rows.iter().map(|_| 1_700_000_000))
+                    .with_timezone("UTC"),
+            ),
+        ],
+    )
+    .unwrap()
+}
+
+fn spec(disposition: WriteDisposition) -> LoadSpec {
+    LoadSpec {
+        pipeline: "shop".to_string(),
+        stream: "customers".to_string(),
+        primary_key: vec!["id".to_string()],
+        cursor_field: Some("updated".to_string()),
+        disposition,
+    }
+}
+
+async fn stage_load(
+    stage: &Stage,
+    load_id: &str,
+    batches: Vec<RecordBatch>,
+    rejects: Vec<Reject>,
+    state: Value,
+) -> Manifest {
+    let mut w = stage.writer("shop", "customers", load_id);
+    for b in batches {
+        w.write(b).await.unwrap();
+    }
+    w.reject(rejects).await.unwrap();
+    w.finish(Some(state)).await.unwrap()
+}
+
+async fn commit(
+    wh: &Arc<DuckDbWarehouse>,
+    stage: &Stage,
+    manifest: Manifest,
+    spec: &LoadSpec,
+) -> LoadReceipt {
+    let wh: Arc<dyn Warehouse> = wh.clone();
+    commit_staged(wh, stage, manifest, spec).await.unwrap()
+}
+
+fn rows(wh: &DuckDbWarehouse, sql: &str) -> Vec<Vec<Value>> {
+    wh.query_rows(sql).unwrap()
+}
+
+fn customers(wh: &DuckDbWarehouse) -> Vec<Vec<Value>> {
+    rows(
+        wh,
+        r#"SELECT id, updated, name FROM "shop"."customers" ORDER BY id"#,
+    )
+}
+
+fn count(wh: &DuckDbWarehouse, sql: &str) -> i64 {
+    rows(wh, sql)[0][0].as_i64().unwrap()
+}
+
+fn local_stage() -> (tempfile::TempDir, Stage) {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = Stage::from_url(dir.path().join("stage").to_str().unwrap()).unwrap();
+    (dir, stage)
+}
+
+#[test]
+fn sql_quoting_and_types() {
+    assert_eq!(ident(r#"we"ird col"#), r#""we""ird col""#);
+    assert_eq!(table("stripe", "customers"), r#""stripe"."customers""#);
+    let ts = Field::new(
+        "t",
+        DataType::Timestamp(TimeUnit::Second, Some("UTC".into())),
+        true,
+    );
+    assert_eq!(column_type(&ts, false, "x").unwrap(), "TIMESTAMPTZ");
+    let json = weft_core::FieldType::Json.field("j", true, "");
+    assert_eq!(column_type(&json, true, "x").unwrap(), "JSON");
+    assert_eq!(column_type(&json, false, "x").unwrap(), "VARCHAR");
+    let d = Field::new("d", DataType::Date32, true);
+    assert_eq!(column_type(&d, false, "x").unwrap(), "DATE");
+    let bad = Field::new("l", DataType::Null, true);
+    let err = column_type(&bad, false, "p.s").unwrap_err().to_string();
+    assert_eq!(err, "p.s: column `l` has unsupported type Null");
+    assert_eq!(
+        key_match("t", "s", &["id".to_string(), "k".to_string()]),
+        r#"t."id" IS NOT DISTINCT FROM s."id" AND t."k" IS NOT DISTINCT FROM s."k""#
+    );
+}
+
+#[tokio::test]
+async fn merge_dedupes_within_and_across_loads() {
+    let (_dir, stage) = local_stage();
+    let wh = Arc::new(DuckDbWarehouse::open_in_memory().unwrap());
+    let merge = spec(WriteDisposition::Merge);
+    // Within a load: the greatest cursor wins; on a cursor tie the last staged row wins.
+    let m = stage_load(
+        &stage,
+        "L1",
+        vec![
+            batch(&[("a", 2, "a-new"), ("b", 1, "b-first")]),
+            batch(&[("a", 1, "a-old"), ("b", 1, "b-last"), ("c", 5, "c")]),
+        ],
+        vec![],
+        json!({"cursor": 5}),
+    )
+    .await;
+    let r = commit(&wh, &stage, m, &merge).await;
+    assert_eq!((r.rows, r.already_committed, r.files), (3, false, 1));
+    assert_eq!(
+        customers(&wh),
+        vec![
+            vec![json!("a"), json!(2), json!("a-new")],
+            vec![json!("b"), json!(1), json!("b-last")],
+            vec![json!("c"), json!(5), json!("c")],
+        ]
+    );
+    // Across loads: newer or equal cursors replace, an older cursor does not.
+    let m = stage_load(
+        &stage,
+        "L2",
+        vec![batch(&[
+            ("a", 3, "a-3"),
+            ("c", 4, "c-stale"),
+            ("b", 1, "b-again"),
+            ("d", 1, "d"),
+        ])],
+        vec![],
+        json!({"cursor": 6}),
+    )
+    .await;
+    let r = commit(&wh, &stage, m, &merge).await;
+    assert_eq!(r.rows, 3);
+    assert_eq!(
+        customers(&wh),
+        vec![
+            vec![json!("a"), json!(3), json!("a-3")],
+            vec![json!("b"), json!(1), json!("b-again")],
+            vec![json!("c"), json!(5), json!("c")],
+            vec![json!("d"), json!(1), json!("d")],
+        ]
+    );
+    assert_eq!(
+        wh.state("shop", "customers").unwrap(),
+        Some(json!({"cursor": 6}))
+    );
+    let loads = wh.loads("shop").unwrap();
+    let ids: Vec<_> = loads
+        .iter()
+        .map(|l| (l.load_id.as_str(), l.rows, l.files))
+        .collect();
+    assert_eq!(ids, vec![("L1", 3, 1), ("L2", 3, 1)]);
+    assert!(loads[0].bytes > 0 && loads[0].committed_at >= loads[0].started_at);
+}
+
+#[tokio::test]
+async fn append_and_replace() {
+    let (_dir, stage) = local_stage();
+    let wh = Arc::new(DuckDbWarehouse::open_in_memory().unwrap());
+    let append = spec(WriteDisposition::Append);
+    for id in ["L1", "L2"] {
+        let m = stage_load(
+            &stage,
+            id,
+            vec![batch(&[("a", 1, "x"), ("a", 1, "y")])],
+            vec![],
+            json!(null),
+        )
+        .await;
+        assert_eq!(commit(&wh, &stage, m, &append).await.rows, 2);
+    }
+    assert_eq!(count(&wh, r#"SELECT count(*) FROM "shop"."customers""#), 4);
+    // A null state means "no cursor".
+    assert_eq!(wh.state("shop", "customers").unwrap(), None);
+
+    let replace = spec(WriteDisposition::Replace);
+    let m = stage_load(
+        &stage,
+        "L3",
+        vec![batch(&[("z", 9, "only")])],
+        vec![],
+        json!({"c": 1}),
+    )
+    .await;
+    assert_eq!(commit(&wh, &stage, m, &replace).await.rows, 1);
+    assert_eq!(
+        customers(&wh),
+        vec![vec![json!("z"), json!(9), json!("only")]]
+    );
+    // Replace with no rows empties the table.
+    let m = stage_load(&stage, "L4", vec![], vec![], json!({"c": 2})).await;
+    let r = commit(&wh, &stage, m, &replace).await;
+    assert_eq!((r.rows, r.files), (0, 0));
+    assert_eq!(count(&wh, r#"SELECT count(*) FROM "shop"."customers""#), 0);
+    assert_eq!(
+        wh.state("shop", "customers").unwrap(),
+        Some(json!({"c": 2}))
+    );
+}
+
+#[tokio::test]
+async fn schema_evolution_adds_nullable_columns() {
+    let (_dir, stage) = local_stage();
+    let wh = Arc::new(DuckDbWarehouse::open_in_memory().unwrap());
+    let merge = spec(WriteDisposition::Merge);
+    let m = stage_load(
+        &stage,
+        "L1",
+        vec![batch(&[("a", 1, "A")])],
+        vec![],
+        json!(1),
+    )
+    .await;
+    commit(&wh, &stage, m, &merge).await;
+    // One load mixing old-shape and new-shape batches (two parts, union schema).
+    let m = stage_load(
+        &stage,
+        "L2",
+        vec![batch(&[("b", 1, "B")]), wide(&[("c", 1, "C", "c@x.test")])],
+        vec![],
+        json!(2),
+    )
+    .await;
+    assert_eq!(m.files.len(), 2);
+    commit(&wh, &stage, m, &merge).await;
+    assert_eq!(
+        rows(
+            &wh,
+            r#"SELECT id, email, epoch(seen::TIMESTAMP)::BIGINT FROM "shop"."customers" ORDER BY id"#
+        ),
+        vec![
+            vec![json!("a"), Value::Null, Value::Null],
+            vec![json!("b"), Value::Null, Value::Null],
+            vec![json!("c"), json!("c@x.test"), json!(1_700_000_000)],
+        ]
+    );
+    let types = rows(
+        &wh,
+        "SELECT data_type FROM information_schema.columns \
+         WHERE table_schema = 'shop' AND table_name = 'customers' AND column_name = 'seen'",
+    );
+    assert_eq!(types, vec![vec![json!("TIMESTAMP WITH TIME ZONE")]]);
+    // A later load without the new columns leaves them NULL.
+    let m = stage_load(
+        &stage,
+        "L3",
+        vec![batch(&[("c", 2, "C2")])],
+        vec![],
+        json!(3),
+    )
+    .await;
+    commit(&wh, &stage, m, &merge).await;
+    assert_eq!(
+        rows(
+            &wh,
+            r#"SELECT name, email FROM "shop"."customers" WHERE id = 'c'"#
+        ),
+        vec![vec![json!("C2"), Value::Null]]
+    );
+}
+
+#[tokio::test]
+async fn recommit_is_a_noop_and_failures_change_nothing() {
+    let (_dir, stage) = local_stage();
+    let wh = Arc::new(DuckDbWarehouse::open_in_memory().unwrap());
+    let append = spec(WriteDisposition::Append);
+    let m = stage_load(
+        &stage,
+        "L1",
+        vec![batch(&[("a", 1, "x"), ("b", 1, "y")])],
+        vec![],
+        json!({"c": 1}),
+    )
+    .await;
+    let first = commit(&wh, &stage, m.clone(), &append).await;
+    let again = commit(&wh, &stage, m.clone(), &append).await;
+    assert!(!first.already_committed);
+    assert!(again.already_committed);
+    assert_eq!((again.rows, again.load_id.as_str()), (2, "L1"));
+    assert_eq!(count(&wh, r#"SELECT count(*) FROM "shop"."customers""#), 2);
+    assert_eq!(count(&wh, "SELECT count(*) FROM _weft._weft_loads"), 1);
+
+    // A load whose second part is missing: rows from the first part were
+    // staged, then the commit fails and rolls everything back.
+    let mut broken = stage_load(
+        &stage,
+        "L2",
+        vec![batch(&[("c", 1, "z")]), wide(&[("d", 1, "w", "d@x")])],
+        vec![Reject {
+            record: "{}".to_string(),
+            reason: "bad".to_string(),
+            field: None,
+            row_loaded: false,
+        }],
+        json!({"c": 2}),
+    )
+    .await;
+    let root = stage.local_dir().unwrap();
+    std::fs::remove_file(root.join(&broken.files[1].path)).unwrap();
+    broken.files.push(StagedFile {
+        path: "shop/customers/L2/part-99999.parquet".to_string(),
+        rows: 1,
+        bytes: 1,
+    });
+    let files = LocalLoad {
+        parts: broken.files.iter().map(|f| root.join(&f.path)).collect(),
+        rejects: broken.rejects_file.as_ref().map(|r| root.join(r)),
+    };
+    let err = wh.commit_load(&broken, &files, &append).unwrap_err();
+    assert!(err.to_string().contains("part-00001.parquet"), "{err}");
+    assert_eq!(count(&wh, r#"SELECT count(*) FROM "shop"."customers""#), 2);
+    assert_eq!(count(&wh, "SELECT count(*) FROM _weft._weft_loads"), 1);
+    assert_eq!(count(&wh, "SELECT count(*) FROM _weft._weft_rejects"), 0);
+    assert_eq!(
+        wh.state("shop", "customers").unwrap(),
+        Some(json!({"c": 1}))
+    );
+    // The evolution of the failed load was rolled back too.
+    assert_eq!(
+        count(
+            &wh,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'customers'"
+        ),
+        3
+    );
+    // A merge naming a key the data lacks fails clearly, changing nothing.
+    let mut bad_key = spec(WriteDisposition::Merge);
+    bad_key.primary_key = vec!["nope".to_string()];
+    let m = stage_load(
+        &stage,
+        "L3",
+        vec![batch(&[("e", 1, "e")])],
+        vec![],
+        json!({"c": 3}),
+    )
+    .await;
+    let files = stage.fetch_to_local(&m, root.as_path()).await.unwrap();
+    let err = wh
+        .commit_load(&m, &files, &bad_key)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "shop.customers: primary key column `nope` is not in the staged schema"
+    );
+    assert_eq!(
+        wh.state("shop", "customers").unwrap(),
+        Some(json!({"c": 1}))
+    );
+}
+
+#[tokio::test]
+async fn rejects_land_in_weft_rejects() {
+    let (_dir, stage) = local_stage();
+    let wh = Arc::new(DuckDbWarehouse::open_in_memory().unwrap());
+    let rejects = vec![
+        Reject {
+            record: r#"{"id":"x","updated":"soon"}"#.to_string(),
+            reason: "updated: expected integer".to_string(),
+            field: Some("updated".to_string()),
+            row_loaded: false,
+        },
+        Reject {
+            record: "{".to_string(),
+            reason: "malformed JSON".to_string(),
+            field: None,
+            row_loaded: false,
+        },
+    ];
+    let m = stage_load(
+        &stage,
+        "L1",
+        vec![batch(&[("a", 1, "x")])],
+        rejects,
+        json!({}),
+    )
+    .await;
+    let r = commit(&wh, &stage, m, &spec(WriteDisposition::Merge)).await;
+    assert_eq!((r.rows, r.rejects), (1, 2));
+    assert_eq!(
+        rows(
+            &wh,
+            "SELECT pipeline, stream, load_id, record, reason, field, row_loaded \
+             FROM _weft._weft_rejects ORDER BY reason"
+        ),
+        vec![
+            vec![
+                json!("shop"),
+                json!("customers"),
+                json!("L1"),
+                json!("{"),
+                json!("malformed JSON"),
+                Value::Null,
+                json!(false)
+            ],
+            vec![
+                json!("shop"),
+                json!("customers"),
+                json!("L1"),
+                json!(r#"{"id":"x","updated":"soon"}"#),
+                json!("updated: expected integer"),
+                json!("updated"),
+                json!(false)
+            ],
+        ]
+    );
+    assert_eq!(wh.loads("shop").unwrap()[0].rejects, 2);
+}
+
+#[tokio::test]
+async fn replay_from_a_remote_stage_into_a_fresh_database() {
+    // memory:// is not local: commits download the parts to a temp dir first.
+    let stage = Stage::from_url("memory://").unwrap();
+    let first = Arc::new(DuckDbWarehouse::open_in_memory().unwrap());
+    let merge = spec(WriteDisposition::Merge);
+    let m1 = stage_load(
+        &stage,
+        "L1",
+        vec![batch(&[("a", 1, "x"), ("b", 1, "y")])],
+        vec![],
+        json!({"c": 1}),
+    )
+    .await;
+    let m2 = stage_load(
+        &stage,
+        "L2",
+        vec![batch(&[("a", 2, "x2")])],
+        vec![],
+        json!({"c": 2}),
+    )
+    .await;
+    commit(&first, &stage, m1, &merge).await;
+    commit(&first, &stage, m2, &merge).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fresh.duckdb");
+    {
+        let fresh = Arc::new(DuckDbWarehouse::open(&path).unwrap());
+        let receipts = replay_stream(fresh.clone(), &stage, &merge).await.unwrap();
+        let got: Vec<_> = receipts
+            .iter()
+            .map(|r| (r.load_id.as_str(), r.rows))
+            .collect();
+        assert_eq!(got, vec![("L1", 2), ("L2", 1)]);
+        assert_eq!(customers(&fresh), customers(&first));
+        let again = replay(fresh.clone(), &stage, &merge, "L2").await.unwrap();
+        assert!(again.already_committed);
+    }
+    // Reopened from disk: rows, loads and state survived.
+    let reopened = DuckDbWarehouse::open(&path).unwrap();
+    assert_eq!(customers(&reopened), customers(&first));
+    assert_eq!(
+        reopened.state("shop", "customers").unwrap(),
+        Some(json!({"c": 2}))
+    );
+    assert_eq!(reopened.loads("shop").unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn state_listing_and_reset() {
+    let (_dir, stage) = local_stage();
+    let wh = Arc::new(DuckDbWarehouse::open_in_memory().unwrap());
+    let m = stage_load(
+        &stage,
+        "L1",
+        vec![batch(&[("a", 1, "x")])],
+        vec![],
+        json!({"c": 7}),
+    )
+    .await;
+    commit(&wh, &stage, m, &spec(WriteDisposition::Merge)).await;
+    let mut other = spec(WriteDisposition::Append);
+    other.stream = "orders".to_string();
+    let mut w = stage.writer("shop", "orders", "L2");
+    w.write(batch(&[("o", 1, "y")])).await.unwrap();
+    let m = w.finish(Some(json!({"c": 8}))).await.unwrap();
+    commit(&wh, &stage, m, &other).await;
+
+    let listed: Vec<_> = wh
+        .list_state()
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.stream, s.state, s.load_id))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("customers".to_string(), json!({"c": 7}), "L1".to_string()),
+            ("orders".to_string(), json!({"c": 8}), "L2".to_string()),
+        ]
+    );
+    assert_eq!(wh.reset_state("shop", Some("orders")).unwrap(), 1);
+    assert_eq!(wh.state("shop", "orders").unwrap(), None);
+    assert_eq!(wh.reset_state("shop", None).unwrap(), 1);
+    assert!(wh.list_state().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn staged_destination_commits_loads_through_the_sink() {
+    let (_dir, stage) = local_stage();
+    let wh = Arc::new(DuckDbWarehouse::open_in_memory().unwrap());
+    let dest = StagedDestination::new(stage.clone(), wh.clone());
+    assert_eq!(dest.name(), "duckdb");
+    assert_eq!(dest.state("shop", "customers").await.unwrap(), None);
+
+    let stream = StreamSpec::new("customers", batch(&[]).schema().as_ref().clone())
+        .with_primary_key(["id"])
+        .with_cursor("updated");
+    let target = LoadTarget {
+        pipeline: "shop".to_string(),
+        spec: stream,
+        disposition: WriteDisposition::Merge,
+    };
+    let mut sink = dest.open(target).await.unwrap();
+    let first_id = sink.load_id().to_string();
+    sink.write(batch(&[("a", 1, "x"), ("b", 1, "y")]))
+        .await
+        .unwrap();
+    sink.write(batch(&[("c", 1, "z")])).await.unwrap();
+    let r1 = sink
+        .commit(Checkpoint {
+            state: StreamState(json!({"updated": 1})),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (r1.load_id.as_str(), r1.rows, r1.files),
+        (first_id.as_str(), 3, 1)
+    );
+    assert_ne!(sink.load_id(), first_id);
+    let second_id = sink.load_id().to_string();
+    sink.write(batch(&[("a", 2, "x2")])).await.unwrap();
+    let r2 = sink
+        .commit(Checkpoint {
+            state: StreamState(json!({"updated": 2})),
+        })
+        .await
+        .unwrap();
+    assert_eq!((r2.load_id.as_str(), r2.rows), (second_id.as_str(), 1));
+
+    assert_eq!(count(&wh, r#"SELECT count(*) FROM "shop"."customers""#), 3);
+    assert_eq!(
+        rows(&wh, r#"SELECT name FROM "shop"."customers" WHERE id = 'a'"#),
+        vec![vec![json!("x2")]]
+    );
+    let loads: Vec<_> = wh
+        .loads("shop")
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.load_id, l.rows))
+        .collect();
+    assert_eq!(loads, vec![(first_id.clone(), 3), (second_id.clone(), 1)]);
+    assert_eq!(
+        dest.state("shop", "customers").await.unwrap(),
+        Some(StreamState(json!({"updated": 2})))
+    );
+    assert_eq!(
+        stage.list_loads("shop", "customers").await.unwrap(),
+        vec![first_id, second_id]
+    );
+}
+
+#[test]
+fn json_values_of_common_types() {
+    let wh = DuckDbWarehouse::open_in_memory().unwrap();
+    let got = rows(
+        &wh,
+        "SELECT 1::INTEGER, 2.5::DOUBLE, 'x', true, NULL::VARCHAR, DATE '2024-02-03', \
+         TIMESTAMP '2024-02-03 04:05:06'",
+    );
+    assert_eq!(
+        got,
+        vec![vec![
+            json!(1),
+            json!(2.5),
+            json!("x"),
+            json!(true),
+            Value::Null,
+            json!("2024-02-03"),
+            json!("2024-02-03T04:05:06+00:00"),
+        ]]
+    );
+}

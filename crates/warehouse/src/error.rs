@@ -1,0 +1,79 @@
+//! The one error type of weft-warehouse.
+
+use arrow_schema::DataType;
+
+/// What failed while loading into or reading from a warehouse, and where.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WarehouseError {
+    /// Reading the staged load failed.
+    #[error("staged load: {0}")]
+    Stage(#[from] weft_stage::StageError),
+    /// A DuckDB statement failed.
+    #[cfg(feature = "duckdb")]
+    #[error("duckdb: {step} ({target}): {source}")]
+    DuckDb {
+        /// The step that failed (`create table`, `merge`...).
+        step: &'static str,
+        /// The table or load it was working on.
+        target: String,
+        /// What DuckDB said.
+        #[source]
+        source: ::duckdb::Error,
+    },
+    /// A staged column has an Arrow type the warehouse cannot store.
+    #[error("{table}: column `{column}` has unsupported type {data_type}")]
+    UnsupportedType {
+        /// Target table.
+        table: String,
+        /// Column name.
+        column: String,
+        /// Its Arrow type.
+        data_type: DataType,
+    },
+    /// A primary key or cursor column named by the stream is not in the staged schema.
+    #[error("{table}: {role} column `{column}` is not in the staged schema")]
+    MissingColumn {
+        /// Target table.
+        table: String,
+        /// `primary key` or `cursor`.
+        role: &'static str,
+        /// Column name.
+        column: String,
+    },
+    /// Saved state is not valid JSON.
+    #[error("state of {pipeline}/{stream} is not valid JSON: {source}")]
+    InvalidState {
+        /// Pipeline name.
+        pipeline: String,
+        /// Stream name.
+        stream: String,
+        /// What serde_json said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A temporary directory for a remote stage's files could not be created.
+    #[error("temporary directory for load {load_id}: {source}")]
+    TempDir {
+        /// The load being fetched.
+        load_id: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The blocking warehouse task panicked or was cancelled.
+    #[error("warehouse task for {target}: {source}")]
+    Task {
+        /// What the task was doing.
+        target: String,
+        /// The join error.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// The warehouse connection lock was poisoned by a panic in another task.
+    #[error("{warehouse}: connection lock poisoned by an earlier panic")]
+    Poisoned {
+        /// Warehouse name.
+        warehouse: &'static str,
+    },
+}

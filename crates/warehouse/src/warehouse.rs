@@ -1,0 +1,114 @@
+//! The warehouse contract: commit a staged load atomically, read state back.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use weft_core::{LoadReceipt, LoadTarget, WriteDisposition};
+use weft_stage::{LocalLoad, Manifest};
+
+use crate::WarehouseError;
+
+/// How a load is applied: the target table and the stream's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadSpec {
+    /// Pipeline name: the target schema.
+    pub pipeline: String,
+    /// Stream name: the target table.
+    pub stream: String,
+    /// Primary key columns (merge de-duplicates by them; empty = append).
+    pub primary_key: Vec<String>,
+    /// Cursor column: among rows with the same key, the greatest cursor wins.
+    pub cursor_field: Option<String>,
+    /// Merge, append or replace.
+    pub disposition: WriteDisposition,
+}
+
+impl LoadSpec {
+    /// The spec of a [`LoadTarget`].
+    pub fn from_target(target: &LoadTarget) -> Self {
+        LoadSpec {
+            pipeline: target.pipeline.clone(),
+            stream: target.spec.name.clone(),
+            primary_key: target.spec.primary_key.clone(),
+            cursor_field: target.spec.cursor_field.clone(),
+            disposition: target.disposition,
+        }
+    }
+}
+
+/// One row of `_weft._weft_loads`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoadRow {
+    /// The load's id.
+    pub load_id: String,
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Stream name.
+    pub stream: String,
+    /// Rows applied to the target table.
+    pub rows: u64,
+    /// Staged part files read.
+    pub files: u64,
+    /// Staged bytes read.
+    pub bytes: u64,
+    /// Rejects recorded.
+    pub rejects: u64,
+    /// When staging of the load started.
+    pub started_at: DateTime<Utc>,
+    /// When the load was committed.
+    pub committed_at: DateTime<Utc>,
+}
+
+/// One row of `_weft._weft_state`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StateRow {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Stream name.
+    pub stream: String,
+    /// The committed state.
+    pub state: serde_json::Value,
+    /// The load that committed it.
+    pub load_id: String,
+    /// When it was committed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A warehouse that commits staged loads.
+///
+/// Contract: [`Warehouse::commit_load`] applies the rows, records the load,
+/// its rejects and the manifest's state in one transaction, or changes
+/// nothing; a load id already recorded is a no-op returning
+/// `already_committed = true`. Methods block; call them from async code
+/// through `tokio::task::spawn_blocking` (see [`crate::commit_staged`]).
+pub trait Warehouse: Send + Sync {
+    /// The warehouse kind (`duckdb`), used in errors and reports.
+    fn name(&self) -> &'static str;
+
+    /// Commits a staged load whose files are on local disk.
+    fn commit_load(
+        &self,
+        manifest: &Manifest,
+        files: &LocalLoad,
+        spec: &LoadSpec,
+    ) -> Result<LoadReceipt, WarehouseError>;
+
+    /// The committed state of a stream (`None` when absent or JSON null).
+    fn state(
+        &self,
+        pipeline: &str,
+        stream: &str,
+    ) -> Result<Option<serde_json::Value>, WarehouseError>;
+
+    /// Forgets the state of one stream, or of every stream of the pipeline;
+    /// returns how many were removed.
+    fn reset_state(&self, pipeline: &str, stream: Option<&str>) -> Result<u64, WarehouseError>;
+
+    /// Every committed state, ordered by pipeline and stream.
+    fn list_state(&self) -> Result<Vec<StateRow>, WarehouseError>;
+
+    /// The committed loads of a pipeline, oldest first.
+    fn loads(&self, pipeline: &str) -> Result<Vec<LoadRow>, WarehouseError>;
+
+    /// Runs a query and returns its rows as JSON values (for tests and the CLI).
+    fn query_rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError>;
+}
