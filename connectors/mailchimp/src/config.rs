@@ -148,10 +148,18 @@ mod tests {
         let mut bad = c.clone();
         bad.status_if_new = "active".into();
         let e = bad.validate().unwrap_err().to_string();
-        assert!(e.contains("`status_if_new`") && e.contains("\"active\""), "{e}");
+        assert!(
+            e.contains("`status_if_new`") && e.contains("\"active\""),
+            "{e}"
+        );
         let mut bad = c.clone();
         bad.list_id = "../x".into();
-        assert!(bad.validate().unwrap_err().to_string().contains("`list_id`"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("`list_id`")
+        );
 
         let mut doi = c;
         doi.double_opt_in = true;

@@ -80,13 +80,8 @@ fn account_of(key: &SecretString) -> (String, f64) {
     } else {
         "test"
     };
-    // FNV-1a: a stable, non-reversible fingerprint so two pipelines with the
-    // same key share one budget.
-    let hash = k.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
     let rps = if mode == "live" { LIVE_RPS } else { TEST_RPS };
-    (format!("{mode}-{hash:016x}"), rps)
+    (format!("{mode}-{}", weft_http::fingerprint(k)), rps)
 }
 
 #[cfg(test)]

@@ -40,4 +40,12 @@ pub enum ArrowConvError {
     /// A declared schema is not usable (unknown type name, duplicate field...).
     #[error("invalid schema declaration: {0}")]
     InvalidSchema(String),
+    /// CSV text is malformed (an unclosed quote, text after a closing quote).
+    #[error("CSV row starting on line {line}: {reason}")]
+    Csv {
+        /// 1-based line where the bad row starts (or where the error is).
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
 }

@@ -11,10 +11,12 @@
 //! the whole stream is buffered.
 
 mod columns;
+mod csv;
 mod decoder;
 mod error;
 mod types;
 
+pub use csv::{CsvRows, csv_rows};
 pub use decoder::{DecodedPage, JsonDecoder};
 pub use error::ArrowConvError;
 pub use types::{

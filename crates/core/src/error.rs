@@ -79,6 +79,49 @@ pub enum CoreError {
         /// Why.
         reason: String,
     },
+    /// A sync's mapping lacks a destination field the target requires.
+    #[error(
+        "sync {sync}: {target} requires destination field `{field}`, which the mapping does not map \
+         (add `{field} = \"<model column>\"` to the sync's mapping)"
+    )]
+    SyncMapping {
+        /// Sync name.
+        sync: String,
+        /// Target name (`mailchimp`).
+        target: String,
+        /// The unmapped required field.
+        field: String,
+    },
+    /// The sync store (the warehouse) failed to plan, page or record a sync.
+    #[error("sync {sync}: {step} failed: {source}")]
+    SyncStore {
+        /// Sync name.
+        sync: String,
+        /// What it was doing (`plan`, `read planned records`, `record outcomes`).
+        step: &'static str,
+        /// The store's own error.
+        #[source]
+        source: BoxError,
+    },
+    /// The destination failed a whole batch (nothing in it was acknowledged).
+    #[error(
+        "sync {sync}: {target} failed a batch of {records} {action}(s) starting at key {first_key}: {source}"
+    )]
+    SyncTarget {
+        /// Sync name.
+        sync: String,
+        /// Target name.
+        target: String,
+        /// The batch's action (`create`, `update`, `delete`).
+        action: String,
+        /// Records in the batch.
+        records: usize,
+        /// The batch's first key.
+        first_key: String,
+        /// The target's own error.
+        #[source]
+        source: BoxError,
+    },
     /// The run was cancelled before the stream finished; committed state is intact.
     #[error("{stream}: cancelled; state committed before the cancel is kept")]
     Cancelled {

@@ -14,6 +14,7 @@ use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use chrono::Utc;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use weft_arrow::{JsonDecoder, SchemaContract};
 
 use crate::report::StreamStatus;
@@ -197,9 +198,12 @@ impl Pipeline {
             o.stream_started(&spec.name, metrics.clone());
         }
         let span = tracing::info_span!("stream", pipeline = %self.name, stream = %spec.name);
-        let _enter = span.enter();
         let mut report = StreamReport::new(&spec.name);
-        let outcome = self.drive(&spec, &metrics, &mut report).await;
+        let outcome = self
+            .drive(&spec, &metrics, &mut report)
+            .instrument(span.clone())
+            .await;
+        let _enter = span.enter();
         report.absorb(metrics.snapshot());
         report.rejected = metrics.snapshot().rejected;
         report.seconds = started.elapsed().as_secs_f64();

@@ -19,6 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{BoxError, CoreError};
 
+mod engine;
+
+pub use engine::{SyncOptions, run_sync};
+
 /// Which changes a sync sends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,6 +36,18 @@ pub enum SyncWriteMode {
     CreateOnly,
     /// Upsert, and delete (or unsubscribe) records that left the model.
     Mirror,
+}
+
+impl SyncWriteMode {
+    /// The actions this mode sends, in the order they are sent.
+    pub fn actions(self) -> &'static [SyncAction] {
+        match self {
+            SyncWriteMode::Upsert => &[SyncAction::Create, SyncAction::Update],
+            SyncWriteMode::UpdateOnly => &[SyncAction::Update],
+            SyncWriteMode::CreateOnly => &[SyncAction::Create],
+            SyncWriteMode::Mirror => &[SyncAction::Create, SyncAction::Update, SyncAction::Delete],
+        }
+    }
 }
 
 /// What to do with one record.
@@ -57,7 +73,7 @@ impl fmt::Display for SyncAction {
 }
 
 /// One record to send: its key, action, row hash and destination fields.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SyncRecord {
     /// The model's primary key value.
     pub key: String,

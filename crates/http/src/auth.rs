@@ -128,7 +128,7 @@ pub(crate) struct TokenEndpoint {
     /// Parameters sent in the query string (Zoom's `grant_type`, `account_id`).
     query: Vec<(String, String)>,
     /// Parameters sent as a form body.
-    form: Vec<(String, String)>,
+    pub(crate) form: Vec<(String, String)>,
     /// Secret form values, added to `form` at send time.
     secret_form: Vec<(String, SecretString)>,
     /// A secret form value computed for each request (name, maker).
@@ -199,9 +199,7 @@ impl TokenEndpoint {
         let auth_err = |reason: String| HttpError::Auth {
             api: self.api.clone(),
             url: url_text.clone(),
-            reason: self
-                .redactor
-                .text(&reason, dynamic_secret.as_slice()),
+            reason: self.redactor.text(&reason, dynamic_secret.as_slice()),
         };
         let mut url = self.url.clone();
         if !self.query.is_empty() {

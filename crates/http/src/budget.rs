@@ -37,6 +37,24 @@ impl BudgetKey {
             account: account.into(),
         }
     }
+
+    /// A key whose account is identified by a credential, without revealing it:
+    /// every client using the same credential shares one budget.
+    pub fn for_credential(api: impl Into<String>, credential: &str) -> Self {
+        Self::new(api, fingerprint(credential))
+    }
+}
+
+/// A stable, non-reversible 16-hex-digit fingerprint (FNV-1a) of a credential,
+/// for budget account ids and logs that must tell accounts apart without
+/// showing secrets.
+pub fn fingerprint(credential: &str) -> String {
+    let hash = credential
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    format!("{hash:016x}")
 }
 
 /// Documented limits of an API account.

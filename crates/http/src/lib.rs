@@ -21,7 +21,7 @@ mod request;
 mod settings;
 
 pub use auth::{AccessToken, Auth, OAuth2ClientCredentials, OAuth2RefreshToken, TokenProvider};
-pub use budget::{Budget, BudgetKey, BudgetPermit, BudgetRegistry, Limits};
+pub use budget::{Budget, BudgetKey, BudgetPermit, BudgetRegistry, Limits, fingerprint};
 pub use client::{HttpClient, HttpClientBuilder};
 pub use error::HttpError;
 pub use jwt::OAuth2JwtBearer;

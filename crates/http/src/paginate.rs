@@ -116,6 +116,11 @@ struct State {
 }
 
 /// Pages of a list endpoint as a stream; ends when the API says so.
+///
+/// When the first request answers an error status the client declares
+/// expected ([`HttpClientBuilder::expected_status`](crate::HttpClientBuilder::expected_status)),
+/// the list is taken as absent: the stream ends without pages (the status is
+/// counted in `expected_errors`). On a later page it is an error.
 pub fn paginate(
     client: HttpClient,
     first: RequestSpec,
@@ -149,6 +154,12 @@ pub fn paginate(
             return Ok(None);
         };
         let resp = st.client.send_json_checked(&req, &st.metrics).await?;
+        // A status the client declares expected (already counted) on the first
+        // page means the list does not exist, e.g. a child list of a parent that
+        // has none: no pages. Later pages cannot be skipped without losing records.
+        if st.number == 0 && resp.status >= 400 {
+            return Ok(None);
+        }
         if !(200..300).contains(&resp.status) {
             return Err(HttpError::Decode {
                 url: resp.url.clone(),

@@ -3,10 +3,11 @@
 //! The engine owns each pipeline's outer fields (`name`, `connector`,
 //! `streams`, cadence, contract); the connector owns what is under `config`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use weft_core::{Cadence, SchemaContract, WriteDisposition};
+use weft_core::{Cadence, SchemaContract, SyncSpec, SyncWriteMode, WriteDisposition};
 
 use crate::RunnerError;
 
@@ -22,6 +23,60 @@ pub struct WeftConfig {
     /// The pipelines, each one connector into one warehouse schema.
     #[serde(default)]
     pub pipelines: Vec<PipelineConfig>,
+    /// SQL models run in the warehouse after the loads.
+    #[serde(default)]
+    pub models: ModelsConfig,
+    /// Reverse syncs: models out to SaaS tools, after the models.
+    #[serde(default)]
+    pub syncs: Vec<SyncConfig>,
+}
+
+/// Where the SQL models are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// A directory of `.sql` files run in file-name order (`01_people.sql` ->
+    /// `models.people`); relative to the config file.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+}
+
+/// One reverse sync: a model's rows out to a destination connector.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Sync name (its snapshot table is `_weft._weft_sync_snapshot_{name}`).
+    pub name: String,
+    /// Destination connector: `mailchimp` or `intercom`.
+    pub connector: String,
+    /// The model (table or view) to send, e.g. `models.people`.
+    pub model: String,
+    /// The model's primary key column.
+    pub primary_key: String,
+    /// `upsert` (default), `update_only`, `create_only` or `mirror`.
+    #[serde(default)]
+    pub mode: SyncWriteMode,
+    /// Destination field = model column, e.g. `email_address = "email"`.
+    pub mapping: BTreeMap<String, String>,
+    /// Records per API call (capped by the destination's maximum).
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+    /// The destination connector's own settings.
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+impl SyncConfig {
+    /// The engine's view of this sync.
+    pub fn spec(&self) -> SyncSpec {
+        SyncSpec {
+            name: self.name.clone(),
+            model: self.model.clone(),
+            primary_key: self.primary_key.clone(),
+            mode: self.mode,
+            mapping: self.mapping.clone(),
+        }
+    }
 }
 
 /// Which warehouse, as a tagged `kind`.
@@ -142,6 +197,12 @@ impl WeftConfig {
                 ));
             }
         }
+        let mut syncs = std::collections::HashSet::new();
+        for s in &config.syncs {
+            if !syncs.insert(s.name.as_str()) {
+                return Err(format!("sync `{}` is defined twice", s.name));
+            }
+        }
         Ok(config)
     }
 
@@ -153,6 +214,27 @@ impl WeftConfig {
         if !self.stage.url.contains("://") && Path::new(&self.stage.url).is_relative() {
             self.stage.url = base.join(&self.stage.url).display().to_string();
         }
+        if let Some(dir) = &mut self.models.dir
+            && dir.is_relative()
+        {
+            *dir = base.join(&*dir);
+        }
+    }
+
+    /// The sync with this name.
+    pub fn sync(&self, name: &str) -> Result<&SyncConfig, RunnerError> {
+        self.syncs
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| RunnerError::UnknownSync {
+                name: name.to_string(),
+                available: self
+                    .syncs
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// The pipeline with this name.

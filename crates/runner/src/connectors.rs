@@ -7,8 +7,11 @@ use weft_http::BudgetRegistry;
 
 use crate::RunnerError;
 
-/// Names of the connectors built into this runner.
-pub const CONNECTORS: &[&str] = &["stripe"];
+/// Names of the source connectors built into this runner.
+pub const CONNECTORS: &[&str] = &["stripe", "zoom", "salesforce"];
+
+/// Names of the reverse-sync destinations built into this runner.
+pub const SYNC_TARGETS: &[&str] = &["mailchimp", "intercom"];
 
 fn unknown(name: &str) -> RunnerError {
     RunnerError::UnknownConnector {
@@ -21,12 +24,16 @@ fn unknown(name: &str) -> RunnerError {
 pub fn catalog(connector: &str) -> Result<Catalog, RunnerError> {
     match connector {
         "stripe" => Ok(weft_stripe::catalog()?),
+        "zoom" => Ok(weft_zoom::catalog()?),
+        "salesforce" => Ok(weft_salesforce::catalog()?),
         other => Err(unknown(other)),
     }
 }
 
 /// Builds a connector's source from its `config` table; budgets are shared process-wide.
-pub fn build_source(
+///
+/// Salesforce describes its objects while connecting (one request per object).
+pub async fn build_source(
     pipeline: &str,
     connector: &str,
     config: &toml::Table,
@@ -46,6 +53,58 @@ pub fn build_source(
                 weft_stripe::StripeSource::new(cfg, budgets).map_err(|e| wrap(Box::new(e)))?;
             Ok(Arc::new(source))
         }
+        "zoom" => {
+            let cfg: weft_zoom::ZoomConfig = toml::Value::Table(config.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| wrap(Box::new(e)))?;
+            let source = weft_zoom::ZoomSource::new(cfg, budgets).map_err(|e| wrap(Box::new(e)))?;
+            Ok(Arc::new(source))
+        }
+        "salesforce" => {
+            let cfg: weft_salesforce::SalesforceConfig = toml::Value::Table(config.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| wrap(Box::new(e)))?;
+            let source = weft_salesforce::SalesforceSource::connect(cfg, budgets)
+                .await
+                .map_err(|e| wrap(Box::new(e)))?;
+            Ok(Arc::new(source))
+        }
         other => Err(unknown(other)),
+    }
+}
+
+/// Builds a reverse-sync destination from a sync's `config` table.
+pub fn build_sync_target(
+    sync: &crate::SyncConfig,
+    budgets: &BudgetRegistry,
+) -> Result<Arc<dyn weft_core::SyncTarget>, RunnerError> {
+    let wrap = |source: weft_core::BoxError| RunnerError::Connector {
+        pipeline: sync.name.clone(),
+        connector: sync.connector.clone(),
+        source,
+    };
+    let table = toml::Value::Table(sync.config.clone());
+    match sync.connector.as_str() {
+        "mailchimp" => {
+            let cfg: weft_mailchimp::MailchimpConfig = table
+                .try_into()
+                .map_err(|e: toml::de::Error| wrap(Box::new(e)))?;
+            weft_mailchimp::MailchimpTarget::check_spec(&sync.spec()).map_err(|e| wrap(Box::new(e)))?;
+            let target =
+                weft_mailchimp::MailchimpTarget::new(&cfg, budgets).map_err(|e| wrap(Box::new(e)))?;
+            Ok(Arc::new(target))
+        }
+        "intercom" => {
+            let cfg: weft_intercom::IntercomConfig = table
+                .try_into()
+                .map_err(|e: toml::de::Error| wrap(Box::new(e)))?;
+            let target =
+                weft_intercom::IntercomTarget::new(&cfg, budgets).map_err(|e| wrap(Box::new(e)))?;
+            Ok(Arc::new(target))
+        }
+        other => Err(RunnerError::UnknownConnector {
+            name: other.to_string(),
+            available: SYNC_TARGETS.join(", "),
+        }),
     }
 }

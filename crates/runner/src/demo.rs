@@ -1,15 +1,21 @@
-//! `weft demo`: the built-in sandbox -> stage -> DuckDB, offline.
+//! `weft demo`: the headline story, offline, against the built-in sandbox.
 //!
-//! Starts the sandbox in-process, writes a `weft.toml` pointing at it under the
-//! demo directory, runs the pipelines with exactly the code `weft run` uses, and
-//! summarises what landed where.
+//! Zoom webinar registrants + Salesforce contacts (+ Stripe) -> stage ->
+//! DuckDB -> a SQL model with one row per person by normalised email -> a
+//! Mailchimp audience. The demo starts the sandbox in-process, writes a
+//! `weft.toml` (and the sandbox's credentials as files) under the demo
+//! directory, and runs it with exactly the code `weft run` uses. Running it
+//! again sends nothing: the model has not changed.
 
 use std::path::{Path, PathBuf};
 
-use weft_core::{CancellationToken, RunReport};
+use weft_core::CancellationToken;
 use weft_sandbox::{Api, Sandbox, SandboxConfig};
 
-use crate::{RunOptions, RunnerError, WeftConfig};
+use crate::{RunOptions, RunOutcome, RunnerError, WeftConfig};
+
+/// The demo's dedupe model (also in `models/demo/01_people.sql`).
+pub const PEOPLE_MODEL: &str = include_str!("../../../models/demo/01_people.sql");
 
 /// What a demo run did and where its results are.
 #[derive(Debug)]
@@ -22,56 +28,67 @@ pub struct DemoSummary {
     pub warehouse_path: PathBuf,
     /// The Parquet stage directory.
     pub stage_path: PathBuf,
-    /// One report per pipeline.
-    pub reports: Vec<RunReport>,
+    /// People in `models.people` after de-duplication.
+    pub people: u64,
+    /// Members the sandbox's Mailchimp audience holds after the run.
+    pub audience_members: usize,
+    /// What the run did.
+    pub outcome: RunOutcome,
 }
 
 impl DemoSummary {
-    /// Human-readable summary: per-stream table, paths, a query to try.
+    /// Human-readable summary: per-stream table, model, sync, paths, a query to try.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        for r in &self.reports {
-            out.push_str(&r.to_table());
-            out.push('\n');
-        }
+        let mut out = self.outcome.render();
         out.push_str(&format!(
-            "warehouse  {}\nstage      {}\nconfig     {}\n\ntry:\n  duckdb {} \"SELECT count(*), min(created), max(created) FROM stripe.customers\"\n  weft state show --config {}\n",
+            "\npeople after dedupe: {} (models.people); the sandbox Mailchimp audience (fresh each demo run) holds {} members\n\n\
+             warehouse  {}\nstage      {}\nconfig     {}\n\ntry:\n  \
+             weft sync --config {} --dry-run\n  \
+             duckdb {} \"SELECT email, first_name, last_name, sources FROM models.people LIMIT 10\"\n",
+            self.people,
+            self.audience_members,
             self.warehouse_path.display(),
             self.stage_path.display(),
             self.config_path.display(),
-            self.warehouse_path.display(),
             self.config_path.display(),
+            self.warehouse_path.display(),
         ));
         out
     }
 }
 
-/// Runs the demo in `dir` with a sandbox of `size` customers.
+/// Runs the demo in `dir` against a sandbox of `size` people.
 pub async fn run_demo(
     dir: &Path,
     size: usize,
     cancel: CancellationToken,
 ) -> Result<DemoSummary, RunnerError> {
-    std::fs::create_dir_all(dir).map_err(|source| RunnerError::Io {
-        what: "creating the demo directory",
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let dir = dir.canonicalize().map_err(|source| RunnerError::Io {
-        what: "resolving the demo directory",
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let dir = create_dir(dir)?;
     let sandbox_config = SandboxConfig {
         size,
         ..SandboxConfig::default()
     };
-    let key_path = dir.join("sandbox-stripe.key");
-    write(&key_path, &sandbox_config.api_key)?;
-    let sandbox = Sandbox::start(sandbox_config).await?;
-    let config_path = dir.join("weft.toml");
+    let secrets = dir.join("sandbox-secrets");
+    create_dir(&secrets)?;
+    let secret = |name: &str, value: &str| -> Result<String, RunnerError> {
+        let path = secrets.join(name);
+        write(&path, value)?;
+        Ok(format!("{{ file = {:?} }}", path.display().to_string()))
+    };
+    let stripe_key = secret("stripe.key", &sandbox_config.api_key)?;
+    let zoom_secret = secret("zoom.secret", &sandbox_config.zoom_client_secret)?;
+    let sf_secret = secret("salesforce.secret", &sandbox_config.salesforce_client_secret)?;
+    let sf_refresh = secret("salesforce.refresh", &sandbox_config.salesforce_refresh_token)?;
+    let mailchimp_key = secret("mailchimp.key", &sandbox_config.mailchimp_api_key)?;
+    let models = dir.join("models");
+    create_dir(&models)?;
+    write(&models.join("01_people.sql"), PEOPLE_MODEL)?;
+
+    let sandbox = Sandbox::start(sandbox_config.clone()).await?;
+    let control = sandbox.control();
+    let zoom = sandbox.base_url(Api::Zoom);
     let text = format!(
-        r#"# Generated by `weft demo`: the built-in sandbox into DuckDB.
+        r#"# Generated by `weft demo`: the built-in sandbox into DuckDB, then out to Mailchimp.
 [warehouse]
 kind = "duckdb"
 path = "weft.duckdb"
@@ -79,27 +96,97 @@ path = "weft.duckdb"
 [stage]
 url = "stage"
 
+[models]
+dir = "models"
+
+[[pipelines]]
+name = "zoom"
+connector = "zoom"
+streams = ["users", "webinars", "webinar_registrants"]
+
+[pipelines.config]
+base_url = "{zoom}"
+token_url = "{zoom}/oauth/token"
+account_id = "{zoom_account}"
+client_id = "{zoom_client}"
+client_secret = {zoom_secret}
+
+[[pipelines]]
+name = "salesforce"
+connector = "salesforce"
+
+[pipelines.config]
+login_url = "{salesforce}"
+objects = ["Contact", "Account", "Lead"]
+auth = {{ kind = "refresh_token", client_id = "{sf_client}", client_secret = {sf_secret}, refresh_token = {sf_refresh} }}
+
 [[pipelines]]
 name = "stripe"
 connector = "stripe"
+streams = ["customers", "charges"]
 
 [pipelines.config]
-base_url = "{}"
-api_key = {{ file = "{}" }}
+base_url = "{stripe}"
+api_key = {stripe_key}
+
+[[syncs]]
+name = "mailchimp_people"
+connector = "mailchimp"
+model = "models.people"
+primary_key = "email"
+mode = "upsert"
+
+[syncs.mapping]
+email_address = "email"
+"merge_fields.FNAME" = "first_name"
+"merge_fields.LNAME" = "last_name"
+
+[syncs.config]
+base_url = "{mailchimp}/3.0"
+api_key = {mailchimp_key}
+list_id = "{list_id}"
 "#,
-        sandbox.base_url(Api::Stripe),
-        key_path.display()
+        zoom_account = sandbox_config.zoom_account_id,
+        zoom_client = sandbox_config.zoom_client_id,
+        salesforce = sandbox.base_url(Api::Salesforce),
+        sf_client = sandbox_config.salesforce_client_id,
+        stripe = sandbox.base_url(Api::Stripe),
+        mailchimp = sandbox.base_url(Api::Mailchimp),
+        list_id = control.mailchimp_list_id(),
     );
+    let config_path = dir.join("weft.toml");
     write(&config_path, &text)?;
     let config = WeftConfig::load(&config_path)?;
-    let reports = crate::run(&config, &RunOptions::default(), cancel, None).await;
+    let outcome = crate::run(&config, &RunOptions::default(), cancel, None).await;
+    let audience_members = control.mailchimp_members(&control.mailchimp_list_id()).len();
     sandbox.shutdown().await;
+    let outcome = outcome?;
+    let people = outcome
+        .models
+        .iter()
+        .find(|m| m.name == "models.people")
+        .map_or(0, |m| m.rows);
     Ok(DemoSummary {
         warehouse_path: dir.join("weft.duckdb"),
         stage_path: dir.join("stage"),
         config_path,
         dir,
-        reports: reports?,
+        people,
+        audience_members,
+        outcome,
+    })
+}
+
+fn create_dir(dir: &Path) -> Result<PathBuf, RunnerError> {
+    std::fs::create_dir_all(dir).map_err(|source| RunnerError::Io {
+        what: "creating",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    dir.canonicalize().map_err(|source| RunnerError::Io {
+        what: "resolving",
+        path: dir.to_path_buf(),
+        source,
     })
 }
 

@@ -22,6 +22,14 @@ pub enum RunnerError {
         /// The configured names.
         available: String,
     },
+    /// No sync has this name.
+    #[error("no sync named `{name}` (configured: {available})")]
+    UnknownSync {
+        /// The name asked for.
+        name: String,
+        /// The configured names.
+        available: String,
+    },
     /// No connector has this name.
     #[error("no connector named `{name}` (available: {available})")]
     UnknownConnector {

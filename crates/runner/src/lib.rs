@@ -13,13 +13,18 @@ mod progress;
 
 use std::sync::Arc;
 
-use weft_core::{CancellationToken, Pipeline, PipelineOptions, RunReport};
+use serde::Serialize;
+use weft_core::{
+    CancellationToken, Pipeline, PipelineOptions, RunReport, SyncOptions, SyncReport, run_sync,
+};
 use weft_http::BudgetRegistry;
 use weft_stage::Stage;
-use weft_warehouse::{DuckDbWarehouse, LoadSpec, StagedDestination, Warehouse};
+use weft_warehouse::{DuckDbWarehouse, LoadSpec, ModelRun, StagedDestination, Warehouse};
 
-pub use config::{PipelineConfig, StageConfig, WarehouseConfig, WeftConfig};
-pub use connectors::{CONNECTORS, build_source, catalog};
+pub use config::{
+    ModelsConfig, PipelineConfig, StageConfig, SyncConfig, WarehouseConfig, WeftConfig,
+};
+pub use connectors::{CONNECTORS, SYNC_TARGETS, build_source, build_sync_target, catalog};
 pub use demo::{DemoSummary, run_demo};
 pub use error::RunnerError;
 pub use progress::Progress;
@@ -34,7 +39,7 @@ pub struct RunOptions {
 }
 
 /// Opens the configured warehouse.
-pub fn open_warehouse(config: &WeftConfig) -> Result<Arc<dyn Warehouse>, RunnerError> {
+pub fn open_warehouse(config: &WeftConfig) -> Result<Arc<DuckDbWarehouse>, RunnerError> {
     match &config.warehouse {
         WarehouseConfig::Duckdb { path } => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -49,16 +54,89 @@ pub fn open_warehouse(config: &WeftConfig) -> Result<Arc<dyn Warehouse>, RunnerE
     }
 }
 
-/// Runs the selected pipelines one after another; returns one report per pipeline.
+/// What one `weft run` did: loads, then models, then syncs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunOutcome {
+    /// One report per pipeline.
+    pub pipelines: Vec<RunReport>,
+    /// The models run after the loads.
+    pub models: Vec<ModelRun>,
+    /// The syncs run after the models.
+    pub syncs: Vec<SyncResult>,
+}
+
+/// One sync's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncResult {
+    /// Sync name.
+    pub sync: String,
+    /// What it did, when it ran.
+    pub report: Option<SyncReport>,
+    /// Why it failed, when it did (no secrets).
+    pub error: Option<String>,
+}
+
+impl RunOutcome {
+    /// Whether every stream and every sync succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.pipelines.iter().all(RunReport::succeeded) && self.syncs.iter().all(|s| s.error.is_none())
+    }
+
+    /// Plain-text report: per-stream tables, models, syncs.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for r in &self.pipelines {
+            out.push_str(&r.to_table());
+            out.push('\n');
+        }
+        for m in &self.models {
+            out.push_str(&format!("model  {:<32} {:>10} rows ({:?})\n", m.name, m.rows, m.materialized));
+        }
+        for s in &self.syncs {
+            match (&s.report, &s.error) {
+                (Some(r), _) => out.push_str(&render_sync(r)),
+                (None, Some(e)) => out.push_str(&format!("sync   {:<32} FAILED: {e}\n", s.sync)),
+                (None, None) => {}
+            }
+        }
+        out
+    }
+}
+
+/// One line per sync: planned and acknowledged counts.
+pub fn render_sync(r: &SyncReport) -> String {
+    let mut out = format!(
+        "sync   {:<32} {}model rows {}, planned +{} ~{} -{}; created {}, updated {}, deleted {}, rejected {} in {} calls\n",
+        r.sync,
+        if r.dry_run { "(dry run) " } else { "" },
+        r.plan.model_rows,
+        r.plan.creates,
+        r.plan.updates,
+        r.plan.deletes,
+        r.created,
+        r.updated,
+        r.deleted,
+        r.rejected,
+        r.batches
+    );
+    for s in &r.samples {
+        let fields = serde_json::to_string(&s.fields).unwrap_or_default();
+        out.push_str(&format!("       {:<7} {} {fields}\n", s.action, s.key));
+    }
+    out
+}
+
+/// Runs the selected pipelines one after another, then the models, then the syncs.
 ///
-/// Stream failures are in the reports (see [`RunReport::succeeded`]); an `Err`
-/// means a pipeline could not even start (bad config, unknown stream).
+/// Stream and sync failures are in the outcome (see [`RunOutcome::succeeded`]);
+/// an `Err` means something could not even start (bad config, unknown stream,
+/// a model that does not run).
 pub async fn run(
     config: &WeftConfig,
     options: &RunOptions,
     cancel: CancellationToken,
     progress: Option<Arc<Progress>>,
-) -> Result<Vec<RunReport>, RunnerError> {
+) -> Result<RunOutcome, RunnerError> {
     let selected: Vec<&PipelineConfig> = match &options.pipeline {
         Some(name) => vec![config.pipeline(name)?],
         None => config.pipelines.iter().collect(),
@@ -66,12 +144,12 @@ pub async fn run(
     let warehouse = open_warehouse(config)?;
     let stage = Stage::from_url(&config.stage.url)?;
     let budgets = BudgetRegistry::global();
-    let mut reports = Vec::with_capacity(selected.len());
+    let mut outcome = RunOutcome::default();
     for p in selected {
-        let source = build_source(&p.name, &p.connector, &p.config, budgets)?;
+        let source = build_source(&p.name, &p.connector, &p.config, budgets).await?;
         let destination = Arc::new(StagedDestination::new(
             stage.clone(),
-            Arc::clone(&warehouse),
+            Arc::clone(&warehouse) as Arc<dyn Warehouse>,
         ));
         let mut pipeline = Pipeline::new(p.name.clone(), source, destination)
             .with_options(PipelineOptions {
@@ -89,14 +167,63 @@ pub async fn run(
         let report = pipeline.run().await?;
         if config.stage.keep_loads > 0 && report.succeeded() {
             for s in &report.streams {
-                stage
-                    .prune(&p.name, &s.stream, config.stage.keep_loads)
-                    .await?;
+                stage.prune(&p.name, &s.stream, config.stage.keep_loads).await?;
             }
         }
-        reports.push(report);
+        outcome.pipelines.push(report);
     }
-    Ok(reports)
+    if options.pipeline.is_none() && !cancel.is_cancelled() {
+        outcome.models = run_models(config, &warehouse)?;
+        outcome.syncs = run_syncs(config, &warehouse, None, false).await?;
+    }
+    Ok(outcome)
+}
+
+/// Runs the configured SQL models (none when `[models]` has no `dir`).
+pub fn run_models(
+    config: &WeftConfig,
+    warehouse: &DuckDbWarehouse,
+) -> Result<Vec<ModelRun>, RunnerError> {
+    let Some(dir) = &config.models.dir else {
+        return Ok(Vec::new());
+    };
+    let models = weft_warehouse::load_models_dir(dir)?;
+    Ok(warehouse.run_models(&models)?)
+}
+
+/// Runs the configured syncs (or only `only`); `dry_run` plans without sending.
+pub async fn run_syncs(
+    config: &WeftConfig,
+    warehouse: &DuckDbWarehouse,
+    only: Option<&str>,
+    dry_run: bool,
+) -> Result<Vec<SyncResult>, RunnerError> {
+    let selected: Vec<&SyncConfig> = match only {
+        Some(name) => vec![config.sync(name)?],
+        None => config.syncs.iter().collect(),
+    };
+    let mut results = Vec::with_capacity(selected.len());
+    for sync in selected {
+        let target = build_sync_target(sync, BudgetRegistry::global())?;
+        let options = SyncOptions {
+            dry_run,
+            batch_size: sync.batch_size,
+        };
+        let result = run_sync(warehouse, &*target, &sync.spec(), options).await;
+        results.push(match result {
+            Ok(report) => SyncResult {
+                sync: sync.name.clone(),
+                report: Some(report),
+                error: None,
+            },
+            Err(e) => SyncResult {
+                sync: sync.name.clone(),
+                report: None,
+                error: Some(e.to_string()),
+            },
+        });
+    }
+    Ok(results)
 }
 
 /// Checks every selected pipeline's credentials and connectivity.
@@ -111,6 +238,7 @@ pub async fn check(
     let mut out = Vec::new();
     for p in selected {
         let result = match build_source(&p.name, &p.connector, &p.config, BudgetRegistry::global())
+            .await
         {
             Ok(source) => source.check().await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -145,7 +273,7 @@ pub async fn replay(
                 .collect::<Vec<_>>()
                 .join(", "),
         })?;
-    let warehouse = open_warehouse(config)?;
+    let warehouse: Arc<dyn Warehouse> = open_warehouse(config)?;
     let stage = Stage::from_url(&config.stage.url)?;
     let load = LoadSpec {
         pipeline: pipeline.to_string(),

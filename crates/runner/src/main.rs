@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use weft_core::CancellationToken;
 use weft_runner::{Progress, RunOptions, WeftConfig};
+use weft_warehouse::Warehouse;
 
 /// weft: a native Rust ELT connector engine.
 #[derive(Parser)]
@@ -31,6 +32,21 @@ enum Command {
         #[arg(long)]
         full_refresh: bool,
         /// Print the run report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the SQL models, then send model rows out to SaaS tools (reverse sync).
+    Sync {
+        /// Config file.
+        #[arg(long, short, default_value = "weft.toml")]
+        config: PathBuf,
+        /// Only this sync.
+        #[arg(long)]
+        sync: Option<String>,
+        /// Print the plan (counts and samples per action) and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -179,7 +195,7 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
         } => {
             let config = WeftConfig::load(&config)?;
             let progress = (std::io::stderr().is_terminal() && !json).then(Progress::new);
-            let reports = weft_runner::run(
+            let outcome = weft_runner::run(
                 &config,
                 &RunOptions {
                     pipeline,
@@ -189,17 +205,27 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
                 progress,
             )
             .await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&reports).unwrap_or_default()
-                );
-            } else {
-                for r in &reports {
-                    println!("{}", r.to_table());
-                }
-            }
-            Ok(exit_code(reports.iter().all(|r| r.succeeded())))
+            print_outcome(&outcome, json);
+            Ok(exit_code(outcome.succeeded()))
+        }
+        Command::Sync {
+            config,
+            sync,
+            dry_run,
+            json,
+        } => {
+            let config = WeftConfig::load(&config)?;
+            let warehouse = weft_runner::open_warehouse(&config)?;
+            let models = weft_runner::run_models(&config, &warehouse)?;
+            let syncs =
+                weft_runner::run_syncs(&config, &warehouse, sync.as_deref(), dry_run).await?;
+            let outcome = weft_runner::RunOutcome {
+                pipelines: Vec::new(),
+                models,
+                syncs,
+            };
+            print_outcome(&outcome, json);
+            Ok(exit_code(outcome.succeeded()))
         }
         Command::Discover { connector, json } => {
             let catalog = weft_runner::catalog(&connector)?;
@@ -312,7 +338,7 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
         Command::Demo { dir, size } => {
             let summary = weft_runner::run_demo(&dir, size, cancel_on_ctrl_c()).await?;
             print!("{}", summary.render());
-            Ok(exit_code(summary.reports.iter().all(|r| r.succeeded())))
+            Ok(exit_code(summary.outcome.succeeded()))
         }
         Command::Sandbox {
             port,
@@ -333,6 +359,14 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
             sandbox.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn print_outcome(outcome: &weft_runner::RunOutcome, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(outcome).unwrap_or_default());
+    } else {
+        print!("{}", outcome.render());
     }
 }
 

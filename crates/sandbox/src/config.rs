@@ -11,6 +11,31 @@ use crate::error::SandboxError;
 /// The Stripe secret key the sandbox accepts unless configured otherwise.
 pub const DEFAULT_STRIPE_KEY: &str = "sk_test_weft_sandbox";
 
+/// The Zoom account id the sandbox's OAuth endpoint accepts by default.
+pub const DEFAULT_ZOOM_ACCOUNT_ID: &str = "weft_sandbox_account";
+/// The Zoom OAuth client id accepted by default.
+pub const DEFAULT_ZOOM_CLIENT_ID: &str = "weft_zoom_client";
+/// The Zoom OAuth client secret accepted by default.
+pub const DEFAULT_ZOOM_CLIENT_SECRET: &str = "weft_zoom_secret";
+/// The Mailchimp API key accepted by default (data center `us6`).
+pub const DEFAULT_MAILCHIMP_KEY: &str = "5eed5eed5eed5eed5eed5eed5eed5eed-us6";
+
+/// The Salesforce connected-app client id accepted by default.
+pub const DEFAULT_SALESFORCE_CLIENT_ID: &str = "3MVG9weft.sandbox.client";
+/// The Salesforce connected-app client secret accepted by default.
+pub const DEFAULT_SALESFORCE_CLIENT_SECRET: &str = "weft_salesforce_secret";
+/// The Salesforce refresh token accepted by default.
+pub const DEFAULT_SALESFORCE_REFRESH_TOKEN: &str = "5Aep861weft.sandbox.refresh";
+/// The Salesforce username (JWT `sub`) accepted by default.
+pub const DEFAULT_SALESFORCE_USERNAME: &str = "integration@weft-sandbox.example.com";
+
+/// The Zendesk agent email accepted by default.
+pub const DEFAULT_ZENDESK_EMAIL: &str = "admin@weft-sandbox.example.com";
+/// The Zendesk API token accepted by default.
+pub const DEFAULT_ZENDESK_TOKEN: &str = "zd_weft_sandbox_token";
+/// The Intercom access token accepted by default.
+pub const DEFAULT_INTERCOM_TOKEN: &str = "ic_weft_sandbox_token";
+
 /// A simulated vendor API.
 ///
 /// Each API gets its own listener (its own port), so vendors whose paths
@@ -21,16 +46,38 @@ pub const DEFAULT_STRIPE_KEY: &str = "sk_test_weft_sandbox";
 pub enum Api {
     /// Stripe (`/v1/...`).
     Stripe,
+    /// Zoom (`/oauth/token`, `/v2/...`).
+    Zoom,
+    /// Mailchimp Marketing (`/3.0/...`).
+    Mailchimp,
+    /// Salesforce (`/services/oauth2/token`, `/services/data/vNN.0/...`).
+    Salesforce,
+    /// Zendesk Support (`/api/v2/...`).
+    Zendesk,
+    /// Intercom (`/contacts`, `/companies`, ...).
+    Intercom,
 }
 
 impl Api {
     /// Every simulated API, in listener order (listener `k` binds `port + k`).
-    pub const ALL: [Api; 1] = [Api::Stripe];
+    pub const ALL: [Api; 6] = [
+        Api::Stripe,
+        Api::Zoom,
+        Api::Mailchimp,
+        Api::Salesforce,
+        Api::Zendesk,
+        Api::Intercom,
+    ];
 
     /// The lowercase name used in the control API (`?api=stripe`).
     pub fn name(self) -> &'static str {
         match self {
             Api::Stripe => "stripe",
+            Api::Zoom => "zoom",
+            Api::Mailchimp => "mailchimp",
+            Api::Salesforce => "salesforce",
+            Api::Zendesk => "zendesk",
+            Api::Intercom => "intercom",
         }
     }
 }
@@ -66,6 +113,36 @@ pub struct SandboxConfig {
     pub faults: Faults,
     /// The Stripe secret key accepted (`Authorization: Bearer <key>` or basic auth user).
     pub api_key: String,
+    /// Zoom server-to-server OAuth: the `account_id` accepted.
+    pub zoom_account_id: String,
+    /// Zoom OAuth client id (basic-auth user of `POST /oauth/token`).
+    pub zoom_client_id: String,
+    /// Zoom OAuth client secret (basic-auth password of `POST /oauth/token`).
+    pub zoom_client_secret: String,
+    /// The Mailchimp API key accepted (basic auth `anystring:<key>`).
+    pub mailchimp_api_key: String,
+    /// Members pre-seeded into the Mailchimp audience (people `0..n`; default 0: empty).
+    pub mailchimp_members: usize,
+    /// Salesforce connected-app client id (`client_id`; JWT `iss`).
+    pub salesforce_client_id: String,
+    /// Salesforce connected-app client secret.
+    pub salesforce_client_secret: String,
+    /// The Salesforce refresh token accepted by the `refresh_token` grant.
+    pub salesforce_refresh_token: String,
+    /// The Salesforce username (JWT-bearer `sub`).
+    pub salesforce_username: String,
+    /// Salesforce daily API request allocation (then `REQUEST_LIMIT_EXCEEDED`).
+    pub salesforce_daily_api_requests: u64,
+    /// Zendesk agent email of the API token (basic auth `{email}/token:{token}`).
+    pub zendesk_email: String,
+    /// Zendesk API token.
+    pub zendesk_token: String,
+    /// Zendesk plan limit in requests per minute (200, 400, 700 or 2,500; incremental exports: 10).
+    pub zendesk_requests_per_min: u32,
+    /// Intercom access token (`Authorization: Bearer <token>`).
+    pub intercom_token: String,
+    /// Intercom per-app limit in requests per minute, enforced per 10 s (a sixth each).
+    pub intercom_requests_per_min: u32,
 }
 
 impl Default for SandboxConfig {
@@ -76,6 +153,21 @@ impl Default for SandboxConfig {
             rate_limits: true,
             faults: Faults::default(),
             api_key: DEFAULT_STRIPE_KEY.to_owned(),
+            zoom_account_id: DEFAULT_ZOOM_ACCOUNT_ID.to_owned(),
+            zoom_client_id: DEFAULT_ZOOM_CLIENT_ID.to_owned(),
+            zoom_client_secret: DEFAULT_ZOOM_CLIENT_SECRET.to_owned(),
+            mailchimp_api_key: DEFAULT_MAILCHIMP_KEY.to_owned(),
+            mailchimp_members: 0,
+            salesforce_client_id: DEFAULT_SALESFORCE_CLIENT_ID.to_owned(),
+            salesforce_client_secret: DEFAULT_SALESFORCE_CLIENT_SECRET.to_owned(),
+            salesforce_refresh_token: DEFAULT_SALESFORCE_REFRESH_TOKEN.to_owned(),
+            salesforce_username: DEFAULT_SALESFORCE_USERNAME.to_owned(),
+            salesforce_daily_api_requests: 100_000,
+            zendesk_email: DEFAULT_ZENDESK_EMAIL.to_owned(),
+            zendesk_token: DEFAULT_ZENDESK_TOKEN.to_owned(),
+            zendesk_requests_per_min: 700,
+            intercom_token: DEFAULT_INTERCOM_TOKEN.to_owned(),
+            intercom_requests_per_min: 10_000,
         }
     }
 }
@@ -88,6 +180,24 @@ impl fmt::Debug for SandboxConfig {
             .field("rate_limits", &self.rate_limits)
             .field("faults", &self.faults)
             .field("api_key", &"<redacted>")
+            .field("zoom_account_id", &self.zoom_account_id)
+            .field("zoom_client_id", &self.zoom_client_id)
+            .field("zoom_client_secret", &"<redacted>")
+            .field("mailchimp_api_key", &"<redacted>")
+            .field("mailchimp_members", &self.mailchimp_members)
+            .field("salesforce_client_id", &self.salesforce_client_id)
+            .field("salesforce_client_secret", &"<redacted>")
+            .field("salesforce_refresh_token", &"<redacted>")
+            .field("salesforce_username", &self.salesforce_username)
+            .field(
+                "salesforce_daily_api_requests",
+                &self.salesforce_daily_api_requests,
+            )
+            .field("zendesk_email", &self.zendesk_email)
+            .field("zendesk_token", &"<redacted>")
+            .field("zendesk_requests_per_min", &self.zendesk_requests_per_min)
+            .field("intercom_token", &"<redacted>")
+            .field("intercom_requests_per_min", &self.intercom_requests_per_min)
             .finish()
     }
 }

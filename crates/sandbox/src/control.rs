@@ -14,8 +14,13 @@ use serde_json::{Value, json};
 
 use crate::config::{Api, Faults};
 use crate::error::SandboxError;
+use crate::intercom::IntercomState;
+use crate::mailchimp::MailchimpState;
+use crate::salesforce::SalesforceState;
 use crate::state::{ApiState, Clock, RateLimit};
 use crate::stripe::StripeState;
+use crate::zendesk::ZendeskState;
+use crate::zoom::ZoomState;
 
 /// A request an API received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,12 +51,27 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<Clock>,
     pub(crate) stripe_api: Arc<ApiState>,
     pub(crate) stripe: Arc<StripeState>,
+    pub(crate) zoom_api: Arc<ApiState>,
+    pub(crate) zoom: Arc<ZoomState>,
+    pub(crate) mailchimp_api: Arc<ApiState>,
+    pub(crate) mailchimp: Arc<MailchimpState>,
+    pub(crate) salesforce_api: Arc<ApiState>,
+    pub(crate) salesforce: Arc<SalesforceState>,
+    pub(crate) zendesk_api: Arc<ApiState>,
+    pub(crate) zendesk: Arc<ZendeskState>,
+    pub(crate) intercom_api: Arc<ApiState>,
+    pub(crate) intercom: Arc<IntercomState>,
 }
 
 impl Shared {
     fn api(&self, api: Api) -> &ApiState {
         match api {
             Api::Stripe => &self.stripe_api,
+            Api::Zoom => &self.zoom_api,
+            Api::Mailchimp => &self.mailchimp_api,
+            Api::Salesforce => &self.salesforce_api,
+            Api::Zendesk => &self.zendesk_api,
+            Api::Intercom => &self.intercom_api,
         }
     }
 }
@@ -112,6 +132,56 @@ impl Control {
     /// meant for small sandboxes).
     pub fn stripe_customer_ids(&self) -> Vec<String> {
         self.shared.stripe.customer_ids()
+    }
+
+    /// Ids of every Zoom webinar (three per host; the third of each host is upcoming).
+    pub fn zoom_webinar_ids(&self) -> Vec<i64> {
+        self.shared.zoom.webinar_ids()
+    }
+
+    /// Every registrant of a Zoom webinar (any status, added ones last), as
+    /// the list-registrants endpoint renders them.
+    pub fn zoom_registrants(&self, webinar_id: i64) -> Result<Vec<Value>, SandboxError> {
+        self.shared.zoom.registrants(webinar_id)
+    }
+
+    /// Number of registrants (any status) of a Zoom webinar.
+    pub fn zoom_registrant_count(&self, webinar_id: i64) -> Result<u64, SandboxError> {
+        self.shared.zoom.registrant_count(webinar_id)
+    }
+
+    /// Adds an approved registrant (`{"email", "first_name", ...}`) to a Zoom
+    /// webinar and returns its registrant id (the existing one when the email
+    /// is already registered).
+    pub fn zoom_add_registrant(
+        &self,
+        webinar_id: i64,
+        fields: Value,
+    ) -> Result<String, SandboxError> {
+        self.shared.zoom.add_registrant_json(webinar_id, &fields)
+    }
+
+    /// Renames a Zoom webinar registrant.
+    pub fn zoom_rename_registrant(
+        &self,
+        registrant_id: &str,
+        first_name: &str,
+        last_name: &str,
+    ) -> Result<(), SandboxError> {
+        self.shared
+            .zoom
+            .rename_registrant(registrant_id, first_name, last_name)
+    }
+
+    /// The id of the Mailchimp audience.
+    pub fn mailchimp_list_id(&self) -> String {
+        self.shared.mailchimp.list_id().to_owned()
+    }
+
+    /// Every member of a Mailchimp audience (archived ones included), as the
+    /// API renders them; empty for an unknown list.
+    pub fn mailchimp_members(&self, list_id: &str) -> Vec<Value> {
+        self.shared.mailchimp.members_json(list_id)
     }
 
     /// Number of requests `api` has received (control routes excluded).
@@ -206,6 +276,27 @@ pub(crate) fn router(control: Control) -> Router {
             "/__sandbox/stripe/customers/{id}/delete",
             post(stripe_delete),
         )
+        .route("/__sandbox/zoom/webinars", get(zoom_webinars))
+        .route(
+            "/__sandbox/zoom/webinars/{id}/registrants",
+            get(zoom_registrants).post(zoom_add_registrant),
+        )
+        .route(
+            "/__sandbox/zoom/webinars/{id}/registrants/count",
+            get(zoom_registrant_count),
+        )
+        .route(
+            "/__sandbox/zoom/registrants/{id}/rename",
+            post(zoom_rename_registrant),
+        )
+        .route("/__sandbox/mailchimp/list_id", get(mailchimp_list_id))
+        .route(
+            "/__sandbox/mailchimp/lists/{id}/members",
+            get(mailchimp_members),
+        )
+        .merge(crate::salesforce::control_routes())
+        .merge(crate::zendesk::control_routes())
+        .merge(crate::intercom::control_routes())
         .route("/__sandbox/requests", get(requests))
         .route("/__sandbox/writes", get(writes))
         .route("/__sandbox/faults", post(faults))
@@ -243,6 +334,62 @@ async fn stripe_delete(State(c): State<Control>, Path(id): Path<String>) -> Resp
         Ok(()) => Json(json!({"ok": true})).into_response(),
         Err(e) => err(StatusCode::NOT_FOUND, &e),
     }
+}
+
+#[derive(Deserialize)]
+struct Rename {
+    first_name: String,
+    last_name: String,
+}
+
+fn sandbox_result(r: Result<Value, SandboxError>) -> Response {
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e @ SandboxError::NotFound { .. }) => err(StatusCode::NOT_FOUND, &e),
+        Err(e) => err(StatusCode::BAD_REQUEST, &e),
+    }
+}
+
+async fn zoom_webinars(State(c): State<Control>) -> Json<Value> {
+    Json(json!({"ids": c.zoom_webinar_ids()}))
+}
+
+async fn zoom_registrants(State(c): State<Control>, Path(id): Path<i64>) -> Response {
+    sandbox_result(c.zoom_registrants(id).map(Value::from))
+}
+
+async fn zoom_registrant_count(State(c): State<Control>, Path(id): Path<i64>) -> Response {
+    sandbox_result(c.zoom_registrant_count(id).map(|n| json!({"count": n})))
+}
+
+async fn zoom_add_registrant(
+    State(c): State<Control>,
+    Path(id): Path<i64>,
+    Json(fields): Json<Value>,
+) -> Response {
+    sandbox_result(
+        c.zoom_add_registrant(id, fields)
+            .map(|rid| json!({"registrant_id": rid})),
+    )
+}
+
+async fn zoom_rename_registrant(
+    State(c): State<Control>,
+    Path(id): Path<String>,
+    Json(r): Json<Rename>,
+) -> Response {
+    sandbox_result(
+        c.zoom_rename_registrant(&id, &r.first_name, &r.last_name)
+            .map(|()| json!({"ok": true})),
+    )
+}
+
+async fn mailchimp_list_id(State(c): State<Control>) -> Json<Value> {
+    Json(json!({"list_id": c.mailchimp_list_id()}))
+}
+
+async fn mailchimp_members(State(c): State<Control>, Path(id): Path<String>) -> Json<Value> {
+    Json(Value::from(c.mailchimp_members(&id)))
 }
 
 async fn requests(State(c): State<Control>, Query(q): Query<ApiQuery>) -> Response {

@@ -38,6 +38,11 @@ pub(crate) enum VendorError {
 fn vendor_error(api: Api, kind: VendorError) -> Response {
     match api {
         Api::Stripe => stripe::vendor_error(kind),
+        Api::Zoom => crate::zoom::vendor_error(kind),
+        Api::Mailchimp => crate::mailchimp::vendor_error(kind),
+        Api::Salesforce => crate::salesforce::vendor_error(kind),
+        Api::Zendesk => crate::zendesk::vendor_error(kind),
+        Api::Intercom => crate::intercom::vendor_error(kind),
     }
 }
 

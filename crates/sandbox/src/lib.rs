@@ -26,13 +26,26 @@ mod control;
 mod error;
 mod faults;
 mod hash;
+mod intercom;
 mod json;
+mod mailchimp;
 pub mod people;
+mod salesforce;
 mod server;
 mod state;
 mod stripe;
+mod timeline;
+mod window;
+mod zendesk;
+mod zoom;
 
-pub use config::{Api, DEFAULT_STRIPE_KEY, Drift, Faults, RetryAfterStyle, SandboxConfig};
+pub use config::{
+    Api, DEFAULT_INTERCOM_TOKEN, DEFAULT_MAILCHIMP_KEY, DEFAULT_SALESFORCE_CLIENT_ID,
+    DEFAULT_SALESFORCE_CLIENT_SECRET, DEFAULT_SALESFORCE_REFRESH_TOKEN,
+    DEFAULT_SALESFORCE_USERNAME, DEFAULT_STRIPE_KEY, DEFAULT_ZENDESK_EMAIL, DEFAULT_ZENDESK_TOKEN,
+    DEFAULT_ZOOM_ACCOUNT_ID, DEFAULT_ZOOM_CLIENT_ID, DEFAULT_ZOOM_CLIENT_SECRET, Drift, Faults,
+    RetryAfterStyle, SandboxConfig,
+};
 pub use control::{Control, RecordedRequest, RecordedWrite};
 pub use error::SandboxError;
 pub use server::{Sandbox, serve_forever};

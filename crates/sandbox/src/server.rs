@@ -14,8 +14,13 @@ use crate::config::{Api, SandboxConfig};
 use crate::control::{self, Control, Shared};
 use crate::error::SandboxError;
 use crate::faults::{self, ApiCtx};
+use crate::intercom::{self, IntercomState};
+use crate::mailchimp::{self, MailchimpState};
+use crate::salesforce::{self, SalesforceState};
 use crate::state::{ApiState, Clock};
 use crate::stripe::{self, StripeState};
+use crate::zendesk::{self, ZendeskState};
+use crate::zoom::{self, ZoomState};
 
 /// How long shutdown waits for open connections before aborting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -55,11 +60,108 @@ impl Sandbox {
             clock.clone(),
             stripe_api.clone(),
         ));
+        // Zoom limits per category and Mailchimp per open connection, inside
+        // their own simulators: the fault layer's per-second window is off
+        // for them unless a custom per-second limit is set.
+        let zoom_api = Arc::new(ApiState::new(
+            Api::Zoom,
+            config.seed,
+            config.faults.clone(),
+            config.rate_limits,
+            u32::MAX,
+        ));
+        let zoom_state = Arc::new(ZoomState::new(
+            config.seed,
+            config.size,
+            zoom::Credentials {
+                account_id: config.zoom_account_id.clone(),
+                client_id: config.zoom_client_id.clone(),
+                client_secret: config.zoom_client_secret.clone(),
+            },
+            clock.clone(),
+            zoom_api.clone(),
+        ));
+        let mailchimp_api = Arc::new(ApiState::new(
+            Api::Mailchimp,
+            config.seed,
+            config.faults.clone(),
+            config.rate_limits,
+            u32::MAX,
+        ));
+        let mailchimp_state = Arc::new(MailchimpState::new(
+            config.seed,
+            config.mailchimp_api_key.clone(),
+            config.mailchimp_members,
+            clock.clone(),
+            mailchimp_api.clone(),
+        ));
+        let salesforce_api = Arc::new(ApiState::new(
+            Api::Salesforce,
+            config.seed,
+            config.faults.clone(),
+            config.rate_limits,
+            salesforce::DOCUMENTED_RATE_LIMIT,
+        ));
+        let salesforce_state = Arc::new(SalesforceState::new(
+            config.seed,
+            config.size,
+            salesforce::SalesforceAuth {
+                client_id: config.salesforce_client_id.clone(),
+                client_secret: config.salesforce_client_secret.clone(),
+                refresh_token: config.salesforce_refresh_token.clone(),
+                username: config.salesforce_username.clone(),
+            },
+            config.salesforce_daily_api_requests,
+            clock.clone(),
+            salesforce_api.clone(),
+        ));
+        // Zendesk (per minute) and Intercom (per 10 s) enforce their own
+        // windows when the documented limit is on.
+        let zendesk_api = Arc::new(ApiState::new(
+            Api::Zendesk,
+            config.seed,
+            config.faults.clone(),
+            config.rate_limits,
+            u32::MAX,
+        ));
+        let zendesk_state = Arc::new(ZendeskState::new(
+            config.seed,
+            config.size,
+            (&config.zendesk_email, &config.zendesk_token),
+            config.zendesk_requests_per_min,
+            clock.clone(),
+            zendesk_api.clone(),
+        ));
+        let intercom_api = Arc::new(ApiState::new(
+            Api::Intercom,
+            config.seed,
+            config.faults.clone(),
+            config.rate_limits,
+            u32::MAX,
+        ));
+        let intercom_state = Arc::new(IntercomState::new(
+            config.seed,
+            config.size,
+            config.intercom_token.clone(),
+            config.intercom_requests_per_min,
+            clock.clone(),
+            intercom_api.clone(),
+        ));
         let control = Control {
             shared: Arc::new(Shared {
+                zendesk_api: zendesk_api.clone(),
+                zendesk: zendesk_state.clone(),
+                intercom_api: intercom_api.clone(),
+                intercom: intercom_state.clone(),
                 clock: clock.clone(),
                 stripe_api: stripe_api.clone(),
                 stripe: stripe_state.clone(),
+                zoom_api: zoom_api.clone(),
+                zoom: zoom_state.clone(),
+                mailchimp_api: mailchimp_api.clone(),
+                mailchimp: mailchimp_state.clone(),
+                salesforce_api: salesforce_api.clone(),
+                salesforce: salesforce_state.clone(),
             }),
         };
         let (stop, stop_rx) = watch::channel(false);
@@ -87,6 +189,54 @@ impl Sandbox {
                     axum::middleware::from_fn_with_state(
                         ApiCtx {
                             state: stripe_api.clone(),
+                            clock: clock.clone(),
+                        },
+                        faults::apply,
+                    ),
+                ),
+                Api::Zoom => {
+                    zoom::router(zoom_state.clone()).layer(axum::middleware::from_fn_with_state(
+                        ApiCtx {
+                            state: zoom_api.clone(),
+                            clock: clock.clone(),
+                        },
+                        faults::apply,
+                    ))
+                }
+                Api::Mailchimp => mailchimp::router(mailchimp_state.clone())
+                    .layer(axum::middleware::from_fn_with_state(
+                        ApiCtx {
+                            state: mailchimp_api.clone(),
+                            clock: clock.clone(),
+                        },
+                        faults::apply,
+                    ))
+                    .layer(axum::middleware::from_fn_with_state(
+                        mailchimp_state.clone(),
+                        mailchimp::concurrency,
+                    )),
+                Api::Salesforce => salesforce::router(salesforce_state.clone()).layer(
+                    axum::middleware::from_fn_with_state(
+                        ApiCtx {
+                            state: salesforce_api.clone(),
+                            clock: clock.clone(),
+                        },
+                        faults::apply,
+                    ),
+                ),
+                Api::Zendesk => zendesk::router(zendesk_state.clone()).layer(
+                    axum::middleware::from_fn_with_state(
+                        ApiCtx {
+                            state: zendesk_api.clone(),
+                            clock: clock.clone(),
+                        },
+                        faults::apply,
+                    ),
+                ),
+                Api::Intercom => intercom::router(intercom_state.clone()).layer(
+                    axum::middleware::from_fn_with_state(
+                        ApiCtx {
+                            state: intercom_api.clone(),
                             clock: clock.clone(),
                         },
                         faults::apply,

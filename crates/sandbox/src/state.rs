@@ -132,6 +132,12 @@ impl ApiState {
         *lock(&self.window) = (Instant::now(), 0);
     }
 
+    /// The limit currently in force (vendors with per-category or
+    /// concurrency limits enforce them themselves when it is `Documented`).
+    pub(crate) fn rate_limit(&self) -> RateLimit {
+        *self.limit.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Counts a request against the limit; false when it exceeds the limit.
     pub(crate) fn admit(&self) -> bool {
         let per_sec = match *self.limit.read().unwrap_or_else(PoisonError::into_inner) {

@@ -107,7 +107,12 @@ impl Timeline {
     }
 
     /// Number of records with a time in `from..=to`.
-    pub(crate) fn count(&self, n: u64, generated: &dyn Fn(u64) -> i64, (from, to): (i64, i64)) -> u64 {
+    pub(crate) fn count(
+        &self,
+        n: u64,
+        generated: &dyn Fn(u64) -> i64,
+        (from, to): (i64, i64),
+    ) -> u64 {
         if from > to {
             return 0;
         }
@@ -140,7 +145,14 @@ mod tests {
         assert!(!more);
         assert_eq!(
             all,
-            vec![(100, 0), (110, 1), (135, 3), (140, 4), (1_000, 2), (1_000, 7)]
+            vec![
+                (100, 0),
+                (110, 1),
+                (135, 3),
+                (140, 4),
+                (1_000, 2),
+                (1_000, 7)
+            ]
         );
         let (page, more) = t.page(5, &generated, Some((135, 3)), (0, i64::MAX), 2);
         assert_eq!(page, vec![(140, 4), (1_000, 2)]);

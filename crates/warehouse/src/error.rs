@@ -61,6 +61,34 @@ pub enum WarehouseError {
         #[source]
         source: std::io::Error,
     },
+    /// A name (sync, table, model) that cannot be used as given.
+    #[error("invalid {what} name `{name}`: {reason}")]
+    InvalidName {
+        /// What the name is for (`sync`, `table`, `model`).
+        what: &'static str,
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A sync's model has the same primary key value on more than one row.
+    #[error("sync model {model}: primary key `{column}` is not unique (e.g. `{key}`)")]
+    DuplicateKey {
+        /// The model (table or view).
+        model: String,
+        /// Its primary key column.
+        column: String,
+        /// One duplicated value.
+        key: String,
+    },
+    /// A SQL model file or directory could not be read.
+    #[error("SQL model {path}: {reason}")]
+    ModelFile {
+        /// The file or directory.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The blocking warehouse task panicked or was cancelled.
     #[error("warehouse task for {target}: {source}")]
     Task {

@@ -15,10 +15,16 @@ mod destination;
 #[cfg(feature = "duckdb")]
 mod duckdb;
 mod error;
+mod models;
+#[cfg(feature = "duckdb")]
+mod source;
 mod warehouse;
 
 pub use destination::{StagedDestination, commit_staged, replay, replay_stream};
 #[cfg(feature = "duckdb")]
 pub use duckdb::DuckDbWarehouse;
 pub use error::WarehouseError;
+pub use models::{MODELS_SCHEMA, Materialized, Model, ModelRun, load_models_dir};
+#[cfg(feature = "duckdb")]
+pub use source::WarehouseSource;
 pub use warehouse::{LoadRow, LoadSpec, StateRow, Warehouse};

@@ -5,7 +5,7 @@ use serde::Serialize;
 use weft_core::{LoadReceipt, LoadTarget, WriteDisposition};
 use weft_stage::{LocalLoad, Manifest};
 
-use crate::WarehouseError;
+use crate::{Model, ModelRun, WarehouseError};
 
 /// How a load is applied: the target table and the stream's keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +108,10 @@ pub trait Warehouse: Send + Sync {
 
     /// The committed loads of a pipeline, oldest first.
     fn loads(&self, pipeline: &str) -> Result<Vec<LoadRow>, WarehouseError>;
+
+    /// Builds SQL models in order (`CREATE OR REPLACE VIEW|TABLE`, creating
+    /// the schema); stops at the first failure, naming the model.
+    fn run_models(&self, models: &[Model]) -> Result<Vec<ModelRun>, WarehouseError>;
 
     /// Runs a query and returns its rows as JSON values (for tests and the CLI).
     fn query_rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError>;

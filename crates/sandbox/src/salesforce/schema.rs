@@ -121,7 +121,11 @@ const fn reference(name: &'static str, label: &'static str, to: &'static str) ->
     }
 }
 
-const fn picklist(name: &'static str, label: &'static str, values: &'static [&'static str]) -> Field {
+const fn picklist(
+    name: &'static str,
+    label: &'static str,
+    values: &'static [&'static str],
+) -> Field {
     Field {
         values,
         ..f(name, label, FieldType::Picklist)
@@ -152,10 +156,18 @@ macro_rules! audit {
                 refers_to: Some("User"),
                 ..sys("CreatedById", "Created By ID", FieldType::Reference)
             },
-            sys("LastModifiedDate", "Last Modified Date", FieldType::DateTime),
+            sys(
+                "LastModifiedDate",
+                "Last Modified Date",
+                FieldType::DateTime,
+            ),
             Field {
                 refers_to: Some("User"),
-                ..sys("LastModifiedById", "Last Modified By ID", FieldType::Reference)
+                ..sys(
+                    "LastModifiedById",
+                    "Last Modified By ID",
+                    FieldType::Reference,
+                )
             },
             sys("SystemModstamp", "System Modstamp", FieldType::DateTime),
         ]
@@ -184,12 +196,20 @@ const ACCOUNT: &[Field] = &{
         h[0],
         h[1],
         required("Name", "Account Name", FieldType::String),
-        picklist("Type", "Account Type", &["Prospect", "Customer - Direct", "Partner"]),
+        picklist(
+            "Type",
+            "Account Type",
+            &["Prospect", "Customer - Direct", "Partner"],
+        ),
         picklist("Industry", "Industry", INDUSTRIES),
         f("BillingStreet", "Billing Street", FieldType::TextArea),
         f("BillingCity", "Billing City", FieldType::String),
         f("BillingState", "Billing State/Province", FieldType::String),
-        f("BillingPostalCode", "Billing Zip/Postal Code", FieldType::String),
+        f(
+            "BillingPostalCode",
+            "Billing Zip/Postal Code",
+            FieldType::String,
+        ),
         f("BillingCountry", "Billing Country", FieldType::String),
         f("Phone", "Account Phone", FieldType::Phone),
         f("Website", "Website", FieldType::Url),
@@ -222,7 +242,11 @@ const CONTACT: &[Field] = &{
         f("MailingStreet", "Mailing Street", FieldType::TextArea),
         f("MailingCity", "Mailing City", FieldType::String),
         f("MailingState", "Mailing State/Province", FieldType::String),
-        f("MailingPostalCode", "Mailing Zip/Postal Code", FieldType::String),
+        f(
+            "MailingPostalCode",
+            "Mailing Zip/Postal Code",
+            FieldType::String,
+        ),
         f("MailingCountry", "Mailing Country", FieldType::String),
         picklist("LeadSource", "Lead Source", LEAD_SOURCES),
         f("HasOptedOutOfEmail", "Email Opt Out", FieldType::Boolean),
@@ -254,7 +278,11 @@ const LEAD: &[Field] = &{
         picklist(
             "Status",
             "Status",
-            &["Open - Not Contacted", "Working - Contacted", "Closed - Not Converted"],
+            &[
+                "Open - Not Contacted",
+                "Working - Contacted",
+                "Closed - Not Converted",
+            ],
         ),
         picklist("LeadSource", "Lead Source", LEAD_SOURCES),
         picklist("Industry", "Industry", INDUSTRIES),
@@ -285,13 +313,23 @@ const OPPORTUNITY: &[Field] = &{
             ..picklist(
                 "StageName",
                 "Stage",
-                &["Prospecting", "Qualification", "Negotiation/Review", "Closed Won", "Closed Lost"],
+                &[
+                    "Prospecting",
+                    "Qualification",
+                    "Negotiation/Review",
+                    "Closed Won",
+                    "Closed Lost",
+                ],
             )
         },
         f("Amount", "Amount", FieldType::Currency),
         f("Probability", "Probability (%)", FieldType::Double),
         required("CloseDate", "Close Date", FieldType::Date),
-        picklist("Type", "Opportunity Type", &["New Business", "Existing Business"]),
+        picklist(
+            "Type",
+            "Opportunity Type",
+            &["New Business", "Existing Business"],
+        ),
         picklist("LeadSource", "Lead Source", LEAD_SOURCES),
         sys("IsClosed", "Closed", FieldType::Boolean),
         sys("IsWon", "Won", FieldType::Boolean),
@@ -312,12 +350,20 @@ const CAMPAIGN: &[Field] = &{
         h[0],
         h[1],
         required("Name", "Name", FieldType::String),
-        picklist("Type", "Type", &["Webinar", "Email", "Conference", "Advertisement"]),
+        picklist(
+            "Type",
+            "Type",
+            &["Webinar", "Email", "Conference", "Advertisement"],
+        ),
         picklist("Status", "Status", &["Planned", "In Progress", "Completed"]),
         f("StartDate", "Start Date", FieldType::Date),
         f("EndDate", "End Date", FieldType::Date),
         f("IsActive", "Active", FieldType::Boolean),
-        f("BudgetedCost", "Budgeted Cost in Campaign", FieldType::Currency),
+        f(
+            "BudgetedCost",
+            "Budgeted Cost in Campaign",
+            FieldType::Currency,
+        ),
         f("Description", "Description", FieldType::TextArea),
         OWNER,
         EXTERNAL_ID,
@@ -341,9 +387,17 @@ const CAMPAIGN_MEMBER: &[Field] = &{
         },
         reference("ContactId", "Contact ID", "Contact"),
         reference("LeadId", "Lead ID", "Lead"),
-        picklist("Status", "Status", &["Sent", "Registered", "Attended", "Responded"]),
+        picklist(
+            "Status",
+            "Status",
+            &["Sent", "Registered", "Attended", "Responded"],
+        ),
         f("HasResponded", "Responded", FieldType::Boolean),
-        f("FirstRespondedDate", "First Responded Date", FieldType::Date),
+        f(
+            "FirstRespondedDate",
+            "First Responded Date",
+            FieldType::Date,
+        ),
         EXTERNAL_ID,
         a[0],
         a[1],
@@ -482,7 +536,10 @@ pub(crate) fn describe(obj: SObject, version: &str, out: &mut String) {
     buf.push(']');
     o.raw("childRelationships", "[]")
         .raw("recordTypeInfos", "[]")
-        .raw("supportedScopes", r#"[{"label":"All records","name":"everything"}]"#);
+        .raw(
+            "supportedScopes",
+            r#"[{"label":"All records","name":"everything"}]"#,
+        );
     o.end();
 }
 
@@ -511,12 +568,26 @@ fn describe_field(field: &Field, out: &mut String) {
         .bool("filterable", true)
         .bool("sortable", field.ty != FieldType::TextArea)
         .bool("calculated", false)
-        .bool("defaultedOnCreate", field.system || field.ty == FieldType::Boolean)
+        .bool(
+            "defaultedOnCreate",
+            field.system || field.ty == FieldType::Boolean,
+        )
         .int(
             "precision",
-            if field.ty == FieldType::Currency { 18 } else { 0 },
+            if field.ty == FieldType::Currency {
+                18
+            } else {
+                0
+            },
         )
-        .int("scale", if field.ty == FieldType::Currency { 2 } else { 0 });
+        .int(
+            "scale",
+            if field.ty == FieldType::Currency {
+                2
+            } else {
+                0
+            },
+        );
     let refs = o.value("referenceTo");
     match field.refers_to {
         Some(to) => {

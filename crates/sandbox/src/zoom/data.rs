@@ -177,13 +177,19 @@ impl Universe {
             .str("display_name", &p.full_name())
             .str("email", &p.email)
             .int("type", if u % 5 == 4 { 1 } else { 2 })
-            .int("pmi", 3_000_000_000 + (h(self.seed, SALT_UUID, u) % 999_999_999) as i64)
+            .int(
+                "pmi",
+                3_000_000_000 + (h(self.seed, SALT_UUID, u) % 999_999_999) as i64,
+            )
             .str("timezone", "America/Los_Angeles")
             .int("verified", 1)
             .str("dept", pick(INDUSTRIES, self.seed, SALT_JOB, u))
             .str("created_at", &created)
             .str("user_created_at", &created)
-            .str("last_login_time", &iso(CLOCK_START - (u as i64 % 9 + 1) * DAY))
+            .str(
+                "last_login_time",
+                &iso(CLOCK_START - (u as i64 % 9 + 1) * DAY),
+            )
             .str("last_client_version", "6.2.5.41727(mac)")
             .str("status", "active")
             .str("role_id", if u == 0 { "0" } else { "2" })
@@ -272,7 +278,10 @@ impl Universe {
             .str("created_at", &iso(start - 10 * DAY))
             .str(
                 "join_url",
-                &format!("https://weft-sandbox.zoom.us/j/{}", MEETING_ID_BASE + m as i64),
+                &format!(
+                    "https://weft-sandbox.zoom.us/j/{}",
+                    MEETING_ID_BASE + m as i64
+                ),
             );
         o.end();
     }
@@ -329,8 +338,11 @@ impl Universe {
 
     /// The email as this registrant typed it (case/whitespace variant).
     pub(crate) fn registrant_email(&self, w: u64, k: u64) -> String {
-        person(self.seed, self.registrant_person(w, k))
-            .email_variant(h(self.seed, SALT_VARIANT, Self::key(w, k)))
+        person(self.seed, self.registrant_person(w, k)).email_variant(h(
+            self.seed,
+            SALT_VARIANT,
+            Self::key(w, k),
+        ))
     }
 
     /// When registrant `k` signed up: spread over the registration window.
@@ -367,7 +379,7 @@ impl Universe {
     pub(crate) fn attended(&self, w: u64, k: u64) -> bool {
         self.webinar_is_past(w)
             && self.registrant_status(w, k) == Status::Approved
-            && h(self.seed, SALT_ATTEND, Self::key(w, k)) % 3 != 0
+            && !h(self.seed, SALT_ATTEND, Self::key(w, k)).is_multiple_of(3)
     }
 
     pub(crate) fn render_participant(&self, w: u64, k: u64, r: &Registrant, out: &mut String) {

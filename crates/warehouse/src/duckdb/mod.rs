@@ -6,8 +6,11 @@
 //! its rejects and the state, all inside one transaction.
 
 mod sql;
+mod sync;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use sync::relation;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,7 +23,7 @@ use chrono::{DateTime, Utc};
 use weft_core::{LoadReceipt, WriteDisposition};
 use weft_stage::{LocalLoad, Manifest, StageError, read_local_part, read_local_rejects};
 
-use crate::{LoadRow, LoadSpec, StateRow, Warehouse, WarehouseError};
+use crate::{LoadRow, LoadSpec, Model, ModelRun, StateRow, Warehouse, WarehouseError};
 use sql::{column_list, column_type, ident, key_match, table};
 
 const NAME: &str = "duckdb";
@@ -92,6 +95,14 @@ impl DuckDbWarehouse {
         self.conn
             .lock()
             .map_err(|_| WarehouseError::Poisoned { warehouse: NAME })
+    }
+
+    /// A new connection to the same database (for long reads that must not
+    /// hold the shared connection's lock).
+    pub(crate) fn reader(&self) -> Result<Connection, WarehouseError> {
+        self.lock()?
+            .try_clone()
+            .map_err(db("open reader connection", NAME))
     }
 }
 
@@ -245,6 +256,11 @@ impl Warehouse for DuckDbWarehouse {
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(db("list loads", pipeline))
+    }
+
+    fn run_models(&self, models: &[Model]) -> Result<Vec<ModelRun>, WarehouseError> {
+        let conn = self.lock()?;
+        crate::models::run_duckdb(&conn, models)
     }
 
     fn query_rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError> {

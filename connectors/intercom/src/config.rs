@@ -1,0 +1,115 @@
+//! Intercom destination configuration.
+
+use serde::Deserialize;
+use weft_core::SecretRef;
+use weft_http::HttpSettings;
+
+use crate::IntercomError;
+
+/// Intercom's production API (US region).
+pub const DEFAULT_BASE_URL: &str = "https://api.intercom.io";
+
+/// Configuration of the Intercom contacts destination (the sync's `config` table).
+///
+/// ```
+/// let config: weft_intercom::IntercomConfig = toml::from_str(r#"
+///     access_token = { env = "INTERCOM_ACCESS_TOKEN" }
+/// "#).unwrap();
+/// assert_eq!(config.intercom_version, "2.16");
+/// assert_eq!(config.concurrency, 8);
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntercomConfig {
+    /// Access token: `{ env = "INTERCOM_ACCESS_TOKEN" }` or `{ file = "..." }`.
+    pub access_token: SecretRef,
+    /// API base URL; omitted = `https://api.intercom.io` (EU: `https://api.eu.intercom.io`,
+    /// AU: `https://api.au.intercom.io`). Set it for the sandbox or a proxy.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The `Intercom-Version` header sent with every request (default `2.16`).
+    #[serde(default = "default_version")]
+    pub intercom_version: String,
+    /// Contacts written at once within one batch (1..=50, default 8); all
+    /// syncs on the app share its 10,000 requests/minute budget.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Requests per minute for the app (default 10,000, Intercom's documented limit).
+    #[serde(default = "default_requests_per_minute")]
+    pub requests_per_minute: u32,
+    /// Retry and timeout settings.
+    #[serde(default)]
+    pub http: Option<HttpSettings>,
+}
+
+fn default_version() -> String {
+    "2.16".into()
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+
+fn default_requests_per_minute() -> u32 {
+    10_000
+}
+
+impl IntercomConfig {
+    /// A config with the token read from `access_token` and default settings.
+    pub fn new(access_token: SecretRef) -> Self {
+        IntercomConfig {
+            access_token,
+            base_url: None,
+            intercom_version: default_version(),
+            concurrency: default_concurrency(),
+            requests_per_minute: default_requests_per_minute(),
+            http: None,
+        }
+    }
+
+    /// Checks field ranges.
+    pub fn validate(&self) -> Result<(), IntercomError> {
+        if !(1..=50).contains(&self.concurrency) {
+            return Err(IntercomError::Config {
+                field: "concurrency",
+                reason: format!("must be 1..=50, got {}", self.concurrency),
+            });
+        }
+        if self.requests_per_minute == 0 {
+            return Err(IntercomError::Config {
+                field: "requests_per_minute",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.intercom_version.trim().is_empty() {
+            return Err(IntercomError::Config {
+                field: "intercom_version",
+                reason: "must not be empty".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut c = IntercomConfig::new(SecretRef::Env { env: "T".into() });
+        c.validate().unwrap();
+        c.concurrency = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("`concurrency`")
+        );
+        let err =
+            serde_json::from_str::<IntercomConfig>(r#"{"access_token":{"env":"T"},"token":"x"}"#)
+                .unwrap_err();
+        assert!(err.to_string().contains("unknown field `token`"));
+    }
+}

@@ -1,0 +1,164 @@
+//! The only place that builds requests to Salesforce (through weft-http).
+//!
+//! Tokens come from the login host (`<login_url>/services/oauth2/token`); the
+//! token answer's `instance_url` becomes the API host for every request, with
+//! paths under `/services/data/v<version>/`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use serde_json::json;
+use url::Url;
+use weft_http::{
+    Auth, BudgetKey, BudgetRegistry, HttpClient, HttpError, Limits, OAuth2JwtBearer,
+    OAuth2RefreshToken, Pagination, RequestSpec, TokenProvider,
+};
+
+use crate::{SalesforceAuth, SalesforceConfig, SalesforceError};
+
+/// Requests per second when the config sets none (Salesforce limits the
+/// daily total, not the rate; this keeps a burst from eating the quota).
+const DEFAULT_RPS: f64 = 25.0;
+
+/// A Salesforce API client: auth, the org's shared budget, retries.
+#[derive(Clone)]
+pub(crate) struct SalesforceClient {
+    pub(crate) http: HttpClient,
+    /// Time between polls of a bulk job.
+    pub(crate) bulk_poll: Duration,
+}
+
+impl SalesforceClient {
+    pub(crate) fn new(
+        config: &SalesforceConfig,
+        budgets: &BudgetRegistry,
+    ) -> Result<SalesforceClient, SalesforceError> {
+        config.validate()?;
+        let login = config.login_url.trim_end_matches('/');
+        let url = |text: String| {
+            Url::parse(&text).map_err(|e| SalesforceError::Config {
+                field: "login_url",
+                reason: format!("`{}` is not a URL: {e}", config.login_url),
+            })
+        };
+        let base_url = url(format!("{login}/services/data/v{}", config.api_version))?;
+        let token_url = url(format!("{login}/services/oauth2/token"))?;
+        let (provider, identity): (Arc<dyn TokenProvider>, String) = match &config.auth {
+            SalesforceAuth::RefreshToken {
+                client_id,
+                client_secret,
+                refresh_token,
+            } => {
+                let refresh = refresh_token.resolve()?;
+                let identity = format!("{login}|{client_id}|{}", refresh.expose_secret());
+                let p = OAuth2RefreshToken::new(
+                    "salesforce",
+                    token_url,
+                    client_id.clone(),
+                    Some(client_secret.resolve()?),
+                    refresh,
+                )?;
+                (Arc::new(p), identity)
+            }
+            SalesforceAuth::JwtBearer {
+                client_id,
+                username,
+                private_key,
+            } => {
+                let p = OAuth2JwtBearer::new(
+                    "salesforce",
+                    token_url,
+                    client_id.clone(),
+                    username.clone(),
+                    private_key.resolve()?,
+                    login,
+                )?;
+                (Arc::new(p), format!("{login}|{client_id}|{username}"))
+            }
+        };
+        let mut limits = Limits::per_second(config.requests_per_second.unwrap_or(DEFAULT_RPS));
+        limits.daily_quota = config.daily_quota;
+        limits.quota_headroom = config.quota_headroom;
+        let budget = budgets.budget(
+            BudgetKey {
+                api: "salesforce".into(),
+                // A non-reversible id: pipelines reading the same org share one
+                // budget without the id exposing credentials.
+                account: format!("org-{}", weft_http::fingerprint(&identity)),
+            },
+            limits,
+        );
+        let mut builder = HttpClient::builder("salesforce", base_url)
+            .auth(Auth::Token(provider))
+            .budget(budget);
+        if let Some(settings) = &config.http {
+            builder = builder.settings(settings.clone());
+        }
+        Ok(SalesforceClient {
+            http: builder.build()?,
+            bulk_poll: Duration::from_millis(config.bulk_poll_ms),
+        })
+    }
+
+    /// `GET sobjects/{object}/describe`: the object's fields and types.
+    pub(crate) fn describe(object: &str) -> RequestSpec {
+        RequestSpec::get(format!("sobjects/{object}/describe"))
+    }
+
+    /// `GET queryAll?q=<soql>`: deleted and archived rows included.
+    pub(crate) fn query_all(soql: &str) -> RequestSpec {
+        RequestSpec::get("queryAll").query("q", soql)
+    }
+
+    /// Query pages: `records`, then `nextRecordsUrl` until `done`.
+    pub(crate) fn pagination() -> Pagination {
+        Pagination::NextUrl {
+            items: "/records".into(),
+            next_url: "/nextRecordsUrl".into(),
+            end_flag: Some("/done".into()),
+        }
+    }
+
+    /// `POST jobs/query`: a Bulk API 2.0 `queryAll` job with CSV results.
+    pub(crate) fn bulk_create(soql: &str) -> RequestSpec {
+        RequestSpec::post_json(
+            "jobs/query",
+            json!({ "operation": "queryAll", "query": soql, "contentType": "CSV" }),
+        )
+    }
+
+    /// `GET jobs/query/{id}`: the job's state.
+    pub(crate) fn bulk_job(id: &str) -> RequestSpec {
+        RequestSpec::get(format!("jobs/query/{id}"))
+    }
+
+    /// `GET jobs/query/{id}/results[?locator=...]`: one chunk of CSV results.
+    pub(crate) fn bulk_results(id: &str, locator: Option<&str>) -> RequestSpec {
+        let mut r =
+            RequestSpec::get(format!("jobs/query/{id}/results")).header("Accept", "text/csv");
+        if let Some(l) = locator {
+            r = r.query("locator", l);
+        }
+        r
+    }
+
+    /// Maps an HTTP error to the connector's: Salesforce's 403
+    /// `REQUEST_LIMIT_EXCEEDED` becomes [`SalesforceError::RequestLimitExceeded`].
+    pub(crate) fn error(&self, e: HttpError, object: &str) -> SalesforceError {
+        match &e {
+            HttpError::Status {
+                status: 403, body, ..
+            } if body.contains("REQUEST_LIMIT_EXCEEDED") => {
+                let budget = self.http.budget();
+                let used = budget.quota_used();
+                SalesforceError::RequestLimitExceeded {
+                    object: object.to_string(),
+                    used: (used > 0).then_some(used),
+                    quota: budget.daily_quota(),
+                }
+            }
+            _ => SalesforceError::Http(e),
+        }
+    }
+}

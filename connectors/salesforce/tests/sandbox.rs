@@ -1,0 +1,140 @@
+//! End to end against the sandbox's Salesforce simulator.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use weft_core::{
+    CancellationToken, ReadRequest, SecretRef, Source, SourceEvent, StreamMetrics, StreamState,
+};
+use weft_http::BudgetRegistry;
+use weft_salesforce::{SalesforceAuth, SalesforceConfig, SalesforceSource};
+use weft_sandbox::{Api, Sandbox, SandboxConfig};
+
+fn secret(name: &str, value: &str) -> SecretRef {
+    let dir = std::env::temp_dir().join(format!("weft-sf-sandbox-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, value).unwrap();
+    SecretRef::File { file }
+}
+
+fn config(sandbox: &Sandbox) -> SalesforceConfig {
+    let mut c = SalesforceConfig::new(
+        sandbox.base_url(Api::Salesforce),
+        SalesforceAuth::RefreshToken {
+            client_id: weft_sandbox::DEFAULT_SALESFORCE_CLIENT_ID.into(),
+            client_secret: secret("secret", weft_sandbox::DEFAULT_SALESFORCE_CLIENT_SECRET),
+            refresh_token: secret("refresh", weft_sandbox::DEFAULT_SALESFORCE_REFRESH_TOKEN),
+        },
+    );
+    c.objects = vec!["Contact".into()];
+    c.settle_secs = 0;
+    c.bulk_poll_ms = 1;
+    c
+}
+
+async fn read(src: &SalesforceSource, state: Option<Value>) -> (Vec<Value>, Vec<Value>) {
+    let spec = src.streams().into_iter().next().unwrap();
+    let mut events = src.read(ReadRequest {
+        spec,
+        state: state.map(StreamState),
+        started_at: chrono::Utc::now() + chrono::Duration::days(3650),
+        metrics: Arc::new(StreamMetrics::default()),
+        cancel: CancellationToken::new(),
+    });
+    let (mut records, mut checkpoints) = (vec![], vec![]);
+    while let Some(e) = events.next().await {
+        match e.unwrap() {
+            SourceEvent::Page(p) => records.extend(
+                p.records
+                    .iter()
+                    .map(|r| serde_json::from_str::<Value>(r.get()).unwrap()),
+            ),
+            SourceEvent::Checkpoint(s) => checkpoints.push(s.0),
+            SourceEvent::Notice(_) => {}
+            SourceEvent::Batch(_) => panic!("unexpected batch"),
+        }
+    }
+    (records, checkpoints)
+}
+
+fn live_ids(records: &[Value]) -> BTreeSet<String> {
+    records
+        .iter()
+        .filter(|r| r["IsDeleted"] == json!(false))
+        .map(|r| r["Id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn contacts_read_in_full_then_incrementally_rest_and_bulk() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        size: 60,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let control = sandbox.control();
+    let held: BTreeSet<String> = control
+        .salesforce_ids("Contact")
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert!(!held.is_empty());
+
+    let src = SalesforceSource::connect(config(&sandbox), &BudgetRegistry::new())
+        .await
+        .unwrap();
+    let spec = &src.streams()[0];
+    assert_eq!(spec.cursor_field.as_deref(), Some("SystemModstamp"));
+    assert!(spec.schema.field_with_name("Email").is_ok());
+
+    let (records, checkpoints) = read(&src, None).await;
+    assert_eq!(live_ids(&records), held);
+    assert_eq!(checkpoints.len(), 1);
+    let cursor = checkpoints[0]["cursor_us"].as_i64().unwrap();
+
+    // Change one contact; the incremental read returns it plus, at most,
+    // records sharing the saved cursor value (the inclusive boundary).
+    control.advance_clock(60);
+    let target = held.iter().next().unwrap().clone();
+    control
+        .salesforce_update("Contact", &target, json!({"LastName": "Changed"}))
+        .unwrap();
+    let (changed, next) = read(&src, Some(checkpoints[0].clone())).await;
+    let updated: Vec<&Value> = changed
+        .iter()
+        .filter(|r| r["Id"] == json!(target))
+        .collect();
+    assert_eq!(updated.len(), 1);
+    assert_eq!(updated[0]["LastName"], "Changed");
+    for r in changed.iter().filter(|r| r["Id"] != json!(target)) {
+        let stamp = chrono::DateTime::parse_from_rfc3339(r["SystemModstamp"].as_str().unwrap())
+            .unwrap()
+            .timestamp_micros();
+        assert_eq!(
+            stamp, cursor,
+            "only boundary re-reads besides the change: {r}"
+        );
+    }
+    assert!(next[0]["cursor_us"].as_i64().unwrap() > cursor);
+
+    // Above the threshold the same full read goes through a Bulk API 2.0 job.
+    let mut bulk = config(&sandbox);
+    bulk.bulk_threshold = 5;
+    let src = SalesforceSource::connect(bulk, &BudgetRegistry::new())
+        .await
+        .unwrap();
+    let (records, checkpoints) = read(&src, None).await;
+    assert_eq!(live_ids(&records), held);
+    assert_eq!(checkpoints, next);
+    let jobs = control
+        .requests(Api::Salesforce)
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/jobs/query"))
+        .count();
+    assert_eq!(jobs, 1);
+}

@@ -1,0 +1,128 @@
+//! End to end against the sandbox's Zoom simulator.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde_json::Value;
+use weft_core::{CancellationToken, ReadRequest, SecretRef, Source, SourceEvent, StreamMetrics};
+use weft_http::BudgetRegistry;
+use weft_sandbox::{Api, Sandbox, SandboxConfig};
+use weft_zoom::{ZoomConfig, ZoomSource};
+
+async fn read_all(src: &ZoomSource, stream: &str) -> (Vec<Value>, u64) {
+    let spec = src
+        .streams()
+        .into_iter()
+        .find(|s| s.name == stream)
+        .unwrap();
+    let metrics = Arc::new(StreamMetrics::default());
+    let mut events = src.read(ReadRequest {
+        spec,
+        state: None,
+        started_at: chrono::Utc::now(),
+        metrics: Arc::clone(&metrics),
+        cancel: CancellationToken::new(),
+    });
+    let (mut records, mut checkpoints) = (vec![], 0);
+    while let Some(e) = events.next().await {
+        match e.unwrap() {
+            SourceEvent::Page(p) => records.extend(
+                p.records
+                    .iter()
+                    .map(|r| serde_json::from_str::<Value>(r.get()).unwrap()),
+            ),
+            SourceEvent::Checkpoint(_) => checkpoints += 1,
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    assert_eq!(checkpoints, 1, "{stream}");
+    (records, metrics.snapshot().expected_errors)
+}
+
+#[tokio::test]
+async fn registrants_and_participants_match_what_the_sandbox_holds() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        size: 100,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile_dir();
+    let secret = dir.join("zoom-secret");
+    std::fs::write(&secret, weft_sandbox::DEFAULT_ZOOM_CLIENT_SECRET).unwrap();
+    let base = sandbox.base_url(Api::Zoom);
+    let mut config = ZoomConfig::new(
+        weft_sandbox::DEFAULT_ZOOM_ACCOUNT_ID,
+        weft_sandbox::DEFAULT_ZOOM_CLIENT_ID,
+        SecretRef::File { file: secret },
+    );
+    config.base_url = Some(base.clone());
+    config.token_url = Some(format!("{base}/oauth/token"));
+    config.page_size = 30;
+    let src = ZoomSource::new(config, &BudgetRegistry::new()).unwrap();
+    src.check().await.unwrap();
+    let control = sandbox.control();
+
+    // Registrants: every approved registrant of every webinar (Zoom's default
+    // `status`), keyed by (webinar_id, id), exactly as the control API lists them.
+    let (records, _) = read_all(&src, "webinar_registrants").await;
+    let mut got: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+    for r in &records {
+        let inserted = got
+            .entry(r["webinar_id"].as_i64().unwrap())
+            .or_default()
+            .insert(r["id"].as_str().unwrap().to_string());
+        assert!(inserted, "duplicate registrant {r}");
+    }
+    let webinars = control.zoom_webinar_ids();
+    assert!(!webinars.is_empty());
+    let mut expected_total = 0;
+    for w in &webinars {
+        let held = control.zoom_registrants(*w).unwrap();
+        let approved: BTreeSet<String> = held
+            .iter()
+            .filter(|r| r["status"] == "approved")
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        expected_total += approved.len();
+        assert_eq!(
+            got.get(w).cloned().unwrap_or_default(),
+            approved,
+            "webinar {w}"
+        );
+    }
+    assert_eq!(records.len(), expected_total);
+    assert!(expected_total > 100, "{expected_total}");
+
+    // Participants: upcoming webinars have no past instance (expected 404s).
+    let (participants, expected_404) = read_all(&src, "past_webinar_participants").await;
+    let keys: BTreeSet<(i64, String)> = participants
+        .iter()
+        .map(|p| {
+            (
+                p["webinar_id"].as_i64().unwrap(),
+                p["user_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(keys.len(), participants.len());
+    assert!(!participants.is_empty());
+    // Three webinars per host, the third upcoming.
+    assert_eq!(expected_404 as usize, webinars.len() / 3);
+
+    let (webinar_records, _) = read_all(&src, "webinars").await;
+    let listed: BTreeSet<i64> = webinar_records
+        .iter()
+        .map(|w| w["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(listed, webinars.iter().copied().collect());
+    sandbox.shutdown().await;
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("weft-zoom-sandbox-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,92 @@
+//! The Intercom part of the control API: update and create contacts, read
+//! the contacts syncs wrote.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::Api;
+use crate::control::Control;
+use crate::error::SandboxError;
+
+impl Control {
+    /// Updates Intercom contact `id` with JSON `fields` (contact properties)
+    /// and bumps its `updated_at` to the sandbox clock.
+    pub fn intercom_update_contact(&self, id: &str, fields: Value) -> Result<(), SandboxError> {
+        let Value::Object(fields) = fields else {
+            return Err(SandboxError::InvalidUpdate {
+                api: Api::Intercom,
+                object: "contact",
+                id: id.to_owned(),
+                reason: "fields must be a JSON object".to_owned(),
+            });
+        };
+        if self.shared.intercom.update_contact(id, fields) {
+            Ok(())
+        } else {
+            Err(SandboxError::NotFound {
+                api: Api::Intercom,
+                object: "contact",
+                id: id.to_owned(),
+            })
+        }
+    }
+
+    /// Creates `n` Intercom contacts now and returns their ids.
+    pub fn intercom_create_contacts(&self, n: usize) -> Vec<String> {
+        self.shared.intercom.create_contacts(n)
+    }
+
+    /// An Intercom contact as the API serves it now.
+    pub fn intercom_contact(&self, id: &str) -> Option<Value> {
+        self.shared.intercom.contact(id)
+    }
+
+    /// Contacts created or updated through the Intercom API, as they are now.
+    pub fn intercom_written_contacts(&self) -> Vec<Value> {
+        self.shared.intercom.written_contacts()
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateMany {
+    n: usize,
+}
+
+async fn update(
+    State(c): State<Control>,
+    Path(id): Path<String>,
+    Json(fields): Json<Value>,
+) -> Response {
+    match c.intercom_update_contact(&id, fields) {
+        Ok(()) => Json(json!({"ok": true})).into_response(),
+        Err(e @ SandboxError::NotFound { .. }) => {
+            (StatusCode::NOT_FOUND, Json(json!({"error": e.to_string()}))).into_response()
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+async fn create(State(c): State<Control>, Json(m): Json<CreateMany>) -> Json<Value> {
+    Json(json!({"ids": c.intercom_create_contacts(m.n)}))
+}
+
+async fn written(State(c): State<Control>) -> Json<Value> {
+    Json(Value::Array(c.intercom_written_contacts()))
+}
+
+/// The `/__sandbox/intercom/` routes.
+pub(crate) fn routes() -> Router<Control> {
+    Router::new()
+        .route("/__sandbox/intercom/contacts/{id}/update", post(update))
+        .route("/__sandbox/intercom/contacts/create", post(create))
+        .route("/__sandbox/intercom/contacts/written", get(written))
+}

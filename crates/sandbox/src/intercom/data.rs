@@ -1,0 +1,384 @@
+//! The lazily generated Intercom workspace: contacts (from the shared people
+//! generator), companies, conversations, admins and tags, rendered in the
+//! shapes of the 2.16 OpenAPI components (`contact`, `company`,
+//! `conversation_list_item`, `admin`, `tag`).
+//!
+//! Generated record `i` of a kind was last updated at `updated(kind, i)`,
+//! which never decreases with `i` (see [`crate::timeline`]).
+
+use crate::hash::h;
+use crate::json::Obj;
+use crate::people::person;
+use crate::state::CLOCK_START;
+
+/// How far back generated history goes: about two years.
+const HISTORY_SECS: i64 = 730 * 86_400;
+
+/// The workspace (app) id.
+pub(crate) const WORKSPACE_ID: &str = "wsbx1234";
+
+/// Admins: (name, email, job title).
+pub(crate) const ADMINS: &[(&str, &str, &str)] = &[
+    (
+        "Ada Support",
+        "ada@weft-sandbox.example.com",
+        "Support lead",
+    ),
+    (
+        "Grace Success",
+        "grace@weft-sandbox.example.com",
+        "Customer success",
+    ),
+    (
+        "Linus Sales",
+        "linus@weft-sandbox.example.com",
+        "Account executive",
+    ),
+    (
+        "Barbara Ops",
+        "barbara@weft-sandbox.example.com",
+        "Support engineer",
+    ),
+];
+
+/// Tag names.
+pub(crate) const TAGS: &[&str] = &[
+    "vip",
+    "churn-risk",
+    "beta",
+    "enterprise",
+    "trial",
+    "partner",
+];
+
+const BROWSERS: &[(&str, &str, &str)] = &[
+    ("chrome", "120.0.0.0", "Mac OS X"),
+    ("firefox", "121.0", "Windows 10"),
+    ("safari", "17.2", "iOS"),
+    ("edge", "120.0.2210.91", "Windows 11"),
+];
+const TITLES: &[&str] = &[
+    "Question about billing",
+    "Cannot connect the integration",
+    "Feedback on the new dashboard",
+    "Upgrade to the annual plan",
+    "Bug: export is empty",
+];
+
+/// The kinds with an update time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Contact,
+    Company,
+    Conversation,
+}
+
+impl Kind {
+    fn salt(self) -> u64 {
+        match self {
+            Kind::Contact => 0x1C_0001,
+            Kind::Company => 0x1C_0002,
+            Kind::Conversation => 0x1C_0003,
+        }
+    }
+}
+
+/// The generated workspace for one (seed, size).
+#[derive(Debug, Clone)]
+pub(crate) struct Universe {
+    pub(crate) seed: u64,
+    /// Number of contacts.
+    pub(crate) size: u64,
+    tag: u32,
+}
+
+impl Universe {
+    pub(crate) fn new(seed: u64, size: usize) -> Self {
+        Self {
+            seed,
+            size: size as u64,
+            tag: (h(seed, 0x1C_7A6, 0) & 0x0FFF_FFFF) as u32 | 0x6000_0000,
+        }
+    }
+
+    /// Number of generated records of `kind`.
+    pub(crate) fn count(&self, kind: Kind) -> u64 {
+        match kind {
+            Kind::Contact => self.size,
+            Kind::Company => (self.size / 10).max(5),
+            Kind::Conversation => self.size / 2,
+        }
+    }
+
+    /// Last update of generated record `i` (non-decreasing in `i`, before the clock start).
+    pub(crate) fn updated(&self, kind: Kind, i: u64) -> i64 {
+        let n = self.count(kind).max(1);
+        let step = HISTORY_SECS as u64 / n;
+        let base = (u128::from(i) * HISTORY_SECS as u128 / u128::from(n)) as i64;
+        let jitter = if step > 1 {
+            (h(self.seed, kind.salt(), i) % step) as i64
+        } else {
+            0
+        };
+        CLOCK_START - HISTORY_SECS + base + jitter
+    }
+
+    /// Creation time of generated record `i` (up to 90 days before its update).
+    pub(crate) fn created(&self, kind: Kind, i: u64) -> i64 {
+        let back = (h(self.seed, kind.salt() ^ 0xC0, i) % (90 * 86_400)) as i64;
+        self.updated(kind, i) - back
+    }
+
+    /// The person behind contact `i`: contacts start half way into the
+    /// population, so they overlap Stripe's customers and Zendesk's users.
+    pub(crate) fn person_index(&self, i: u64) -> u64 {
+        i + self.size / 2
+    }
+
+    /// Contact index of a person index, when that person is a generated contact.
+    pub(crate) fn contact_of_person(&self, p: u64) -> Option<u64> {
+        p.checked_sub(self.size / 2).filter(|&i| i < self.size)
+    }
+
+    /// The 24-hex-digit id of contact `i` (ids sort like indexes).
+    pub(crate) fn contact_id(&self, i: u64) -> String {
+        format!("{:08x}{:016x}", self.tag, i)
+    }
+
+    /// The contact index of an id (not checked against the count).
+    pub(crate) fn parse_contact_id(&self, id: &str) -> Option<u64> {
+        let (tag, index) = (id.get(..8)?, id.get(8..)?);
+        (id.len() == 24 && u32::from_str_radix(tag, 16).ok()? == self.tag)
+            .then(|| u64::from_str_radix(index, 16).ok())
+            .flatten()
+    }
+
+    pub(crate) fn company_id(&self, k: u64) -> String {
+        format!("{:08x}{:016x}", self.tag ^ 0x00C0_FFEE, k)
+    }
+
+    /// Company of contact `i`.
+    fn contact_company(&self, i: u64) -> u64 {
+        h(self.seed, 0x1C_0C0, i) % self.count(Kind::Company)
+    }
+
+    /// Contact of conversation `c`.
+    fn conversation_contact(&self, c: u64) -> u64 {
+        h(self.seed, 0x1C_0D0, c) % self.size.max(1)
+    }
+}
+
+fn opt_time(o: &mut Obj<'_>, key: &str, t: Option<i64>) {
+    match t {
+        Some(t) => o.int(key, t),
+        None => o.null(key),
+    };
+}
+
+/// Renders generated contact `i` (mutations are merged by the caller).
+pub(crate) fn contact(u: &Universe, i: u64, out: &mut String) {
+    let p = person(u.seed, u.person_index(i));
+    let id = u.contact_id(i);
+    let v = h(u.seed, 0x1C_0E0, i);
+    let lead = v.is_multiple_of(10);
+    let created = u.created(Kind::Contact, i);
+    let updated = u.updated(Kind::Contact, i);
+    let (browser, version, os) = BROWSERS[((v >> 8) % BROWSERS.len() as u64) as usize];
+    let company = u.contact_company(i);
+    let company_id = u.company_id(company);
+    let mut o = Obj::new(out);
+    o.str("type", "contact")
+        .str("id", &id)
+        .opt_str(
+            "external_id",
+            (!lead).then(|| format!("user-{}", p.index)).as_deref(),
+        )
+        .str("workspace_id", WORKSPACE_ID)
+        .str("role", if lead { "lead" } else { "user" })
+        .str("email", &p.email_variant(v >> 16))
+        .str("email_domain", "example.com")
+        .str("phone", &p.phone)
+        .str("name", &p.informal_name())
+        .null("owner_id")
+        .bool("has_hard_bounced", false)
+        .bool("marked_email_as_spam", false)
+        .bool("unsubscribed_from_emails", v.is_multiple_of(13))
+        .int("created_at", created)
+        .int("updated_at", updated);
+    opt_time(&mut o, "signed_up_at", (!lead).then_some(created));
+    o.int("last_seen_at", updated);
+    opt_time(
+        &mut o,
+        "last_replied_at",
+        v.is_multiple_of(3).then_some(updated),
+    );
+    o.null("last_contacted_at")
+        .null("last_email_opened_at")
+        .null("last_email_clicked_at")
+        .null("language_override")
+        .str("browser", browser)
+        .str("browser_version", version)
+        .str("browser_language", "en")
+        .str("os", os)
+        .null("android_app_name")
+        .null("android_app_version")
+        .null("android_device")
+        .null("android_os_version")
+        .null("android_sdk_version")
+        .null("android_last_seen_at")
+        .null("ios_app_name")
+        .null("ios_app_version")
+        .null("ios_device")
+        .null("ios_os_version")
+        .null("ios_sdk_version")
+        .null("ios_last_seen_at")
+        .raw("custom_attributes", "{}")
+        .raw("avatar", r#"{"type":"avatar","image_url":null}"#)
+        .raw(
+            "tags",
+            &format!(
+                r#"{{"data":[],"url":"/contacts/{id}/tags","total_count":0,"has_more":false}}"#
+            ),
+        )
+        .raw(
+            "notes",
+            &format!(
+                r#"{{"data":[],"url":"/contacts/{id}/notes","total_count":0,"has_more":false}}"#
+            ),
+        )
+        .raw(
+            "companies",
+            &format!(
+                r#"{{"data":[{{"id":"{company_id}","type":"company","url":"/companies/{company_id}"}}],"url":"/contacts/{id}/companies","total_count":1,"has_more":false}}"#
+            ),
+        );
+    {
+        let mut l = o.obj("location");
+        l.str("type", "location")
+            .str("country", p.address.country)
+            .opt_str(
+                "region",
+                (!p.address.state.is_empty()).then_some(p.address.state),
+            )
+            .str("city", p.address.city);
+        l.end();
+    }
+    o.raw("social_profiles", r#"{"data":[]}"#);
+    o.end();
+}
+
+/// Renders company `k`.
+pub(crate) fn company(u: &Universe, k: u64, out: &mut String) {
+    let p = person(u.seed, k);
+    let v = h(u.seed, 0x1C_0F0, k);
+    let users = u.size / u.count(Kind::Company).max(1);
+    let mut o = Obj::new(out);
+    o.str("type", "company")
+        .str("id", &u.company_id(k))
+        .str("name", &format!("{} {}", p.company, k + 1))
+        .str("app_id", WORKSPACE_ID)
+        .raw("plan", "{}")
+        .str("company_id", &format!("company-{k}"))
+        .int("remote_created_at", u.created(Kind::Company, k))
+        .int("created_at", u.created(Kind::Company, k))
+        .int("updated_at", u.updated(Kind::Company, k))
+        .int("last_request_at", u.updated(Kind::Company, k))
+        .int("size", 5 + (v % 500) as i64)
+        .str(
+            "website",
+            &format!(
+                "https://{}{k}.example.com",
+                p.company.to_ascii_lowercase().replace(' ', "-")
+            ),
+        )
+        .str("industry", "Software")
+        .int("monthly_spend", (v >> 16) as i64 % 5_000)
+        .int("session_count", (v >> 32) as i64 % 1_000)
+        .int("user_count", users as i64)
+        .raw("custom_attributes", "{}")
+        .raw("tags", r#"{"type":"tag.list","tags":[]}"#)
+        .raw("segments", r#"{"type":"segment.list","segments":[]}"#);
+    o.end();
+}
+
+/// Renders conversation `c`.
+pub(crate) fn conversation(u: &Universe, c: u64, out: &mut String) {
+    let v = h(u.seed, 0x1C_100, c);
+    let contact = u.conversation_contact(c);
+    let open = v.is_multiple_of(3);
+    let mut o = Obj::new(out);
+    o.str("type", "conversation")
+        .str("id", &(100_000_000 + c).to_string())
+        .str("title", TITLES[(v % TITLES.len() as u64) as usize])
+        .int("created_at", u.created(Kind::Conversation, c))
+        .int("updated_at", u.updated(Kind::Conversation, c))
+        .null("waiting_since")
+        .null("snoozed_until")
+        .bool("open", open)
+        .str("state", if open { "open" } else { "closed" })
+        .bool("read", !open)
+        .str(
+            "priority",
+            if v.is_multiple_of(7) { "high" } else { "none" },
+        )
+        .int(
+            "admin_assignee_id",
+            1 + (v >> 8) as i64 % ADMINS.len() as i64,
+        )
+        .int("team_assignee_id", 0)
+        .raw(
+            "contacts",
+            &format!(
+                r#"{{"type":"contact.list","contacts":[{{"type":"contact","id":"{}"}}]}}"#,
+                u.contact_id(contact)
+            ),
+        );
+    o.end();
+}
+
+/// Renders admin `k`.
+pub(crate) fn admin(k: usize, out: &mut String) {
+    let (name, email, title) = ADMINS.get(k).copied().unwrap_or_default();
+    let mut o = Obj::new(out);
+    o.str("type", "admin")
+        .str("id", &(k + 1).to_string())
+        .str("name", name)
+        .str("email", email)
+        .str("job_title", title)
+        .bool("away_mode_enabled", false)
+        .bool("away_mode_reassign", false)
+        .bool("has_inbox_seat", true)
+        .raw("team_ids", "[]")
+        .null("avatar");
+    o.end();
+}
+
+/// Renders tag `k`.
+pub(crate) fn tag(k: usize, out: &mut String) {
+    let mut o = Obj::new(out);
+    o.str("type", "tag")
+        .str("id", &(9_000 + k).to_string())
+        .str("name", TAGS.get(k).copied().unwrap_or_default());
+    o.end();
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_json_is_valid() {
+        let u = Universe::new(5, 300);
+        let id = u.contact_id(77);
+        assert_eq!(id.len(), 24);
+        assert_eq!(u.parse_contact_id(&id), Some(77));
+        assert!(u.contact_id(76) < id);
+        assert_eq!(u.parse_contact_id("zz"), None);
+        let mut s = String::new();
+        contact(&u, 77, &mut s);
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["id"], id);
+        assert_eq!(u.contact_of_person(u.person_index(77)), Some(77));
+    }
+}

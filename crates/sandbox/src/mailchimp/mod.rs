@@ -1,0 +1,908 @@
+//! The Mailchimp simulator: `/3.0/` audiences, members (list, get, upsert by
+//! subscriber hash, patch, archive, delete permanently), batch
+//! subscribe/unsubscribe and campaigns, with Mailchimp's basic-auth API key,
+//! problem-detail errors and its limit of 10 simultaneous connections.
+//!
+//! The audience starts empty unless [`crate::SandboxConfig::mailchimp_members`]
+//! pre-seeds it from the shared people; member pages are served in insertion
+//! order (or by `last_changed` when asked), so `count`/`offset` paging sees
+//! each member once while the audience is not written to.
+
+// Handlers bail out early with the vendor's ready-made error response;
+// its size does not matter on that path.
+#![allow(clippy::result_large_err)]
+
+mod members;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use base64::Engine as _;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::{Map, Value, json};
+
+use crate::faults::VendorError;
+use crate::hash::h;
+use crate::state::{ApiState, CLOCK_START, Clock, RateLimit};
+
+use members::{Members, WRITABLE_STATUSES, iso, looks_real, subscriber_hash};
+
+/// Simultaneous connections Mailchimp allows per account.
+const MAX_CONNECTIONS: usize = 10;
+/// Most members a batch subscribe accepts.
+const MAX_BATCH: usize = 500;
+/// Largest `count` honoured.
+const MAX_COUNT: usize = 1_000;
+/// Campaigns generated for the audience.
+const CAMPAIGNS: u64 = 3;
+const ERRORS_DOC: &str = "https://mailchimp.com/developer/marketing/docs/errors/";
+const SALT_LIST: u64 = 0x3A11_0100;
+
+fn respond(status: StatusCode, body: &Value) -> Response {
+    let mut resp = Response::new(Body::from(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp
+}
+
+fn no_content() -> Response {
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp
+}
+
+/// Mailchimp's problem-detail error body.
+fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
+    static INSTANCE: AtomicU64 = AtomicU64::new(1);
+    let n = INSTANCE.fetch_add(1, Ordering::Relaxed);
+    let body = json!({
+        "type": ERRORS_DOC,
+        "title": title,
+        "status": status.as_u16(),
+        "detail": detail,
+        "instance": format!("5eed{:04x}-{:04x}-4000-8000-{n:012x}", n >> 16, n & 0xFFFF),
+    });
+    let mut resp = respond(status, &body);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json; charset=utf-8"),
+    );
+    resp
+}
+
+fn too_many() -> Response {
+    problem(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too Many Requests",
+        "You have exceeded the limit of 10 simultaneous connections.",
+    )
+}
+
+fn not_found() -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        "Resource Not Found",
+        "The requested resource could not be found.",
+    )
+}
+
+fn invalid(detail: &str) -> Response {
+    problem(StatusCode::BAD_REQUEST, "Invalid Resource", detail)
+}
+
+/// Mailchimp's body for an error the fault layer produces.
+pub(crate) fn vendor_error(kind: VendorError) -> Response {
+    match kind {
+        VendorError::Unauthorized => problem(
+            StatusCode::UNAUTHORIZED,
+            "API Key Invalid",
+            "Your API key may be invalid, or you've attempted to access the wrong datacenter.",
+        ),
+        VendorError::RateLimited => too_many(),
+        VendorError::ServerError => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+            "An unexpected internal error has occurred. Please contact Support for more information.",
+        ),
+    }
+}
+
+/// The Mailchimp simulator's state.
+pub(crate) struct MailchimpState {
+    seed: u64,
+    api_key: String,
+    list_id: String,
+    members: RwLock<Members>,
+    in_flight: AtomicUsize,
+    clock: Arc<Clock>,
+    api: Arc<ApiState>,
+}
+
+impl MailchimpState {
+    pub(crate) fn new(
+        seed: u64,
+        api_key: String,
+        seeded_members: usize,
+        clock: Arc<Clock>,
+        api: Arc<ApiState>,
+    ) -> Self {
+        Self {
+            seed,
+            api_key,
+            list_id: format!("{:010x}", h(seed, SALT_LIST, 0) & 0xFF_FFFF_FFFF),
+            members: RwLock::new(Members::seeded(seed, seeded_members)),
+            in_flight: AtomicUsize::new(0),
+            clock,
+            api,
+        }
+    }
+
+    /// The audience's id.
+    pub(crate) fn list_id(&self) -> &str {
+        &self.list_id
+    }
+
+    /// Every member of `list_id` (archived ones included), in list order.
+    pub(crate) fn members_json(&self, list_id: &str) -> Vec<Value> {
+        if list_id != self.list_id {
+            return Vec::new();
+        }
+        self.read()
+            .all
+            .iter()
+            .map(|m| m.to_json(&self.list_id, true))
+            .collect()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Members> {
+        self.members.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Members> {
+        self.members.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn authorize(&self, headers: &HeaderMap) -> Result<(), Response> {
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let key = if let Some(b64) = value.strip_prefix("Basic ") {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .and_then(|s| s.split_once(':').map(|(_, k)| k.to_owned()))
+        } else {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("apikey "))
+                .map(|k| k.trim().to_owned())
+        };
+        match key {
+            Some(k) if k == self.api_key => Ok(()),
+            Some(_) => Err(vendor_error(VendorError::Unauthorized)),
+            None => Err(problem(
+                StatusCode::UNAUTHORIZED,
+                "API Key Missing",
+                "Your request did not include an API key.",
+            )),
+        }
+    }
+
+    fn list_json(&self, members: &Members) -> Value {
+        let count = |s: &str| members.all.iter().filter(|m| m.status == s).count();
+        let last_sub = members
+            .all
+            .iter()
+            .filter(|m| m.status == "subscribed")
+            .map(|m| m.timestamp_opt)
+            .max();
+        json!({
+            "id": self.list_id,
+            "web_id": 100_000 + (h(self.seed, SALT_LIST, 1) % 900_000),
+            "name": "Weft Sandbox Audience",
+            "contact": {
+                "company": "Weft Sandbox", "address1": "1 Market St", "address2": "",
+                "city": "San Francisco", "state": "CA", "zip": "94105", "country": "US", "phone": ""
+            },
+            "permission_reminder": "You signed up on our website.",
+            "use_archive_bar": true,
+            "campaign_defaults": {
+                "from_name": "Weft Sandbox", "from_email": "news@weft-sandbox.example.com",
+                "subject": "", "language": "en"
+            },
+            "notify_on_subscribe": "",
+            "notify_on_unsubscribe": "",
+            "date_created": iso(CLOCK_START - 500 * 86_400),
+            "list_rating": 3,
+            "email_type_option": false,
+            "subscribe_url_short": "https://eepurl.com/weft",
+            "subscribe_url_long": format!("https://weft-sandbox.us6.list-manage.com/subscribe?id={}", self.list_id),
+            "beamer_address": format!("us6-{}@inbound.mailchimp.com", self.list_id),
+            "visibility": "prv",
+            "double_optin": false,
+            "has_welcome": false,
+            "marketing_permissions": false,
+            "modules": [],
+            "stats": {
+                "member_count": count("subscribed"),
+                "unsubscribe_count": count("unsubscribed"),
+                "cleaned_count": count("cleaned"),
+                "member_count_since_send": 0,
+                "unsubscribe_count_since_send": 0,
+                "cleaned_count_since_send": 0,
+                "campaign_count": CAMPAIGNS,
+                "campaign_last_sent": iso(campaign_sent(CAMPAIGNS - 1)),
+                "merge_field_count": members::MERGE_TAGS.len(),
+                "avg_sub_rate": 0, "avg_unsub_rate": 0, "target_sub_rate": 0,
+                "open_rate": 0, "click_rate": 0,
+                "last_sub_date": last_sub.map(iso).unwrap_or_default(),
+                "last_unsub_date": "",
+            },
+            "_links": [],
+        })
+    }
+}
+
+type Shared = Arc<MailchimpState>;
+
+/// Decrements the in-flight count when a request finishes.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Enforces Mailchimp's 10 simultaneous connections (when rate limits are on).
+/// It wraps the fault layer, so injected latency holds a connection open.
+pub(crate) async fn concurrency(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/__sandbox/") {
+        return next.run(req).await;
+    }
+    let n = st.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _guard = InFlight(&st.in_flight);
+    if st.api.rate_limit() != RateLimit::Off && n > MAX_CONNECTIONS {
+        return too_many();
+    }
+    next.run(req).await
+}
+
+/// The Mailchimp routes (without the fault and connection layers).
+pub(crate) fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/3.0/ping", get(ping))
+        .route("/3.0/lists", get(lists))
+        .route("/3.0/lists/{list_id}", get(list).post(batch))
+        .route(
+            "/3.0/lists/{list_id}/members",
+            get(list_members).post(add_member),
+        )
+        .route(
+            "/3.0/lists/{list_id}/members/{hash}",
+            get(get_member)
+                .put(put_member)
+                .patch(patch_member)
+                .delete(archive_member),
+        )
+        .route(
+            "/3.0/lists/{list_id}/members/{hash}/actions/delete-permanent",
+            post(delete_permanent),
+        )
+        .route("/3.0/campaigns", get(campaigns))
+        .fallback(|| async { not_found() })
+        .with_state(state)
+}
+
+fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    serde_urlencoded::from_str(raw.unwrap_or_default()).unwrap_or_default()
+}
+
+fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `count` (default 10, at most 1000) and `offset`.
+fn count_offset(pairs: &[(String, String)]) -> Result<(usize, usize), Response> {
+    let num = |name: &str, default: usize| match param(pairs, name) {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| invalid(&format!("The value for '{name}' must be an integer."))),
+    };
+    Ok((num("count", 10)?.min(MAX_COUNT), num("offset", 0)?))
+}
+
+/// Parses an ISO 8601 time filter (a `+` sent unencoded arrives as a space).
+fn parse_time(name: &str, v: &str) -> Result<i64, Response> {
+    let v = v.trim().replace(' ', "+");
+    chrono::DateTime::parse_from_rfc3339(&v)
+        .map(|d| d.timestamp())
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(&v, "%Y-%m-%dT%H:%M:%S")
+                .map(|d| d.and_utc().timestamp())
+        })
+        .map_err(|_| {
+            invalid(&format!(
+                "The value for '{name}' is not a valid ISO 8601 time."
+            ))
+        })
+}
+
+async fn ping(State(st): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(r) = st.authorize(&headers) {
+        return r;
+    }
+    respond(
+        StatusCode::OK,
+        &json!({"health_status": "Everything's Chimpy!"}),
+    )
+}
+
+async fn lists(State(st): State<Shared>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    if let Err(r) = st.authorize(&headers) {
+        return r;
+    }
+    let pairs = query_pairs(q.as_deref());
+    let (count, offset) = match count_offset(&pairs) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let all = [st.list_json(&st.read())];
+    let page: Vec<&Value> = all.iter().skip(offset).take(count).collect();
+    respond(
+        StatusCode::OK,
+        &json!({
+            "lists": page,
+            "total_items": all.len(),
+            "constraints": {"may_create": true, "max_instances": 5, "current_total_instances": 1},
+            "_links": [],
+        }),
+    )
+}
+
+async fn list(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(list_id): Path<String>,
+) -> Response {
+    if let Err(r) = st.authorize(&headers) {
+        return r;
+    }
+    if list_id != st.list_id {
+        return not_found();
+    }
+    respond(StatusCode::OK, &st.list_json(&st.read()))
+}
+
+async fn list_members(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(list_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if let Err(r) = st.authorize(&headers) {
+        return r;
+    }
+    if list_id != st.list_id {
+        return not_found();
+    }
+    let pairs = query_pairs(q.as_deref());
+    let (count, offset) = match count_offset(&pairs) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let mut bounds = [None, None];
+    for (slot, name) in ["since_last_changed", "before_last_changed"]
+        .iter()
+        .enumerate()
+    {
+        if let Some(v) = param(&pairs, name).filter(|v| !v.is_empty()) {
+            match parse_time(name, v) {
+                Ok(t) => bounds[slot] = Some(t),
+                Err(r) => return r,
+            }
+        }
+    }
+    let status = param(&pairs, "status").filter(|s| !s.is_empty());
+    if let Some(s) = status
+        && s != "archived"
+        && !WRITABLE_STATUSES.contains(&s)
+    {
+        return invalid(&format!("The status value '{s}' is not valid."));
+    }
+    let members = st.read();
+    let mut matching: Vec<&members::Member> = members
+        .all
+        .iter()
+        .filter(|m| match status {
+            Some(s) => m.status == s,
+            None => m.status != "archived",
+        })
+        .filter(|m| bounds[0].is_none_or(|t| m.last_changed > t))
+        .filter(|m| bounds[1].is_none_or(|t| m.last_changed < t))
+        .collect();
+    match param(&pairs, "sort_field") {
+        Some("last_changed") => matching.sort_by_key(|m| m.last_changed),
+        Some("timestamp_signup") => matching.sort_by_key(|m| m.timestamp_signup),
+        Some("timestamp_opt") => matching.sort_by_key(|m| m.timestamp_opt),
+        _ => {}
+    }
+    if param(&pairs, "sort_dir") == Some("DESC") {
+        matching.reverse();
+    }
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(count)
+        .map(|m| m.to_json(&st.list_id, true))
+        .collect();
+    respond(
+        StatusCode::OK,
+        &json!({
+            "members": page,
+            "list_id": st.list_id,
+            "total_items": matching.len(),
+            "_links": [],
+        }),
+    )
+}
+
+/// The path's member key: a subscriber hash, or an email (hashed).
+fn path_hash(key: &str) -> String {
+    if key.contains('@') {
+        subscriber_hash(key)
+    } else {
+        key.to_ascii_lowercase()
+    }
+}
+
+async fn get_member(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path((list_id, key)): Path<(String, String)>,
+) -> Response {
+    if let Err(r) = st.authorize(&headers) {
+        return r;
+    }
+    if list_id != st.list_id {
+        return not_found();
+    }
+    match st.read().get(&path_hash(&key)) {
+        Some(m) => respond(StatusCode::OK, &m.to_json(&st.list_id, true)),
+        None => not_found(),
+    }
+}
+
+/// A member in a write body.
+struct MemberInput {
+    email: Option<String>,
+    status: Option<String>,
+    status_if_new: Option<String>,
+    merge_fields: Map<String, Value>,
+}
+
+impl MemberInput {
+    fn parse(v: &Value) -> Result<Self, String> {
+        let Value::Object(m) = v else {
+            return Err("a member must be a JSON object".to_owned());
+        };
+        let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
+        let merge_fields = match m.get("merge_fields") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(f)) => f.clone(),
+            Some(_) => return Err("merge_fields must be an object".to_owned()),
+        };
+        for s in [text("status"), text("status_if_new")].iter().flatten() {
+            if !WRITABLE_STATUSES.contains(&s.as_str()) {
+                return Err(format!("The status value '{s}' is not valid."));
+            }
+        }
+        Ok(Self {
+            email: text("email_address"),
+            status: text("status"),
+            status_if_new: text("status_if_new"),
+            merge_fields,
+        })
+    }
+
+    fn new_status(&self) -> Option<&str> {
+        self.status_if_new.as_deref().or(self.status.as_deref())
+    }
+}
+
+fn parse_body(body: &Bytes) -> Result<Value, Response> {
+    serde_json::from_slice(body).map_err(|_| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            "JSON Schema Validation Failed",
+            "The request body is not valid JSON.",
+        )
+    })
+}
+
+fn fake_email(email: &str) -> String {
+    format!("{email} looks fake or invalid, please enter a real email address.")
+}
+
+fn erased_email(email: &str) -> String {
+    format!(
+        "{email} was permanently deleted and cannot be re-imported. The contact must re-subscribe to get back on the list."
+    )
+}
+
+async fn batch(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(list_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = st.authorize(&headers) {
+        return r;
+    }
+    if list_id != st.list_id {
+        return not_found();
+    }
+    let body = match parse_body(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(items) = body.get("members").and_then(Value::as_array) else {
+        return invalid("The resource submitted could not be validated. 'members' is required.");
+    };
+    if items.len() > MAX_BATCH {
+        return invalid(&format!(
+            "The resource submitted could not be validated. 'members' may have at most {MAX_BATCH} items, got {}.",
+            items.len()
+        ));
+    }
+    let update_existing = body
+        .get("update_existing")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let now = st.clock.now();
+    let mut members = st.write();
+    let (mut created, mut updated, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+    for item in items {
+        let raw_email = item
+            .get("email_address")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let email = raw_email.trim();
+        let mut fail = |error: String, code: &str| {
+            errors.push(json!({
+                "email_address": raw_email,
+                "error": error,
+                "error_code": code,
+                "field": "",
+                "field_message": "",
+            }));
+        };
+        let input = match MemberInput::parse(item) {
+            Ok(i) => i,
+            Err(e) => {
+                fail(e, "ERROR_GENERIC");
+                continue;
+            }
+        };
+        if !looks_real(email) {
+            fail(fake_email(email), "ERROR_GENERIC");
+            continue;
+        }
+        let hash = subscriber_hash(email);
+        if members.erased.contains(&hash) {
+            fail(erased_email(email), "ERROR_GENERIC");
+            continue;
+        }
+        if let Some(m) = members.get_mut(&hash) {
+            if !update_existing {
+                fail(
+                    format!(
+                        "{email} is already a list member, do you want to update? please provide update_existing:true in the request body"
+                    ),
+                    "ERROR_CONTACT_EXISTS",
+                );
+                continue;
+            }
+            m.apply(input.status.as_deref(), &input.merge_fields, now);
+            updated.push(m.to_json(&st.list_id, false));
+            continue;
+        }
+        let Some(status) = input.new_status() else {
+            fail(
+                "Status is required for a new member.".to_owned(),
+                "ERROR_GENERIC",
+            );
+            continue;
+        };
+        let m = members.insert(
+            st.seed,
+            email.to_owned(),
+            status,
+            input.merge_fields.clone(),
+            now,
+        );
+        created.push(m.to_json(&st.list_id, false));
+    }
+    respond(
+        StatusCode::OK,
+        &json!({
+            "total_created": created.len(),
+            "total_updated": updated.len(),
+            "error_count": errors.len(),
+            "new_members": created,
+            "updated_members": updated,
+            "errors": errors,
+            "_links": [],
+        }),
+    )
+}
+
+async fn add_member(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(list_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = st.authorize(&headers) {
+        return r;
+    }
+    if list_id != st.list_id {
+        return not_found();
+    }
+    let input =
+        match parse_body(&body).and_then(|v| MemberInput::parse(&v).map_err(|e| invalid(&e))) {
+            Ok(i) => i,
+            Err(r) => return r,
+        };
+    let email = input.email.as_deref().unwrap_or_default().trim().to_owned();
+    if !looks_real(&email) {
+        return invalid(&fake_email(&email));
+    }
+    let hash = subscriber_hash(&email);
+    let mut members = st.write();
+    if members.get(&hash).is_some() {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Member Exists",
+            &format!("{email} is already a list member. Use PUT to insert or update list members."),
+        );
+    }
+    if members.erased.contains(&hash) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Forgotten Email Not Subscribed",
+            &erased_email(&email),
+        );
+    }
+    let Some(status) = input.status.as_deref() else {
+        return invalid("The resource submitted could not be validated. 'status' is required.");
+    };
+    let m = members.insert(st.seed, email, status, input.merge_fields, st.clock.now());
+    respond(StatusCode::OK, &m.to_json(&st.list_id, true))
+}
+
+async fn put_member(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path((list_id, key)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = st.authorize(&headers) {
+        return r;
+    }
+    if list_id != st.list_id {
+        return not_found();
+    }
+    let input =
+        match parse_body(&body).and_then(|v| MemberInput::parse(&v).map_err(|e| invalid(&e))) {
+            Ok(i) => i,
+            Err(r) => return r,
+        };
+    let hash = path_hash(&key);
+    if let Some(email) = &input.email
+        && subscriber_hash(email) != hash
+    {
+        return invalid(
+            "The resource submitted could not be validated. The subscriber hash in the URL does not match the email address in the request body.",
+        );
+    }
+    let now = st.clock.now();
+    let mut members = st.write();
+    if let Some(m) = members.get_mut(&hash) {
+        let status = if m.status == "archived" {
+            input.status.as_deref().or(input.status_if_new.as_deref())
+        } else {
+            input.status.as_deref()
+        };
+        m.apply(status, &input.merge_fields, now);
+        return respond(StatusCode::OK, &m.to_json(&st.list_id, true));
+    }
+    let Some(email) = input.email.as_deref().map(str::trim) else {
+        return invalid(
+            "The resource submitted could not be validated. 'email_address' is required for a new member.",
+        );
+    };
+    if !looks_real(email) {
+        return invalid(&fake_email(email));
+    }
+    if members.erased.contains(&hash) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Forgotten Email Not Subscribed",
+            &erased_email(email),
+        );
+    }
+    let Some(status) = input.new_status() else {
+        return invalid(
+            "The resource submitted could not be validated. 'status_if_new' is required for a new member.",
+        );
+    };
+    let m = members.insert(
+        st.seed,
+        email.to_owned(),
+        status,
+        input.merge_fields.clone(),
+        now,
+    );
+    respond(StatusCode::OK, &m.to_json(&st.list_id, true))
+}
+
+async fn patch_member(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path((list_id, key)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = st.authorize(&headers) {
+        return r;
+    }
+    if list_id != st.list_id {
+        return not_found();
+    }
+    let input =
+        match parse_body(&body).and_then(|v| MemberInput::parse(&v).map_err(|e| invalid(&e))) {
+            Ok(i) => i,
+            Err(r) => return r,
+        };
+    let mut members = st.write();
+    match members.get_mut(&path_hash(&key)) {
+        Some(m) => {
+            m.apply(input.status.as_deref(), &input.merge_fields, st.clock.now());
+            respond(StatusCode::OK, &m.to_json(&st.list_id, true))
+        }
+        None => not_found(),
+    }
+}
+
+async fn archive_member(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path((list_id, key)): Path<(String, String)>,
+) -> Response {
+    if let Err(r) = st.authorize(&headers) {
+        return r;
+    }
+    if list_id != st.list_id {
+        return not_found();
+    }
+    let mut members = st.write();
+    match members.get_mut(&path_hash(&key)) {
+        Some(m) if m.status != "archived" => {
+            m.apply(Some("archived"), &Map::new(), st.clock.now());
+            no_content()
+        }
+        _ => not_found(),
+    }
+}
+
+async fn delete_permanent(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path((list_id, key)): Path<(String, String)>,
+) -> Response {
+    if let Err(r) = st.authorize(&headers) {
+        return r;
+    }
+    if list_id != st.list_id {
+        return not_found();
+    }
+    if st.write().erase(&path_hash(&key)) {
+        no_content()
+    } else {
+        not_found()
+    }
+}
+
+/// When campaign `c` was sent.
+fn campaign_sent(c: u64) -> i64 {
+    CLOCK_START - (CAMPAIGNS - c) as i64 * 14 * 86_400 + 15 * 3_600
+}
+
+fn campaign_json(st: &MailchimpState, c: u64, recipients: usize) -> Value {
+    let id = format!("{:010x}", h(st.seed, SALT_LIST ^ 0xC, c) & 0xFF_FFFF_FFFF);
+    let sent = campaign_sent(c);
+    let title = format!("Weft Newsletter #{}", c + 1);
+    json!({
+        "id": id,
+        "web_id": 200_000 + c,
+        "type": "regular",
+        "create_time": iso(sent - 3 * 86_400),
+        "archive_url": format!("https://eepurl.com/weft{c}"),
+        "long_archive_url": format!("https://us6.campaign-archive.com/?u=weft&id={id}"),
+        "status": "sent",
+        "emails_sent": recipients,
+        "send_time": iso(sent),
+        "content_type": "template",
+        "needs_block_refresh": false,
+        "resendable": false,
+        "recipients": {
+            "list_id": st.list_id, "list_is_active": true, "list_name": "Weft Sandbox Audience",
+            "segment_text": "", "recipient_count": recipients
+        },
+        "settings": {
+            "subject_line": title, "preview_text": "", "title": title,
+            "from_name": "Weft Sandbox", "reply_to": "news@weft-sandbox.example.com",
+            "use_conversation": false, "to_name": "*|FNAME|*", "folder_id": "",
+            "authenticate": true, "auto_footer": false, "inline_css": false,
+            "auto_tweet": false, "fb_comments": true, "timewarp": false,
+            "template_id": 10_001, "drag_and_drop": true
+        },
+        "tracking": {
+            "opens": true, "html_clicks": true, "text_clicks": false, "goal_tracking": false,
+            "ecomm360": false, "google_analytics": "", "clicktale": ""
+        },
+        "report_summary": {
+            "opens": 0, "unique_opens": 0, "open_rate": 0, "clicks": 0,
+            "subscriber_clicks": 0, "click_rate": 0,
+            "ecommerce": {"total_orders": 0, "total_spent": 0, "total_revenue": 0}
+        },
+        "delivery_status": {"enabled": false},
+        "_links": [],
+    })
+}
+
+async fn campaigns(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if let Err(r) = st.authorize(&headers) {
+        return r;
+    }
+    let pairs = query_pairs(q.as_deref());
+    let (count, offset) = match count_offset(&pairs) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let recipients = st
+        .read()
+        .all
+        .iter()
+        .filter(|m| m.status == "subscribed")
+        .count();
+    let page: Vec<Value> = (0..CAMPAIGNS)
+        .skip(offset)
+        .take(count)
+        .map(|c| campaign_json(&st, c, recipients))
+        .collect();
+    respond(
+        StatusCode::OK,
+        &json!({"campaigns": page, "total_items": CAMPAIGNS, "_links": []}),
+    )
+}

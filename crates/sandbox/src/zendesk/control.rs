@@ -1,0 +1,117 @@
+//! The Zendesk part of the control API: update and delete tickets (they
+//! re-appear in the incremental export), create users, read job statuses.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::Api;
+use crate::control::Control;
+use crate::error::SandboxError;
+
+fn not_found(object: &'static str, id: impl ToString) -> SandboxError {
+    SandboxError::NotFound {
+        api: Api::Zendesk,
+        object,
+        id: id.to_string(),
+    }
+}
+
+impl Control {
+    /// Updates Zendesk ticket `id` with JSON `fields` (`subject`, `status`,
+    /// `priority`, `type`, `tags`, ...) and bumps its `updated_at` to the
+    /// sandbox clock, so the incremental export serves it again.
+    pub fn zendesk_update_ticket(&self, id: u64, fields: Value) -> Result<(), SandboxError> {
+        let invalid = |reason: String| SandboxError::InvalidUpdate {
+            api: Api::Zendesk,
+            object: "ticket",
+            id: id.to_string(),
+            reason,
+        };
+        let Value::Object(fields) = fields else {
+            return Err(invalid("fields must be a JSON object".to_owned()));
+        };
+        match self.shared.zendesk.update_ticket(id, fields) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(not_found("ticket", id)),
+            Err(field) => Err(invalid(format!(
+                "{field:?} is not an updatable ticket field"
+            ))),
+        }
+    }
+
+    /// Deletes Zendesk ticket `id`: the incremental export serves it with
+    /// `status: "deleted"` and `GET /api/v2/deleted_tickets` lists it.
+    pub fn zendesk_delete_ticket(&self, id: u64) -> Result<(), SandboxError> {
+        if self.shared.zendesk.delete_ticket(id) {
+            Ok(())
+        } else {
+            Err(not_found("ticket", id))
+        }
+    }
+
+    /// Creates `n` Zendesk end users now and returns their ids.
+    pub fn zendesk_create_users(&self, n: usize) -> Vec<u64> {
+        self.shared.zendesk.create_users(n)
+    }
+
+    /// A Zendesk job status (`create_or_update_many`) with its per-user results.
+    pub fn zendesk_job_status(&self, id: &str) -> Option<Value> {
+        self.shared.zendesk.job_status(id)
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateMany {
+    n: usize,
+}
+
+fn answer(result: Result<(), SandboxError>) -> Response {
+    match result {
+        Ok(()) => Json(json!({"ok": true})).into_response(),
+        Err(e @ SandboxError::NotFound { .. }) => {
+            (StatusCode::NOT_FOUND, Json(json!({"error": e.to_string()}))).into_response()
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+async fn update(
+    State(c): State<Control>,
+    Path(id): Path<u64>,
+    Json(fields): Json<Value>,
+) -> Response {
+    answer(c.zendesk_update_ticket(id, fields))
+}
+
+async fn delete(State(c): State<Control>, Path(id): Path<u64>) -> Response {
+    answer(c.zendesk_delete_ticket(id))
+}
+
+async fn create_users(State(c): State<Control>, Json(m): Json<CreateMany>) -> Json<Value> {
+    Json(json!({"ids": c.zendesk_create_users(m.n)}))
+}
+
+async fn job(State(c): State<Control>, Path(id): Path<String>) -> Response {
+    match c.zendesk_job_status(&id) {
+        Some(job) => Json(json!({"job_status": job})).into_response(),
+        None => answer(Err(not_found("job_status", id))),
+    }
+}
+
+/// The `/__sandbox/zendesk/` routes.
+pub(crate) fn routes() -> Router<Control> {
+    Router::new()
+        .route("/__sandbox/zendesk/tickets/{id}/update", post(update))
+        .route("/__sandbox/zendesk/tickets/{id}/delete", post(delete))
+        .route("/__sandbox/zendesk/users/create", post(create_users))
+        .route("/__sandbox/zendesk/job_statuses/{id}", get(job))
+}

@@ -1,0 +1,442 @@
+//! End-to-end tests of the Mailchimp simulator over loopback HTTP: batch
+//! subscribe, upserts by subscriber hash, filters and paging, errors, the
+//! connection limit and member shapes against Mailchimp's spec.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "support/openapi.rs"]
+mod openapi;
+
+use std::collections::HashSet;
+
+use md5::{Digest, Md5};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use weft_sandbox::{Api, DEFAULT_MAILCHIMP_KEY, Faults, Sandbox, SandboxConfig};
+
+async fn sandbox(members: usize, rate_limits: bool) -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        seed: 5,
+        size: 100,
+        rate_limits,
+        mailchimp_members: members,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn call(
+    sb: &Sandbox,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut rb = reqwest::Client::new()
+        .request(method, format!("{}{path}", sb.base_url(Api::Mailchimp)))
+        .basic_auth("anystring", Some(DEFAULT_MAILCHIMP_KEY));
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let resp = rb.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn md5_hex(email: &str) -> String {
+    Md5::digest(email.to_lowercase().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn batch_subscribe_creates_rejects_and_updates() {
+    let sb = sandbox(0, false).await;
+    let list = sb.control().mailchimp_list_id();
+    assert!(
+        sb.control().mailchimp_members(&list).is_empty(),
+        "starts empty"
+    );
+    let members = |fname: &str| {
+        json!([
+            {"email_address": "ada.lovelace@example.com", "status": "subscribed", "merge_fields": {"FNAME": fname, "LNAME": "Lovelace"}},
+            {"email_address": "Grace.Hopper@Example.com", "status": "subscribed", "merge_fields": {"FNAME": "Grace"}},
+            {"email_address": " alan.turing@example.com ", "status_if_new": "pending"},
+            {"email_address": "not-an-email", "status": "subscribed"},
+        ])
+    };
+    let path = format!("/3.0/lists/{list}");
+    let (status, body) = call(
+        &sb,
+        Method::POST,
+        &path,
+        Some(json!({"members": members("Ada")})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["total_created"], 3);
+    assert_eq!(body["total_updated"], 0);
+    assert_eq!(body["error_count"], 1);
+    assert_eq!(body["errors"][0]["email_address"], "not-an-email");
+    assert_eq!(
+        body["errors"][0]["error"],
+        "not-an-email looks fake or invalid, please enter a real email address."
+    );
+    assert_eq!(body["errors"][0]["error_code"], "ERROR_GENERIC");
+    let created: Vec<&str> = body["new_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        created,
+        vec![
+            md5_hex("ada.lovelace@example.com"),
+            md5_hex("grace.hopper@example.com"),
+            md5_hex("alan.turing@example.com"),
+        ]
+    );
+    assert_eq!(body["new_members"][2]["status"], "pending");
+    let spec = openapi::load("mailchimp/mailchimp.com.json");
+    openapi::assert_matches(&spec, "/lists/{list_id}", "post", "200", &body);
+
+    // Existing members without update_existing are errors.
+    let (_, body) = call(
+        &sb,
+        Method::POST,
+        &path,
+        Some(json!({"members": members("Ada")})),
+    )
+    .await;
+    assert_eq!(body["total_created"], 0);
+    assert_eq!(body["error_count"], 4);
+    assert_eq!(body["errors"][0]["error_code"], "ERROR_CONTACT_EXISTS");
+    assert!(
+        body["errors"][0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("ada.lovelace@example.com is already a list member")
+    );
+
+    // With update_existing the changed FNAME is applied.
+    let (_, body) = call(
+        &sb,
+        Method::POST,
+        &path,
+        Some(json!({"members": members("Augusta"), "update_existing": true})),
+    )
+    .await;
+    assert_eq!(body["total_created"], 0);
+    assert_eq!(body["total_updated"], 3);
+    assert_eq!(body["error_count"], 1);
+    assert_eq!(
+        body["updated_members"][0]["merge_fields"]["FNAME"],
+        "Augusta"
+    );
+    let stored = sb.control().mailchimp_members(&list);
+    assert_eq!(stored.len(), 3);
+    assert_eq!(stored[0]["merge_fields"]["FNAME"], "Augusta");
+    assert_eq!(stored[0]["full_name"], "Augusta Lovelace");
+    assert_eq!(stored[1]["email_address"], "Grace.Hopper@Example.com");
+    assert_eq!(sb.control().writes(Api::Mailchimp).len(), 3);
+
+    // More than 500 members is refused whole.
+    let many: Vec<Value> = (0..501)
+        .map(|i| json!({"email_address": format!("p{i}@example.com"), "status": "subscribed"}))
+        .collect();
+    let (status, body) = call(&sb, Method::POST, &path, Some(json!({"members": many}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["status"], 400);
+    assert_eq!(body["title"], "Invalid Resource");
+    assert_eq!(sb.control().mailchimp_members(&list).len(), 3);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn put_by_subscriber_hash_upserts_and_deletes() {
+    let sb = sandbox(0, false).await;
+    let list = sb.control().mailchimp_list_id();
+    let email = "Barry.Smith7@Example.com";
+    let hash = md5_hex(email);
+    let path = format!("/3.0/lists/{list}/members/{hash}");
+    let (status, body) = call(
+        &sb,
+        Method::PUT,
+        &path,
+        Some(json!({"email_address": email, "status_if_new": "subscribed", "merge_fields": {"FNAME": "Barry"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["id"], hash.as_str());
+    assert_eq!(body["status"], "subscribed");
+    assert_eq!(body["merge_fields"]["FNAME"], "Barry");
+    let spec = openapi::load("mailchimp/mailchimp.com.json");
+    openapi::assert_matches(
+        &spec,
+        "/lists/{list_id}/members/{subscriber_hash}",
+        "put",
+        "200",
+        &body,
+    );
+
+    // A second PUT updates the same member.
+    let (status, body) = call(
+        &sb,
+        Method::PUT,
+        &path,
+        Some(json!({"email_address": email, "status_if_new": "subscribed", "status": "unsubscribed"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "unsubscribed");
+    assert_eq!(body["merge_fields"]["FNAME"], "Barry");
+    assert_eq!(sb.control().mailchimp_members(&list).len(), 1);
+
+    // The hash must be the body email's.
+    let (status, body) = call(
+        &sb,
+        Method::PUT,
+        &path,
+        Some(json!({"email_address": "someone.else@example.com", "status_if_new": "subscribed"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["type"],
+        "https://mailchimp.com/developer/marketing/docs/errors/"
+    );
+
+    let (status, body) = call(
+        &sb,
+        Method::PATCH,
+        &path,
+        Some(json!({"merge_fields": {"LNAME": "Smith"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["merge_fields"]["LNAME"], "Smith");
+    let (status, body) = call(&sb, Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["email_address"], email);
+
+    // DELETE archives; delete-permanent erases and blocks re-import.
+    let (status, _) = call(&sb, Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, body) = call(&sb, Method::GET, &path, None).await;
+    assert_eq!(body["status"], "archived");
+    let (_, listed) = call(
+        &sb,
+        Method::GET,
+        &format!("/3.0/lists/{list}/members"),
+        None,
+    )
+    .await;
+    assert_eq!(listed["total_items"], 0);
+    let (_, listed) = call(
+        &sb,
+        Method::GET,
+        &format!("/3.0/lists/{list}/members?status=archived"),
+        None,
+    )
+    .await;
+    assert_eq!(listed["total_items"], 1);
+    let (status, _) = call(
+        &sb,
+        Method::POST,
+        &format!("{path}/actions/delete-permanent"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = call(&sb, Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["title"], "Resource Not Found");
+    let (status, body) = call(
+        &sb,
+        Method::PUT,
+        &path,
+        Some(json!({"email_address": email, "status_if_new": "subscribed"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["title"], "Forgotten Email Not Subscribed");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn members_page_with_count_offset_and_filter_by_last_changed() {
+    let sb = sandbox(1_050, false).await;
+    let control = sb.control();
+    let list = control.mailchimp_list_id();
+    let path = format!("/3.0/lists/{list}/members");
+    let mut ids = HashSet::new();
+    let mut offset = 0;
+    loop {
+        let (status, page) = call(
+            &sb,
+            Method::GET,
+            &format!("{path}?count=100&offset={offset}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(page["total_items"], 1_050);
+        let members = page["members"].as_array().unwrap();
+        for m in members {
+            assert!(ids.insert(m["id"].as_str().unwrap().to_owned()));
+        }
+        if members.len() < 100 {
+            break;
+        }
+        offset += 100;
+    }
+    assert_eq!(ids.len(), 1_050);
+    let (_, page) = call(&sb, Method::GET, &format!("{path}?count=5000"), None).await;
+    assert_eq!(page["members"].as_array().unwrap().len(), 1_000);
+    let (_, page) = call(&sb, Method::GET, &path, None).await;
+    assert_eq!(page["members"].as_array().unwrap().len(), 10);
+    let spec = openapi::load("mailchimp/mailchimp.com.json");
+    openapi::assert_matches(&spec, "/lists/{list_id}/members", "get", "200", &page);
+    let first = &page["members"][0];
+    let p = weft_sandbox::people::person(5, 0);
+    assert_eq!(first["email_address"], p.email.as_str());
+    assert_eq!(first["merge_fields"]["FNAME"], p.nickname);
+
+    // Only members changed after the filter time come back.
+    let before = control.now();
+    let changed = page["members"][3]["id"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        &sb,
+        Method::PATCH,
+        &format!("{path}/{changed}"),
+        Some(json!({"merge_fields": {"FNAME": "Changed"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let since = chrono::DateTime::from_timestamp(before - 1, 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%S+00:00")
+        .to_string();
+    let (status, page) = call(
+        &sb,
+        Method::GET,
+        &format!("{path}?since_last_changed={}", since.replace('+', "%2B")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["total_items"], 1);
+    assert_eq!(page["members"][0]["id"], changed.as_str());
+    assert_eq!(page["members"][0]["merge_fields"]["FNAME"], "Changed");
+    let (status, _) = call(
+        &sb,
+        Method::GET,
+        &format!("{path}?since_last_changed=yesterday"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Subscribed-only filter.
+    let (_, subscribed) = call(
+        &sb,
+        Method::GET,
+        &format!("{path}?status=subscribed&count=1"),
+        None,
+    )
+    .await;
+    let (_, unsubscribed) = call(
+        &sb,
+        Method::GET,
+        &format!("{path}?status=unsubscribed&count=1"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        subscribed["total_items"].as_u64().unwrap() + unsubscribed["total_items"].as_u64().unwrap(),
+        1_050
+    );
+    assert!(unsubscribed["total_items"].as_u64().unwrap() > 0);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn lists_campaigns_and_auth_errors() {
+    let sb = sandbox(20, false).await;
+    let spec = openapi::load("mailchimp/mailchimp.com.json");
+    let (status, lists) = call(&sb, Method::GET, "/3.0/lists", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(lists["total_items"], 1);
+    assert_eq!(
+        lists["lists"][0]["id"],
+        sb.control().mailchimp_list_id().as_str()
+    );
+    openapi::assert_matches(&spec, "/lists", "get", "200", &lists);
+    let (_, campaigns) = call(&sb, Method::GET, "/3.0/campaigns?count=2", None).await;
+    assert_eq!(campaigns["total_items"], 3);
+    assert_eq!(campaigns["campaigns"].as_array().unwrap().len(), 2);
+    openapi::assert_matches(&spec, "/campaigns", "get", "200", &campaigns);
+
+    let resp = reqwest::Client::new()
+        .get(format!("{}/3.0/lists", sb.base_url(Api::Mailchimp)))
+        .basic_auth("anystring", Some("0000-us6"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["title"], "API Key Invalid");
+    assert_eq!(body["status"], 401);
+    assert_eq!(
+        body["type"],
+        "https://mailchimp.com/developer/marketing/docs/errors/"
+    );
+    assert!(body["detail"].as_str().unwrap().contains("API key"));
+    assert!(body["instance"].as_str().is_some_and(|s| !s.is_empty()));
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn more_than_ten_simultaneous_connections_get_429() {
+    let sb = sandbox(0, true).await;
+    sb.control().set_faults(
+        Api::Mailchimp,
+        Faults {
+            latency_ms: 400,
+            ..Faults::default()
+        },
+    );
+    let client = reqwest::Client::new();
+    let url = format!("{}/3.0/ping", sb.base_url(Api::Mailchimp));
+    let burst = (0..16).map(|_| {
+        client
+            .get(&url)
+            .basic_auth("anystring", Some(DEFAULT_MAILCHIMP_KEY))
+            .send()
+    });
+    let mut ok = 0;
+    let mut limited = 0;
+    for resp in futures::future::join_all(burst).await {
+        let resp = resp.unwrap();
+        match resp.status() {
+            StatusCode::OK => ok += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                limited += 1;
+                let body: Value = resp.json().await.unwrap();
+                assert_eq!(body["title"], "Too Many Requests");
+                assert_eq!(body["status"], 429);
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(ok >= 10 && limited >= 1, "ok {ok}, limited {limited}");
+    assert_eq!(ok + limited, 16);
+    // Finished requests free their connection slot.
+    sb.control().set_faults(Api::Mailchimp, Faults::default());
+    let (status, body) = call(&sb, Method::GET, "/3.0/ping", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["health_status"], "Everything's Chimpy!");
+    sb.shutdown().await;
+}

@@ -1,0 +1,528 @@
+//! End-to-end tests of the Zendesk Support simulator over loopback HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use weft_sandbox::{Api, DEFAULT_ZENDESK_EMAIL, DEFAULT_ZENDESK_TOKEN, Sandbox, SandboxConfig};
+
+async fn sandbox(size: usize, rate_limits: bool) -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        seed: 11,
+        size,
+        rate_limits,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn client(sb: &Sandbox, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .request(method, format!("{}{}", sb.base_url(Api::Zendesk), path))
+        .basic_auth(
+            format!("{DEFAULT_ZENDESK_EMAIL}/token"),
+            Some(DEFAULT_ZENDESK_TOKEN),
+        )
+}
+
+async fn get(sb: &Sandbox, path: &str) -> (StatusCode, Value) {
+    let resp = client(sb, reqwest::Method::GET, path).send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap())
+}
+
+/// Follows `after_url` from `first` until `end_of_stream`; returns the records and the last cursor.
+async fn export(sb: &Sandbox, name: &str, first: &str) -> (Vec<Value>, String) {
+    let mut out = Vec::new();
+    let mut path = first.to_owned();
+    loop {
+        let (status, page) = get(sb, &path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        out.extend(page[name].as_array().unwrap().iter().cloned());
+        let after_url = page["after_url"].as_str().unwrap();
+        let cursor = page["after_cursor"].as_str().unwrap().to_owned();
+        assert!(
+            after_url.ends_with(&format!("cursor={cursor}")),
+            "{after_url}"
+        );
+        if page["end_of_stream"].as_bool().unwrap() {
+            return (out, cursor);
+        }
+        path = after_url
+            .split_once("/api/")
+            .map(|(_, p)| format!("/api/{p}"))
+            .unwrap();
+    }
+}
+
+fn ids(records: &[Value]) -> Vec<u64> {
+    records.iter().map(|r| r["id"].as_u64().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn ticket_export_pages_through_every_ticket_once_in_update_order() {
+    let sb = sandbox(1_100, false).await;
+    let (tickets, _) = export(
+        &sb,
+        "tickets",
+        "/api/v2/incremental/tickets/cursor.json?start_time=0&per_page=250",
+    )
+    .await;
+    assert_eq!(tickets.len(), 1_100);
+    let unique: HashSet<u64> = ids(&tickets).into_iter().collect();
+    assert_eq!(unique.len(), 1_100);
+    assert_eq!(unique, (1..=1_100).collect());
+    let updated: Vec<&str> = tickets
+        .iter()
+        .map(|t| t["updated_at"].as_str().unwrap())
+        .collect();
+    assert!(
+        updated.windows(2).all(|w| w[0] <= w[1]),
+        "ordered by updated_at"
+    );
+    // Default page is 1,000: two pages.
+    let (status, page) = get(&sb, "/api/v2/incremental/tickets/cursor.json?start_time=0").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["tickets"].as_array().unwrap().len(), 1_000);
+    assert_eq!(page["end_of_stream"], false);
+    assert_eq!(page["before_cursor"], Value::Null);
+    // Same seed and size: byte-identical pages.
+    let a = client(
+        &sb,
+        reqwest::Method::GET,
+        "/api/v2/incremental/users/cursor?start_time=0&per_page=50",
+    )
+    .send()
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let sb2 = sandbox(1_100, false).await;
+    let b = client(
+        &sb2,
+        reqwest::Method::GET,
+        "/api/v2/incremental/users/cursor?start_time=0&per_page=50",
+    )
+    .send()
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert_eq!(
+        a.replace(&sb.base_url(Api::Zendesk), ""),
+        b.replace(&sb2.base_url(Api::Zendesk), "")
+    );
+    sb.shutdown().await;
+    sb2.shutdown().await;
+}
+
+fn unix(iso: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(iso)
+        .unwrap()
+        .timestamp()
+}
+
+#[tokio::test]
+async fn start_time_filters_by_updated_at() {
+    let sb = sandbox(300, false).await;
+    let (all, _) = export(
+        &sb,
+        "tickets",
+        "/api/v2/incremental/tickets/cursor.json?start_time=0",
+    )
+    .await;
+    let t = unix(all[120]["updated_at"].as_str().unwrap());
+    let expected: HashSet<u64> = all
+        .iter()
+        .filter(|r| unix(r["updated_at"].as_str().unwrap()) >= t)
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    let (since, _) = export(
+        &sb,
+        "tickets",
+        &format!("/api/v2/incremental/tickets/cursor.json?start_time={t}&per_page=40"),
+    )
+    .await;
+    assert_eq!(ids(&since).into_iter().collect::<HashSet<_>>(), expected);
+    assert_eq!(since.len(), expected.len());
+    // Too recent, and neither start_time nor cursor.
+    let now = sb.control().now();
+    let (status, body) = get(
+        &sb,
+        &format!("/api/v2/incremental/tickets/cursor.json?start_time={now}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "InvalidValue");
+    let (status, _) = get(&sb, "/api/v2/incremental/tickets/cursor.json").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn updated_and_deleted_tickets_reappear_after_the_cursor() {
+    let sb = sandbox(200, false).await;
+    let (all, cursor) = export(
+        &sb,
+        "tickets",
+        "/api/v2/incremental/tickets/cursor.json?start_time=0",
+    )
+    .await;
+    assert_eq!(all.len(), 200);
+    let resume = format!("/api/v2/incremental/tickets/cursor.json?cursor={cursor}");
+    let (nothing, same) = export(&sb, "tickets", &resume).await;
+    assert!(nothing.is_empty());
+    assert_eq!(same, cursor);
+
+    let c = sb.control();
+    c.advance_clock(120);
+    c.zendesk_update_ticket(
+        5,
+        json!({"subject": "Changed by the sandbox", "status": "solved"}),
+    )
+    .unwrap();
+    c.zendesk_delete_ticket(7).unwrap();
+    assert!(
+        c.zendesk_update_ticket(7, json!({"subject": "x"})).is_err(),
+        "deleted"
+    );
+    assert!(
+        c.zendesk_update_ticket(5, json!({"requester_id": 1}))
+            .is_err(),
+        "not updatable"
+    );
+    assert!(c.zendesk_delete_ticket(9_999).is_err());
+
+    let (changed, cursor2) = export(&sb, "tickets", &resume).await;
+    assert_eq!(ids(&changed), vec![5, 7]);
+    assert_eq!(changed[0]["subject"], "Changed by the sandbox");
+    assert_eq!(changed[0]["status"], "solved");
+    assert!(unix(changed[0]["updated_at"].as_str().unwrap()) >= c.now() - 5);
+    assert_eq!(
+        changed[0]["generated_timestamp"],
+        unix(changed[0]["updated_at"].as_str().unwrap())
+    );
+    assert_eq!(changed[1]["status"], "deleted");
+    let (again, _) = export(
+        &sb,
+        "tickets",
+        &format!("/api/v2/incremental/tickets/cursor.json?cursor={cursor2}"),
+    )
+    .await;
+    assert!(again.is_empty());
+
+    let (status, deleted) = get(&sb, "/api/v2/deleted_tickets.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(deleted["count"], 1);
+    let d = &deleted["deleted_tickets"][0];
+    assert_eq!(d["id"], 7);
+    assert_eq!(
+        d["previous_state"],
+        all.iter().find(|t| t["id"] == 7).unwrap()["status"]
+    );
+    assert_eq!(
+        d["subject"],
+        all.iter().find(|t| t["id"] == 7).unwrap()["subject"]
+    );
+    sb.shutdown().await;
+}
+
+async fn job(sb: &Sandbox, users: Value) -> Value {
+    let resp = client(
+        sb,
+        reqwest::Method::POST,
+        "/api/v2/users/create_or_update_many.json",
+    )
+    .json(&json!({"users": users}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let queued: Value = resp.json().await.unwrap();
+    assert_eq!(queued["job_status"]["status"], "queued");
+    let url = queued["job_status"]["url"].as_str().unwrap();
+    let path = url
+        .split_once("/api/")
+        .map(|(_, p)| format!("/api/{p}"))
+        .unwrap();
+    let (status, done) = get(sb, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(done["job_status"]["status"], "completed");
+    assert_eq!(done["job_status"]["id"], queued["job_status"]["id"]);
+    done["job_status"].clone()
+}
+
+#[tokio::test]
+async fn create_or_update_many_reports_created_then_updated() {
+    let sb = sandbox(100, false).await;
+    let (users, cursor) = export(
+        &sb,
+        "users",
+        "/api/v2/incremental/users/cursor.json?start_time=0",
+    )
+    .await;
+    assert_eq!(users.len(), 100);
+    let existing = &users[10];
+    let existing_email = existing["email"].as_str().unwrap().trim().to_uppercase();
+    let first = job(
+        &sb,
+        json!([
+            {"name": "Nova Newperson", "email": "nova.newperson@example.com"},
+            {"name": "Renamed", "email": existing_email},
+            {"name": "Bad", "email": "not-an-email"},
+        ]),
+    )
+    .await;
+    assert_eq!(first["total"], 3);
+    let r = first["results"].as_array().unwrap();
+    assert_eq!(r[0]["status"], "Created");
+    assert_eq!(r[0]["email"], "nova.newperson@example.com");
+    assert_eq!(r[1]["status"], "Updated");
+    assert_eq!(r[1]["id"], existing["id"]);
+    assert_eq!(r[2]["success"], false);
+    assert_eq!(r[2]["error"], "InvalidValue");
+    let new_id = r[0]["id"].as_u64().unwrap();
+
+    let second = job(
+        &sb,
+        json!([{"name": "Nova N.", "email": " NOVA.NEWPERSON@example.com "}]),
+    )
+    .await;
+    assert_eq!(second["results"][0]["status"], "Updated");
+    assert_eq!(second["results"][0]["id"], new_id);
+    assert_eq!(
+        sb.control()
+            .zendesk_job_status(second["id"].as_str().unwrap())
+            .unwrap(),
+        second
+    );
+
+    let (written, _) = export(
+        &sb,
+        "users",
+        &format!("/api/v2/incremental/users/cursor.json?cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(
+        ids(&written),
+        vec![existing["id"].as_u64().unwrap(), new_id]
+    );
+    assert_eq!(written[0]["name"], "Renamed");
+    assert_eq!(written[1]["name"], "Nova N.");
+    assert_eq!(sb.control().writes(Api::Zendesk).len(), 2);
+
+    let too_many: Vec<Value> = (0..101)
+        .map(|i| json!({"name": "x", "email": format!("x{i}@example.com")}))
+        .collect();
+    let resp = client(
+        &sb,
+        reqwest::Method::POST,
+        "/api/v2/users/create_or_update_many",
+    )
+    .json(&json!({"users": too_many}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let created = sb.control().zendesk_create_users(2);
+    assert_eq!(created, vec![new_id + 1, new_id + 2]);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn wrong_credentials_get_401() {
+    let sb = sandbox(10, false).await;
+    for auth in [
+        None,
+        Some(("someone@example.com/token", "nope")),
+        Some((DEFAULT_ZENDESK_EMAIL, DEFAULT_ZENDESK_TOKEN)),
+    ] {
+        let mut req =
+            reqwest::Client::new().get(format!("{}/api/v2/groups.json", sb.base_url(Api::Zendesk)));
+        if let Some((user, pass)) = auth {
+            req = req.basic_auth(user, Some(pass));
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            resp.text().await.unwrap(),
+            r#"{"error":"Couldn't authenticate you"}"#
+        );
+    }
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn eleventh_incremental_request_in_a_minute_gets_429() {
+    let sb = sandbox(10, true).await;
+    for n in 0..10 {
+        let (status, _) = get(&sb, "/api/v2/incremental/users/cursor.json?start_time=0").await;
+        assert_eq!(status, StatusCode::OK, "request {n}");
+    }
+    let resp = client(
+        &sb,
+        reqwest::Method::GET,
+        "/api/v2/incremental/tickets/cursor.json?start_time=0",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "APIRateLimitExceeded");
+    // Other endpoints still answer, with the plan's limit in the headers.
+    let resp = client(&sb, reqwest::Method::GET, "/api/v2/groups.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-rate-limit"], "700");
+    assert_eq!(resp.headers()["x-rate-limit-remaining"], "688");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn groups_fields_and_organizations() {
+    let sb = sandbox(100, false).await;
+    let (_, first) = get(&sb, "/api/v2/groups.json?page[size]=4").await;
+    assert_eq!(first["groups"].as_array().unwrap().len(), 4);
+    assert_eq!(first["meta"]["has_more"], true);
+    let next = first["links"]["next"].as_str().unwrap();
+    let path = next
+        .split_once("/api/")
+        .map(|(_, p)| format!("/api/{p}"))
+        .unwrap();
+    let (_, second) = get(&sb, &path).await;
+    assert_eq!(second["groups"].as_array().unwrap().len(), 2);
+    assert_eq!(second["meta"]["has_more"], false);
+    assert_eq!(second["links"]["next"], Value::Null);
+    let all: HashSet<u64> = ids(first["groups"].as_array().unwrap())
+        .into_iter()
+        .chain(ids(second["groups"].as_array().unwrap()))
+        .collect();
+    assert_eq!(all.len(), 6);
+
+    let (_, fields) = get(&sb, "/api/v2/ticket_fields").await;
+    let types: Vec<&str> = fields["ticket_fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types[..3], ["subject", "description", "status"]);
+
+    let (_, orgs) = get(
+        &sb,
+        "/api/v2/incremental/organizations.json?start_time=0&per_page=3",
+    )
+    .await;
+    assert_eq!(orgs["count"], 3);
+    assert_eq!(orgs["end_of_stream"], false);
+    let end_time = orgs["end_time"].as_i64().unwrap();
+    assert_eq!(
+        end_time,
+        unix(orgs["organizations"][2]["updated_at"].as_str().unwrap())
+    );
+    assert!(
+        orgs["next_page"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("start_time={end_time}"))
+    );
+    let (_, rest) = get(
+        &sb,
+        &format!("/api/v2/incremental/organizations?start_time={end_time}"),
+    )
+    .await;
+    assert_eq!(rest["end_of_stream"], true);
+    assert_eq!(
+        rest["count"], 3,
+        "5 organizations: the third again (time-based overlap) and two more"
+    );
+    sb.shutdown().await;
+}
+
+fn spec() -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/upstream-api-specs/zendesk/openapi-src.yaml");
+    serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Every field a documented property of `component`; every required one present.
+fn check_names(spec: &Value, component: &str, record: &Value) -> Vec<String> {
+    let schema = &spec["components"]["schemas"][component];
+    let props = schema["properties"].as_object().unwrap();
+    let obj = record.as_object().unwrap();
+    let mut errors: Vec<String> = obj
+        .keys()
+        .filter(|k| !props.contains_key(*k))
+        .map(|k| format!("{component}.{k}: not a property"))
+        .collect();
+    for r in schema["required"].as_array().into_iter().flatten() {
+        if !obj.contains_key(r.as_str().unwrap()) {
+            errors.push(format!("{component}.{r}: required but missing"));
+        }
+    }
+    errors
+}
+
+#[tokio::test]
+async fn tickets_users_and_organizations_use_the_spec_field_names() {
+    let spec = spec();
+    let sb = sandbox(200, false).await;
+    sb.control().zendesk_delete_ticket(3).unwrap();
+    job(
+        &sb,
+        json!([{"name": "Spec Check", "email": "spec.check@example.com"}]),
+    )
+    .await;
+    let (tickets, _) = export(
+        &sb,
+        "tickets",
+        "/api/v2/incremental/tickets/cursor.json?start_time=0",
+    )
+    .await;
+    let (users, _) = export(
+        &sb,
+        "users",
+        "/api/v2/incremental/users/cursor.json?start_time=0",
+    )
+    .await;
+    assert_eq!(users.len(), 201);
+    let (_, orgs) = get(&sb, "/api/v2/incremental/organizations.json?start_time=0").await;
+    let (_, groups) = get(&sb, "/api/v2/groups").await;
+    let (_, fields) = get(&sb, "/api/v2/ticket_fields").await;
+    let mut errors = Vec::new();
+    for t in &tickets {
+        errors.extend(check_names(&spec, "TicketObject", t));
+    }
+    for u in &users {
+        errors.extend(check_names(&spec, "UserForAdmin", u));
+    }
+    for o in orgs["organizations"].as_array().unwrap() {
+        errors.extend(check_names(&spec, "OrganizationObject", o));
+    }
+    for g in groups["groups"].as_array().unwrap() {
+        errors.extend(check_names(&spec, "GroupObject", g));
+    }
+    for f in fields["ticket_fields"].as_array().unwrap() {
+        errors.extend(check_names(&spec, "TicketFieldObject", f));
+    }
+    errors.sort();
+    errors.dedup();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // End users carry only UserForEndUser's fields plus UserForAdmin's: check the schema's required too.
+    assert!(users.iter().all(|u| u["name"].is_string()));
+    sb.shutdown().await;
+}

@@ -1,0 +1,42 @@
+-- materialized: table
+-- One row per person: Zoom webinar registrants and Salesforce contacts,
+-- de-duplicated by normalised email (lower(trim(email))). The name is the
+-- most recently updated one; `sources` lists where the person was seen.
+WITH seen AS (
+    SELECT lower(trim(email)) AS email,
+           first_name,
+           last_name,
+           'zoom' AS source,
+           create_time AS updated_at
+    FROM zoom.webinar_registrants
+    UNION ALL
+    SELECT lower(trim("Email")),
+           "FirstName",
+           "LastName",
+           'salesforce',
+           "LastModifiedDate"
+    FROM salesforce."Contact"
+    WHERE "_weft_deleted_at" IS NULL
+),
+people AS (
+    SELECT * FROM seen WHERE email IS NOT NULL AND email <> ''
+),
+latest AS (
+    SELECT email, first_name, last_name
+    FROM people
+    QUALIFY row_number() OVER (
+        PARTITION BY email
+        ORDER BY updated_at DESC NULLS LAST, source, first_name, last_name
+    ) = 1
+),
+origins AS (
+    SELECT email,
+           string_agg(DISTINCT source, ',' ORDER BY source) AS sources,
+           max(updated_at) AS updated_at
+    FROM people
+    GROUP BY email
+)
+SELECT latest.email, latest.first_name, latest.last_name, origins.sources, origins.updated_at
+FROM latest
+JOIN origins USING (email)
+ORDER BY latest.email
