@@ -1,14 +1,12 @@
-//! JSON pages -> Arrow (weft-arrow, under Stripe's declared customer schema) -> Parquet (zstd).
+//! JSON pages -> Arrow (weft-arrow, under Stripe's declared customer schema) -> staged Parquet (weft-stage, zstd).
 //!
 //! `cargo bench -p weft-benches --bench json_to_parquet`; target: >= 100k
 //! Stripe-sized records/s on one core.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use weft_arrow::{JsonDecoder, SchemaContract};
+use weft_stage::Stage;
 
 fn bench(c: &mut Criterion) {
     let catalog = weft_stripe::catalog().unwrap();
@@ -36,29 +34,25 @@ fn bench(c: &mut Criterion) {
             assert_eq!(rows as u64, records);
         })
     });
-    group.bench_function("json_to_arrow_to_parquet", |b| {
+    // The real staging path: weft-stage's writer (zstd Parquet parts through
+    // object_store) into an in-memory store, manifest included.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let stage = Stage::from_url("memory://").unwrap();
+    let mut load = 0u64;
+    group.bench_function("json_to_arrow_to_staged_parquet", |b| {
         b.iter(|| {
-            let mut d = JsonDecoder::new(
-                spec.schema.clone(),
-                spec.primary_key.clone(),
-                SchemaContract::Evolve,
-            )
-            .unwrap();
-            let props = WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap()))
-                .build();
-            let mut writer = ArrowWriter::try_new(
-                Vec::with_capacity(bytes / 4),
-                d.schema().clone(),
-                Some(props),
-            )
-            .unwrap();
-            for p in &pages {
-                if let Some(batch) = d.decode_page(p).unwrap().batch {
-                    writer.write(&batch).unwrap();
+            load += 1;
+            rt.block_on(async {
+                let mut d = JsonDecoder::new(spec.schema.clone(), spec.primary_key.clone(), SchemaContract::Evolve).unwrap();
+                let mut writer = stage.writer("bench", "customers", &format!("load-{load:08}"));
+                for p in &pages {
+                    if let Some(batch) = d.decode_page(p).unwrap().batch {
+                        writer.write(batch).await.unwrap();
+                    }
                 }
-            }
-            writer.close().unwrap().len()
+                let manifest = writer.finish(None).await.unwrap();
+                assert_eq!(manifest.rows, records);
+            })
         })
     });
     group.finish();

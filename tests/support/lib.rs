@@ -56,6 +56,142 @@ api_key = {{ file = "{}" }}
         }
     }
 
+    /// Starts a sandbox of `size` people and writes the `weft demo` story's
+    /// config (Zoom + Salesforce + Stripe into DuckDB, the dedupe model
+    /// `models/demo/01_people.sql`, a sync of `models.people` to the Mailchimp
+    /// audience in `mode`). The sandbox keeps running, so its state (and the
+    /// warehouse's) persists across runs of the same harness.
+    pub async fn story(size: usize, mode: &str) -> Harness {
+        Harness::story_batched(size, mode, None).await
+    }
+
+    /// [`Harness::story`] with the sync's `batch_size` set (records per API call).
+    pub async fn story_batched(size: usize, mode: &str, batch_size: Option<usize>) -> Harness {
+        let config = SandboxConfig {
+            size,
+            ..SandboxConfig::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let secret = |name: &str, value: &str| -> String {
+            let path = dir.path().join(name);
+            std::fs::write(&path, value).unwrap();
+            format!("{{ file = {:?} }}", path.display().to_string())
+        };
+        let stripe_key = secret("stripe.key", &config.api_key);
+        let zoom_secret = secret("zoom.secret", &config.zoom_client_secret);
+        let sf_secret = secret("salesforce.secret", &config.salesforce_client_secret);
+        let sf_refresh = secret("salesforce.refresh", &config.salesforce_refresh_token);
+        let mailchimp_key = secret("mailchimp.key", &config.mailchimp_api_key);
+        let models = dir.path().join("models");
+        std::fs::create_dir_all(&models).unwrap();
+        std::fs::write(
+            models.join("01_people.sql"),
+            include_str!("../../models/demo/01_people.sql"),
+        )
+        .unwrap();
+        let batch = batch_size.map_or(String::new(), |n| format!("batch_size = {n}"));
+
+        let sandbox = Sandbox::start(config.clone()).await.unwrap();
+        let control = sandbox.control();
+        let zoom = sandbox.base_url(Api::Zoom);
+        let text = format!(
+            r#"
+[warehouse]
+kind = "duckdb"
+path = "weft.duckdb"
+
+[stage]
+url = "stage"
+
+[models]
+dir = "models"
+
+[[pipelines]]
+name = "zoom"
+connector = "zoom"
+streams = ["users", "webinars", "webinar_registrants"]
+
+[pipelines.config]
+base_url = "{zoom}"
+token_url = "{zoom}/oauth/token"
+account_id = "{zoom_account}"
+client_id = "{zoom_client}"
+client_secret = {zoom_secret}
+
+[[pipelines]]
+name = "salesforce"
+connector = "salesforce"
+
+[pipelines.config]
+login_url = "{salesforce}"
+objects = ["Contact", "Account", "Lead"]
+auth = {{ kind = "refresh_token", client_id = "{sf_client}", client_secret = {sf_secret}, refresh_token = {sf_refresh} }}
+
+[[pipelines]]
+name = "stripe"
+connector = "stripe"
+streams = ["customers", "charges"]
+
+[pipelines.config]
+base_url = "{stripe}"
+api_key = {stripe_key}
+
+[[syncs]]
+name = "mailchimp_people"
+connector = "mailchimp"
+model = "models.people"
+primary_key = "email"
+mode = "{mode}"
+{batch}
+
+[syncs.mapping]
+email_address = "email"
+"merge_fields.FNAME" = "first_name"
+"merge_fields.LNAME" = "last_name"
+
+[syncs.config]
+base_url = "{mailchimp}/3.0"
+api_key = {mailchimp_key}
+list_id = "{list_id}"
+"#,
+            zoom_account = config.zoom_account_id,
+            zoom_client = config.zoom_client_id,
+            salesforce = sandbox.base_url(Api::Salesforce),
+            sf_client = config.salesforce_client_id,
+            stripe = sandbox.base_url(Api::Stripe),
+            mailchimp = sandbox.base_url(Api::Mailchimp),
+            list_id = control.mailchimp_list_id(),
+        );
+        let config_path = dir.path().join("weft.toml");
+        std::fs::write(&config_path, text).unwrap();
+        Harness {
+            sandbox,
+            dir,
+            config_path,
+        }
+    }
+
+    /// Runs every pipeline, then the models, then the syncs (what `weft run`
+    /// does) and checks every stream and sync succeeded.
+    pub async fn run_all(&self) -> weft_runner::RunOutcome {
+        let outcome = weft_runner::run(
+            &self.config(),
+            &weft_runner::RunOptions::default(),
+            weft_core::CancellationToken::new(),
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(outcome.succeeded(), "{}", outcome.render());
+        outcome
+    }
+
+    /// Every member of the sandbox's Mailchimp audience, as the API renders them.
+    pub fn mailchimp_members(&self) -> Vec<serde_json::Value> {
+        let control = self.sandbox.control();
+        control.mailchimp_members(&control.mailchimp_list_id())
+    }
+
     /// The parsed config.
     pub fn config(&self) -> weft_runner::WeftConfig {
         weft_runner::WeftConfig::load(&self.config_path).unwrap()
@@ -92,6 +228,25 @@ pub fn query_i64(db: &Path, sql: &str) -> i64 {
     let conn = open(db);
     conn.query_row(sql, [], |r| r.get::<_, i64>(0))
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Runs one SQL query returning every row, each column cast to text by the
+/// caller (`SELECT a::VARCHAR, ...`); NULL reads as an empty string.
+#[allow(clippy::let_and_return)] // the rows borrow `stmt`: they must be collected before it drops
+pub fn query_rows(db: &Path, sql: &str) -> Vec<Vec<String>> {
+    let conn = open(db);
+    let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let rows = stmt
+        .query_map([], |r| {
+            let n = r.as_ref().column_count();
+            (0..n)
+                .map(|i| r.get::<_, Option<String>>(i).map(Option::unwrap_or_default))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .map(|r| r.unwrap())
+        .collect();
+    rows
 }
 
 /// Runs one SQL query returning the first column of every row as text.

@@ -354,7 +354,10 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
             };
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
             let sandbox = weft_sandbox::Sandbox::start_on(addr, config).await?;
-            println!("stripe  {}", sandbox.base_url(weft_sandbox::Api::Stripe));
+            for (api, url) in sandbox.base_urls() {
+                println!("{:<11} {url}", api.name());
+            }
+            println!("(Ctrl-C to stop; credentials: the DEFAULT_* constants of weft-sandbox)");
             let _ = tokio::signal::ctrl_c().await;
             sandbox.shutdown().await;
             Ok(ExitCode::SUCCESS)

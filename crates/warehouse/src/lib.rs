@@ -8,6 +8,11 @@
 //! committed is a no-op, so a load can be replayed ([`replay`]) from the stage
 //! into any warehouse without calling the source API again.
 //!
+//! The warehouse also runs SQL [`Model`]s ([`load_models_dir`],
+//! [`Warehouse::run_models`]), serves tables and queries as a source
+//! ([`WarehouseSource`]) and, for reverse sync, is the
+//! [`weft_core::SyncStore`] that diffs a model against its snapshot in SQL.
+//!
 //! Warehouses sit behind cargo features; DuckDB (`duckdb`, on by default) is
 //! the embedded one.
 

@@ -224,13 +224,14 @@ pub(crate) fn parse(q: &str) -> Result<Query, SfError> {
             ));
         }
         p.k += 1;
-    }
-    while !count {
-        names.push(p.word()?);
-        if matches!(p.toks.get(p.k), Some((Tok::Comma, _))) {
-            p.k += 1;
-        } else {
-            break;
+    } else {
+        loop {
+            names.push(p.word()?);
+            if matches!(p.toks.get(p.k), Some((Tok::Comma, _))) {
+                p.k += 1;
+            } else {
+                break;
+            }
         }
     }
     p.expect_kw("FROM")?;

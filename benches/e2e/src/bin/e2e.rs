@@ -1,6 +1,6 @@
 //! End-to-end throughput and memory: sandbox Stripe customers -> weft -> stage -> DuckDB.
 //!
-//! `cargo run --release -p weft-benches --bin e2e -- 10000 100000 1000000`
+//! `cargo run --release -p weft-bench-e2e --bin e2e -- 10000 100000 1000000`
 //! Each size runs in a fresh child process so peak RSS (VmHWM) is per size.
 
 use std::time::Instant;
@@ -41,7 +41,7 @@ async fn one(size: usize) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(&path, text)?;
     let config = WeftConfig::load(&path)?;
     let started = Instant::now();
-    let reports = weft_runner::run(
+    let outcome = weft_runner::run(
         &config,
         &RunOptions::default(),
         CancellationToken::new(),
@@ -49,7 +49,7 @@ async fn one(size: usize) -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     let secs = started.elapsed().as_secs_f64();
-    let s = reports[0]
+    let s = outcome.pipelines[0]
         .stream("customers")
         .ok_or("no customers report")?;
     println!(
