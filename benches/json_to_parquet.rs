@@ -36,14 +36,22 @@ fn bench(c: &mut Criterion) {
     });
     // The real staging path: weft-stage's writer (zstd Parquet parts through
     // object_store) into an in-memory store, manifest included.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let stage = Stage::from_url("memory://").unwrap();
     let mut load = 0u64;
     group.bench_function("json_to_arrow_to_staged_parquet", |b| {
         b.iter(|| {
             load += 1;
             rt.block_on(async {
-                let mut d = JsonDecoder::new(spec.schema.clone(), spec.primary_key.clone(), SchemaContract::Evolve).unwrap();
+                let mut d = JsonDecoder::new(
+                    spec.schema.clone(),
+                    spec.primary_key.clone(),
+                    SchemaContract::Evolve,
+                )
+                .unwrap();
                 let mut writer = stage.writer("bench", "customers", &format!("load-{load:08}"));
                 for p in &pages {
                     if let Some(batch) = d.decode_page(p).unwrap().batch {

@@ -32,8 +32,8 @@ async fn run(h: &Harness) -> weft_core::RunReport {
     )
     .await
     .unwrap();
-    assert_eq!(reports.len(), 1);
-    reports.remove(0)
+    assert_eq!(reports.pipelines.len(), 1);
+    reports.pipelines.remove(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

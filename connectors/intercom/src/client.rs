@@ -122,4 +122,3 @@ impl IntercomClient {
         self.http.send(&req, metrics).await.map(drop)
     }
 }
-

@@ -126,7 +126,6 @@ impl MailchimpClient {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

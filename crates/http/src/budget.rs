@@ -49,11 +49,9 @@ impl BudgetKey {
 /// for budget account ids and logs that must tell accounts apart without
 /// showing secrets.
 pub fn fingerprint(credential: &str) -> String {
-    let hash = credential
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
+    let hash = credential.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
     format!("{hash:016x}")
 }
 

@@ -89,9 +89,10 @@ pub fn build_sync_target(
             let cfg: weft_mailchimp::MailchimpConfig = table
                 .try_into()
                 .map_err(|e: toml::de::Error| wrap(Box::new(e)))?;
-            weft_mailchimp::MailchimpTarget::check_spec(&sync.spec()).map_err(|e| wrap(Box::new(e)))?;
-            let target =
-                weft_mailchimp::MailchimpTarget::new(&cfg, budgets).map_err(|e| wrap(Box::new(e)))?;
+            weft_mailchimp::MailchimpTarget::check_spec(&sync.spec())
+                .map_err(|e| wrap(Box::new(e)))?;
+            let target = weft_mailchimp::MailchimpTarget::new(&cfg, budgets)
+                .map_err(|e| wrap(Box::new(e)))?;
             Ok(Arc::new(target))
         }
         "intercom" => {

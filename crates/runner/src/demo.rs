@@ -77,8 +77,14 @@ pub async fn run_demo(
     };
     let stripe_key = secret("stripe.key", &sandbox_config.api_key)?;
     let zoom_secret = secret("zoom.secret", &sandbox_config.zoom_client_secret)?;
-    let sf_secret = secret("salesforce.secret", &sandbox_config.salesforce_client_secret)?;
-    let sf_refresh = secret("salesforce.refresh", &sandbox_config.salesforce_refresh_token)?;
+    let sf_secret = secret(
+        "salesforce.secret",
+        &sandbox_config.salesforce_client_secret,
+    )?;
+    let sf_refresh = secret(
+        "salesforce.refresh",
+        &sandbox_config.salesforce_refresh_token,
+    )?;
     let mailchimp_key = secret("mailchimp.key", &sandbox_config.mailchimp_api_key)?;
     let models = dir.join("models");
     create_dir(&models)?;
@@ -158,7 +164,9 @@ list_id = "{list_id}"
     write(&config_path, &text)?;
     let config = WeftConfig::load(&config_path)?;
     let outcome = crate::run(&config, &RunOptions::default(), cancel, None).await;
-    let audience_members = control.mailchimp_members(&control.mailchimp_list_id()).len();
+    let audience_members = control
+        .mailchimp_members(&control.mailchimp_list_id())
+        .len();
     sandbox.shutdown().await;
     let outcome = outcome?;
     let people = outcome

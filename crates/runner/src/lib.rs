@@ -79,7 +79,8 @@ pub struct SyncResult {
 impl RunOutcome {
     /// Whether every stream and every sync succeeded.
     pub fn succeeded(&self) -> bool {
-        self.pipelines.iter().all(RunReport::succeeded) && self.syncs.iter().all(|s| s.error.is_none())
+        self.pipelines.iter().all(RunReport::succeeded)
+            && self.syncs.iter().all(|s| s.error.is_none())
     }
 
     /// Plain-text report: per-stream tables, models, syncs.
@@ -90,7 +91,10 @@ impl RunOutcome {
             out.push('\n');
         }
         for m in &self.models {
-            out.push_str(&format!("model  {:<32} {:>10} rows ({:?})\n", m.name, m.rows, m.materialized));
+            out.push_str(&format!(
+                "model  {:<32} {:>10} rows ({:?})\n",
+                m.name, m.rows, m.materialized
+            ));
         }
         for s in &self.syncs {
             match (&s.report, &s.error) {
@@ -167,7 +171,9 @@ pub async fn run(
         let report = pipeline.run().await?;
         if config.stage.keep_loads > 0 && report.succeeded() {
             for s in &report.streams {
-                stage.prune(&p.name, &s.stream, config.stage.keep_loads).await?;
+                stage
+                    .prune(&p.name, &s.stream, config.stage.keep_loads)
+                    .await?;
             }
         }
         outcome.pipelines.push(report);
@@ -237,12 +243,11 @@ pub async fn check(
     };
     let mut out = Vec::new();
     for p in selected {
-        let result = match build_source(&p.name, &p.connector, &p.config, BudgetRegistry::global())
-            .await
-        {
-            Ok(source) => source.check().await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
+        let result =
+            match build_source(&p.name, &p.connector, &p.config, BudgetRegistry::global()).await {
+                Ok(source) => source.check().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
         out.push((p.name.clone(), result));
     }
     Ok(out)

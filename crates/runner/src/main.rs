@@ -367,7 +367,10 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
 
 fn print_outcome(outcome: &weft_runner::RunOutcome, json: bool) {
     if json {
-        println!("{}", serde_json::to_string_pretty(outcome).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(outcome).unwrap_or_default()
+        );
     } else {
         print!("{}", outcome.render());
     }

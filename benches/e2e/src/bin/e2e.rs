@@ -66,11 +66,11 @@ async fn one(size: usize) -> Result<(), Box<dyn std::error::Error>> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let [single] = args.as_slice() {
-        if let Some(size) = single.strip_prefix("--one=") {
-            let rt = tokio::runtime::Runtime::new()?;
-            return rt.block_on(one(size.parse()?));
-        }
+    if let [single] = args.as_slice()
+        && let Some(size) = single.strip_prefix("--one=")
+    {
+        let rt = tokio::runtime::Runtime::new()?;
+        return rt.block_on(one(size.parse()?));
     }
     let sizes = if args.is_empty() {
         vec!["10000".to_string(), "100000".to_string()]

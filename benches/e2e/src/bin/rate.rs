@@ -24,7 +24,9 @@ async fn one(rate: u32, seconds: u32) -> Result<(), Box<dyn std::error::Error>> 
     let key = dir.path().join("key");
     std::fs::write(&key, &config.api_key)?;
     let sandbox = Sandbox::start(config).await?;
-    sandbox.control().set_rate_limit_per_sec(Api::Stripe, Some(rate));
+    sandbox
+        .control()
+        .set_rate_limit_per_sec(Api::Stripe, Some(rate));
     let mut cfg = StripeConfig::new(
         Some(sandbox.base_url(Api::Stripe)),
         SecretRef::File { file: key },
@@ -69,8 +71,15 @@ async fn one(rate: u32, seconds: u32) -> Result<(), Box<dyn std::error::Error>> 
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rates: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let rates = if rates.is_empty() { vec![25, 100] } else { rates };
+    let rates: Vec<u32> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let rates = if rates.is_empty() {
+        vec![25, 100]
+    } else {
+        rates
+    };
     for rate in rates {
         one(rate, 10).await?;
     }
