@@ -16,7 +16,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const KEY: &str = "sk_test_WIREMOCK_SENTINEL";
 
 fn source(server: &MockServer) -> StripeSource {
-    let dir = std::env::temp_dir().join(format!("weft-stripe-key-{}", std::process::id()));
+    // One key file per source: tests run concurrently.
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("weft-stripe-key-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("key");
     std::fs::write(&key, KEY).unwrap();
@@ -99,9 +102,15 @@ async fn first_run_pages_with_limit_and_starting_after_and_saves_newest_created(
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ids, vec!["cus_3", "cus_2", "cus_1"]);
+    // After each page: a resume point (the list again, events already covered);
+    // at the end: the newest `created`.
     assert_eq!(
         checkpoints,
-        vec![json!({"created": 300, "events_created": 2_000_000_000})]
+        vec![
+            json!({"events_created": 2_000_000_000}),
+            json!({"events_created": 2_000_000_000}),
+            json!({"created": 300, "events_created": 2_000_000_000}),
+        ]
     );
     assert!(notices.is_empty());
 }
@@ -148,7 +157,10 @@ async fn incremental_run_reads_events_then_new_objects() {
     assert_eq!(records[1]["name"], "new");
     assert_eq!(
         checkpoints,
-        vec![json!({"created": 400, "events_created": 2_000_000_000})]
+        vec![
+            json!({"created": 300, "events_created": 2_000_000_000}),
+            json!({"created": 400, "events_created": 2_000_000_000}),
+        ]
     );
 }
 

@@ -87,6 +87,10 @@ pub enum WarehouseConfig {
     Duckdb {
         /// Database file (relative paths are relative to the config file).
         path: PathBuf,
+        /// DuckDB's memory cap (e.g. `"512MB"`); its cache of table data
+        /// stays under it, so memory does not grow with the warehouse.
+        #[serde(default = "default_memory_limit")]
+        memory_limit: String,
     },
 }
 
@@ -110,6 +114,10 @@ impl Default for StageConfig {
             keep_loads: 0,
         }
     }
+}
+
+fn default_memory_limit() -> String {
+    "512MB".into()
 }
 
 fn default_stage_url() -> String {
@@ -207,7 +215,7 @@ impl WeftConfig {
     }
 
     fn rebase(&mut self, base: &Path) {
-        let WarehouseConfig::Duckdb { path } = &mut self.warehouse;
+        let WarehouseConfig::Duckdb { path, .. } = &mut self.warehouse;
         if path.is_relative() {
             *path = base.join(&*path);
         }
@@ -281,7 +289,8 @@ api_key = { env = "STRIPE_API_KEY" } # or { file = "…" }
     fn parses_the_readme_example_and_rebases_paths() {
         let mut c = WeftConfig::parse(README_EXAMPLE).unwrap();
         c.rebase(Path::new("/etc/weft"));
-        let WarehouseConfig::Duckdb { path } = &c.warehouse;
+        let WarehouseConfig::Duckdb { path, memory_limit } = &c.warehouse;
+        assert_eq!(memory_limit, "512MB");
         assert_eq!(path, Path::new("/etc/weft/weft.duckdb"));
         assert_eq!(c.stage.url, "/etc/weft/stage");
         let p = c.pipeline("stripe").unwrap();

@@ -41,7 +41,7 @@ pub struct RunOptions {
 /// Opens the configured warehouse.
 pub fn open_warehouse(config: &WeftConfig) -> Result<Arc<DuckDbWarehouse>, RunnerError> {
     match &config.warehouse {
-        WarehouseConfig::Duckdb { path } => {
+        WarehouseConfig::Duckdb { path, memory_limit } => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|source| RunnerError::Io {
                     what: "creating the warehouse directory",
@@ -49,7 +49,9 @@ pub fn open_warehouse(config: &WeftConfig) -> Result<Arc<DuckDbWarehouse>, Runne
                     source,
                 })?;
             }
-            Ok(Arc::new(DuckDbWarehouse::open(path)?))
+            let warehouse = DuckDbWarehouse::open(path)?;
+            warehouse.set_memory_limit(memory_limit)?;
+            Ok(Arc::new(warehouse))
         }
     }
 }

@@ -31,7 +31,7 @@ async fn one(size: usize) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(&key, &config.api_key)?;
     let sandbox = Sandbox::start(config).await?;
     let text = format!(
-        "[warehouse]\nkind = \"duckdb\"\npath = \"{}\"\n[stage]\nurl = \"{}\"\n[[pipelines]]\nname = \"stripe\"\nconnector = \"stripe\"\nstreams = [\"customers\"]\n[pipelines.config]\nbase_url = \"{}\"\napi_key = {{ file = \"{}\" }}\nrequests_per_second = 1000000\n",
+        "[warehouse]\nkind = \"duckdb\"\npath = \"{}\"\nmemory_limit = \"64MB\"\n[stage]\nurl = \"{}\"\n[[pipelines]]\nname = \"stripe\"\nconnector = \"stripe\"\nstreams = [\"customers\"]\ncheckpoint_rows = 20000\n[pipelines.config]\nbase_url = \"{}\"\napi_key = {{ file = \"{}\" }}\nrequests_per_second = 1000000\n",
         dir.path().join("w.duckdb").display(),
         dir.path().join("stage").display(),
         sandbox.base_url(Api::Stripe),

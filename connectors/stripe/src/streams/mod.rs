@@ -164,13 +164,22 @@ async fn read_stream(
     }
 
     let created_from = if full_read { None } else { saved.created };
+    // While the list is read, resuming means: the events already read, the list again.
+    let resume = Cursor {
+        events_created: next.events_created,
+        ..saved
+    }
+    .to_state();
     let watermark = read_list(
         inner,
         stream,
-        created_from,
-        saved.created,
-        now,
-        settle,
+        ListRead {
+            created_from,
+            previous: saved.created,
+            now,
+            settle,
+            resume,
+        },
         &request,
         tx,
     )
@@ -179,18 +188,35 @@ async fn read_stream(
     send(tx, SourceEvent::Checkpoint(next.to_state()), &name).await
 }
 
-/// Reads the entity list (objects created at or after `created_from`), returns the new cursor.
-#[allow(clippy::too_many_arguments)]
+/// How one entity-list read goes.
+struct ListRead {
+    /// Objects created at or after this are listed (`None` = all).
+    created_from: Option<i64>,
+    /// The saved `created` cursor.
+    previous: Option<i64>,
+    /// Extraction start (Unix seconds).
+    now: i64,
+    /// Settle delay (seconds).
+    settle: i64,
+    /// The state that resumes this read if it stops midway.
+    resume: StreamState,
+}
+
+/// Reads the entity list, checkpointing after every page; returns the new cursor.
 async fn read_list(
     inner: &Inner,
     stream: &CatalogStream,
-    created_from: Option<i64>,
-    previous: Option<i64>,
-    now: i64,
-    settle: i64,
+    read: ListRead,
     request: &ReadRequest,
     tx: &EventSender,
 ) -> Result<Option<i64>, StripeError> {
+    let ListRead {
+        created_from,
+        previous,
+        now,
+        settle,
+        resume,
+    } = read;
     let name = &stream.spec.name;
     let endpoint = stream.endpoint.as_deref().unwrap_or_default();
     let mut first = inner.client.list(endpoint);
@@ -223,6 +249,11 @@ async fn read_list(
             name,
         )
         .await?;
+        // Newest-first lists cannot move the cursor until they end, but the
+        // saved cursor stays a valid resume point: checkpointing it lets the
+        // pipeline commit bounded loads (its cadence) instead of one load per
+        // stream; a resumed read re-reads from it and the merge absorbs the overlap.
+        send(tx, SourceEvent::Checkpoint(resume.clone()), name).await?;
     }
     Ok(watermark.value())
 }

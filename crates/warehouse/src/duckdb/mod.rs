@@ -91,6 +91,25 @@ impl DuckDbWarehouse {
         })
     }
 
+    /// Caps DuckDB's memory (its buffer pool caches table data up to this,
+    /// then spills to the database file / temp directory), e.g. `"256MB"`.
+    pub fn set_memory_limit(&self, limit: &str) -> Result<(), WarehouseError> {
+        let ok = !limit.is_empty()
+            && limit
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b' ');
+        if !ok {
+            return Err(WarehouseError::InvalidName {
+                what: "memory_limit",
+                name: limit.to_string(),
+                reason: "expected a size such as `512MB` or `2GB`".to_string(),
+            });
+        }
+        self.lock()?
+            .execute_batch(&format!("SET memory_limit = '{limit}'"))
+            .map_err(db("set memory_limit", NAME))
+    }
+
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, WarehouseError> {
         self.conn
             .lock()

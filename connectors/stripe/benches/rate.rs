@@ -1,7 +1,9 @@
 //! Rate budget: against a sandbox allowing R requests/s, how close does weft get
 //! to R, and how many 429s does it draw? (issue 3: >= 0.95 R with <= 1% 429s)
 //!
-//! `cargo run --release -p weft-bench-e2e --bin rate -- 25 100`
+//! `cargo bench -p weft-stripe --bench rate` (rates as arguments: `-- 25 100`)
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::Arc;
 use std::time::Instant;
