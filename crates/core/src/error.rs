@@ -3,6 +3,36 @@
 /// A boxed error from a connector or destination crate, kept as the source.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// A daily API quota is used up (minus the headroom kept for others).
+///
+/// Not a failure of the data: the run stops cleanly, committed cursors stay,
+/// and the next run (after the quota resets) continues. The HTTP layer
+/// carries it as an error's source so the pipeline can recognise it by type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{api}: daily quota reached ({used} of {quota} requests used; headroom kept free)")]
+pub struct QuotaReached {
+    /// API name.
+    pub api: String,
+    /// Requests used so far.
+    pub used: u64,
+    /// The daily quota.
+    pub quota: u64,
+}
+
+impl QuotaReached {
+    /// Finds a `QuotaReached` anywhere in an error's source chain.
+    pub fn in_chain<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a QuotaReached> {
+        let mut current = Some(error);
+        while let Some(e) = current {
+            if let Some(q) = e.downcast_ref::<QuotaReached>() {
+                return Some(q);
+            }
+            current = e.source();
+        }
+        None
+    }
+}
+
 /// What failed in the engine, and where.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

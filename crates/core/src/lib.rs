@@ -23,7 +23,7 @@ mod sync;
 
 pub use catalog::{Catalog, CatalogStream, DeclaredField};
 pub use destination::{Checkpoint, Destination, LoadReceipt, LoadSink, LoadTarget, new_load_id};
-pub use error::{BoxError, CoreError};
+pub use error::{BoxError, CoreError, QuotaReached};
 pub use metrics::{MetricsSnapshot, StreamMetrics};
 pub use pipeline::{Cadence, Pipeline, PipelineObserver, PipelineOptions};
 pub use report::{RunReport, StreamReport, StreamStatus};

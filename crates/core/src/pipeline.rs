@@ -208,12 +208,20 @@ impl Pipeline {
         report.rejected = metrics.snapshot().rejected;
         report.seconds = started.elapsed().as_secs_f64();
         if let Err(e) = outcome {
-            report.status = match e {
-                CoreError::Cancelled { .. } => StreamStatus::Cancelled,
-                _ => StreamStatus::Failed,
-            };
-            tracing::error!(error = %e, "stream did not finish");
-            report.error = Some(e.to_string());
+            if let Some(quota) = crate::QuotaReached::in_chain(&e) {
+                report.status = StreamStatus::QuotaReached;
+                tracing::warn!(%quota, "stopped at the daily quota; committed state kept");
+                report
+                    .notices
+                    .push(format!("quota reached: {quota}; the next run continues"));
+            } else {
+                report.status = match e {
+                    CoreError::Cancelled { .. } => StreamStatus::Cancelled,
+                    _ => StreamStatus::Failed,
+                };
+                tracing::error!(error = %e, "stream did not finish");
+                report.error = Some(e.to_string());
+            }
         }
         if let Some(o) = &self.observer {
             o.stream_finished(&report);

@@ -16,6 +16,9 @@ pub enum StreamStatus {
     Failed,
     /// Interrupted; what was committed before the cancel is kept.
     Cancelled,
+    /// Stopped cleanly at the API's daily quota; committed state is kept and
+    /// the next run continues from it. Not a failure.
+    QuotaReached,
 }
 
 /// One stream's outcome.
@@ -95,9 +98,12 @@ pub struct RunReport {
 impl RunReport {
     /// Whether every stream succeeded.
     pub fn succeeded(&self) -> bool {
-        self.streams
-            .iter()
-            .all(|s| s.status == StreamStatus::Succeeded)
+        self.streams.iter().all(|s| {
+            matches!(
+                s.status,
+                StreamStatus::Succeeded | StreamStatus::QuotaReached
+            )
+        })
     }
 
     /// Total rows committed across streams.
@@ -130,6 +136,7 @@ impl RunReport {
                 StreamStatus::Succeeded => "ok",
                 StreamStatus::Failed => "FAILED",
                 StreamStatus::Cancelled => "cancelled",
+                StreamStatus::QuotaReached => "quota",
             };
             let cursor = s
                 .cursor

@@ -35,8 +35,14 @@ enum Step {
     Page(Vec<&'static str>),
     Checkpoint(i64),
     Fail(&'static str),
+    Quota,
     Hang,
 }
+
+/// A connector error that wraps the HTTP layer's quota stop as its source.
+#[derive(Debug, thiserror::Error)]
+#[error("http: {0}")]
+struct WrappedQuota(#[source] QuotaReached);
 
 struct MemSource {
     steps: Mutex<Option<Vec<Step>>>,
@@ -81,6 +87,13 @@ impl Source for MemSource {
                     }),
                     Step::Checkpoint(ts) => SourceEvent::Checkpoint(StreamState(json!({"ts": ts}))),
                     Step::Fail(msg) => return Err(Box::new(TestError(msg.into())) as BoxError),
+                    Step::Quota => {
+                        return Err(Box::new(WrappedQuota(QuotaReached {
+                            api: "mem".into(),
+                            used: 90,
+                            quota: 100,
+                        })) as BoxError);
+                    }
                     Step::Hang => futures::future::pending::<SourceEvent>().await,
                 };
                 if tx.send(Ok(event)).await.is_err() {
@@ -312,4 +325,31 @@ async fn unknown_stream_is_an_error_listing_the_available_ones() {
     });
     let e = p.run().await.unwrap_err().to_string();
     assert!(e.contains("`nope`") && e.contains("users"), "{e}");
+}
+
+#[tokio::test]
+async fn a_quota_stop_is_clean_keeps_state_and_is_not_a_failure() {
+    let dest = Arc::new(MemDestination::default());
+    let source = MemSource::new(vec![
+        Step::Page(vec![r#"{"id":"a","ts":1}"#]),
+        Step::Checkpoint(1),
+        Step::Page(vec![r#"{"id":"b","ts":2}"#]),
+        Step::Quota,
+    ]);
+    let report = pipeline(source, dest.clone(), 1).run().await.unwrap();
+    let s = report.stream("users").unwrap();
+    assert_eq!(s.status, StreamStatus::QuotaReached);
+    assert!(report.succeeded(), "a quota stop is not a failure");
+    assert_eq!(s.error, None);
+    assert_eq!(s.notices.len(), 1);
+    assert!(
+        s.notices[0].contains("daily quota reached (90 of 100"),
+        "{}",
+        s.notices[0]
+    );
+    // The checkpoint before the stop is committed; the uncheckpointed page is not.
+    let committed = dest.committed.lock().unwrap();
+    assert_eq!(committed.loads.len(), 1);
+    assert_eq!(committed.loads[0].3, StreamState(json!({"ts": 1})));
+    assert!(report.to_table().contains("quota"));
 }

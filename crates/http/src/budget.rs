@@ -283,11 +283,11 @@ impl Budget {
         let usable = (quota as f64 * (1.0 - self.limits.quota_headroom)).floor() as u64;
         let used = self.quota_used();
         if used >= usable {
-            return Err(HttpError::QuotaReached {
+            return Err(HttpError::QuotaReached(weft_core::QuotaReached {
                 api: self.key.api.clone(),
                 used,
                 quota,
-            });
+            }));
         }
         Ok(())
     }

@@ -99,15 +99,8 @@ pub enum HttpError {
         cursor: String,
     },
     /// The daily quota (minus its headroom) is used up; stop cleanly and keep the cursor.
-    #[error("{api}: daily quota reached ({used} of {quota} requests used; headroom kept free)")]
-    QuotaReached {
-        /// API name.
-        api: String,
-        /// Requests used so far (as reported by the API or counted here).
-        used: u64,
-        /// The daily quota.
-        quota: u64,
-    },
+    #[error("{0}")]
+    QuotaReached(#[source] weft_core::QuotaReached),
     /// Getting an access token failed.
     #[error("{api}: authentication at {url} failed: {reason}")]
     Auth {
@@ -171,6 +164,6 @@ impl HttpError {
 
     /// Whether this is the daily-quota stop (end the run cleanly, keep the cursor).
     pub fn is_quota_reached(&self) -> bool {
-        matches!(self, HttpError::QuotaReached { .. })
+        matches!(self, HttpError::QuotaReached(_))
     }
 }

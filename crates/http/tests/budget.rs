@@ -237,12 +237,14 @@ async fn daily_quota_stops_before_headroom() {
     assert!(err.is_quota_reached());
     assert!(!err.is_retryable());
     assert!(matches!(
-        err,
-        HttpError::QuotaReached {
+        &err,
+        HttpError::QuotaReached(weft_core::QuotaReached {
             used: 90,
             quota: 100,
             ..
-        }
+        })
     ));
+    // The pipeline recognises it by type through the error's source chain.
+    assert!(weft_core::QuotaReached::in_chain(&err).is_some());
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }

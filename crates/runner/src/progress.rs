@@ -54,6 +54,7 @@ impl PipelineObserver for Progress {
                 StreamStatus::Succeeded => "done",
                 StreamStatus::Failed => "FAILED",
                 StreamStatus::Cancelled => "cancelled",
+                StreamStatus::QuotaReached => "quota reached",
             };
             bar.finish_with_message(format!("{status}: {} rows", report.rows));
         }
