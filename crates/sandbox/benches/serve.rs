@@ -22,12 +22,14 @@ fn rss_kib() -> u64 {
 }
 
 #[derive(serde::Deserialize)]
+#[allow(dead_code, reason = "built by serde_json, read below")]
 struct Page {
     has_more: bool,
     data: Vec<Id>,
 }
 
 #[derive(serde::Deserialize)]
+#[allow(dead_code, reason = "built by serde_json, read below")]
 struct Id {
     id: String,
 }
