@@ -71,99 +71,14 @@ api_key = {{ file = "{}" }}
             size,
             ..SandboxConfig::default()
         };
+        let mode: weft_core::SyncWriteMode =
+            serde_json::from_value(serde_json::Value::String(mode.to_string())).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let secret = |name: &str, value: &str| -> String {
-            let path = dir.path().join(name);
-            std::fs::write(&path, value).unwrap();
-            format!("{{ file = {:?} }}", path.display().to_string())
-        };
-        let stripe_key = secret("stripe.key", &config.api_key);
-        let zoom_secret = secret("zoom.secret", &config.zoom_client_secret);
-        let sf_secret = secret("salesforce.secret", &config.salesforce_client_secret);
-        let sf_refresh = secret("salesforce.refresh", &config.salesforce_refresh_token);
-        let mailchimp_key = secret("mailchimp.key", &config.mailchimp_api_key);
-        let models = dir.path().join("models");
-        std::fs::create_dir_all(&models).unwrap();
-        std::fs::write(
-            models.join("01_people.sql"),
-            include_str!("../../models/demo/01_people.sql"),
-        )
-        .unwrap();
-        let batch = batch_size.map_or(String::new(), |n| format!("batch_size = {n}"));
-
         let sandbox = Sandbox::start(config.clone()).await.unwrap();
-        let control = sandbox.control();
-        let zoom = sandbox.base_url(Api::Zoom);
-        let text = format!(
-            r#"
-[warehouse]
-kind = "duckdb"
-path = "weft.duckdb"
-
-[stage]
-url = "stage"
-
-[models]
-dir = "models"
-
-[[pipelines]]
-name = "zoom"
-connector = "zoom"
-streams = ["users", "webinars", "webinar_registrants"]
-
-[pipelines.config]
-base_url = "{zoom}"
-token_url = "{zoom}/oauth/token"
-account_id = "{zoom_account}"
-client_id = "{zoom_client}"
-client_secret = {zoom_secret}
-
-[[pipelines]]
-name = "salesforce"
-connector = "salesforce"
-
-[pipelines.config]
-login_url = "{salesforce}"
-objects = ["Contact", "Account", "Lead"]
-auth = {{ kind = "refresh_token", client_id = "{sf_client}", client_secret = {sf_secret}, refresh_token = {sf_refresh} }}
-
-[[pipelines]]
-name = "stripe"
-connector = "stripe"
-streams = ["customers", "charges"]
-
-[pipelines.config]
-base_url = "{stripe}"
-api_key = {stripe_key}
-
-[[syncs]]
-name = "mailchimp_people"
-connector = "mailchimp"
-model = "models.people"
-primary_key = "email"
-mode = "{mode}"
-{batch}
-
-[syncs.mapping]
-email_address = "email"
-"merge_fields.FNAME" = "first_name"
-"merge_fields.LNAME" = "last_name"
-
-[syncs.config]
-base_url = "{mailchimp}/3.0"
-api_key = {mailchimp_key}
-list_id = "{list_id}"
-"#,
-            zoom_account = config.zoom_account_id,
-            zoom_client = config.zoom_client_id,
-            salesforce = sandbox.base_url(Api::Salesforce),
-            sf_client = config.salesforce_client_id,
-            stripe = sandbox.base_url(Api::Stripe),
-            mailchimp = sandbox.base_url(Api::Mailchimp),
-            list_id = control.mailchimp_list_id(),
-        );
-        let config_path = dir.path().join("weft.toml");
-        std::fs::write(&config_path, text).unwrap();
+        // Exactly the configuration `weft demo` writes.
+        let config_path =
+            weft_runner::write_demo_config(dir.path(), &sandbox, &config, mode, batch_size)
+                .unwrap();
         Harness {
             sandbox,
             dir,

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use weft_core::CancellationToken;
+use weft_core::{CancellationToken, SyncWriteMode};
 use weft_sandbox::{Api, Sandbox, SandboxConfig};
 
 use crate::{RunOptions, RunOutcome, RunnerError, WeftConfig};
@@ -68,6 +68,45 @@ pub async fn run_demo(
         size,
         ..SandboxConfig::default()
     };
+    let sandbox = Sandbox::start(sandbox_config.clone()).await?;
+    let control = sandbox.control();
+    let config_path =
+        write_demo_config(&dir, &sandbox, &sandbox_config, SyncWriteMode::Upsert, None)?;
+    let config = WeftConfig::load(&config_path)?;
+    let outcome = crate::run(&config, &RunOptions::default(), cancel, None).await;
+    let audience_members = control
+        .mailchimp_members(&control.mailchimp_list_id())
+        .len();
+    sandbox.shutdown().await;
+    let outcome = outcome?;
+    let people = outcome
+        .models
+        .iter()
+        .find(|m| m.name == "models.people")
+        .map_or(0, |m| m.rows);
+    Ok(DemoSummary {
+        warehouse_path: dir.join("weft.duckdb"),
+        stage_path: dir.join("stage"),
+        config_path,
+        dir,
+        people,
+        audience_members,
+        outcome,
+    })
+}
+
+/// Writes the demo's files into `dir` for a running `sandbox`: its
+/// credentials as secret files, the dedupe model, and a `weft.toml` with the
+/// Zoom, Salesforce and Stripe pipelines and the Mailchimp sync (`mode`,
+/// optional `batch_size`). Returns the config path. The end-to-end tests use
+/// it too, so they run exactly the demo's configuration.
+pub fn write_demo_config(
+    dir: &Path,
+    sandbox: &Sandbox,
+    sandbox_config: &SandboxConfig,
+    mode: SyncWriteMode,
+    batch_size: Option<usize>,
+) -> Result<PathBuf, RunnerError> {
     let secrets = dir.join("sandbox-secrets");
     create_dir(&secrets)?;
     let secret = |name: &str, value: &str| -> Result<String, RunnerError> {
@@ -89,8 +128,13 @@ pub async fn run_demo(
     let models = dir.join("models");
     create_dir(&models)?;
     write(&models.join("01_people.sql"), PEOPLE_MODEL)?;
-
-    let sandbox = Sandbox::start(sandbox_config.clone()).await?;
+    let mode = match mode {
+        SyncWriteMode::Upsert => "upsert",
+        SyncWriteMode::UpdateOnly => "update_only",
+        SyncWriteMode::CreateOnly => "create_only",
+        SyncWriteMode::Mirror => "mirror",
+    };
+    let batch = batch_size.map_or(String::new(), |n| format!("batch_size = {n}"));
     let control = sandbox.control();
     let zoom = sandbox.base_url(Api::Zoom);
     let text = format!(
@@ -140,7 +184,8 @@ name = "mailchimp_people"
 connector = "mailchimp"
 model = "models.people"
 primary_key = "email"
-mode = "upsert"
+mode = "{mode}"
+{batch}
 
 [syncs.mapping]
 email_address = "email"
@@ -162,27 +207,7 @@ list_id = "{list_id}"
     );
     let config_path = dir.join("weft.toml");
     write(&config_path, &text)?;
-    let config = WeftConfig::load(&config_path)?;
-    let outcome = crate::run(&config, &RunOptions::default(), cancel, None).await;
-    let audience_members = control
-        .mailchimp_members(&control.mailchimp_list_id())
-        .len();
-    sandbox.shutdown().await;
-    let outcome = outcome?;
-    let people = outcome
-        .models
-        .iter()
-        .find(|m| m.name == "models.people")
-        .map_or(0, |m| m.rows);
-    Ok(DemoSummary {
-        warehouse_path: dir.join("weft.duckdb"),
-        stage_path: dir.join("stage"),
-        config_path,
-        dir,
-        people,
-        audience_members,
-        outcome,
-    })
+    Ok(config_path)
 }
 
 fn create_dir(dir: &Path) -> Result<PathBuf, RunnerError> {

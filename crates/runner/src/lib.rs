@@ -25,7 +25,7 @@ pub use config::{
     ModelsConfig, PipelineConfig, StageConfig, SyncConfig, WarehouseConfig, WeftConfig,
 };
 pub use connectors::{CONNECTORS, SYNC_TARGETS, build_source, build_sync_target, catalog};
-pub use demo::{DemoSummary, run_demo};
+pub use demo::{DemoSummary, run_demo, write_demo_config};
 pub use error::RunnerError;
 pub use progress::Progress;
 
