@@ -205,7 +205,6 @@ impl Pipeline {
             .await;
         let _enter = span.enter();
         report.absorb(metrics.snapshot());
-        report.rejected = metrics.snapshot().rejected;
         report.seconds = started.elapsed().as_secs_f64();
         if let Err(e) = outcome {
             if let Some(quota) = crate::QuotaReached::in_chain(&e) {

@@ -76,6 +76,7 @@ impl StreamReport {
     }
 
     pub(crate) fn absorb(&mut self, m: MetricsSnapshot) {
+        self.rejected = m.rejected;
         self.bytes = m.bytes;
         self.requests = m.requests;
         self.retries = m.retries;

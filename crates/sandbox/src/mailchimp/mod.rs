@@ -199,6 +199,16 @@ impl MailchimpState {
         }
     }
 
+    /// Authorizes the request and checks it names this sandbox's audience.
+    fn open_list(&self, headers: &HeaderMap, list_id: &str) -> Result<(), Response> {
+        self.authorize(headers)?;
+        if list_id == self.list_id {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+
     fn list_json(&self, members: &Members) -> Value {
         let count = |s: &str| members.all.iter().filter(|m| m.status == s).count();
         let last_sub = members
@@ -380,11 +390,8 @@ async fn list(
     headers: HeaderMap,
     Path(list_id): Path<String>,
 ) -> Response {
-    if let Err(r) = st.authorize(&headers) {
+    if let Err(r) = st.open_list(&headers, &list_id) {
         return r;
-    }
-    if list_id != st.list_id {
-        return not_found();
     }
     respond(StatusCode::OK, &st.list_json(&st.read()))
 }
@@ -395,11 +402,8 @@ async fn list_members(
     Path(list_id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if let Err(r) = st.authorize(&headers) {
+    if let Err(r) = st.open_list(&headers, &list_id) {
         return r;
-    }
-    if list_id != st.list_id {
-        return not_found();
     }
     let pairs = query_pairs(q.as_deref());
     let (count, offset) = match count_offset(&pairs) {
@@ -476,11 +480,8 @@ async fn get_member(
     headers: HeaderMap,
     Path((list_id, key)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = st.authorize(&headers) {
+    if let Err(r) = st.open_list(&headers, &list_id) {
         return r;
-    }
-    if list_id != st.list_id {
-        return not_found();
     }
     match st.read().get(&path_hash(&key)) {
         Some(m) => respond(StatusCode::OK, &m.to_json(&st.list_id, true)),
@@ -551,11 +552,8 @@ async fn batch(
     Path(list_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = st.authorize(&headers) {
+    if let Err(r) = st.open_list(&headers, &list_id) {
         return r;
-    }
-    if list_id != st.list_id {
-        return not_found();
     }
     let body = match parse_body(&body) {
         Ok(v) => v,
@@ -659,17 +657,13 @@ async fn add_member(
     Path(list_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = st.authorize(&headers) {
+    if let Err(r) = st.open_list(&headers, &list_id) {
         return r;
     }
-    if list_id != st.list_id {
-        return not_found();
-    }
-    let input =
-        match parse_body(&body).and_then(|v| MemberInput::parse(&v).map_err(|e| invalid(&e))) {
-            Ok(i) => i,
-            Err(r) => return r,
-        };
+    let input = match member_input(&body) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
     let email = input.email.as_deref().unwrap_or_default().trim().to_owned();
     if !looks_real(&email) {
         return invalid(&fake_email(&email));
@@ -703,17 +697,13 @@ async fn put_member(
     Path((list_id, key)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = st.authorize(&headers) {
+    if let Err(r) = st.open_list(&headers, &list_id) {
         return r;
     }
-    if list_id != st.list_id {
-        return not_found();
-    }
-    let input =
-        match parse_body(&body).and_then(|v| MemberInput::parse(&v).map_err(|e| invalid(&e))) {
-            Ok(i) => i,
-            Err(r) => return r,
-        };
+    let input = match member_input(&body) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
     let hash = path_hash(&key);
     if let Some(email) = &input.email
         && subscriber_hash(email) != hash
@@ -769,17 +759,13 @@ async fn patch_member(
     Path((list_id, key)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = st.authorize(&headers) {
+    if let Err(r) = st.open_list(&headers, &list_id) {
         return r;
     }
-    if list_id != st.list_id {
-        return not_found();
-    }
-    let input =
-        match parse_body(&body).and_then(|v| MemberInput::parse(&v).map_err(|e| invalid(&e))) {
-            Ok(i) => i,
-            Err(r) => return r,
-        };
+    let input = match member_input(&body) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
     let mut members = st.write();
     match members.get_mut(&path_hash(&key)) {
         Some(m) => {
@@ -795,11 +781,8 @@ async fn archive_member(
     headers: HeaderMap,
     Path((list_id, key)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = st.authorize(&headers) {
+    if let Err(r) = st.open_list(&headers, &list_id) {
         return r;
-    }
-    if list_id != st.list_id {
-        return not_found();
     }
     let mut members = st.write();
     match members.get_mut(&path_hash(&key)) {
@@ -816,11 +799,8 @@ async fn delete_permanent(
     headers: HeaderMap,
     Path((list_id, key)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = st.authorize(&headers) {
+    if let Err(r) = st.open_list(&headers, &list_id) {
         return r;
-    }
-    if list_id != st.list_id {
-        return not_found();
     }
     if st.write().erase(&path_hash(&key)) {
         no_content()
@@ -905,4 +885,9 @@ async fn campaigns(
         StatusCode::OK,
         &json!({"campaigns": page, "total_items": CAMPAIGNS, "_links": []}),
     )
+}
+
+/// Parses a member body, answering Mailchimp's validation error when it does not fit.
+fn member_input(body: &Bytes) -> Result<MemberInput, Response> {
+    parse_body(body).and_then(|v| MemberInput::parse(&v).map_err(|e| invalid(&e)))
 }
