@@ -203,7 +203,7 @@ async fn killed_run_then_rerun_loses_and_duplicates_nothing() {
     let trials: u64 = std::env::var("WEFT_CRASH_TRIALS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(20);
     let seed: u64 = std::env::var("WEFT_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -249,7 +249,8 @@ async fn killed_run_then_rerun_loses_and_duplicates_nothing() {
             expected,
             "trial {trial}"
         );
-        // Each committed load is recorded once and its rows are all present.
+        // Each committed load is recorded once, and no row belongs to a load
+        // that was not recorded (no orphaned half-load is visible).
         assert_eq!(
             query_i64(
                 &db,
@@ -257,6 +258,19 @@ async fn killed_run_then_rerun_loses_and_duplicates_nothing() {
             ),
             0
         );
+        for s in STREAMS {
+            let orphans = query_i64(
+                &db,
+                &format!(
+                    "SELECT count(*) FROM stripe.{s} WHERE _weft_load_id NOT IN \
+                     (SELECT load_id FROM _weft._weft_loads)"
+                ),
+            );
+            assert_eq!(
+                orphans, 0,
+                "trial {trial}: {s} has rows of unrecorded loads"
+            );
+        }
         let max_created = max_unix_seconds(&db, "stripe.customers", "created");
         let state = query_strings(
             &db,

@@ -14,7 +14,7 @@ use crate::{IntercomConfig, IntercomError};
 
 /// An Intercom API client: bearer auth, version header, the app's shared budget.
 pub(crate) struct IntercomClient {
-    http: HttpClient,
+    pub(crate) http: HttpClient,
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,7 +9,8 @@ use crate::IntercomError;
 /// Intercom's production API (US region).
 pub const DEFAULT_BASE_URL: &str = "https://api.intercom.io";
 
-/// Configuration of the Intercom contacts destination (the sync's `config` table).
+/// Configuration of Intercom as a source (a pipeline's `config` table) and as the
+/// contacts destination (a sync's `config` table).
 ///
 /// ```
 /// let config: weft_intercom::IntercomConfig = toml::from_str(r#"
@@ -17,6 +18,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.intercom.io";
 /// "#).unwrap();
 /// assert_eq!(config.intercom_version, "2.16");
 /// assert_eq!(config.concurrency, 8);
+/// assert_eq!(config.page_size, 150);
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +39,13 @@ pub struct IntercomConfig {
     /// Requests per minute for the app (default 10,000, Intercom's documented limit).
     #[serde(default = "default_requests_per_minute")]
     pub requests_per_minute: u32,
+    /// Source: records per search page (1..=150, default 150).
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Source: seconds a saved `updated_at` cursor stays behind extraction
+    /// start, so records still being written are read again next run.
+    #[serde(default = "default_settle_secs")]
+    pub settle_secs: u64,
     /// Retry and timeout settings.
     #[serde(default)]
     pub http: Option<HttpSettings>,
@@ -54,6 +63,14 @@ fn default_requests_per_minute() -> u32 {
     10_000
 }
 
+fn default_page_size() -> u32 {
+    150
+}
+
+fn default_settle_secs() -> u64 {
+    60
+}
+
 impl IntercomConfig {
     /// A config with the token read from `access_token` and default settings.
     pub fn new(access_token: SecretRef) -> Self {
@@ -63,6 +80,8 @@ impl IntercomConfig {
             intercom_version: default_version(),
             concurrency: default_concurrency(),
             requests_per_minute: default_requests_per_minute(),
+            page_size: default_page_size(),
+            settle_secs: default_settle_secs(),
             http: None,
         }
     }
@@ -79,6 +98,12 @@ impl IntercomConfig {
             return Err(IntercomError::Config {
                 field: "requests_per_minute",
                 reason: "must be at least 1".into(),
+            });
+        }
+        if !(1..=150).contains(&self.page_size) {
+            return Err(IntercomError::Config {
+                field: "page_size",
+                reason: format!("must be 1..=150, got {}", self.page_size),
             });
         }
         if self.intercom_version.trim().is_empty() {

@@ -15,7 +15,31 @@ pub enum IntercomError {
     /// An HTTP request failed (the URL and body in the message have secrets redacted).
     #[error(transparent)]
     Http(#[from] weft_http::HttpError),
-    /// A secret could not be loaded.
+    /// The catalog or a secret could not be loaded.
     #[error(transparent)]
     Core(#[from] weft_core::CoreError),
+    /// A stream named in a request is not declared.
+    #[error("intercom: unknown stream `{stream}`")]
+    UnknownStream {
+        /// The stream name.
+        stream: String,
+    },
+    /// A response did not have the shape Intercom documents.
+    #[error("intercom {stream}: page {page} of {endpoint}: {reason}")]
+    Shape {
+        /// Stream being read.
+        stream: String,
+        /// Endpoint path.
+        endpoint: String,
+        /// 1-based page number.
+        page: u64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The run was cancelled.
+    #[error("intercom {stream}: cancelled")]
+    Cancelled {
+        /// Stream being read.
+        stream: String,
+    },
 }

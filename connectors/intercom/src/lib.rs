@@ -1,4 +1,10 @@
-//! weft-intercom: Intercom contacts as a reverse-sync destination.
+//! weft-intercom: Intercom as a source, and its contacts as a reverse-sync destination.
+//!
+//! An [`IntercomSource`] reads (streams declared in `specs/intercom.toml`)
+//! contacts and conversations through the search API (`updated_at` after the
+//! saved cursor, ascending, `starting_after` paging in the request body),
+//! companies through the scroll API (the paged list when another scroll is
+//! open on the app), and admins and tags in full.
 //!
 //! An [`IntercomTarget`] implements [`weft_core::SyncTarget`]: each record
 //! is created or updated by external id / email (Intercom has no batch
@@ -11,8 +17,18 @@
 mod client;
 mod config;
 mod error;
+mod source;
 mod sync;
 
 pub use config::{DEFAULT_BASE_URL, IntercomConfig};
 pub use error::IntercomError;
+pub use source::IntercomSource;
 pub use sync::{IntercomTarget, MAX_BATCH};
+
+/// Intercom's stream catalog (`specs/intercom.toml`), parsed.
+pub fn catalog() -> Result<weft_core::Catalog, weft_core::CoreError> {
+    weft_core::Catalog::from_toml("specs/intercom.toml", CATALOG)
+}
+
+/// The raw text of `specs/intercom.toml`.
+pub const CATALOG: &str = include_str!("../../../specs/intercom.toml");

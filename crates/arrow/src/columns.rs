@@ -233,67 +233,90 @@ impl TypedDecoder {
 /// Writes the value at `idx` as compact JSON text and returns the index after it.
 ///
 /// Strings are re-escaped (the tape holds them unescaped); numbers keep the
-/// text they had in the input.
+/// text they had in the input. The tape is walked in order with an explicit
+/// stack of open containers, so any nesting depth the tape holds is written
+/// without recursion (a deeply nested value cannot overflow the thread's stack).
 pub(crate) fn write_json(tape: &Tape<'_>, idx: u32, out: &mut String) -> u32 {
-    match tape.get(idx) {
-        TapeElement::StartObject(end) => {
-            out.push('{');
-            let mut cur = idx + 1;
-            while cur < end {
-                if cur > idx + 1 {
-                    out.push(',');
+    /// An open container: whether it is an object, and the keys and values written so far.
+    struct Open {
+        object: bool,
+        items: u32,
+    }
+    let mut open: Vec<Open> = Vec::new();
+    let mut cur = idx;
+    loop {
+        let element = tape.get(cur);
+        let closes = matches!(element, TapeElement::EndObject(_) | TapeElement::EndList(_));
+        if let Some(parent) = open.last_mut()
+            && !closes
+        {
+            // Objects alternate key, value: `:` before a value, `,` before a later key.
+            match (parent.object, parent.items) {
+                (true, n) if n % 2 == 1 => out.push(':'),
+                (_, 0) => {}
+                _ => out.push(','),
+            }
+            parent.items += 1;
+        }
+        cur = match element {
+            TapeElement::StartObject(_) => {
+                out.push('{');
+                open.push(Open {
+                    object: true,
+                    items: 0,
+                });
+                cur + 1
+            }
+            TapeElement::StartList(_) => {
+                out.push('[');
+                open.push(Open {
+                    object: false,
+                    items: 0,
+                });
+                cur + 1
+            }
+            TapeElement::EndObject(_) | TapeElement::EndList(_) => {
+                if let Some(closed) = open.pop() {
+                    out.push(if closed.object { '}' } else { ']' });
                 }
-                cur = write_json(tape, cur, out);
-                out.push(':');
-                cur = write_json(tape, cur, out);
+                cur + 1
             }
-            out.push('}');
-            end + 1
-        }
-        TapeElement::StartList(end) => {
-            out.push('[');
-            let mut cur = idx + 1;
-            while cur < end {
-                if cur > idx + 1 {
-                    out.push(',');
+            TapeElement::String(s) => {
+                write_escaped(tape.get_string(s), out);
+                cur + 1
+            }
+            TapeElement::Number(s) => {
+                out.push_str(tape.get_string(s));
+                cur + 1
+            }
+            TapeElement::True => {
+                out.push_str("true");
+                cur + 1
+            }
+            TapeElement::False => {
+                out.push_str("false");
+                cur + 1
+            }
+            // The binary number forms only appear on tapes built by serializing Rust values.
+            TapeElement::I64(_) | TapeElement::I32(_) => {
+                out.push_str(&int_at(tape, cur).unwrap_or_default().to_string());
+                tape.next(cur, "number").unwrap_or(cur + 1)
+            }
+            TapeElement::F64(_) | TapeElement::F32(_) => {
+                match float_at(tape, cur) {
+                    Some(v) if v.is_finite() => out.push_str(&v.to_string()),
+                    _ => out.push_str("null"),
                 }
-                cur = write_json(tape, cur, out);
+                tape.next(cur, "number").unwrap_or(cur + 1)
             }
-            out.push(']');
-            end + 1
-        }
-        TapeElement::String(s) => {
-            write_escaped(tape.get_string(s), out);
-            idx + 1
-        }
-        TapeElement::Number(s) => {
-            out.push_str(tape.get_string(s));
-            idx + 1
-        }
-        TapeElement::True => {
-            out.push_str("true");
-            idx + 1
-        }
-        TapeElement::False => {
-            out.push_str("false");
-            idx + 1
-        }
-        // The binary number forms only appear on tapes built by serializing Rust values.
-        TapeElement::I64(_) | TapeElement::I32(_) => {
-            out.push_str(&int_at(tape, idx).unwrap_or_default().to_string());
-            tape.next(idx, "number").unwrap_or(idx + 1)
-        }
-        TapeElement::F64(_) | TapeElement::F32(_) => {
-            match float_at(tape, idx) {
-                Some(v) if v.is_finite() => out.push_str(&v.to_string()),
-                _ => out.push_str("null"),
+            // Null (and any element kind a later arrow-json adds).
+            _ => {
+                out.push_str("null");
+                cur + 1
             }
-            tape.next(idx, "number").unwrap_or(idx + 1)
-        }
-        // Null, and the closing elements (never the start of a value).
-        _ => {
-            out.push_str("null");
-            idx + 1
+        };
+        if open.is_empty() {
+            return cur;
         }
     }
 }

@@ -697,3 +697,27 @@ fn plain_arrow_fields_use_arrow_json_decoders() {
     assert_eq!(n.value(0), 3);
     assert_eq!(n.len(), 1);
 }
+
+#[test]
+fn json_values_nested_deeper_than_the_stack_allows_decode() {
+    // 100,000 levels: far deeper than any recursion on a 2 MB thread stack survives.
+    let depth = 100_000;
+    let deep = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    let handle = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || {
+            let s = schema(&[
+                ("id", FieldType::String, false),
+                ("doc", FieldType::Json, true),
+            ]);
+            let mut d = JsonDecoder::new(s, vec!["id".into()], SchemaContract::Evolve).unwrap();
+            let page = d
+                .decode_page(&raws(&[&format!(r#"{{"id":"a","doc":{deep}}}"#)]))
+                .unwrap();
+            let batch = page.batch.unwrap();
+            strings(&batch, "doc")[0].clone().unwrap()
+        })
+        .unwrap();
+    let text = handle.join().expect("decoding must not overflow the stack");
+    assert_eq!(text, format!("{}1{}", "[".repeat(depth), "]".repeat(depth)));
+}

@@ -104,6 +104,18 @@ pub trait TokenProvider: Send + Sync {
 
 /// Refresh this long before the server-stated expiry.
 const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
+/// Attempts of one token request when the endpoint fails transiently.
+const TOKEN_ATTEMPTS: u32 = 4;
+/// The first wait before a token request is retried (doubled each time).
+const TOKEN_RETRY_DELAY: Duration = Duration::from_millis(200);
+
+/// Why a token request failed: worth retrying (5xx, 429, connection) or not.
+enum TokenFailure {
+    /// The endpoint or the network failed; the same request may succeed later.
+    Transient(HttpError),
+    /// The credentials or the response are wrong; retrying cannot help.
+    Fatal(HttpError),
+}
 
 /// The token endpoint's JSON answer.
 #[derive(Deserialize)]
@@ -177,19 +189,36 @@ impl TokenEndpoint {
         {
             return Ok(t.clone());
         }
-        let fresh = self.fetch().await?;
+        let mut delay = TOKEN_RETRY_DELAY;
+        let mut attempt = 1;
+        let fresh = loop {
+            match self.fetch().await {
+                Ok(token) => break token,
+                // A token endpoint's 5xx, 429 or dropped connection is as
+                // transient as any other request's: retry it a few times.
+                Err(TokenFailure::Transient(e)) if attempt < TOKEN_ATTEMPTS => {
+                    tracing::warn!(api = %self.api, attempt, error = %e, "retrying token request");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Err(TokenFailure::Transient(e) | TokenFailure::Fatal(e)) => return Err(e),
+            }
+        };
         *cached = Some(fresh.clone());
         Ok(fresh)
     }
 
-    async fn fetch(&self) -> Result<AccessToken, HttpError> {
+    async fn fetch(&self) -> Result<AccessToken, TokenFailure> {
         let url_text = self.redactor.url(&self.url);
         let dynamic = match &self.dynamic_form {
             Some((name, make)) => {
-                let value = make().map_err(|reason| HttpError::Auth {
-                    api: self.api.clone(),
-                    url: url_text.clone(),
-                    reason: self.redactor.text(&reason, &[]),
+                let value = make().map_err(|reason| {
+                    TokenFailure::Fatal(HttpError::Auth {
+                        api: self.api.clone(),
+                        url: url_text.clone(),
+                        reason: self.redactor.text(&reason, &[]),
+                    })
                 })?;
                 Some((name.as_str(), value))
             }
@@ -223,30 +252,32 @@ impl TokenEndpoint {
             rb = rb.basic_auth(id, Some(secret.expose_secret()));
         }
         tracing::debug!(api = %self.api, url = %url_text, "requesting access token");
-        let resp = rb
-            .send()
-            .await
-            .map_err(|e| auth_err(crate::client::describe_reqwest(&e)))?;
+        let transient = |e: reqwest::Error| {
+            TokenFailure::Transient(auth_err(crate::client::describe_reqwest(&e)))
+        };
+        let resp = rb.send().await.map_err(transient)?;
         let status = resp.status().as_u16();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| auth_err(crate::client::describe_reqwest(&e)))?;
+        let body = resp.bytes().await.map_err(transient)?;
         if !(200..300).contains(&status) {
             let text = trim_chars(&String::from_utf8_lossy(&body), 500);
-            return Err(auth_err(format!(
-                "token endpoint returned HTTP {status}: {text}"
-            )));
+            let e = auth_err(format!("token endpoint returned HTTP {status}: {text}"));
+            return Err(match status {
+                429 | 500 | 502 | 503 | 504 => TokenFailure::Transient(e),
+                _ => TokenFailure::Fatal(e),
+            });
         }
-        let parsed: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| auth_err(format!("token response is not the expected JSON: {e}")))?;
+        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+            TokenFailure::Fatal(auth_err(format!(
+                "token response is not the expected JSON: {e}"
+            )))
+        })?;
         let expires_at = parsed
             .expires_in
             .map(|s| Utc::now() + chrono::Duration::seconds(s));
         let instance_url = match parsed.instance_url {
-            Some(u) => {
-                Some(Url::parse(&u).map_err(|e| auth_err(format!("invalid instance_url: {e}")))?)
-            }
+            Some(u) => Some(Url::parse(&u).map_err(|e| {
+                TokenFailure::Fatal(auth_err(format!("invalid instance_url: {e}")))
+            })?),
             None => None,
         };
         Ok(AccessToken {

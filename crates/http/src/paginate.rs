@@ -14,7 +14,7 @@ use http::HeaderMap;
 use serde_json::value::RawValue;
 use weft_core::StreamMetrics;
 
-use crate::{HttpClient, HttpError, RequestSpec, Response};
+use crate::{Body, HttpClient, HttpError, RequestSpec, Response};
 
 /// Pagination styles. Pointers are JSON pointers (`/data`, `/pages/next/starting_after`);
 /// `""` is the whole body.
@@ -71,6 +71,43 @@ pub enum Pagination {
     LinkHeader {
         /// Pointer to the items array.
         items: String,
+    },
+    /// Search APIs paged in the request body (Intercom `POST /contacts/search`:
+    /// `pagination.starting_after`): the cursor at `cursor` in the response
+    /// goes to `body_field` (a pointer) of the next request's JSON body;
+    /// paging stops when no cursor comes back.
+    JsonBodyCursor {
+        /// Pointer to the items array.
+        items: String,
+        /// Pointer to the next cursor in the response.
+        cursor: String,
+        /// Pointer in the request's JSON body that carries it (created if absent).
+        body_field: String,
+    },
+    /// Scrolls (Intercom `GET /companies/scroll`): every response carries the
+    /// same scroll id at `scroll_id`, sent back in query parameter `param`;
+    /// an empty page ends the scroll. A repeated id is not a loop.
+    Scroll {
+        /// Pointer to the items array.
+        items: String,
+        /// Pointer to the scroll id.
+        scroll_id: String,
+        /// Query parameter carrying it (`scroll_param`).
+        param: String,
+    },
+    /// Page numbers (Intercom `GET /companies?page=N`, Zendesk offset lists):
+    /// query parameter `param` counts from `first_page`; the page size is the
+    /// first request's own parameter. Stops at `total_pages` (a pointer) when
+    /// given, else at an empty page.
+    PageNumber {
+        /// Pointer to the items array.
+        items: String,
+        /// Page number query parameter (`page`).
+        param: String,
+        /// Number of the first page (usually 1).
+        first_page: u64,
+        /// Pointer to the total number of pages (`/pages/total_pages`).
+        total_pages: Option<String>,
     },
 }
 
@@ -171,6 +208,7 @@ pub fn paginate(
         }
         let (page, next) = parse_page(&st, &req, &resp)?;
         if let Some(cursor) = &page.next_cursor
+            && !matches!(st.style, Pagination::Scroll { .. })
             && !st.seen.insert(cursor.clone())
         {
             return Err(HttpError::PaginationLoop {
@@ -213,6 +251,9 @@ fn parse_page(
         | Pagination::NextUrl { items, .. }
         | Pagination::PageToken { items, .. }
         | Pagination::Offset { items, .. }
+        | Pagination::JsonBodyCursor { items, .. }
+        | Pagination::Scroll { items, .. }
+        | Pagination::PageNumber { items, .. }
         | Pagination::LinkHeader { items } => items.as_str(),
     };
     let records: Vec<Box<RawValue>> =
@@ -336,6 +377,76 @@ fn parse_page(
                 (None, None)
             }
         }
+        Pagination::JsonBodyCursor {
+            cursor, body_field, ..
+        } => {
+            let c = scalar(cursor)?;
+            let next = match &c {
+                Some(c) => {
+                    let mut n = req.clone();
+                    let mut body = match n.body.take() {
+                        Some(Body::Json(v)) => v,
+                        None => serde_json::Value::Object(serde_json::Map::new()),
+                        Some(_) => {
+                            return Err(decode_err(
+                                resp,
+                                "a body-cursor request must have a JSON body".into(),
+                            ));
+                        }
+                    };
+                    set_pointer(&mut body, body_field, c.clone())
+                        .map_err(|r| decode_err(resp, r))?;
+                    n.body = Some(Body::Json(body));
+                    Some(n)
+                }
+                None => None,
+            };
+            (c, next)
+        }
+        Pagination::Scroll {
+            scroll_id, param, ..
+        } => {
+            let id = if records.is_empty() {
+                None
+            } else {
+                scalar(scroll_id)?
+            };
+            let next = id.as_ref().map(|id| {
+                let mut n = req.clone();
+                n.set_query(param, id.clone());
+                n
+            });
+            (id, next)
+        }
+        Pagination::PageNumber {
+            param,
+            first_page,
+            total_pages,
+            ..
+        } => {
+            let page = req
+                .query
+                .iter()
+                .find(|(k, _)| k == param)
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+                .unwrap_or(*first_page);
+            let last = match total_pages {
+                Some(p) => match scalar(p)? {
+                    Some(t) => t.parse::<u64>().map_err(|e| {
+                        decode_err(resp, format!("total pages {t:?} is not a count: {e}"))
+                    })?,
+                    None => page,
+                },
+                None => u64::MAX,
+            };
+            if !records.is_empty() && page < last {
+                let mut n = req.clone();
+                n.set_query(param, (page + 1).to_string());
+                (Some((page + 1).to_string()), Some(n))
+            } else {
+                (None, None)
+            }
+        }
         Pagination::LinkHeader { .. } => {
             let url = next_link(&resp.headers);
             let next = url.as_ref().map(|u| follow_url(&st.first, u));
@@ -352,6 +463,32 @@ fn parse_page(
         },
         next,
     ))
+}
+
+/// Sets `value` at JSON pointer `ptr` in `root`, creating objects on the way.
+fn set_pointer(root: &mut serde_json::Value, ptr: &str, value: String) -> Result<(), String> {
+    let rest = ptr
+        .strip_prefix('/')
+        .ok_or_else(|| format!("JSON pointer {ptr:?} must start with '/'"))?;
+    let mut cur = root;
+    for token in rest.split('/') {
+        let map = match cur {
+            serde_json::Value::Object(map) => map,
+            other @ serde_json::Value::Null => {
+                *other = serde_json::Value::Object(serde_json::Map::new());
+                match other {
+                    serde_json::Value::Object(map) => map,
+                    _ => return Err(format!("cannot set {ptr:?}")),
+                }
+            }
+            _ => return Err(format!("{ptr:?} crosses a value that is not an object")),
+        };
+        cur = map
+            .entry(unescape(token))
+            .or_insert(serde_json::Value::Null);
+    }
+    *cur = serde_json::Value::String(value);
+    Ok(())
 }
 
 /// The first request redirected to a next-page URL (which carries its own query).
@@ -510,6 +647,19 @@ mod tests {
             r#"<https://a.test/x?page=1>; rel="first""#.parse().unwrap(),
         );
         assert_eq!(next_link(&h), None);
+    }
+
+    #[test]
+    fn set_pointer_creates_objects() {
+        let mut v = serde_json::json!({"query": {"a": 1}});
+        set_pointer(&mut v, "/pagination/starting_after", "c1".into()).unwrap();
+        set_pointer(&mut v, "/pagination/starting_after", "c2".into()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"query": {"a": 1}, "pagination": {"starting_after": "c2"}})
+        );
+        assert!(set_pointer(&mut v, "/query/a/b", "x".into()).is_err());
+        assert!(set_pointer(&mut v, "nope", "x".into()).is_err());
     }
 
     #[test]

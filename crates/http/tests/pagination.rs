@@ -500,3 +500,145 @@ async fn has_more_without_a_cursor_is_an_error() {
         .unwrap_err();
     assert!(matches!(err, HttpError::Decode { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn json_body_cursor_pages_a_search() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/contacts/search"))
+        .respond_with(|req: &Request| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            // The query is kept on every page; only the cursor changes.
+            assert_eq!(body["query"]["field"], "updated_at");
+            assert_eq!(body["pagination"]["per_page"], 150);
+            let start = body["pagination"]["starting_after"]
+                .as_str()
+                .map_or(0, |c| c.trim_start_matches('c').parse().unwrap());
+            let (data, more) = slice(start, 150);
+            let pages = if more {
+                json!({"next": {"starting_after": format!("c{}", start + 150)}})
+            } else {
+                json!({})
+            };
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"type": "list", "data": data, "pages": pages}))
+        })
+        .expect(7)
+        .mount(&server)
+        .await;
+    let first = RequestSpec::post_json(
+        "contacts/search",
+        json!({"query": {"field": "updated_at", "operator": ">", "value": 0},
+               "pagination": {"per_page": 150}}),
+    )
+    .idempotent(true);
+    let style = Pagination::JsonBodyCursor {
+        items: "/data".into(),
+        cursor: "/pages/next/starting_after".into(),
+        body_field: "/pagination/starting_after".into(),
+    };
+    let pages = collect(client(&server.uri()), first, style).await.unwrap();
+    assert_eq!(pages.len(), 7);
+    assert_eq!(ids(&pages), expected_ids());
+    assert_eq!(pages[5].next_cursor.as_deref(), Some("c900"));
+    assert_eq!(pages[6].next_cursor, None);
+}
+
+#[tokio::test]
+async fn scroll_repeats_its_id_until_an_empty_page() {
+    let server = MockServer::start().await;
+    // The position lives server-side, as in a real scroll.
+    let position = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let pos = Arc::clone(&position);
+    Mock::given(method("GET"))
+        .and(path("/companies/scroll"))
+        .respond_with(move |req: &Request| {
+            if let Some(p) = q(req, "scroll_param") {
+                assert_eq!(p, "scroll-1");
+            }
+            let start = pos.fetch_add(500, std::sync::atomic::Ordering::SeqCst);
+            let (data, _) = if start < N {
+                slice(start, 500)
+            } else {
+                (vec![], false)
+            };
+            ResponseTemplate::new(200).set_body_json(
+                json!({"type": "list", "data": data, "pages": null, "scroll_param": "scroll-1"}),
+            )
+        })
+        .mount(&server)
+        .await;
+    let style = Pagination::Scroll {
+        items: "/data".into(),
+        scroll_id: "/scroll_param".into(),
+        param: "scroll_param".into(),
+    };
+    let pages = collect(
+        client(&server.uri()),
+        RequestSpec::get("companies/scroll"),
+        style,
+    )
+    .await
+    .unwrap();
+    // 500 + 500 + 50, then the empty page that ends it; the repeated id is no loop.
+    let sizes: Vec<usize> = pages.iter().map(|p| p.records.len()).collect();
+    assert_eq!(sizes, [500, 500, 50, 0]);
+    assert_eq!(ids(&pages), expected_ids());
+    assert_eq!(pages[2].next_cursor.as_deref(), Some("scroll-1"));
+    assert_eq!(pages[3].next_cursor, None);
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 4);
+    assert_eq!(q(&requests[0], "scroll_param"), None);
+    assert_eq!(q(&requests[3], "scroll_param").as_deref(), Some("scroll-1"));
+}
+
+#[tokio::test]
+async fn page_numbers_stop_at_total_pages_or_an_empty_page() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/companies"))
+        .respond_with(|req: &Request| {
+            let page: usize = q(req, "page").map_or(1, |p| p.parse().unwrap());
+            let per: usize = q(req, "per_page").unwrap().parse().unwrap();
+            let (data, _) = slice((page - 1) * per, per);
+            ResponseTemplate::new(200).set_body_json(json!({
+                "type": "list", "data": data,
+                "pages": {"page": page, "per_page": per, "total_pages": N.div_ceil(per)},
+            }))
+        })
+        .mount(&server)
+        .await;
+    let with_total = Pagination::PageNumber {
+        items: "/data".into(),
+        param: "page".into(),
+        first_page: 1,
+        total_pages: Some("/pages/total_pages".into()),
+    };
+    let pages = collect(
+        client(&server.uri()),
+        RequestSpec::get("companies").query("per_page", "60"),
+        with_total,
+    )
+    .await
+    .unwrap();
+    assert_eq!(pages.len(), 18);
+    assert_eq!(ids(&pages), expected_ids());
+    assert_eq!(pages[0].next_cursor.as_deref(), Some("2"));
+    // Without a total, one empty page more.
+    let until_empty = Pagination::PageNumber {
+        items: "/data".into(),
+        param: "page".into(),
+        first_page: 1,
+        total_pages: None,
+    };
+    let pages = collect(
+        client(&server.uri()),
+        RequestSpec::get("companies").query("per_page", "525"),
+        until_empty,
+    )
+    .await
+    .unwrap();
+    assert_eq!(pages.len(), 3);
+    assert_eq!(pages[2].records.len(), 0);
+    assert_eq!(ids(&pages), expected_ids());
+}

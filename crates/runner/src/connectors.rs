@@ -8,7 +8,7 @@ use weft_http::BudgetRegistry;
 use crate::RunnerError;
 
 /// Names of the source connectors built into this runner.
-pub const CONNECTORS: &[&str] = &["stripe", "zoom", "salesforce"];
+pub const CONNECTORS: &[&str] = &["stripe", "zoom", "salesforce", "zendesk", "intercom"];
 
 /// Names of the reverse-sync destinations built into this runner.
 pub const SYNC_TARGETS: &[&str] = &["mailchimp", "intercom"];
@@ -26,6 +26,8 @@ pub fn catalog(connector: &str) -> Result<Catalog, RunnerError> {
         "stripe" => Ok(weft_stripe::catalog()?),
         "zoom" => Ok(weft_zoom::catalog()?),
         "salesforce" => Ok(weft_salesforce::catalog()?),
+        "zendesk" => Ok(weft_zendesk::catalog()?),
+        "intercom" => Ok(weft_intercom::catalog()?),
         other => Err(unknown(other)),
     }
 }
@@ -67,6 +69,22 @@ pub async fn build_source(
             let source = weft_salesforce::SalesforceSource::connect(cfg, budgets)
                 .await
                 .map_err(|e| wrap(Box::new(e)))?;
+            Ok(Arc::new(source))
+        }
+        "zendesk" => {
+            let cfg: weft_zendesk::ZendeskConfig = toml::Value::Table(config.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| wrap(Box::new(e)))?;
+            let source =
+                weft_zendesk::ZendeskSource::new(cfg, budgets).map_err(|e| wrap(Box::new(e)))?;
+            Ok(Arc::new(source))
+        }
+        "intercom" => {
+            let cfg: weft_intercom::IntercomConfig = toml::Value::Table(config.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| wrap(Box::new(e)))?;
+            let source =
+                weft_intercom::IntercomSource::new(&cfg, budgets).map_err(|e| wrap(Box::new(e)))?;
             Ok(Arc::new(source))
         }
         other => Err(unknown(other)),

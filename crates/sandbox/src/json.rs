@@ -3,23 +3,86 @@
 
 use std::fmt::Write as _;
 
+/// Whether byte `b` must be escaped inside a JSON string.
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
 /// Appends `s` as a JSON string literal.
 pub(crate) fn push_str_lit(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+    push_escaped(out, s);
+    out.push('"');
+}
+
+/// Appends the escaped contents of a JSON string literal (without quotes).
+fn push_escaped(out: &mut String, s: &str) {
+    // Generated values rarely need escaping: check the whole value first (a
+    // branch-free scan), and copy runs between escapes whole.
+    if !s.bytes().fold(false, |any, b| any | needs_escape(b)) {
+        out.push_str(s);
+        return;
+    }
+    let mut start = 0;
+    for (at, &b) in s.as_bytes().iter().enumerate() {
+        if !needs_escape(b) {
+            continue;
+        }
+        out.push_str(&s[start..at]);
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
+                let _ = write!(out, "\\u{:04x}", b);
             }
-            c => out.push(c),
+        }
+        start = at + 1;
+    }
+    out.push_str(&s[start..]);
+}
+
+/// Appends `v` in decimal (what `write!(out, "{v}")` writes, without `fmt`).
+pub(crate) fn push_int(out: &mut String, v: i64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
-    out.push('"');
+    if v < 0 {
+        out.push('-');
+    }
+    push_ascii(out, &buf[at..]);
+}
+
+/// Appends ASCII digits to `out`.
+fn push_ascii(out: &mut String, digits: &[u8]) {
+    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
+}
+
+/// Appends `v` in decimal, zero-padded to at least `width` digits.
+pub(crate) fn push_padded(out: &mut String, v: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut at = buf.len();
+    let mut n = v;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    at = at.min(buf.len().saturating_sub(width));
+    push_ascii(out, &buf[at..]);
 }
 
 /// An open JSON object being written; [`Obj::end`] closes it.
@@ -36,11 +99,8 @@ impl<'a> Obj<'a> {
     }
 
     fn key(&mut self, key: &str) {
-        if !self.first {
-            self.out.push(',');
-        }
+        self.out.push_str(if self.first { "\"" } else { ",\"" });
         self.first = false;
-        self.out.push('"');
         self.out.push_str(key);
         self.out.push_str("\":");
     }
@@ -63,7 +123,7 @@ impl<'a> Obj<'a> {
     /// `"key": 123`.
     pub(crate) fn int(&mut self, key: &str, value: i64) -> &mut Self {
         self.key(key);
-        let _ = write!(self.out, "{value}");
+        push_int(self.out, value);
         self
     }
 
@@ -71,7 +131,9 @@ impl<'a> Obj<'a> {
     pub(crate) fn int_or_str(&mut self, key: &str, value: i64, as_string: bool) -> &mut Self {
         if as_string {
             self.key(key);
-            let _ = write!(self.out, "\"{value}\"");
+            self.out.push('"');
+            push_int(self.out, value);
+            self.out.push('"');
             self
         } else {
             self.int(key, value)
@@ -138,5 +200,27 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["a"], "q\"\\\n\u{1}");
+    }
+
+    #[test]
+    fn integers_match_display() {
+        for v in [0, 7, -7, 10, 1_793_491_200, -4_900, i64::MAX, i64::MIN] {
+            let mut s = String::new();
+            push_int(&mut s, v);
+            assert_eq!(s, v.to_string());
+        }
+        let mut s = String::new();
+        push_padded(&mut s, 42, 4);
+        push_padded(&mut s, 12_345, 2);
+        push_padded(&mut s, 0, 2);
+        assert_eq!(s, "00421234500");
+    }
+
+    #[test]
+    fn escapes_only_what_json_needs() {
+        let mut s = String::new();
+        push_str_lit(&mut s, "plain é ✓");
+        push_str_lit(&mut s, "a\tb\u{1f}\"");
+        assert_eq!(s, "\"plain é ✓\"\"a\\tb\\u001f\\\"\"");
     }
 }

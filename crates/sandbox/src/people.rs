@@ -220,35 +220,99 @@ fn title_case_local(email: &str) -> String {
     out
 }
 
-/// Person `index` of the population generated from `seed`.
-pub fn person(seed: u64, index: u64) -> Person {
+/// What person `index` is made of, without allocating: renderers that write
+/// straight into a response buffer use it instead of [`person`]. Its texts
+/// come from the tables above, which hold nothing JSON must escape.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parts {
+    pub(crate) index: u64,
+    pub(crate) first_name: &'static str,
+    pub(crate) nickname: &'static str,
+    pub(crate) last_name: &'static str,
+    pub(crate) city: &'static str,
+    pub(crate) state: &'static str,
+    pub(crate) country: &'static str,
+    postal_prefix: &'static str,
+    street: &'static str,
+    pub(crate) company: &'static str,
+    /// Drives the phone number, house number and postal code.
+    n: u64,
+}
+
+impl Parts {
+    /// Appends the canonical email (`firstname.lastname{index}@example.com`).
+    pub(crate) fn push_email(&self, out: &mut String) {
+        let at = out.len();
+        out.push_str(self.first_name);
+        out.push('.');
+        out.push_str(self.last_name);
+        out[at..].make_ascii_lowercase();
+        crate::json::push_padded(out, self.index, 1);
+        out.push_str("@example.com");
+    }
+
+    /// Appends the phone number.
+    pub(crate) fn push_phone(&self, out: &mut String) {
+        out.push_str("+1415555");
+        crate::json::push_padded(out, self.n % 10_000, 4);
+    }
+
+    /// Appends the street line.
+    pub(crate) fn push_line1(&self, out: &mut String) {
+        crate::json::push_padded(out, 1 + (self.n >> 16) % 9_899, 1);
+        out.push(' ');
+        out.push_str(self.street);
+    }
+
+    /// Appends the postal code.
+    pub(crate) fn push_postal_code(&self, out: &mut String) {
+        out.push_str(self.postal_prefix);
+        crate::json::push_padded(out, (self.n >> 32) % 100, 2);
+    }
+}
+
+/// The parts of person `index` of the population generated from `seed`.
+pub(crate) fn parts(seed: u64, index: u64) -> Parts {
     let (first_name, nickname) = pick(FIRST_NAMES, seed, SALT_FIRST, index);
-    let last_name = pick(LAST_NAMES, seed, SALT_LAST, index);
-    let (city, state, country, postal) = pick(CITIES, seed, SALT_CITY, index);
-    let street = pick(STREETS, seed, SALT_STREET, index);
-    let company = pick(COMPANIES, seed, SALT_COMPANY, index);
-    let n = h(seed, SALT_NUMBERS, index);
-    let email = format!(
-        "{}.{}{}@example.com",
-        first_name.to_ascii_lowercase(),
-        last_name.to_ascii_lowercase(),
-        index
-    );
-    Person {
+    let (city, state, country, postal_prefix) = pick(CITIES, seed, SALT_CITY, index);
+    Parts {
         index,
         first_name,
         nickname,
-        last_name,
-        email,
-        phone: format!("+1415555{:04}", n % 10_000),
+        last_name: pick(LAST_NAMES, seed, SALT_LAST, index),
+        city,
+        state,
+        country,
+        postal_prefix,
+        street: pick(STREETS, seed, SALT_STREET, index),
+        company: pick(COMPANIES, seed, SALT_COMPANY, index),
+        n: h(seed, SALT_NUMBERS, index),
+    }
+}
+
+/// Person `index` of the population generated from `seed`.
+pub fn person(seed: u64, index: u64) -> Person {
+    let p = parts(seed, index);
+    let text = |push: fn(&Parts, &mut String)| {
+        let mut s = String::with_capacity(32);
+        push(&p, &mut s);
+        s
+    };
+    Person {
+        index,
+        first_name: p.first_name,
+        nickname: p.nickname,
+        last_name: p.last_name,
+        email: text(Parts::push_email),
+        phone: text(Parts::push_phone),
         address: Address {
-            line1: format!("{} {}", 1 + (n >> 16) % 9_899, street),
-            city,
-            state,
-            postal_code: format!("{}{:02}", postal, (n >> 32) % 100),
-            country,
+            line1: text(Parts::push_line1),
+            city: p.city,
+            state: p.state,
+            postal_code: text(Parts::push_postal_code),
+            country: p.country,
         },
-        company,
+        company: p.company,
     }
 }
 
@@ -276,6 +340,47 @@ mod tests {
             title_case_local("bart.smith1@example.com"),
             "Bart.Smith1@Example.Com"
         );
+    }
+
+    #[test]
+    fn parts_write_what_the_formatted_person_holds() {
+        for i in [0, 1, 9, 10, 99, 12_345, 9_999_999] {
+            let p = parts(3, i);
+            let person = person(3, i);
+            let n = p.n;
+            assert_eq!(
+                person.email,
+                format!(
+                    "{}.{}{}@example.com",
+                    p.first_name.to_ascii_lowercase(),
+                    p.last_name.to_ascii_lowercase(),
+                    i
+                )
+            );
+            assert_eq!(person.phone, format!("+1415555{:04}", n % 10_000));
+            assert_eq!(
+                person.address.line1,
+                format!("{} {}", 1 + (n >> 16) % 9_899, p.street)
+            );
+            assert_eq!(
+                person.address.postal_code,
+                format!("{}{:02}", p.postal_prefix, (n >> 32) % 100)
+            );
+        }
+    }
+
+    #[test]
+    fn table_texts_need_no_json_escaping() {
+        let plain = |s: &str| s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+        assert!(FIRST_NAMES.iter().all(|(a, b)| plain(a) && plain(b)));
+        assert!(LAST_NAMES.iter().all(|s| plain(s)));
+        assert!(
+            CITIES
+                .iter()
+                .all(|(a, b, c, d)| plain(a) && plain(b) && plain(c) && plain(d))
+        );
+        assert!(STREETS.iter().all(|s| plain(s)));
+        assert!(COMPANIES.iter().all(|s| plain(s)));
     }
 
     #[test]

@@ -45,9 +45,16 @@ async fn export(sb: &Sandbox, name: &str, first: &str) -> (Vec<Value>, String) {
         let after_url = page["after_url"].as_str().unwrap();
         let cursor = page["after_cursor"].as_str().unwrap().to_owned();
         assert!(
-            after_url.ends_with(&format!("cursor={cursor}")),
+            after_url.contains(&format!("?cursor={cursor}")),
             "{after_url}"
         );
+        // The page size asked for carries over to the next page.
+        if let Some((_, size)) = first.split_once("per_page=") {
+            assert!(
+                after_url.ends_with(&format!("&per_page={size}")),
+                "{after_url}"
+            );
+        }
         if page["end_of_stream"].as_bool().unwrap() {
             return (out, cursor);
         }

@@ -672,6 +672,69 @@ mod tests {
         assert_eq!(base64_decode("!!"), None);
     }
 
+    /// Renders list pages of every kind (plain, drifted, with mutated
+    /// customers) for a fixed seed and size and digests them: the bytes served
+    /// must not change when rendering is optimised.
+    fn digest_of_pages() -> String {
+        use md5::{Digest, Md5};
+        let api = Arc::new(ApiState::new(
+            crate::config::Api::Stripe,
+            7,
+            crate::config::Faults::default(),
+            false,
+            25,
+        ));
+        let st = StripeState::new(
+            7,
+            1_234,
+            "sk_test_k".to_owned(),
+            Arc::new(Clock::new()),
+            api.clone(),
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer sk_test_k"),
+        );
+        let mut md5 = Md5::new();
+        let mut page = |collection: &str, query: &str| {
+            let body = try_list(&st, &headers, collection, Some(query)).map_err(|e| e.message);
+            let body = body.unwrap_or_else(|m| panic!("{collection}?{query}: {m}"));
+            md5.update(body.as_bytes());
+        };
+        for drift in [None, Some(Drift::AddedField), Some(Drift::ChangedType)] {
+            api.set_faults(crate::config::Faults {
+                drift,
+                ..Default::default()
+            });
+            for kind in Kind::ALL {
+                page(kind.path(), "limit=100");
+                page(kind.path(), "limit=3");
+            }
+            let after = st.u.id(Kind::Customer, 700);
+            page("customers", &format!("limit=100&starting_after={after}"));
+            page("customers", &format!("limit=100&ending_before={after}"));
+            page("customers", "limit=50&created%5Blt%5D=1780000000");
+        }
+        api.set_faults(crate::config::Faults::default());
+        let mut fields = Map::new();
+        fields.insert("name".to_owned(), Value::from("Ada \"Q\" Lovelace"));
+        let id = st.u.id(Kind::Customer, 1_230);
+        assert!(st.update_customer(&id, fields).is_some());
+        assert!(st.delete_customer(&st.u.id(Kind::Customer, 1_231)));
+        page("customers", "limit=10");
+        let mut hex = String::new();
+        for b in md5.finalize() {
+            hex.push_str(&format!("{b:02x}"));
+        }
+        hex
+    }
+
+    #[test]
+    fn pages_are_byte_identical_to_the_golden_digest() {
+        assert_eq!(digest_of_pages(), "e2cb3df0f9302936620fb19fc46a9c6c");
+    }
+
     #[test]
     fn documented_limits_by_key_mode() {
         assert_eq!(documented_rate_limit("sk_test_abc"), 25);

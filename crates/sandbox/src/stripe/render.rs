@@ -4,8 +4,8 @@
 
 use crate::config::Drift;
 use crate::hash::h;
-use crate::json::Obj;
-use crate::people::{Address, person};
+use crate::json::{Obj, push_int, push_padded};
+use crate::people::{Address, Parts, parts, person};
 
 use super::data::{Kind, Universe};
 
@@ -62,110 +62,161 @@ fn address(o: &mut Obj<'_>, key: &str, a: &Address) {
 }
 
 fn invoice_prefix(u: &Universe, i: u64) -> String {
-    format!("{:08X}", h(u.seed, 0x1F1, i) & 0xFFFF_FFFF)
+    let mut s = String::with_capacity(8);
+    push_invoice_prefix(&mut s, u, i);
+    s
+}
+
+/// Appends the 8 upper-case hex digits of customer `i`'s invoice prefix.
+fn push_invoice_prefix(out: &mut String, u: &Universe, i: u64) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let v = h(u.seed, 0x1F1, i) & 0xFFFF_FFFF;
+    for shift in (0..8).rev() {
+        out.push(char::from(HEX[((v >> (shift * 4)) & 0xF) as usize]));
+    }
 }
 
 /// A customer; `blank` renders one created through the API (only what was sent is set).
 pub(crate) fn customer(ctx: Ctx<'_>, i: u64, created: i64, blank: bool, out: &mut String) {
     let u = ctx.u;
+    if !blank {
+        out.push_str("{\"id\":\"");
+        u.push_id(out, Kind::Customer, i);
+        out.push_str("\",\"object\":\"customer\",\"address\":");
+        customer_fields(ctx, &parts(u.seed, i), created, out);
+        return;
+    }
+    let prefix = invoice_prefix(u, i);
     let mut o = Obj::new(out);
     o.str("id", &u.id(Kind::Customer, i))
         .str("object", "customer");
-    let n = h(u.seed, 0xC05, i);
-    let prefix = invoice_prefix(u, i);
-    if blank {
-        o.null("address")
-            .int_or_str("balance", 0, ctx.changed_type())
-            .int("created", created)
-            .null("currency")
-            .null("default_source")
-            .bool("delinquent", false)
-            .null("description")
-            .null("discount")
-            .null("email")
-            .str("invoice_prefix", &prefix);
-        invoice_settings(&mut o);
-        o.bool("livemode", false)
-            .raw("metadata", "{}")
-            .null("name")
-            .int("next_invoice_sequence", 1)
-            .null("phone")
-            .raw("preferred_locales", "[]")
-            .null("shipping")
-            .str("tax_exempt", "none")
-            .null("test_clock");
-        ctx.finish(o);
-        return;
-    }
-    let p = person(u.seed, i);
-    let name = p.full_name();
+    o.null("address")
+        .int_or_str("balance", 0, ctx.changed_type())
+        .int("created", created)
+        .null("currency")
+        .null("default_source")
+        .bool("delinquent", false)
+        .null("description")
+        .null("discount")
+        .null("email")
+        .str("invoice_prefix", &prefix);
+    invoice_settings(&mut o);
+    o.bool("livemode", false)
+        .raw("metadata", "{}")
+        .null("name")
+        .int("next_invoice_sequence", 1)
+        .null("phone")
+        .raw("preferred_locales", "[]")
+        .null("shipping")
+        .str("tax_exempt", "none")
+        .null("test_clock");
+    ctx.finish(o);
+}
+
+/// The fields of a generated customer after `"id"` and `"object"`, and the
+/// closing brace: fixed text is copied in runs, values are written in place
+/// (the people's texts need no escaping: `people` tests its tables).
+fn customer_fields(ctx: Ctx<'_>, p: &Parts, created: i64, out: &mut String) {
+    let n = h(ctx.u.seed, 0xC05, p.index);
+    let us = p.country == "US";
     let balance = if n.is_multiple_of(10) {
         -(((n >> 8) % 50) as i64) * 100
     } else {
         0
     };
-    address(&mut o, "address", &p.address);
-    o.int_or_str("balance", balance, ctx.changed_type())
-        .int("created", created)
-        .str(
-            "currency",
-            if p.address.country == "US" {
-                "usd"
-            } else {
-                "eur"
-            },
-        )
-        .null("default_source")
-        .bool("delinquent", n.is_multiple_of(37))
-        .str("description", &format!("{} at {}", name, p.company))
-        .null("discount")
-        .str("email", &p.email)
-        .str("invoice_prefix", &prefix);
-    invoice_settings(&mut o);
-    o.bool("livemode", false);
-    {
-        let mut m = o.obj("metadata");
-        m.str("company", p.company)
-            .str("person_index", &i.to_string())
-            .str(
-                "plan_tier",
-                ["free", "starter", "growth", "enterprise"][(n >> 4) as usize % 4],
-            )
-            .str(
-                "signup_source",
-                ["web", "sales", "partner"][(n >> 6) as usize % 3],
-            );
-        m.end();
+    let name = |out: &mut String| {
+        out.push_str(p.first_name);
+        out.push(' ');
+        out.push_str(p.last_name);
+    };
+    push_address(out, p);
+    out.push_str(",\"balance\":");
+    if ctx.changed_type() {
+        out.push('"');
+        push_int(out, balance);
+        out.push('"');
+    } else {
+        push_int(out, balance);
     }
-    o.str("name", &name)
-        .int("next_invoice_sequence", 1 + ((n >> 12) % 40) as i64)
-        .str("phone", &p.phone)
-        .raw(
-            "preferred_locales",
-            if p.address.country == "US" {
-                "[\"en-US\"]"
-            } else {
-                "[\"en\"]"
-            },
-        );
-    {
-        let mut s = o.obj("shipping");
-        address(&mut s, "address", &p.address);
-        s.null("carrier")
-            .str("name", &name)
-            .str("phone", &p.phone)
-            .null("tracking_number");
-        s.end();
+    out.push_str(",\"created\":");
+    push_int(out, created);
+    out.push_str(if us {
+        ",\"currency\":\"usd\",\"default_source\":null,\"delinquent\":"
+    } else {
+        ",\"currency\":\"eur\",\"default_source\":null,\"delinquent\":"
+    });
+    out.push_str(if n.is_multiple_of(37) {
+        "true"
+    } else {
+        "false"
+    });
+    out.push_str(",\"description\":\"");
+    name(out);
+    out.push_str(" at ");
+    out.push_str(p.company);
+    out.push_str("\",\"discount\":null,\"email\":\"");
+    p.push_email(out);
+    out.push_str("\",\"invoice_prefix\":\"");
+    push_invoice_prefix(out, ctx.u, p.index);
+    out.push_str("\",\"invoice_settings\":");
+    out.push_str(INVOICE_SETTINGS);
+    out.push_str(",\"livemode\":false,\"metadata\":{\"company\":\"");
+    out.push_str(p.company);
+    out.push_str("\",\"person_index\":\"");
+    push_padded(out, p.index, 1);
+    out.push_str("\",\"plan_tier\":\"");
+    out.push_str(["free", "starter", "growth", "enterprise"][(n >> 4) as usize % 4]);
+    out.push_str("\",\"signup_source\":\"");
+    out.push_str(["web", "sales", "partner"][(n >> 6) as usize % 3]);
+    out.push_str("\"},\"name\":\"");
+    name(out);
+    out.push_str("\",\"next_invoice_sequence\":");
+    push_int(out, 1 + ((n >> 12) % 40) as i64);
+    out.push_str(",\"phone\":\"");
+    p.push_phone(out);
+    out.push_str(if us {
+        "\",\"preferred_locales\":[\"en-US\"],\"shipping\":{\"address\":"
+    } else {
+        "\",\"preferred_locales\":[\"en\"],\"shipping\":{\"address\":"
+    });
+    push_address(out, p);
+    out.push_str(",\"carrier\":null,\"name\":\"");
+    name(out);
+    out.push_str("\",\"phone\":\"");
+    p.push_phone(out);
+    out.push_str("\",\"tracking_number\":null},\"tax_exempt\":\"none\",\"test_clock\":null");
+    if ctx.drift == Some(Drift::AddedField) {
+        out.push_str(",\"");
+        out.push_str(DRIFT_FIELD);
+        out.push_str("\":\"x\"");
     }
-    o.str("tax_exempt", "none").null("test_clock");
-    ctx.finish(o);
+    out.push('}');
 }
 
+/// A customer's address object (what [`address`] writes, in one pass).
+fn push_address(out: &mut String, p: &Parts) {
+    out.push_str("{\"city\":\"");
+    out.push_str(p.city);
+    out.push_str("\",\"country\":\"");
+    out.push_str(p.country);
+    out.push_str("\",\"line1\":\"");
+    p.push_line1(out);
+    out.push_str("\",\"line2\":null,\"postal_code\":\"");
+    p.push_postal_code(out);
+    if p.state.is_empty() {
+        out.push_str("\",\"state\":null}");
+    } else {
+        out.push_str("\",\"state\":\"");
+        out.push_str(p.state);
+        out.push_str("\"}");
+    }
+}
+
+/// The `invoice_settings` of every customer.
+const INVOICE_SETTINGS: &str = r#"{"custom_fields":null,"default_payment_method":null,"footer":null,"rendering_options":null}"#;
+
 fn invoice_settings(o: &mut Obj<'_>) {
-    o.raw(
-        "invoice_settings",
-        r#"{"custom_fields":null,"default_payment_method":null,"footer":null,"rendering_options":null}"#,
-    );
+    o.raw("invoice_settings", INVOICE_SETTINGS);
 }
 
 const PRODUCTS: [&str; 10] = [

@@ -550,9 +550,14 @@ fn export(st: &ZendeskState, headers: &HeaderMap, raw: Option<&str>, what: Expor
     let path = format!("/api/v2/incremental/{name}/cursor.json");
     let mut body = Map::new();
     body.insert(name.to_owned(), Value::Array(records));
+    // The next page keeps the page size the client asked for.
+    let page_size = q
+        .get("per_page")
+        .map(|_| format!("&per_page={limit}"))
+        .unwrap_or_default();
     body.insert(
         "after_url".to_owned(),
-        Value::from(format!("{base}{path}?cursor={after_cursor}")),
+        Value::from(format!("{base}{path}?cursor={after_cursor}{page_size}")),
     );
     body.insert("after_cursor".to_owned(), Value::from(after_cursor));
     body.insert("before_url".to_owned(), Value::Null);

@@ -634,3 +634,77 @@ fn json_values_of_common_types() {
         ]]
     );
 }
+
+/// DuckDB behind [`StagedDestination`] under the shared destination suite (weft-conformance).
+struct DuckDbConformance {
+    dir: tempfile::TempDir,
+    created: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl weft_conformance::destination::DestinationHarness for DuckDbConformance {
+    type Destination = StagedDestination;
+
+    fn name(&self) -> &str {
+        "duckdb"
+    }
+
+    async fn create(&self) -> Result<StagedDestination, weft_core::BoxError> {
+        let n = self
+            .created
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stage = Stage::from_url(self.dir.path().join(format!("stage-{n}")).to_str().unwrap())?;
+        let wh: Arc<dyn Warehouse> = Arc::new(DuckDbWarehouse::open_in_memory()?);
+        Ok(StagedDestination::new(stage, wh))
+    }
+
+    async fn rows(
+        &self,
+        d: &StagedDestination,
+        pipeline: &str,
+        stream: &str,
+    ) -> Result<Vec<weft_conformance::Row>, weft_core::BoxError> {
+        let names: Vec<String> = d
+            .warehouse()
+            .query_rows(&format!(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = '{pipeline}' \
+                 AND table_name = '{stream}' ORDER BY ordinal_position"
+            ))?
+            .into_iter()
+            .filter_map(|r| r.first().and_then(|v| v.as_str().map(String::from)))
+            .collect();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = d
+            .warehouse()
+            .query_rows(&format!("SELECT * FROM {}", table(pipeline, stream)))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| names.iter().cloned().zip(r).collect())
+            .collect())
+    }
+
+    async fn replay(
+        &self,
+        d: &StagedDestination,
+        target: &LoadTarget,
+        load_id: &str,
+    ) -> Result<Option<weft_core::LoadReceipt>, weft_core::BoxError> {
+        let spec = LoadSpec::from_target(target);
+        Ok(Some(
+            replay(Arc::clone(d.warehouse()), d.stage(), &spec, load_id).await?,
+        ))
+    }
+}
+
+#[tokio::test]
+async fn duckdb_passes_the_destination_suite() {
+    let harness = DuckDbConformance {
+        dir: tempfile::tempdir().unwrap(),
+        created: std::sync::atomic::AtomicU64::new(0),
+    };
+    weft_conformance::destination::run_suite(&harness)
+        .await
+        .assert_passed();
+}

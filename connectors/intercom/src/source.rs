@@ -1,0 +1,451 @@
+//! The source side: Intercom objects as streams.
+//!
+//! What differs per stream is declared in `specs/intercom.toml` under
+//! `[streams.options]`: `read = "search"` (contacts, conversations: `POST
+//! .../search` with `updated_at > cursor - 1`, sorted ascending, paged with
+//! `pagination.starting_after` in the body), `"scroll"` (companies: `GET
+//! /companies/scroll` with `scroll_param` until an empty page) or `"list"`
+//! (admins, tags: read in full).
+//!
+//! Intercom allows one open company scroll per app, and a scroll page cannot
+//! be asked for twice. When another scroll is open (`400 scroll_exists`) or
+//! the scroll is interrupted, the companies are read from the paged list
+//! (`fallback`, `GET /companies?page=N`) instead, and the run report says so.
+//! A search re-reads its boundary second next run (the merge absorbs it); its
+//! state is `{"updated_at": t}`, a safe watermark at least `settle_secs` old.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use weft_core::{
+    BoxError, Catalog, CatalogStream, EventSender, EventStream, JsonPage, ReadRequest, Source,
+    SourceEvent, StreamMetrics, StreamSpec, StreamState, Watermark, spawn_events,
+};
+use weft_http::{BudgetRegistry, HttpError, Page, Pagination, RequestSpec, paginate};
+
+use crate::client::IntercomClient;
+use crate::{IntercomConfig, IntercomError};
+
+/// Largest `per_page` of `GET /companies`.
+const MAX_COMPANY_PAGE: u32 = 60;
+
+/// How a stream is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Read {
+    /// `POST .../search` on `updated_at`.
+    Search,
+    /// The scroll API.
+    Scroll,
+    /// A list read in full.
+    List,
+}
+
+/// Per-stream options from the catalog's `[streams.options]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamOptions {
+    /// HTTP method of the endpoint (`post` for searches, else `get`).
+    method: String,
+    /// Key of the records array in a response (`data`, `conversations`).
+    items: String,
+    /// How the stream is read.
+    read: Read,
+    /// Scrolls: the paged list read when another scroll is open.
+    #[serde(default)]
+    fallback: Option<String>,
+}
+
+/// Intercom as a source.
+///
+/// ```no_run
+/// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use weft_core::SecretRef;
+/// let config = weft_intercom::IntercomConfig::new(SecretRef::Env { env: "INTERCOM_ACCESS_TOKEN".into() });
+/// let source = weft_intercom::IntercomSource::new(&config, weft_http::BudgetRegistry::global())?;
+/// # Ok(()) }
+/// ```
+pub struct IntercomSource {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: IntercomClient,
+    catalog: Catalog,
+    page_size: u32,
+    settle_secs: u64,
+}
+
+impl IntercomSource {
+    /// A source for the app of `config.access_token`; its budget (shared with
+    /// any sync on the same app) comes from `budgets`.
+    pub fn new(
+        config: &IntercomConfig,
+        budgets: &BudgetRegistry,
+    ) -> Result<IntercomSource, IntercomError> {
+        let catalog = crate::catalog()?;
+        for stream in &catalog.streams {
+            let opts: StreamOptions = stream.options()?;
+            let expected = if opts.read == Read::Search {
+                "post"
+            } else {
+                "get"
+            };
+            let problem = if opts.method != expected {
+                Some(format!("method `{}` should be `{expected}`", opts.method))
+            } else if stream.endpoint.is_none() {
+                Some("no endpoint".into())
+            } else if opts.read == Read::Search && stream.spec.cursor_field.is_none() {
+                Some("a search needs a cursor".into())
+            } else {
+                None
+            };
+            if let Some(reason) = problem {
+                return Err(IntercomError::Config {
+                    field: "streams",
+                    reason: format!("catalog stream `{}`: {reason}", stream.spec.name),
+                });
+            }
+        }
+        Ok(IntercomSource {
+            inner: Arc::new(Inner {
+                client: IntercomClient::new(config, budgets)?,
+                catalog,
+                page_size: config.page_size,
+                settle_secs: config.settle_secs,
+            }),
+        })
+    }
+}
+
+#[async_trait]
+impl Source for IntercomSource {
+    fn connector(&self) -> &str {
+        "intercom"
+    }
+
+    fn streams(&self) -> Vec<StreamSpec> {
+        self.inner.catalog.specs()
+    }
+
+    async fn check(&self) -> Result<(), BoxError> {
+        let metrics = StreamMetrics::default();
+        self.inner
+            .client
+            .http
+            .send(&RequestSpec::get("admins"), &metrics)
+            .await?;
+        Ok(())
+    }
+
+    fn read(&self, request: ReadRequest) -> EventStream<'_> {
+        let inner = Arc::clone(&self.inner);
+        spawn_events(move |tx| async move {
+            read_stream(&inner, request, &tx)
+                .await
+                .map_err(|e| Box::new(e) as BoxError)
+        })
+    }
+}
+
+async fn read_stream(
+    inner: &Inner,
+    request: ReadRequest,
+    tx: &EventSender,
+) -> Result<(), IntercomError> {
+    let name = request.spec.name.clone();
+    let stream = inner
+        .catalog
+        .stream(&name)
+        .ok_or_else(|| IntercomError::UnknownStream {
+            stream: name.clone(),
+        })?;
+    let opts: StreamOptions = stream.options()?;
+    let endpoint = stream.endpoint.as_deref().unwrap_or_default();
+    let items = format!("/{}", opts.items);
+    match opts.read {
+        Read::Search => search(inner, stream, endpoint, items, &request, tx).await,
+        Read::Scroll => {
+            scroll(
+                inner,
+                stream,
+                endpoint,
+                items,
+                opts.fallback.as_deref(),
+                &request,
+                tx,
+            )
+            .await
+        }
+        Read::List => {
+            let pages = paginate(
+                inner.client.http.clone(),
+                RequestSpec::get(endpoint),
+                Pagination::PageToken {
+                    items,
+                    token: "/pages/next/starting_after".into(),
+                    param: "starting_after".into(),
+                },
+                Arc::clone(&request.metrics),
+            );
+            read_in_full(pages, &request, tx).await
+        }
+    }
+}
+
+/// Sends every page, then one checkpoint saying when (the next run reads everything again).
+async fn read_in_full(
+    mut pages: BoxStream<'static, Result<Page, HttpError>>,
+    request: &ReadRequest,
+    tx: &EventSender,
+) -> Result<(), IntercomError> {
+    let name = &request.spec.name;
+    while let Some(page) = next_page(&mut pages, request).await? {
+        if !page.records.is_empty() {
+            send(tx, SourceEvent::Page(page.into_json_page()), name).await?;
+        }
+    }
+    finish_full_read(request, tx).await
+}
+
+/// The checkpoint ending a full read: when it started (the next run reads everything again).
+async fn finish_full_read(request: &ReadRequest, tx: &EventSender) -> Result<(), IntercomError> {
+    let state = StreamState(json!({ "synced_at": request.started_at.to_rfc3339() }));
+    send(tx, SourceEvent::Checkpoint(state), &request.spec.name).await
+}
+
+/// Records changed since the saved cursor, through the search API.
+async fn search(
+    inner: &Inner,
+    stream: &CatalogStream,
+    endpoint: &str,
+    items: String,
+    request: &ReadRequest,
+    tx: &EventSender,
+) -> Result<(), IntercomError> {
+    let name = &stream.spec.name;
+    let cursor = stream.spec.cursor_field.as_deref().unwrap_or("updated_at");
+    let saved: Option<i64> = request.state.as_ref().and_then(|s| s.get(cursor));
+    let settle = i64::try_from(inner.settle_secs).unwrap_or(i64::MAX);
+    let mut watermark = Watermark::new(saved, request.started_at.timestamp(), settle);
+    // `>` is the only lower bound Intercom offers: `> t - 1` re-reads second t.
+    let after = saved.map_or(0, |t| t.saturating_sub(1));
+    let body = json!({
+        "query": {"field": cursor, "operator": ">", "value": after},
+        "sort": {"field": cursor, "order": "ascending"},
+        "pagination": {"per_page": inner.page_size},
+    });
+    // A search changes nothing: safe to repeat.
+    let first = RequestSpec::post_json(endpoint, body).idempotent(true);
+    let mut pages = paginate(
+        inner.client.http.clone(),
+        first,
+        Pagination::JsonBodyCursor {
+            items,
+            cursor: "/pages/next/starting_after".into(),
+            body_field: "/pagination/starting_after".into(),
+        },
+        Arc::clone(&request.metrics),
+    );
+    // Until the search ends, resuming means searching again from the saved cursor.
+    let resume = state_of(cursor, saved);
+    while let Some(page) = next_page(&mut pages, request).await? {
+        for raw in &page.records {
+            let v: Value = serde_json::from_str(raw.get()).map_err(|e| IntercomError::Shape {
+                stream: name.clone(),
+                endpoint: endpoint.to_string(),
+                page: page.number,
+                reason: format!("record is not JSON: {e}"),
+            })?;
+            let t = v[cursor].as_i64().ok_or_else(|| IntercomError::Shape {
+                stream: name.clone(),
+                endpoint: endpoint.to_string(),
+                page: page.number,
+                reason: format!("record {} has no integer `{cursor}`", v["id"]),
+            })?;
+            watermark.observe(t);
+        }
+        if !page.records.is_empty() {
+            send(
+                tx,
+                SourceEvent::Page(JsonPage {
+                    records: page.records,
+                }),
+                name,
+            )
+            .await?;
+            send(tx, SourceEvent::Checkpoint(resume.clone()), name).await?;
+        }
+    }
+    let state = state_of(cursor, watermark.value());
+    send(tx, SourceEvent::Checkpoint(state), name).await
+}
+
+fn state_of(cursor: &str, value: Option<i64>) -> StreamState {
+    match value {
+        Some(t) => StreamState(json!({ cursor: t })),
+        None => StreamState(json!({})),
+    }
+}
+
+/// Every company through the scroll API, or the paged list when the scroll
+/// cannot be used.
+///
+/// A scroll page cannot be asked for twice: the scroll moves on when it
+/// answers, so retrying a response lost in transit (a reset, a cut body, a
+/// 5xx) would silently skip a page. Scroll requests are therefore never
+/// retried after they were sent; when another scroll is open
+/// (`scroll_exists`) or this one is interrupted, every company is read again
+/// from the paged list (records already sent are sent again; the merge on
+/// the primary key absorbs them) and the report says why.
+async fn scroll(
+    inner: &Inner,
+    stream: &CatalogStream,
+    endpoint: &str,
+    items: String,
+    fallback: Option<&str>,
+    request: &ReadRequest,
+    tx: &EventSender,
+) -> Result<(), IntercomError> {
+    let name = &stream.spec.name;
+    let mut pages = paginate(
+        inner.client.http.clone(),
+        RequestSpec::get(endpoint).idempotent(false),
+        Pagination::Scroll {
+            items: items.clone(),
+            scroll_id: "/scroll_param".into(),
+            param: "scroll_param".into(),
+        },
+        Arc::clone(&request.metrics),
+    );
+    let mut read = 0u64;
+    let failure = loop {
+        match next_page(&mut pages, request).await {
+            Ok(Some(page)) => {
+                read += 1;
+                if !page.records.is_empty() {
+                    send(tx, SourceEvent::Page(page.into_json_page()), name).await?;
+                }
+            }
+            Ok(None) => return finish_full_read(request, tx).await,
+            Err(IntercomError::Http(e)) if fallback.is_some() => break e,
+            Err(e) => return Err(e),
+        }
+    };
+    let list = fallback.unwrap_or_default();
+    let why = if read == 0 && scroll_exists(&failure) {
+        format!("another {endpoint} scroll is open on this Intercom app (one per app)")
+    } else {
+        format!("the {endpoint} scroll was interrupted after {read} pages ({failure})")
+    };
+    let msg = format!("{why}: read {name} from the paged list {list} instead");
+    send(tx, SourceEvent::Notice(msg), name).await?;
+    let pages = paginate(
+        inner.client.http.clone(),
+        RequestSpec::get(list)
+            .query("per_page", MAX_COMPANY_PAGE.to_string())
+            .query("page", "1"),
+        Pagination::PageNumber {
+            items,
+            param: "page".into(),
+            first_page: 1,
+            total_pages: Some("/pages/total_pages".into()),
+        },
+        Arc::clone(&request.metrics),
+    );
+    read_in_full(pages, request, tx).await
+}
+
+/// Whether an error is Intercom's "a scroll is already open for this app".
+fn scroll_exists(e: &HttpError) -> bool {
+    let HttpError::Status { status, body, .. } = e else {
+        return false;
+    };
+    *status == 400
+        && serde_json::from_str::<Value>(body).is_ok_and(|v| {
+            v["errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|err| err["code"] == "scroll_exists")
+        })
+}
+
+/// The next page, or `None` at the end; stops promptly on cancellation.
+async fn next_page(
+    pages: &mut BoxStream<'static, Result<Page, HttpError>>,
+    request: &ReadRequest,
+) -> Result<Option<Page>, IntercomError> {
+    tokio::select! {
+        biased;
+        _ = request.cancel.cancelled() => Err(IntercomError::Cancelled { stream: request.spec.name.clone() }),
+        page = pages.next() => page.transpose().map_err(IntercomError::from),
+    }
+}
+
+/// Sends an event to the pipeline; a closed channel means the run was stopped.
+async fn send(tx: &EventSender, event: SourceEvent, stream: &str) -> Result<(), IntercomError> {
+    tx.send(Ok(event))
+        .await
+        .map_err(|_| IntercomError::Cancelled {
+            stream: stream.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn scroll_exists_is_recognised_by_its_code() {
+        let status = |status: u16, body: &str| HttpError::Status {
+            api: "intercom".into(),
+            method: "GET".into(),
+            status,
+            url: "https://api.intercom.io/companies/scroll".into(),
+            body: body.into(),
+        };
+        let open = r#"{"type":"error.list","errors":[{"code":"scroll_exists","message":"scroll already exists for this workspace"}]}"#;
+        assert!(scroll_exists(&status(400, open)));
+        assert!(!scroll_exists(&status(404, open)));
+        assert!(!scroll_exists(&status(
+            400,
+            r#"{"errors":[{"code":"parameter_invalid"}]}"#
+        )));
+    }
+
+    #[test]
+    fn every_stream_declares_how_it_is_read() {
+        let catalog = crate::catalog().unwrap();
+        let reads: Vec<(String, Read)> = catalog
+            .streams
+            .iter()
+            .map(|s| {
+                (
+                    s.spec.name.clone(),
+                    s.options::<StreamOptions>().unwrap().read,
+                )
+            })
+            .collect();
+        assert_eq!(
+            reads,
+            [
+                ("contacts".to_string(), Read::Search),
+                ("companies".to_string(), Read::Scroll),
+                ("conversations".to_string(), Read::Search),
+                ("admins".to_string(), Read::List),
+                ("tags".to_string(), Read::List),
+            ]
+        );
+        assert_eq!(
+            state_of("updated_at", Some(5)),
+            StreamState(json!({"updated_at": 5}))
+        );
+        assert_eq!(state_of("updated_at", None), StreamState(json!({})));
+    }
+}

@@ -1,0 +1,283 @@
+//! The source's request shapes against a wiremock Intercom.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use weft_core::{
+    CancellationToken, MetricsSnapshot, ReadRequest, SecretRef, Source, SourceEvent, StreamMetrics,
+    StreamState,
+};
+use weft_http::BudgetRegistry;
+use weft_intercom::{IntercomConfig, IntercomSource};
+use wiremock::matchers::{body_json, header, method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN: &str = "SENTINEL_INTERCOM_SOURCE_TOKEN";
+
+fn source(server: &MockServer) -> IntercomSource {
+    // One file per call: tests run concurrently.
+    let dir = std::env::temp_dir().join(format!(
+        "weft-intercom-src-{}-{}",
+        std::process::id(),
+        server.address().port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, TOKEN).unwrap();
+    let mut config = IntercomConfig::new(SecretRef::File { file });
+    config.base_url = Some(server.uri());
+    config.page_size = 2;
+    IntercomSource::new(&config, &BudgetRegistry::new()).unwrap()
+}
+
+struct Read {
+    records: Vec<Value>,
+    states: Vec<StreamState>,
+    notices: Vec<String>,
+    metrics: MetricsSnapshot,
+}
+
+async fn read(src: &IntercomSource, stream: &str, state: Option<StreamState>) -> Read {
+    let spec = src
+        .streams()
+        .into_iter()
+        .find(|s| s.name == stream)
+        .unwrap();
+    let metrics = Arc::new(StreamMetrics::default());
+    let mut events = src.read(ReadRequest {
+        spec,
+        state,
+        started_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        metrics: Arc::clone(&metrics),
+        cancel: CancellationToken::new(),
+    });
+    let mut out = Read {
+        records: vec![],
+        states: vec![],
+        notices: vec![],
+        metrics: MetricsSnapshot::default(),
+    };
+    while let Some(e) = events.next().await {
+        match e.unwrap() {
+            SourceEvent::Page(p) => out.records.extend(
+                p.records
+                    .iter()
+                    .map(|r| serde_json::from_str::<Value>(r.get()).unwrap()),
+            ),
+            SourceEvent::Checkpoint(s) => out.states.push(s),
+            SourceEvent::Notice(n) => out.notices.push(n),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    out.metrics = metrics.snapshot();
+    out
+}
+
+fn contact(id: &str, updated_at: i64) -> Value {
+    json!({"type": "contact", "id": id, "updated_at": updated_at})
+}
+
+#[tokio::test]
+async fn contacts_search_after_the_saved_cursor_and_page_in_the_body() {
+    let server = MockServer::start().await;
+    let query = json!({"field": "updated_at", "operator": ">", "value": 1_699_999_999});
+    let sort = json!({"field": "updated_at", "order": "ascending"});
+    Mock::given(method("POST"))
+        .and(path("/contacts/search"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .and(header("intercom-version", "2.16"))
+        .and(body_json(
+            json!({"query": query, "sort": sort, "pagination": {"per_page": 2}}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                // Remaining 0 with a reset 1 s away: the budget pauses before the next page.
+                .insert_header("x-ratelimit-limit", "166")
+                .insert_header("x-ratelimit-remaining", "0")
+                .insert_header("x-ratelimit-reset", "1")
+                .set_body_json(json!({
+                    "type": "list",
+                    "data": [contact("a", 1_700_000_000), contact("b", 1_700_000_100)],
+                    "pages": {"type": "pages", "page": 1, "per_page": 2, "total_pages": 2,
+                              "next": {"per_page": 2, "starting_after": "cur-2"}},
+                })),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/contacts/search"))
+        .and(body_json(json!({"query": query, "sort": sort,
+                              "pagination": {"per_page": 2, "starting_after": "cur-2"}})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "type": "list",
+            "data": [contact("c", 1_700_000_200)],
+            "pages": {"type": "pages", "page": 2, "per_page": 2, "total_pages": 2},
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let saved = StreamState(json!({"updated_at": 1_700_000_000}));
+    let r = read(&source(&server), "contacts", Some(saved.clone())).await;
+    let ids: Vec<&str> = r
+        .records
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    // Mid-search checkpoints resume from the saved cursor; the last one moves it.
+    assert_eq!(
+        r.states,
+        [
+            saved.clone(),
+            saved,
+            StreamState(json!({"updated_at": 1_700_000_200}))
+        ]
+    );
+    assert!(r.metrics.wait_ms >= 500, "{}", r.metrics.wait_ms);
+}
+
+#[tokio::test]
+async fn companies_scroll_until_empty_or_fall_back_when_a_scroll_is_open() {
+    let server = MockServer::start().await;
+    let company = |id: &str| json!({"type": "company", "id": id});
+    Mock::given(method("GET"))
+        .and(path("/companies/scroll"))
+        .and(query_param_is_missing("scroll_param"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "type": "list", "data": [company("1"), company("2")], "pages": null,
+            "total_count": null, "scroll_param": "sp-1",
+        })))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/companies/scroll"))
+        .and(query_param("scroll_param", "sp-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "type": "list", "data": [], "pages": null, "total_count": null, "scroll_param": "sp-1",
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = read(&source(&server), "companies", None).await;
+    assert_eq!(r.records.len(), 2);
+    assert!(r.notices.is_empty());
+    assert_eq!(r.states.len(), 1);
+
+    // Now a scroll is open elsewhere: 400 scroll_exists, then the paged list.
+    Mock::given(method("GET"))
+        .and(path("/companies/scroll"))
+        .and(query_param_is_missing("scroll_param"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "type": "error.list",
+            "errors": [{"code": "scroll_exists", "message": "scroll already exists for this workspace"}],
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for (page, ids) in [(1, vec!["1", "2"]), (2, vec!["3"])] {
+        Mock::given(method("GET"))
+            .and(path("/companies"))
+            .and(query_param("per_page", "60"))
+            .and(query_param("page", page.to_string().as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "type": "list",
+                "pages": {"type": "pages", "page": page, "per_page": 60, "total_pages": 2},
+                "data": ids.iter().map(|i| company(i)).collect::<Vec<_>>(),
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let r = read(&source(&server), "companies", None).await;
+    let ids: Vec<&str> = r
+        .records
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["1", "2", "3"]);
+    assert_eq!(r.notices.len(), 1);
+    assert!(r.notices[0].contains("one per app"), "{}", r.notices[0]);
+}
+
+/// A scroll page is never asked for twice (the scroll has moved on when it
+/// answered): an interrupted scroll is read again from the paged list.
+#[tokio::test]
+async fn an_interrupted_scroll_is_not_retried_and_reads_the_paged_list() {
+    let server = MockServer::start().await;
+    let company = |id: &str| json!({"type": "company", "id": id});
+    Mock::given(method("GET"))
+        .and(path("/companies/scroll"))
+        .and(query_param_is_missing("scroll_param"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "type": "list", "data": [company("1"), company("2")], "pages": null,
+            "total_count": null, "scroll_param": "sp-1",
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The second scroll page fails after the server answered it.
+    Mock::given(method("GET"))
+        .and(path("/companies/scroll"))
+        .and(query_param("scroll_param", "sp-1"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({
+            "type": "error.list", "errors": [{"code": "server_error", "message": "oops"}],
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/companies"))
+        .and(query_param("page", "1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "type": "list",
+            "pages": {"type": "pages", "page": 1, "per_page": 60, "total_pages": 1},
+            "data": [company("1"), company("2"), company("3")],
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = read(&source(&server), "companies", None).await;
+    let ids: Vec<&str> = r
+        .records
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    // The scroll's first page, then the whole list (the merge absorbs the repeat).
+    assert_eq!(ids, ["1", "2", "1", "2", "3"]);
+    assert_eq!(r.notices.len(), 1);
+    assert!(
+        r.notices[0].contains("interrupted after 1 pages"),
+        "{}",
+        r.notices[0]
+    );
+    assert_eq!(r.metrics.retries, 0);
+    assert_eq!(r.states.len(), 1);
+}
+
+#[tokio::test]
+async fn admins_are_read_in_full_with_one_checkpoint() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/admins"))
+        .and(header("intercom-version", "2.16"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "type": "admin.list",
+            "admins": [{"type": "admin", "id": "1"}, {"type": "admin", "id": "2"}],
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = read(&source(&server), "admins", None).await;
+    assert_eq!(r.records.len(), 2);
+    assert_eq!(
+        r.states,
+        [StreamState(
+            json!({"synced_at": "2027-01-15T08:00:00+00:00"})
+        )]
+    );
+}

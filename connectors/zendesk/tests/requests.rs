@@ -1,0 +1,273 @@
+//! Request shapes, cursor paging and error handling against a wiremock Zendesk.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use weft_core::{
+    CancellationToken, MetricsSnapshot, ReadRequest, SecretRef, Source, SourceEvent, StreamMetrics,
+    StreamState,
+};
+use weft_http::BudgetRegistry;
+use weft_zendesk::{ZendeskConfig, ZendeskSource};
+use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN: &str = "ZENDESK_TOKEN_WIREMOCK_SENTINEL";
+const EMAIL: &str = "agent@acme.example";
+
+fn source(server: &MockServer) -> ZendeskSource {
+    // One file per call: tests run concurrently.
+    let dir = std::env::temp_dir().join(format!(
+        "weft-zendesk-req-{}-{}",
+        std::process::id(),
+        server.address().port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, TOKEN).unwrap();
+    let mut config = ZendeskConfig::new("unused", EMAIL, SecretRef::File { file });
+    config.base_url = Some(server.uri());
+    config.start_time = 1_700_000_000;
+    config.page_size = 2;
+    ZendeskSource::new(config, &BudgetRegistry::new()).unwrap()
+}
+
+fn basic() -> String {
+    let b = base64::engine::general_purpose::STANDARD.encode(format!("{EMAIL}/token:{TOKEN}"));
+    format!("Basic {b}")
+}
+
+struct Read {
+    records: Vec<Value>,
+    states: Vec<StreamState>,
+    metrics: MetricsSnapshot,
+    error: Option<String>,
+}
+
+async fn read(src: &ZendeskSource, stream: &str, state: Option<StreamState>) -> Read {
+    let spec = src
+        .streams()
+        .into_iter()
+        .find(|s| s.name == stream)
+        .unwrap();
+    let metrics = Arc::new(StreamMetrics::default());
+    let mut events = src.read(ReadRequest {
+        spec,
+        state,
+        started_at: chrono::Utc::now(),
+        metrics: Arc::clone(&metrics),
+        cancel: CancellationToken::new(),
+    });
+    let mut out = Read {
+        records: vec![],
+        states: vec![],
+        metrics: MetricsSnapshot::default(),
+        error: None,
+    };
+    while let Some(e) = events.next().await {
+        match e {
+            Ok(SourceEvent::Page(p)) => out.records.extend(
+                p.records
+                    .iter()
+                    .map(|r| serde_json::from_str::<Value>(r.get()).unwrap()),
+            ),
+            Ok(SourceEvent::Checkpoint(s)) => out.states.push(s),
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(e) => out.error = Some(e.to_string()),
+        }
+    }
+    out.metrics = metrics.snapshot();
+    out
+}
+
+fn export_page(server: &MockServer, tickets: Value, cursor: &str, end: bool) -> Value {
+    json!({
+        "tickets": tickets,
+        "after_url": format!("{}/api/v2/incremental/tickets/cursor.json?cursor={cursor}", server.uri()),
+        "after_cursor": cursor,
+        "before_url": null,
+        "before_cursor": null,
+        "end_of_stream": end,
+    })
+}
+
+#[tokio::test]
+async fn ticket_export_starts_at_start_time_follows_after_url_and_stops_at_end_of_stream() {
+    let server = MockServer::start().await;
+    let first = export_page(
+        &server,
+        json!([{"id": 1, "status": "open", "updated_at": "2026-01-01T00:00:00Z"},
+               {"id": 2, "status": "deleted", "updated_at": "2026-01-02T00:00:00Z"}]),
+        "c1",
+        false,
+    );
+    Mock::given(method("GET"))
+        .and(path("/api/v2/incremental/tickets/cursor.json"))
+        .and(query_param("start_time", "1700000000"))
+        .and(query_param("per_page", "2"))
+        .and(query_param_is_missing("cursor"))
+        .and(header("authorization", basic().as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(first))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The last page still carries an after_url: end_of_stream stops the read.
+    let last = export_page(
+        &server,
+        json!([{"id": 3, "status": "new", "updated_at": "2026-01-03T00:00:00Z"}]),
+        "c2",
+        true,
+    );
+    Mock::given(method("GET"))
+        .and(path("/api/v2/incremental/tickets/cursor.json"))
+        .and(query_param("cursor", "c1"))
+        .and(query_param_is_missing("start_time"))
+        .and(header("authorization", basic().as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(last))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = read(&source(&server), "tickets", None).await;
+    assert_eq!(r.error, None);
+    let ids: Vec<u64> = r
+        .records
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+    assert!(r.records[0].get("_weft_deleted_at").is_none());
+    assert_eq!(r.records[1]["_weft_deleted_at"], "2026-01-02T00:00:00Z");
+    let cursors: Vec<String> = r.states.iter().map(|s| s.get("cursor").unwrap()).collect();
+    assert_eq!(cursors, ["c1", "c2"]);
+    assert_eq!(r.metrics.requests, 2);
+}
+
+#[tokio::test]
+async fn a_saved_cursor_resumes_the_export_and_429_waits_for_retry_after() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/incremental/users/cursor.json"))
+        .and(query_param("cursor", "saved"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "1")
+                .set_body_json(json!({"error": "APIRateLimitExceeded"})),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/incremental/users/cursor.json"))
+        .and(query_param("cursor", "saved"))
+        .and(query_param_is_missing("start_time"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "users": [{"id": 9, "updated_at": "2026-01-01T00:00:00Z"}],
+            "after_url": null, "after_cursor": "next", "end_of_stream": true,
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = read(
+        &source(&server),
+        "users",
+        Some(StreamState(json!({"cursor": "saved"}))),
+    )
+    .await;
+    assert_eq!(r.error, None);
+    assert_eq!(r.records.len(), 1);
+    assert_eq!(r.states, [StreamState(json!({"cursor": "next"}))]);
+    assert_eq!((r.metrics.rate_limited, r.metrics.retries), (1, 1));
+    assert!(r.metrics.wait_ms >= 1_000, "{}", r.metrics.wait_ms);
+}
+
+#[tokio::test]
+async fn organizations_drop_the_repeated_boundary_and_save_end_time() {
+    let server = MockServer::start().await;
+    let org = |id: u64, at: &str| json!({"id": id, "updated_at": at});
+    Mock::given(method("GET"))
+        .and(path("/api/v2/incremental/organizations.json"))
+        .and(query_param("start_time", "1700000000"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "organizations": [org(1, "2023-11-14T22:13:20Z"), org(2, "2023-11-14T22:13:30Z")],
+            "next_page": format!("{}/api/v2/incremental/organizations.json?start_time=1700000010", server.uri()),
+            "count": 2, "end_of_stream": false, "end_time": 1_700_000_010,
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/incremental/organizations.json"))
+        .and(query_param("start_time", "1700000010"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "organizations": [org(2, "2023-11-14T22:13:30Z"), org(3, "2023-11-14T22:13:40Z")],
+            "next_page": format!("{}/api/v2/incremental/organizations.json?start_time=1700000020", server.uri()),
+            "count": 2, "end_of_stream": true, "end_time": 1_700_000_020,
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = read(&source(&server), "organizations", None).await;
+    assert_eq!(r.error, None);
+    let ids: Vec<u64> = r
+        .records
+        .iter()
+        .map(|o| o["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2, 3], "org 2 once");
+    let starts: Vec<i64> = r
+        .states
+        .iter()
+        .map(|s| s.get("start_time").unwrap())
+        .collect();
+    assert_eq!(starts, [1_700_000_010, 1_700_000_020]);
+}
+
+#[tokio::test]
+async fn groups_page_with_links_next_and_a_401_is_an_error_without_the_token() {
+    let server = MockServer::start().await;
+    let group = |id: u64| json!({"id": id, "name": format!("g{id}")});
+    Mock::given(method("GET"))
+        .and(path("/api/v2/groups.json"))
+        .and(query_param("page[size]", "100"))
+        .and(query_param_is_missing("page[after]"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "groups": [group(1), group(2)],
+            "meta": {"has_more": true, "after_cursor": "a1"},
+            "links": {"next": format!("{}/api/v2/groups.json?page%5Bafter%5D=a1&page%5Bsize%5D=100", server.uri())},
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/groups.json"))
+        .and(query_param("page[after]", "a1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "groups": [group(3)],
+            "meta": {"has_more": false, "after_cursor": "a2"},
+            "links": {"next": null},
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = read(&source(&server), "groups", None).await;
+    assert_eq!(r.error, None);
+    assert_eq!(r.records.len(), 3);
+    assert_eq!(r.states.len(), 1);
+
+    let denied = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(json!({"error": "Couldn't authenticate you"})),
+        )
+        .mount(&denied)
+        .await;
+    let r = read(&source(&denied), "ticket_fields", None).await;
+    let err = r.error.unwrap();
+    assert!(err.contains("401"), "{err}");
+    assert!(!err.contains(TOKEN), "{err}");
+    assert!(r.records.is_empty() && r.states.is_empty());
+}

@@ -1,0 +1,29 @@
+//! weft-conformance: the acceptance suite every connector and warehouse runs.
+//!
+//! A source connector describes itself with a [`source::SourceHarness`] (how
+//! to build it against the sandbox, which records the sandbox holds, its
+//! capabilities) and calls [`source::run_suite`]; a destination does the same
+//! with a [`destination::DestinationHarness`] and [`destination::run_suite`].
+//! Each suite runs every check and returns a [`Report`];
+//! [`Report::assert_passed`] panics naming the checks that failed.
+//!
+//! Source checks drive [`weft_core::Source::read`] directly against the
+//! `weft-sandbox` simulators (faults and rate limits set through its
+//! control handle), so a connector's suite needs no warehouse. Destination
+//! checks write Arrow batches through [`weft_core::LoadSink`] and read the
+//! committed rows back through the harness. [`MemoryDestination`] is a
+//! reference destination that passes the destination suite.
+//!
+//! ```no_run
+//! # async fn demo(harness: &impl weft_conformance::source::SourceHarness) {
+//! weft_conformance::source::run_suite(harness).await.assert_passed();
+//! # }
+//! ```
+
+pub mod destination;
+mod memory;
+mod report;
+pub mod source;
+
+pub use memory::{MemoryDestination, Row};
+pub use report::{Check, CheckResult, Outcome, Report};

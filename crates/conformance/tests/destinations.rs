@@ -1,0 +1,197 @@
+//! The destination suite passes the in-memory reference destination and
+//! fails each deliberately broken one on exactly the check its flaw breaks.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::RecordBatch;
+use async_trait::async_trait;
+use weft_conformance::destination::{DestinationHarness, MemoryHarness, run_suite};
+use weft_conformance::{Check, MemoryDestination, Outcome, Row};
+use weft_core::{
+    BoxError, Checkpoint, CoreError, Destination, LoadReceipt, LoadSink, LoadTarget, Reject,
+    StreamState, WriteDisposition,
+};
+
+/// One deliberate defect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flaw {
+    /// Merge loads are appended.
+    AppendsOnMerge,
+    /// Columns a table did not have at its first load are dropped.
+    DropsNewColumn,
+    /// Every written batch is committed at once, before the load's checkpoint.
+    CommitsBeforeLoadEnds,
+}
+
+#[derive(Clone)]
+struct Broken {
+    inner: MemoryDestination,
+    flaw: Flaw,
+    /// Columns of each table's first batch.
+    columns: Arc<Mutex<HashMap<String, Vec<String>>>>,
+}
+
+struct BrokenSink {
+    inner: Box<dyn LoadSink>,
+    destination: Broken,
+    stream: String,
+}
+
+#[async_trait]
+impl Destination for Broken {
+    fn name(&self) -> &str {
+        "broken"
+    }
+
+    async fn state(&self, pipeline: &str, stream: &str) -> Result<Option<StreamState>, CoreError> {
+        self.inner.state(pipeline, stream).await
+    }
+
+    async fn open(&self, mut target: LoadTarget) -> Result<Box<dyn LoadSink>, CoreError> {
+        if self.flaw == Flaw::AppendsOnMerge && target.disposition == WriteDisposition::Merge {
+            target.disposition = WriteDisposition::Append;
+        }
+        let stream = target.spec.name.clone();
+        let pipeline = target.pipeline.clone();
+        Ok(Box::new(BrokenSink {
+            inner: self.inner.open(target).await?,
+            destination: self.clone(),
+            stream: format!("{pipeline}.{stream}"),
+        }))
+    }
+}
+
+#[async_trait]
+impl LoadSink for BrokenSink {
+    fn load_id(&self) -> &str {
+        self.inner.load_id()
+    }
+
+    async fn write(&mut self, batch: RecordBatch) -> Result<(), CoreError> {
+        let batch = if self.destination.flaw == Flaw::DropsNewColumn {
+            let names: Vec<String> = batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            let known = self
+                .destination
+                .columns
+                .lock()
+                .unwrap()
+                .entry(self.stream.clone())
+                .or_insert(names)
+                .clone();
+            let keep: Vec<usize> = (0..batch.num_columns())
+                .filter(|i| known.contains(batch.schema().field(*i).name()))
+                .collect();
+            batch.project(&keep).unwrap()
+        } else {
+            batch
+        };
+        self.inner.write(batch).await?;
+        if self.destination.flaw == Flaw::CommitsBeforeLoadEnds {
+            let (pipeline, stream) = self.stream.split_once('.').unwrap();
+            let state = self.destination.inner.state(pipeline, stream).await?;
+            let state = state.unwrap_or(StreamState(serde_json::Value::Null));
+            self.inner.commit(Checkpoint { state }).await?;
+        }
+        Ok(())
+    }
+
+    async fn reject(&mut self, rejects: Vec<Reject>) -> Result<(), CoreError> {
+        self.inner.reject(rejects).await
+    }
+
+    async fn commit(&mut self, checkpoint: Checkpoint) -> Result<LoadReceipt, CoreError> {
+        self.inner.commit(checkpoint).await
+    }
+}
+
+struct BrokenHarness(Flaw);
+
+#[async_trait]
+impl DestinationHarness for BrokenHarness {
+    type Destination = Broken;
+
+    fn name(&self) -> &str {
+        "broken"
+    }
+
+    async fn create(&self) -> Result<Broken, BoxError> {
+        Ok(Broken {
+            inner: MemoryDestination::new(),
+            flaw: self.0,
+            columns: Arc::default(),
+        })
+    }
+
+    async fn rows(&self, d: &Broken, pipeline: &str, stream: &str) -> Result<Vec<Row>, BoxError> {
+        Ok(d.inner.rows(pipeline, stream))
+    }
+
+    async fn replay(
+        &self,
+        d: &Broken,
+        target: &LoadTarget,
+        load_id: &str,
+    ) -> Result<Option<LoadReceipt>, BoxError> {
+        MemoryHarness.replay(&d.inner, target, load_id).await
+    }
+}
+
+async fn failed(flaw: Flaw) -> (Vec<Check>, String) {
+    let report = run_suite(&BrokenHarness(flaw)).await;
+    println!("{report}");
+    assert_eq!(report.checks.len(), 5, "{report}");
+    (report.failed(), report.to_string())
+}
+
+#[tokio::test]
+async fn the_memory_destination_passes_every_check() {
+    let report = run_suite(&MemoryHarness).await;
+    report.assert_passed();
+    assert_eq!(
+        report.checks.iter().map(|c| c.check).collect::<Vec<_>>(),
+        weft_conformance::destination::CHECKS.to_vec()
+    );
+    assert!(
+        report.checks.iter().all(|c| c.outcome == Outcome::Passed),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn appending_on_merge_fails_merge() {
+    let (failed, text) = failed(Flaw::AppendsOnMerge).await;
+    assert_eq!(failed, [Check::MergeSemantics]);
+    assert!(text.contains("after two merge loads"), "{text}");
+}
+
+#[tokio::test]
+async fn dropping_a_new_column_fails_schema_evolution() {
+    let (failed, text) = failed(Flaw::DropsNewColumn).await;
+    assert_eq!(failed, [Check::SchemaEvolution]);
+    assert!(text.contains(r#"["c",2,"c2",null]"#), "{text}");
+}
+
+#[tokio::test]
+async fn committing_before_the_load_ends_fails_crash_safety() {
+    let (failed, text) = failed(Flaw::CommitsBeforeLoadEnds).await;
+    assert_eq!(failed, [Check::CrashBeforeCommit]);
+    assert!(
+        text.contains("after a load abandoned before its commit"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+#[should_panic(expected = "conformance of broken failed 1 check(s): merge_semantics")]
+async fn assert_passed_names_the_failed_checks() {
+    run_suite(&BrokenHarness(Flaw::AppendsOnMerge))
+        .await
+        .assert_passed();
+}

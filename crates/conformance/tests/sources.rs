@@ -1,0 +1,348 @@
+//! The source suite passes a correct source and fails each deliberately
+//! broken one on exactly the check that its flaw breaks.
+//!
+//! The source under test is a small Stripe-customers reader written here
+//! (through weft-http, against the sandbox), with one flaw switched on at a time.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow_schema::{DataType, Field, Schema};
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use weft_conformance::source::{SourceCapabilities, SourceEnv, SourceHarness, run_suite};
+use weft_conformance::{Check, Outcome};
+use weft_core::{
+    BoxError, EventSender, EventStream, JsonPage, ReadRequest, Source, SourceEvent, StreamSpec,
+    StreamState, spawn_events,
+};
+use weft_http::{
+    Auth, BudgetKey, BudgetRegistry, HttpClient, HttpSettings, Limits, RequestSpec, SecretString,
+};
+use weft_sandbox::{Api, Control, DEFAULT_STRIPE_KEY, SandboxConfig};
+
+const PAGE: usize = 10;
+
+/// One deliberate defect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flaw {
+    /// Each discover describes the stream a little differently.
+    UnstableDiscover,
+    /// After the first page, the first record comes again in a page of its own.
+    RepeatsRecord,
+    /// The third checkpoint's page counter goes back to 1.
+    CursorBackwards,
+    /// Each checkpoint is emitted before the page it covers.
+    CheckpointLosesPage,
+    /// A 401 is retried five times.
+    RetriesAuth,
+    /// Errors quote the API key.
+    LeaksSecret,
+    /// Takes its budget from a registry of its own, not the shared one.
+    IgnoresBudget,
+    /// Reads everything, then emits one page.
+    BuffersAll,
+}
+
+struct Customers {
+    http: HttpClient,
+    flaw: Option<Flaw>,
+    discovers: AtomicU64,
+}
+
+#[derive(Debug)]
+enum ReadError {
+    Http(weft_http::HttpError),
+    Leaky(String),
+}
+
+impl std::error::Error for ReadError {}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Http(e) => write!(f, "customers: {e}"),
+            ReadError::Leaky(m) => f.write_str(m),
+        }
+    }
+}
+
+fn spec(description: String) -> StreamSpec {
+    let mut spec = StreamSpec::new(
+        "customers",
+        Schema::new(vec![
+            Field::new("id", DataType::Utf8, false),
+            Field::new("created", DataType::Int64, true),
+        ]),
+    )
+    .with_primary_key(["id"]);
+    spec.description = description;
+    spec
+}
+
+#[async_trait]
+impl Source for Customers {
+    fn connector(&self) -> &str {
+        "test-customers"
+    }
+
+    fn streams(&self) -> Vec<StreamSpec> {
+        let n = self.discovers.fetch_add(1, Ordering::Relaxed);
+        let description = match self.flaw {
+            Some(Flaw::UnstableDiscover) => format!("customers (discover #{n})"),
+            _ => "customers".to_string(),
+        };
+        vec![spec(description)]
+    }
+
+    async fn check(&self) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    fn read(&self, request: ReadRequest) -> EventStream<'_> {
+        let http = self.http.clone();
+        let flaw = self.flaw;
+        spawn_events(move |tx| async move {
+            read(&http, flaw, &request, &tx)
+                .await
+                .map_err(|e| Box::new(e) as BoxError)
+        })
+    }
+}
+
+async fn page(
+    http: &HttpClient,
+    flaw: Option<Flaw>,
+    request: &ReadRequest,
+    after: Option<&str>,
+) -> Result<Value, ReadError> {
+    let mut req = RequestSpec::get("/v1/customers").query("limit", PAGE.to_string());
+    if let Some(a) = after {
+        req = req.query("starting_after", a);
+    }
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match http.get_json::<Value>(&req, &request.metrics).await {
+            Ok(v) => return Ok(v),
+            Err(e)
+                if flaw == Some(Flaw::RetriesAuth) && e.status() == Some(401) && attempts < 6 => {}
+            Err(e) if flaw == Some(Flaw::LeaksSecret) => {
+                return Err(ReadError::Leaky(format!(
+                    "customers with key {DEFAULT_STRIPE_KEY} failed: {e}"
+                )));
+            }
+            Err(e) => return Err(ReadError::Http(e)),
+        }
+    }
+}
+
+async fn read(
+    http: &HttpClient,
+    flaw: Option<Flaw>,
+    request: &ReadRequest,
+    tx: &EventSender,
+) -> Result<(), ReadError> {
+    let mut pages: i64 = request
+        .state
+        .as_ref()
+        .and_then(|s| s.get("pages"))
+        .unwrap_or(0);
+    let mut after: Option<String> = request.state.as_ref().and_then(|s| s.get("after"));
+    let mut first_record: Option<Value> = None;
+    let mut buffered: Vec<Value> = Vec::new();
+    let mut states = Vec::new();
+    loop {
+        let body = page(http, flaw, request, after.as_deref()).await?;
+        let records = body["data"].as_array().cloned().unwrap_or_default();
+        let more = body["has_more"].as_bool().unwrap_or(false);
+        if records.is_empty() {
+            break;
+        }
+        pages += 1;
+        after = records
+            .last()
+            .and_then(|r| r["id"].as_str())
+            .map(String::from);
+        if first_record.is_none() {
+            first_record = records.first().cloned();
+        } else if pages == 2 && flaw == Some(Flaw::RepeatsRecord) {
+            let repeated: Vec<Value> = first_record.clone().into_iter().collect();
+            send(tx, records_page(&repeated)).await;
+        }
+        let shown_pages = if pages == 3 && flaw == Some(Flaw::CursorBackwards) {
+            1
+        } else {
+            pages
+        };
+        let state = StreamState(json!({ "pages": shown_pages, "after": after }));
+        if flaw == Some(Flaw::BuffersAll) {
+            buffered.extend(records);
+            states.push(state);
+        } else if flaw == Some(Flaw::CheckpointLosesPage) {
+            send(tx, SourceEvent::Checkpoint(state)).await;
+            send(tx, records_page(&records)).await;
+        } else {
+            send(tx, records_page(&records)).await;
+            send(tx, SourceEvent::Checkpoint(state)).await;
+        }
+        if !more {
+            break;
+        }
+    }
+    if !buffered.is_empty() {
+        send(tx, records_page(&buffered)).await;
+        for state in states {
+            send(tx, SourceEvent::Checkpoint(state)).await;
+        }
+    }
+    Ok(())
+}
+
+fn records_page(records: &[Value]) -> SourceEvent {
+    SourceEvent::Page(JsonPage {
+        records: records
+            .iter()
+            .map(|r| serde_json::value::to_raw_value(r).unwrap())
+            .collect(),
+    })
+}
+
+async fn send(tx: &EventSender, event: SourceEvent) {
+    let _ = tx.send(Ok(event)).await;
+}
+
+struct Harness(Option<Flaw>);
+
+#[async_trait]
+impl SourceHarness for Harness {
+    fn capabilities(&self) -> SourceCapabilities {
+        SourceCapabilities {
+            api: Api::Stripe,
+            stream: "customers".into(),
+            incremental: false,
+            page_size: PAGE,
+            secrets: vec![DEFAULT_STRIPE_KEY.into()],
+            sandbox: SandboxConfig {
+                size: 100,
+                ..SandboxConfig::default()
+            },
+        }
+    }
+
+    async fn build(&self, env: &SourceEnv<'_>) -> Result<Box<dyn Source>, BoxError> {
+        let own = BudgetRegistry::new();
+        let registry = match self.0 {
+            Some(Flaw::IgnoresBudget) => &own,
+            _ => env.budgets,
+        };
+        let budget = registry.budget(
+            BudgetKey::for_credential("stripe", DEFAULT_STRIPE_KEY),
+            Limits::per_second(env.requests_per_second),
+        );
+        let http = HttpClient::builder("stripe", env.sandbox.base_url(Api::Stripe).parse()?)
+            .auth(Auth::Bearer(SecretString::from(DEFAULT_STRIPE_KEY)))
+            .budget(budget)
+            .settings(HttpSettings {
+                initial_backoff_ms: 10,
+                max_backoff_ms: 100,
+                ..HttpSettings::default()
+            })
+            .build()?;
+        Ok(Box::new(Customers {
+            http,
+            flaw: self.0,
+            discovers: AtomicU64::new(0),
+        }))
+    }
+
+    fn expected_keys(&self, control: &Control) -> Result<BTreeSet<String>, BoxError> {
+        Ok(control.stripe_customer_ids().into_iter().collect())
+    }
+}
+
+async fn failed(flaw: Option<Flaw>) -> Vec<Check> {
+    let report = run_suite(&Harness(flaw)).await;
+    println!("{report}");
+    assert_eq!(report.checks.len(), 8, "{report}");
+    report.failed()
+}
+
+#[tokio::test]
+async fn a_correct_source_passes_every_check() {
+    let report = run_suite(&Harness(None)).await;
+    report.assert_passed();
+    assert_eq!(
+        report.checks.iter().map(|c| c.check).collect::<Vec<_>>(),
+        weft_conformance::source::CHECKS.to_vec()
+    );
+    assert!(
+        report.checks.iter().all(|c| c.outcome == Outcome::Passed),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn unstable_discover_fails_discover_stable() {
+    assert_eq!(
+        failed(Some(Flaw::UnstableDiscover)).await,
+        [Check::DiscoverStable]
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_record_fails_pagination() {
+    assert_eq!(
+        failed(Some(Flaw::RepeatsRecord)).await,
+        [Check::PaginationExactlyOnce]
+    );
+}
+
+#[tokio::test]
+async fn a_backwards_cursor_fails_cursor_forward() {
+    assert_eq!(
+        failed(Some(Flaw::CursorBackwards)).await,
+        [Check::CursorForward]
+    );
+}
+
+#[tokio::test]
+async fn a_checkpoint_ahead_of_its_page_fails_the_round_trip() {
+    assert_eq!(
+        failed(Some(Flaw::CheckpointLosesPage)).await,
+        [Check::CheckpointRoundTrip]
+    );
+}
+
+#[tokio::test]
+async fn retrying_a_401_fails_auth() {
+    assert_eq!(failed(Some(Flaw::RetriesAuth)).await, [Check::AuthFailure]);
+}
+
+#[tokio::test]
+async fn leaking_the_key_fails_auth() {
+    let report = run_suite(&Harness(Some(Flaw::LeaksSecret))).await;
+    assert_eq!(report.failed(), [Check::AuthFailure], "{report}");
+    let Some(Outcome::Failed { reason }) = report.outcome(Check::AuthFailure) else {
+        panic!("{report}");
+    };
+    assert_eq!(
+        reason,
+        "the authentication error reveals a credential in its text"
+    );
+    assert!(!report.to_string().contains(DEFAULT_STRIPE_KEY));
+}
+
+#[tokio::test]
+async fn a_private_budget_fails_shared_budget() {
+    assert_eq!(
+        failed(Some(Flaw::IgnoresBudget)).await,
+        [Check::SharedBudget]
+    );
+}
+
+#[tokio::test]
+async fn buffering_every_record_fails_memory_bounded() {
+    assert_eq!(failed(Some(Flaw::BuffersAll)).await, [Check::MemoryBounded]);
+}

@@ -1,0 +1,1 @@
+//! Sentinel credentials through every pipeline: none may leak.
