@@ -405,15 +405,18 @@ fn corpus() -> Vec<Case> {
             "SELECT name FROM stripe.customers WHERE id = 'cus_2'",
             "first",
         ),
-        loads(
-            "field spelled with the wrong case (EMAIL)",
-            middle(&without("email").replacen('{', r#"{"EMAIL":"upper@example.com","#, 1)),
-            all3,
-        )
-        .check(
-            "SELECT count(*)::VARCHAR FROM stripe.customers WHERE email IS NULL",
-            "1",
-        ),
+        Case {
+            name: "field spelled with the wrong case (EMAIL)",
+            pages: middle(&without("email").replacen('{', r#"{"EMAIL":"upper@example.com","#, 1)),
+            expect: Expect::Loaded {
+                ids: ids(all3),
+                rejects: vec![(Some("EMAIL"), "differs from column `email` only in case")],
+                check: Some((
+                    "SELECT count(*)::VARCHAR FROM stripe.customers WHERE email IS NULL",
+                    "1".into(),
+                )),
+            },
+        },
         // Nulls.
         loads(
             "unexpected null in every field but the key",
@@ -561,11 +564,15 @@ fn corpus() -> Vec<Case> {
             "SELECT count(*)::VARCHAR FROM stripe.customers WHERE _weft_load_id = 'evil'",
             "0",
         ),
-        loads(
-            "new field named with the empty string",
-            middle(&with("", json!("v"))),
-            all3,
-        ),
+        Case {
+            name: "new field named with the empty string",
+            pages: middle(&with("", json!("v"))),
+            expect: Expect::Loaded {
+                ids: ids(all3),
+                rejects: vec![(Some(""), "empty name")],
+                check: None,
+            },
+        },
         loads(
             "deleted-object stub in a list",
             middle(r#"{"id":"cus_2","object":"customer","deleted":true}"#),
@@ -625,7 +632,7 @@ fn corpus() -> Vec<Case> {
                 &[JSON],
                 format!(r#"{{"object":"list","has_more":false,"items":[{}]}}"#, g1()),
             ),
-            &["/v1/customers?limit=100", "\"/data\"", "items"],
+            &["/v1/customers?limit=100", "no items at \"/data\"", "keys: has_more, items, object"],
         ),
         fails(
             "an error object with status 200",
@@ -634,22 +641,22 @@ fn corpus() -> Vec<Case> {
                 &[JSON],
                 r#"{"error":{"type":"api_error","message":"Something went wrong"}}"#,
             ),
-            &["/v1/customers?limit=100", "\"/data\"", "error"],
+            &["/v1/customers?limit=100", "no items at \"/data\"", "keys: error"],
         ),
         fails(
             "body is a bare array of records",
             raw(200, &[JSON], format!("[{}]", good().join(","))),
-            &["/v1/customers?limit=100", "\"/data\""],
+            &["/v1/customers?limit=100", "no items at \"/data\"", "not an object"],
         ),
         fails(
             "body is a JSON string",
             raw(200, &[JSON], r#""ok""#),
-            &["/v1/customers?limit=100", "\"/data\""],
+            &["/v1/customers?limit=100", "no items at \"/data\"", "not an object"],
         ),
         fails(
             "body is an empty object",
             raw(200, &[JSON], "{}"),
-            &["/v1/customers?limit=100", "\"/data\""],
+            &["/v1/customers?limit=100", "no items at \"/data\"", "keys: none"],
         ),
         fails(
             "`has_more` is the string \"true\"",
@@ -674,12 +681,12 @@ fn corpus() -> Vec<Case> {
         fails(
             "empty page with has_more: true",
             vec![answer(None, list(&[], true))],
-            &["/v1/customers?limit=100", "more pages", "no cursor"],
+            &["/v1/customers?limit=100", "\"/has_more\" is true", "no `id`", "0 items"],
         ),
         fails(
             "last record has no id and has_more: true",
             vec![answer(None, list(&[g1(), without("id")], true))],
-            &["/v1/customers?limit=100", "more pages", "no cursor"],
+            &["/v1/customers?limit=100", "\"/has_more\" is true", "no `id` in the last item"],
         ),
         fails(
             "the same cursor comes back (pagination loop)",
@@ -730,7 +737,7 @@ fn corpus() -> Vec<Case> {
                 b[at + 1] = 0xff;
                 b
             }),
-            &["/v1/customers?limit=100", "not valid JSON"],
+            &["/v1/customers?limit=100", "not UTF-8", "index 224"],
         ),
         fails(
             "Latin-1 body declared as charset=iso-8859-1",
@@ -744,7 +751,7 @@ fn corpus() -> Vec<Case> {
                     b
                 },
             ),
-            &["/v1/customers?limit=100", "not valid JSON"],
+            &["/v1/customers?limit=100", "not UTF-8"],
         ),
         fails(
             "UTF-8 byte order mark before the body",
@@ -1049,14 +1056,14 @@ async fn run_case(case: &Case) -> Result<(), String> {
                 ensure!(
                     rejects
                         .iter()
-                        .any(|r| r[0] == field && r[1].contains(fragment) && r[2] == "false"),
+                        .any(|r| r[0] == field && r[1].contains(fragment)),
                     "no reject for field {field} with reason containing {fragment:?}: {:?}",
                     rejects
                         .iter()
                         .map(|r| (&r[0], &r[1], &r[2]))
                         .collect::<Vec<_>>()
                 );
-                if field != "<none>" {
+                if field != "<none>" && !field.is_empty() {
                     ensure!(
                         rejects.iter().any(|r| r[1].contains(field)),
                         "the reason does not name field {field}"
@@ -1130,9 +1137,10 @@ async fn bad_input_is_quarantined_or_named_never_dropped() {
     let mut failures = Vec::new();
     for case in corpus {
         let name = case.name;
-        eprintln!("bad input: {name}");
+        let started = std::time::Instant::now();
         // A panic anywhere in weft fails this case, not the whole corpus.
         let result = tokio::spawn(async move { run_case(&case).await }).await;
+        eprintln!("bad input: {name} ({:.1?})", started.elapsed());
         match result {
             Ok(Ok(())) => {}
             Ok(Err(why)) => failures.push(format!("{name}: {why:.2000}")),

@@ -37,7 +37,7 @@ impl ZendeskClient {
         let per_min = config.incremental_requests_per_minute;
         let incremental = budgets.budget(
             BudgetKey::new("zendesk-incremental", account),
-            Limits::per_minute(f64::from(per_min)).with_burst(per_min),
+            Limits::per_minute(f64::from(per_min)).with_burst(config.export_burst.min(per_min)),
         );
         let build = |budget: &Arc<weft_http::Budget>| {
             let mut b = HttpClient::builder("zendesk", base_url.clone())

@@ -46,6 +46,11 @@ pub struct ZendeskConfig {
     /// Incremental export requests per minute (Zendesk allows 10; 30 with the High Volume add-on).
     #[serde(default = "default_incremental_requests_per_minute")]
     pub incremental_requests_per_minute: u32,
+    /// Incremental export requests that may go back to back before the
+    /// per-minute pace applies (Zendesk counts exports per minute; default
+    /// 10, never more than `incremental_requests_per_minute`).
+    #[serde(default = "default_export_burst")]
+    pub export_burst: u32,
     /// Seconds a saved time-based cursor stays behind extraction start
     /// (Zendesk requires a `start_time` at least a minute old).
     #[serde(default = "default_settle_secs")]
@@ -64,6 +69,10 @@ fn default_requests_per_minute() -> u32 {
 }
 
 fn default_incremental_requests_per_minute() -> u32 {
+    10
+}
+
+fn default_export_burst() -> u32 {
     10
 }
 
@@ -87,6 +96,7 @@ impl ZendeskConfig {
             page_size: default_page_size(),
             requests_per_minute: default_requests_per_minute(),
             incremental_requests_per_minute: default_incremental_requests_per_minute(),
+            export_burst: default_export_burst(),
             settle_secs: default_settle_secs(),
             http: None,
         }
@@ -131,6 +141,9 @@ impl ZendeskConfig {
                 "incremental_requests_per_minute",
                 "must be at least 1".into(),
             );
+        }
+        if self.export_burst == 0 {
+            return bad("export_burst", "must be at least 1".into());
         }
         if self.email.trim().is_empty() {
             return bad("email", "must not be empty".into());

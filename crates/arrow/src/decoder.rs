@@ -234,6 +234,16 @@ impl JsonDecoder {
             if known.contains(key.as_str()) {
                 continue;
             }
+            // Warehouses match column names without case and need a name: such
+            // a field cannot become a column (its values are dropped with a note).
+            if key.is_empty()
+                || known
+                    .iter()
+                    .chain(found.iter().map(|(k, _)| k))
+                    .any(|k| k != key && k.eq_ignore_ascii_case(key))
+            {
+                continue;
+            }
             let Some(ty) = infer_type(value) else {
                 continue;
             };
@@ -302,9 +312,13 @@ impl JsonDecoder {
                 .map(|i| self.schema.field(i).clone())
             else {
                 changed = true;
-                // Under `evolve` only null-only fields are still unknown: they wait for a value.
+                // Under `evolve` the fields still unknown are null-only ones (they
+                // wait for a value) and names no column can take (empty, or
+                // another column's name in other case): their values are dropped.
                 if self.contract == SchemaContract::DiscardValue {
                     notes.push(note(raw, key, format!("unknown field `{key}` dropped")));
+                } else if self.contract == SchemaContract::Evolve && !is_null(value) {
+                    notes.push(note(raw, key, unloadable_name(&self.schema, key)));
                 } else if self.contract != SchemaContract::Evolve {
                     let reason = format!("unknown field `{key}`");
                     return Ok(Verdict::Reject(self.fault(
@@ -470,6 +484,22 @@ fn note(raw: &str, field: &str, reason: String) -> Reject {
         reason,
         field: Some(field.to_string()),
         row_loaded: true,
+    }
+}
+
+/// Why a field's value was dropped under `evolve`: its name cannot be a column.
+fn unloadable_name(schema: &Schema, key: &str) -> String {
+    match schema
+        .fields()
+        .iter()
+        .find(|f| f.name().eq_ignore_ascii_case(key))
+    {
+        _ if key.is_empty() => "a field with an empty name cannot be a column; value dropped".into(),
+        Some(f) => format!(
+            "field `{key}` differs from column `{}` only in case and cannot be a column; value dropped",
+            f.name()
+        ),
+        None => format!("field `{key}` cannot be a column; value dropped"),
     }
 }
 

@@ -721,3 +721,48 @@ fn json_values_nested_deeper_than_the_stack_allows_decode() {
     let text = handle.join().expect("decoding must not overflow the stack");
     assert_eq!(text, format!("{}1{}", "[".repeat(depth), "]".repeat(depth)));
 }
+
+#[test]
+fn fields_no_column_can_take_are_dropped_with_a_note_under_evolve() {
+    // Warehouses match column names without case: `NAME` cannot sit next to
+    // `name`, `Tier` next to `tier`, and a column needs a name.
+    let mut d = accounts(SchemaContract::Evolve);
+    let upper = r#"{"id":"2","NAME":"b"}"#;
+    let pair = r#"{"id":"3","tier":"gold","Tier":"silver"}"#;
+    let empty = r#"{"id":"4","":"v"}"#;
+    let out = d
+        .decode_page(&raws(&[r#"{"id":"1","name":"a"}"#, upper, pair, empty]))
+        .unwrap();
+    let b = out.batch.unwrap();
+    assert_eq!(ids(&b), ["1", "2", "3", "4"]);
+    assert_eq!(strings(&b, "name"), [Some("a".into()), None, None, None]);
+    let names: Vec<&str> = out.new_fields.iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["Tier"]);
+    assert_eq!(
+        strings(&b, "Tier"),
+        [None, None, Some("silver".into()), None]
+    );
+    assert_eq!(
+        out.rejects,
+        [
+            reject(
+                upper,
+                "field `NAME` differs from column `name` only in case and cannot be a column; value dropped",
+                Some("NAME"),
+                true
+            ),
+            reject(
+                pair,
+                "field `tier` differs from column `Tier` only in case and cannot be a column; value dropped",
+                Some("tier"),
+                true
+            ),
+            reject(
+                empty,
+                "a field with an empty name cannot be a column; value dropped",
+                Some(""),
+                true
+            ),
+        ]
+    );
+}

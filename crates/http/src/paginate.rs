@@ -264,6 +264,15 @@ fn parse_page(
                     format!("items at {items_ptr:?} are not an array: {e}"),
                 )
             })?,
+            None if is_absent(root, items_ptr) => {
+                return Err(decode_err(
+                    resp,
+                    format!(
+                        "no items at {items_ptr:?}: the body is not a list page (top-level keys: {})",
+                        top_level_keys(root)
+                    ),
+                ));
+            }
             None => Vec::new(),
         };
     let scalar = |ptr: &str| -> Result<Option<String>, HttpError> {
@@ -312,7 +321,16 @@ fn parse_page(
             if more == Some(true) && cursor.is_none() {
                 return Err(decode_err(
                     resp,
-                    "the API says there are more pages but gives no cursor".into(),
+                    format!(
+                        "the API says there are more pages ({:?} is true) but gives no cursor \
+                         ({}; the page has {} items)",
+                        has_more.as_deref().unwrap_or_default(),
+                        match cursor_from {
+                            CursorFrom::LastItemField(f) => format!("no `{f}` in the last item"),
+                            CursorFrom::Pointer(p) => format!("nothing at {p:?}"),
+                        },
+                        records.len()
+                    ),
                 ));
             }
             let next = cursor.as_ref().map(|c| {
@@ -520,6 +538,28 @@ fn unescape(token: &str) -> String {
     token.replace("~1", "/").replace("~0", "~")
 }
 
+/// Whether the value at a JSON pointer is missing (its parent is not an
+/// object holding the last token), as opposed to present and null.
+fn is_absent(root: &RawValue, ptr: &str) -> bool {
+    let Some((parent, last)) = ptr.rsplit_once('/') else {
+        return false;
+    };
+    let Ok(Some(parent)) = pointer(root, parent) else {
+        return true;
+    };
+    serde_json::from_str::<BTreeMap<String, &RawValue>>(parent.get())
+        .map_or(true, |map| !map.contains_key(&unescape(last)))
+}
+
+/// The top-level keys of an object body (`not an object` for other JSON), for errors.
+fn top_level_keys(root: &RawValue) -> String {
+    match serde_json::from_str::<BTreeMap<String, &RawValue>>(root.get()) {
+        Ok(map) if map.is_empty() => "none".into(),
+        Ok(map) => map.keys().cloned().collect::<Vec<_>>().join(", "),
+        Err(_) => "none, it is not an object".into(),
+    }
+}
+
 /// Follows a JSON pointer through raw JSON; `None` when absent or null.
 fn pointer<'a>(root: &'a RawValue, ptr: &str) -> Result<Option<&'a RawValue>, String> {
     let mut cur = root;
@@ -660,6 +700,21 @@ mod tests {
         );
         assert!(set_pointer(&mut v, "/query/a/b", "x".into()).is_err());
         assert!(set_pointer(&mut v, "nope", "x".into()).is_err());
+    }
+
+    #[test]
+    fn missing_items_are_told_apart_from_null_items() {
+        let root = |s: &'static str| -> &'static RawValue { serde_json::from_str(s).unwrap() };
+        assert!(!is_absent(root(r#"{"data":null}"#), "/data"));
+        assert!(!is_absent(root(r#"{"data":[]}"#), "/data"));
+        assert!(is_absent(root(r#"{"items":[1]}"#), "/data"));
+        assert!(is_absent(root(r#"[{"id":1}]"#), "/data"));
+        assert!(is_absent(root(r#""ok""#), "/data"));
+        assert!(is_absent(root(r#"{"a":{}}"#), "/a/b"));
+        assert!(!is_absent(root(r#"[1]"#), ""));
+        assert_eq!(top_level_keys(root(r#"{"items":[],"has_more":false}"#)), "has_more, items");
+        assert_eq!(top_level_keys(root("{}")), "none");
+        assert_eq!(top_level_keys(root("[]")), "none, it is not an object");
     }
 
     #[test]

@@ -41,6 +41,11 @@ impl Control {
         self.shared.intercom.create_contacts(n)
     }
 
+    /// The id of every Intercom contact, generated and created.
+    pub fn intercom_contact_ids(&self) -> Vec<String> {
+        self.shared.intercom.contact_ids()
+    }
+
     /// An Intercom contact as the API serves it now.
     pub fn intercom_contact(&self, id: &str) -> Option<Value> {
         self.shared.intercom.contact(id)

@@ -315,6 +315,14 @@ impl IntercomState {
             .collect()
     }
 
+    /// The id of every contact, generated and created, in id order.
+    pub(crate) fn contact_ids(&self) -> Vec<String> {
+        let store = self.read();
+        (0..self.count(&store))
+            .map(|i| self.u.contact_id(i))
+            .collect()
+    }
+
     /// A contact as the API serves it now.
     pub(crate) fn contact(&self, id: &str) -> Option<Value> {
         let store = self.read();

@@ -54,6 +54,11 @@ impl Control {
         }
     }
 
+    /// The id of every Zendesk ticket the exports serve (deleted ones included).
+    pub fn zendesk_ticket_ids(&self) -> Vec<u64> {
+        self.shared.zendesk.ticket_ids()
+    }
+
     /// Creates `n` Zendesk end users now and returns their ids.
     pub fn zendesk_create_users(&self, n: usize) -> Vec<u64> {
         self.shared.zendesk.create_users(n)

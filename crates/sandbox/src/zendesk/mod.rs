@@ -234,6 +234,11 @@ impl ZendeskState {
         true
     }
 
+    /// The id of every ticket the exports serve (deleted ones included).
+    pub(crate) fn ticket_ids(&self) -> Vec<u64> {
+        (1..=self.u.count(Kind::Ticket)).collect()
+    }
+
     /// Creates `n` end users at the current time (people beyond the generated
     /// ones) and returns their ids.
     pub(crate) fn create_users(&self, n: usize) -> Vec<u64> {
