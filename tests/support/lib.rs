@@ -71,6 +71,16 @@ api_key = {{ file = "{}" }}
             size,
             ..SandboxConfig::default()
         };
+        Harness::story_with(config, mode, batch_size).await
+    }
+
+    /// [`Harness::story_batched`] over a sandbox built from `config` (its
+    /// credentials become the config's secrets).
+    pub async fn story_with(
+        config: SandboxConfig,
+        mode: &str,
+        batch_size: Option<usize>,
+    ) -> Harness {
         let mode: weft_core::SyncWriteMode =
             serde_json::from_value(serde_json::Value::String(mode.to_string())).unwrap();
         let dir = tempfile::tempdir().unwrap();

@@ -3,54 +3,28 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use futures::StreamExt;
 use serde_json::{Value, json};
-use weft_core::{
-    CancellationToken, ReadRequest, SecretRef, Source, SourceEvent, StreamMetrics, StreamState,
-};
+use weft_conformance::read::{StreamRead, read_stream};
+use weft_core::{SecretRef, Source, StreamMetrics, StreamState};
 use weft_http::{Auth, BudgetRegistry, HttpClient, RequestSpec, SecretString};
 use weft_intercom::{IntercomConfig, IntercomSource};
 use weft_sandbox::{Api, Sandbox, SandboxConfig};
 
-struct Read {
-    records: Vec<Value>,
-    state: StreamState,
-    notices: Vec<String>,
-}
-
-async fn read(src: &IntercomSource, stream: &str, state: Option<StreamState>, now: i64) -> Read {
-    let spec = src
-        .streams()
-        .into_iter()
-        .find(|s| s.name == stream)
-        .unwrap();
-    let mut events = src.read(ReadRequest {
-        spec,
-        state,
-        started_at: chrono::DateTime::from_timestamp(now, 0).unwrap(),
-        metrics: Arc::new(StreamMetrics::default()),
-        cancel: CancellationToken::new(),
-    });
-    let (mut records, mut last, mut notices) = (vec![], None, vec![]);
-    while let Some(e) = events.next().await {
-        match e.unwrap() {
-            SourceEvent::Page(p) => records.extend(
-                p.records
-                    .iter()
-                    .map(|r| serde_json::from_str::<Value>(r.get()).unwrap()),
-            ),
-            SourceEvent::Checkpoint(s) => last = Some(s),
-            SourceEvent::Notice(n) => notices.push(n),
-            other => panic!("unexpected event {other:?}"),
-        }
-    }
-    Read {
-        records,
-        state: last.unwrap(),
-        notices,
-    }
+async fn read(
+    src: &IntercomSource,
+    stream: &str,
+    state: Option<StreamState>,
+    now: i64,
+) -> StreamRead {
+    let at = chrono::DateTime::from_timestamp(now, 0).unwrap();
+    let r = read_stream(src, stream).state(state).started_at(at).await;
+    let r = r.into_result().unwrap();
+    assert!(
+        r.batches == 0 && r.last_state().is_some(),
+        "{stream}: {r:?}"
+    );
+    r
 }
 
 fn unique(records: &[Value]) -> BTreeSet<String> {
@@ -102,7 +76,7 @@ async fn every_stream_has_exact_counts_and_reruns_read_only_changes() {
         .map(|c| c["updated_at"].as_i64().unwrap())
         .collect();
     assert!(updated.windows(2).all(|w| w[0] <= w[1]));
-    let saved: i64 = contacts.state.get("updated_at").unwrap();
+    let saved: i64 = contacts.last_state().unwrap().get("updated_at").unwrap();
     assert_eq!(saved, *updated.last().unwrap());
 
     // Another scroll open on the app: the paged list serves the same companies.
@@ -147,7 +121,13 @@ async fn every_stream_has_exact_counts_and_reruns_read_only_changes() {
         .filter(|c| c["updated_at"] == saved)
         .map(|c| c["id"].as_str().unwrap().to_string())
         .collect();
-    let again = read(&src, "contacts", Some(contacts.state), control.now()).await;
+    let again = read(
+        &src,
+        "contacts",
+        contacts.last_state().cloned(),
+        control.now(),
+    )
+    .await;
     let expected: BTreeSet<String> = boundary.iter().cloned().chain(changed.clone()).collect();
     assert_eq!(unique(&again.records), expected);
     assert_eq!(again.records.len(), boundary.len() + 2);
@@ -156,7 +136,11 @@ async fn every_stream_has_exact_counts_and_reruns_read_only_changes() {
             assert_eq!(r["name"], "Changed Name");
         }
     }
-    let conv_saved: i64 = conversations.state.get("updated_at").unwrap();
+    let conv_saved: i64 = conversations
+        .last_state()
+        .unwrap()
+        .get("updated_at")
+        .unwrap();
     let conv_boundary = conversations
         .records
         .iter()
@@ -165,7 +149,7 @@ async fn every_stream_has_exact_counts_and_reruns_read_only_changes() {
     let conv_again = read(
         &src,
         "conversations",
-        Some(conversations.state),
+        conversations.last_state().cloned(),
         control.now(),
     )
     .await;

@@ -1,14 +1,9 @@
 //! The source's request shapes against a wiremock Intercom.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::sync::Arc;
-
-use futures::StreamExt;
 use serde_json::{Value, json};
-use weft_core::{
-    CancellationToken, MetricsSnapshot, ReadRequest, SecretRef, Source, SourceEvent, StreamMetrics,
-    StreamState,
-};
+use weft_conformance::read::{StreamRead, read_stream};
+use weft_core::{SecretRef, StreamState};
 use weft_http::BudgetRegistry;
 use weft_intercom::{IntercomConfig, IntercomSource};
 use wiremock::matchers::{body_json, header, method, path, query_param, query_param_is_missing};
@@ -32,47 +27,12 @@ fn source(server: &MockServer) -> IntercomSource {
     IntercomSource::new(&config, &BudgetRegistry::new()).unwrap()
 }
 
-struct Read {
-    records: Vec<Value>,
-    states: Vec<StreamState>,
-    notices: Vec<String>,
-    metrics: MetricsSnapshot,
-}
-
-async fn read(src: &IntercomSource, stream: &str, state: Option<StreamState>) -> Read {
-    let spec = src
-        .streams()
-        .into_iter()
-        .find(|s| s.name == stream)
-        .unwrap();
-    let metrics = Arc::new(StreamMetrics::default());
-    let mut events = src.read(ReadRequest {
-        spec,
-        state,
-        started_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
-        metrics: Arc::clone(&metrics),
-        cancel: CancellationToken::new(),
-    });
-    let mut out = Read {
-        records: vec![],
-        states: vec![],
-        notices: vec![],
-        metrics: MetricsSnapshot::default(),
-    };
-    while let Some(e) = events.next().await {
-        match e.unwrap() {
-            SourceEvent::Page(p) => out.records.extend(
-                p.records
-                    .iter()
-                    .map(|r| serde_json::from_str::<Value>(r.get()).unwrap()),
-            ),
-            SourceEvent::Checkpoint(s) => out.states.push(s),
-            SourceEvent::Notice(n) => out.notices.push(n),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    out.metrics = metrics.snapshot();
-    out
+async fn read(src: &IntercomSource, stream: &str, state: Option<StreamState>) -> StreamRead {
+    let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let r = read_stream(src, stream).state(state).started_at(at).await;
+    let r = r.into_result().unwrap();
+    assert_eq!(r.batches, 0, "{stream}");
+    r
 }
 
 fn contact(id: &str, updated_at: i64) -> Value {

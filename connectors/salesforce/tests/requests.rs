@@ -2,15 +2,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use futures::StreamExt;
 use serde_json::{Value, json};
 use weft_arrow::{FieldType, field_type_of};
-use weft_core::{
-    CancellationToken, DELETED_AT, ReadRequest, SecretRef, Source, SourceEvent, StreamMetrics,
-    StreamState,
-};
+use weft_conformance::read::{StreamRead, read_stream};
+use weft_core::{DELETED_AT, SecretRef, Source, StreamState};
 use weft_http::BudgetRegistry;
 use weft_salesforce::{SalesforceAuth, SalesforceConfig, SalesforceError, SalesforceSource};
 use wiremock::matchers::{body_json, body_string_contains, header, method, path, query_param};
@@ -90,42 +86,12 @@ fn contact(id: &str, stamp: &str, deleted: bool) -> Value {
     })
 }
 
-struct Read {
-    records: Vec<Value>,
-    checkpoints: Vec<Value>,
-    notices: Vec<String>,
-    error: Option<String>,
-}
-
-async fn read(src: &SalesforceSource, state: Option<Value>) -> Read {
-    let spec = src.streams().into_iter().next().unwrap();
-    let mut events = src.read(ReadRequest {
-        spec,
-        state: state.map(StreamState),
-        started_at: chrono::Utc::now(),
-        metrics: Arc::new(StreamMetrics::default()),
-        cancel: CancellationToken::new(),
-    });
-    let mut out = Read {
-        records: vec![],
-        checkpoints: vec![],
-        notices: vec![],
-        error: None,
-    };
-    while let Some(e) = events.next().await {
-        match e {
-            Ok(SourceEvent::Page(p)) => out.records.extend(
-                p.records
-                    .iter()
-                    .map(|r| serde_json::from_str::<Value>(r.get()).unwrap()),
-            ),
-            Ok(SourceEvent::Checkpoint(s)) => out.checkpoints.push(s.0),
-            Ok(SourceEvent::Notice(n)) => out.notices.push(n),
-            Ok(SourceEvent::Batch(_)) => panic!("unexpected batch"),
-            Err(e) => out.error = Some(e.to_string()),
-        }
-    }
-    out
+async fn read(src: &SalesforceSource, state: Option<Value>) -> StreamRead {
+    let r = read_stream(src, "Contact")
+        .state(state.map(StreamState))
+        .await;
+    assert_eq!(r.batches, 0);
+    r
 }
 
 /// 2024-01-15T10:00:00Z in microseconds.
@@ -224,7 +190,7 @@ async fn incremental_query_follows_next_records_url_and_marks_deletions() {
         .await
         .unwrap();
     let r = read(&src, Some(json!({"cursor_us": T0_US}))).await;
-    assert_eq!(r.error, None);
+    assert_eq!(r.error_text(), None);
     let ids: Vec<&str> = r
         .records
         .iter()
@@ -240,7 +206,7 @@ async fn incremental_query_follows_next_records_url_and_marks_deletions() {
     assert!(r.records[0].get(DELETED_AT).is_none());
     assert_eq!(r.records[2][DELETED_AT], "2024-01-15T12:00:00.000000Z");
     assert_eq!(
-        r.checkpoints,
+        r.state_values(),
         vec![json!({"cursor_us": T0_US + 2 * 3_600_000_000})]
     );
     assert!(r.notices.is_empty());
@@ -278,9 +244,9 @@ async fn first_run_reads_everything_and_401_refreshes_once() {
         .await
         .unwrap();
     let r = read(&src, None).await;
-    assert_eq!(r.error, None);
+    assert_eq!(r.error_text(), None);
     assert_eq!(r.records.len(), 1);
-    assert_eq!(r.checkpoints, vec![json!({"cursor_us": T0_US})]);
+    assert_eq!(r.state_values(), vec![json!({"cursor_us": T0_US})]);
     let token_requests = server
         .received_requests()
         .await
@@ -365,7 +331,7 @@ async fn above_the_threshold_a_bulk_job_is_read_by_locator() {
         .await
         .unwrap();
     let r = read(&src, None).await;
-    assert_eq!(r.error, None);
+    assert_eq!(r.error_text(), None);
     assert_eq!(r.records.len(), 3);
     assert_eq!(
         r.records[0],
@@ -377,7 +343,7 @@ async fn above_the_threshold_a_bulk_job_is_read_by_locator() {
     assert_eq!(r.records[2]["Email"], Value::Null);
     assert_eq!(r.records[2][DELETED_AT], "2024-01-15T12:00:00.000000Z");
     assert_eq!(
-        r.checkpoints,
+        r.state_values(),
         vec![json!({"cursor_us": T0_US + 2 * 3_600_000_000})]
     );
     assert_eq!(r.notices.len(), 1);
@@ -418,10 +384,10 @@ async fn request_limit_exceeded_stops_with_a_clear_error() {
         .await
         .unwrap();
     let r = read(&src, Some(json!({"cursor_us": T0_US}))).await;
-    let e = r.error.unwrap();
+    let e = r.error_text().unwrap();
     assert!(e.contains("DailyApiRequests"), "{e}");
     assert!(e.contains("101 of 15000"), "{e}");
-    assert!(r.records.is_empty() && r.checkpoints.is_empty());
+    assert!(r.records.is_empty() && r.states.is_empty());
 }
 
 #[tokio::test]
@@ -537,11 +503,11 @@ async fn long_reads_checkpoint_every_ten_pages_in_cursor_order() {
         .await
         .unwrap();
     let r = read(&src, None).await;
-    assert_eq!(r.error, None);
+    assert_eq!(r.error_text(), None);
     assert_eq!(r.records.len(), 11);
     let minute = 60_000_000;
     assert_eq!(
-        r.checkpoints,
+        r.state_values(),
         vec![
             json!({"cursor_us": T0_US + 10 * minute}),
             json!({"cursor_us": T0_US + 11 * minute}),

@@ -2,13 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use futures::StreamExt;
 use serde_json::{Value, json};
-use weft_core::{
-    CancellationToken, ReadRequest, SecretRef, Source, SourceEvent, StreamMetrics, StreamState,
-};
+use weft_conformance::read::read_stream;
+use weft_core::{SecretRef, Source, StreamState};
 use weft_http::BudgetRegistry;
 use weft_salesforce::{SalesforceAuth, SalesforceConfig, SalesforceSource};
 use weft_sandbox::{Api, Sandbox, SandboxConfig};
@@ -37,28 +34,15 @@ fn config(sandbox: &Sandbox) -> SalesforceConfig {
 }
 
 async fn read(src: &SalesforceSource, state: Option<Value>) -> (Vec<Value>, Vec<Value>) {
-    let spec = src.streams().into_iter().next().unwrap();
-    let mut events = src.read(ReadRequest {
-        spec,
-        state: state.map(StreamState),
-        started_at: chrono::Utc::now() + chrono::Duration::days(3650),
-        metrics: Arc::new(StreamMetrics::default()),
-        cancel: CancellationToken::new(),
-    });
-    let (mut records, mut checkpoints) = (vec![], vec![]);
-    while let Some(e) = events.next().await {
-        match e.unwrap() {
-            SourceEvent::Page(p) => records.extend(
-                p.records
-                    .iter()
-                    .map(|r| serde_json::from_str::<Value>(r.get()).unwrap()),
-            ),
-            SourceEvent::Checkpoint(s) => checkpoints.push(s.0),
-            SourceEvent::Notice(_) => {}
-            SourceEvent::Batch(_) => panic!("unexpected batch"),
-        }
-    }
-    (records, checkpoints)
+    let at = chrono::Utc::now() + chrono::Duration::days(3650);
+    let r = read_stream(src, "Contact")
+        .state(state.map(StreamState))
+        .started_at(at)
+        .await;
+    let r = r.into_result().unwrap();
+    assert_eq!(r.batches, 0);
+    let checkpoints = r.state_values();
+    (r.records, checkpoints)
 }
 
 fn live_ids(records: &[Value]) -> BTreeSet<String> {

@@ -1,13 +1,9 @@
 //! Request shapes and pagination against a wiremock Stripe.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::sync::Arc;
-
-use futures::StreamExt;
 use serde_json::{Value, json};
-use weft_core::{
-    CancellationToken, ReadRequest, SecretRef, Source, SourceEvent, StreamMetrics, StreamState,
-};
+use weft_conformance::read::read_stream;
+use weft_core::{SecretRef, StreamState};
 use weft_http::BudgetRegistry;
 use weft_stripe::{StripeConfig, StripeSource};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -36,38 +32,18 @@ fn list(data: Vec<Value>, has_more: bool) -> Value {
     json!({"object": "list", "url": "/v1/customers", "has_more": has_more, "data": data})
 }
 
-async fn read(
-    src: &StripeSource,
-    stream: &str,
-    state: Option<Value>,
-) -> (Vec<Value>, Vec<Value>, Vec<String>, Option<String>) {
-    let spec = src
-        .streams()
-        .into_iter()
-        .find(|s| s.name == stream)
-        .unwrap();
-    let mut events = src.read(ReadRequest {
-        spec,
-        state: state.map(StreamState),
-        started_at: chrono::DateTime::from_timestamp(2_000_000_000, 0).unwrap(),
-        metrics: Arc::new(StreamMetrics::default()),
-        cancel: CancellationToken::new(),
-    });
-    let (mut records, mut checkpoints, mut notices, mut error) = (vec![], vec![], vec![], None);
-    while let Some(e) = events.next().await {
-        match e {
-            Ok(SourceEvent::Page(p)) => records.extend(
-                p.records
-                    .iter()
-                    .map(|r| serde_json::from_str(r.get()).unwrap()),
-            ),
-            Ok(SourceEvent::Checkpoint(s)) => checkpoints.push(s.0),
-            Ok(SourceEvent::Notice(n)) => notices.push(n),
-            Ok(SourceEvent::Batch(_)) => unreachable!("stripe emits JSON pages"),
-            Err(e) => error = Some(e.to_string()),
-        }
-    }
-    (records, checkpoints, notices, error)
+/// Records, checkpoints (as JSON), notices and the error of one read.
+type Read = (Vec<Value>, Vec<Value>, Vec<String>, Option<String>);
+
+async fn read(src: &StripeSource, stream: &str, state: Option<Value>) -> Read {
+    let at = chrono::DateTime::from_timestamp(2_000_000_000, 0).unwrap();
+    let r = read_stream(src, stream)
+        .state(state.map(StreamState))
+        .started_at(at)
+        .await;
+    assert_eq!(r.batches, 0, "stripe emits JSON pages");
+    let (states, error) = (r.state_values(), r.error_text());
+    (r.records, states, r.notices, error)
 }
 
 #[tokio::test]

@@ -1,65 +1,17 @@
 //! specs/zendesk.toml checked against Zendesk's own OpenAPI (openapi-src.yaml).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use serde_yaml_ng::{Mapping, Value};
-use weft_core::{FieldType, WriteDisposition};
+use weft_conformance::openapi::{OpenApi, TimeEncoding, TypeRules, assert_fields_match};
+use weft_core::WriteDisposition;
 
-fn spec() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/upstream-api-specs/zendesk/openapi-src.yaml"
-    );
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_yaml_ng::from_str(&text).unwrap()
-}
-
-fn resolve<'a>(spec: &'a Value, mut schema: &'a Value) -> &'a Value {
-    while let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-        let name = r.rsplit('/').next().unwrap();
-        schema = &spec["components"]["schemas"][name];
-    }
-    schema
-}
-
-/// The properties of a schema, with `allOf`/`anyOf`/`oneOf` parts merged.
-fn properties(spec: &Value, schema: &Value) -> Mapping {
-    let schema = resolve(spec, schema);
-    let mut out = Mapping::new();
-    for key in ["allOf", "anyOf", "oneOf"] {
-        for part in schema
-            .get(key)
-            .and_then(Value::as_sequence)
-            .into_iter()
-            .flatten()
-        {
-            out.extend(properties(spec, part));
-        }
-    }
-    if let Some(p) = schema.get("properties").and_then(Value::as_mapping) {
-        out.extend(p.clone());
-    }
-    out
-}
-
-/// Whether a declared logical type is a faithful reading of a property.
 /// Zendesk's times are ISO 8601 strings (`date-time`, `datetime`, or a `*_at` name).
-fn compatible(t: FieldType, name: &str, prop: &Value) -> bool {
-    let ty = prop.get("type").and_then(Value::as_str);
-    let format = prop.get("format").and_then(Value::as_str);
-    let composite = ["$ref", "allOf", "anyOf", "oneOf"]
-        .iter()
-        .any(|k| prop.get(*k).is_some());
-    let time = matches!(format, Some("date-time" | "datetime")) || name.ends_with("_at");
-    match t {
-        FieldType::Timestamp => ty == Some("string") && time,
-        FieldType::String => ty == Some("string") && !time,
-        FieldType::Integer => ty == Some("integer"),
-        FieldType::Number => ty == Some("number"),
-        FieldType::Boolean => ty == Some("boolean"),
-        FieldType::Json => composite || matches!(ty, Some("object" | "array")),
-        FieldType::Money | FieldType::UnixSeconds | FieldType::Date => false,
-    }
-}
+const TYPES: TypeRules = TypeRules {
+    times: TimeEncoding::Iso8601,
+    time_formats: &["date-time", "datetime"],
+    time_suffix: Some("_at"),
+    money_as_integer: false,
+    string_alternatives: false,
+};
 
 #[derive(serde::Deserialize)]
 struct Opts {
@@ -70,7 +22,7 @@ struct Opts {
 
 #[test]
 fn every_stream_matches_zendesks_openapi() {
-    let spec = spec();
+    let spec = OpenApi::load("zendesk/openapi-src.yaml").unwrap();
     let catalog = weft_zendesk::catalog().unwrap();
     assert_eq!(catalog.connector, "zendesk");
     let names: Vec<&str> = catalog
@@ -94,20 +46,15 @@ fn every_stream_matches_zendesks_openapi() {
         assert_eq!(opts.method, "get");
         let endpoint = stream.endpoint.as_deref().unwrap();
         let vendor_path = endpoint.strip_suffix(".json").unwrap();
-        let op = &spec["paths"][vendor_path]["get"];
-        assert!(
-            op.is_mapping(),
-            "{name}: no GET {vendor_path} in Zendesk's spec"
-        );
-        let body = properties(
-            &spec,
-            &op["responses"]["200"]["content"]["application/json"]["schema"],
-        );
+        let op = spec
+            .operation(vendor_path, "get")
+            .unwrap_or_else(|| panic!("{name}: no GET {vendor_path} in Zendesk's spec"));
+        let body = spec.response_properties(op);
         let items = body
-            .get(opts.items.as_str())
+            .get(&opts.items)
             .unwrap_or_else(|| panic!("{name}: no `{}` in the response", opts.items));
         assert_eq!(items["type"].as_str(), Some("array"), "{name}");
-        let props = properties(&spec, &items["items"]);
+        let props = spec.properties(&items["items"]);
         assert!(props.len() > 5, "{name}");
         // How it pages is what Zendesk's response offers.
         match opts.read.as_str() {
@@ -125,31 +72,9 @@ fn every_stream_matches_zendesks_openapi() {
             "list" => assert_eq!(stream.spec.cursor_field, None, "{name}"),
             other => panic!("{name}: read {other}"),
         }
-        // Declared fields exist in Zendesk's record with a compatible type and a doc...
-        for f in &stream.fields {
-            let prop = props
-                .get(f.name.as_str())
-                .unwrap_or_else(|| panic!("{name}.{} is not in Zendesk's record", f.name));
-            assert!(
-                compatible(f.field_type, &f.name, prop),
-                "{name}.{}: {} vs {prop:?}",
-                f.name,
-                f.field_type
-            );
-            assert!(
-                !f.doc.is_empty() || prop.get("description").is_none(),
-                "{name}.{} lacks a doc",
-                f.name
-            );
-        }
-        // ...and every field of Zendesk's record is declared.
-        for key in props.keys() {
-            let key = key.as_str().unwrap();
-            assert!(
-                stream.fields.iter().any(|f| f.name == key),
-                "{name}: Zendesk's record has `{key}`, not declared"
-            );
-        }
+        // Declared fields exist in Zendesk's record with a compatible type and
+        // a doc, and every field of Zendesk's record is declared.
+        assert_fields_match(stream, &props, &TYPES, "Zendesk's record", &[]);
         assert_eq!(stream.spec.primary_key, ["id"], "{name}");
         assert_eq!(stream.spec.write_disposition, WriteDisposition::Merge);
         if opts.read != "list" {

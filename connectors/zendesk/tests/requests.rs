@@ -1,15 +1,10 @@
 //! Request shapes, cursor paging and error handling against a wiremock Zendesk.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::sync::Arc;
-
 use base64::Engine as _;
-use futures::StreamExt;
 use serde_json::{Value, json};
-use weft_core::{
-    CancellationToken, MetricsSnapshot, ReadRequest, SecretRef, Source, SourceEvent, StreamMetrics,
-    StreamState,
-};
+use weft_conformance::read::{StreamRead, read_stream};
+use weft_core::{SecretRef, StreamState};
 use weft_http::BudgetRegistry;
 use weft_zendesk::{ZendeskConfig, ZendeskSource};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -40,47 +35,10 @@ fn basic() -> String {
     format!("Basic {b}")
 }
 
-struct Read {
-    records: Vec<Value>,
-    states: Vec<StreamState>,
-    metrics: MetricsSnapshot,
-    error: Option<String>,
-}
-
-async fn read(src: &ZendeskSource, stream: &str, state: Option<StreamState>) -> Read {
-    let spec = src
-        .streams()
-        .into_iter()
-        .find(|s| s.name == stream)
-        .unwrap();
-    let metrics = Arc::new(StreamMetrics::default());
-    let mut events = src.read(ReadRequest {
-        spec,
-        state,
-        started_at: chrono::Utc::now(),
-        metrics: Arc::clone(&metrics),
-        cancel: CancellationToken::new(),
-    });
-    let mut out = Read {
-        records: vec![],
-        states: vec![],
-        metrics: MetricsSnapshot::default(),
-        error: None,
-    };
-    while let Some(e) = events.next().await {
-        match e {
-            Ok(SourceEvent::Page(p)) => out.records.extend(
-                p.records
-                    .iter()
-                    .map(|r| serde_json::from_str::<Value>(r.get()).unwrap()),
-            ),
-            Ok(SourceEvent::Checkpoint(s)) => out.states.push(s),
-            Ok(other) => panic!("unexpected {other:?}"),
-            Err(e) => out.error = Some(e.to_string()),
-        }
-    }
-    out.metrics = metrics.snapshot();
-    out
+async fn read(src: &ZendeskSource, stream: &str, state: Option<StreamState>) -> StreamRead {
+    let r = read_stream(src, stream).state(state).await;
+    assert_eq!((r.batches, r.notices.len()), (0, 0), "{:?}", r.notices);
+    r
 }
 
 fn export_page(server: &MockServer, tickets: Value, cursor: &str, end: bool) -> Value {
@@ -131,7 +89,7 @@ async fn ticket_export_starts_at_start_time_follows_after_url_and_stops_at_end_o
         .mount(&server)
         .await;
     let r = read(&source(&server), "tickets", None).await;
-    assert_eq!(r.error, None);
+    assert_eq!(r.error_text(), None);
     let ids: Vec<u64> = r
         .records
         .iter()
@@ -177,7 +135,7 @@ async fn a_saved_cursor_resumes_the_export_and_429_waits_for_retry_after() {
         Some(StreamState(json!({"cursor": "saved"}))),
     )
     .await;
-    assert_eq!(r.error, None);
+    assert_eq!(r.error_text(), None);
     assert_eq!(r.records.len(), 1);
     assert_eq!(r.states, [StreamState(json!({"cursor": "next"}))]);
     assert_eq!((r.metrics.rate_limited, r.metrics.retries), (1, 1));
@@ -211,7 +169,7 @@ async fn organizations_drop_the_repeated_boundary_and_save_end_time() {
         .mount(&server)
         .await;
     let r = read(&source(&server), "organizations", None).await;
-    assert_eq!(r.error, None);
+    assert_eq!(r.error_text(), None);
     let ids: Vec<u64> = r
         .records
         .iter()
@@ -254,7 +212,7 @@ async fn groups_page_with_links_next_and_a_401_is_an_error_without_the_token() {
         .mount(&server)
         .await;
     let r = read(&source(&server), "groups", None).await;
-    assert_eq!(r.error, None);
+    assert_eq!(r.error_text(), None);
     assert_eq!(r.records.len(), 3);
     assert_eq!(r.states.len(), 1);
 
@@ -266,7 +224,7 @@ async fn groups_page_with_links_next_and_a_401_is_an_error_without_the_token() {
         .mount(&denied)
         .await;
     let r = read(&source(&denied), "ticket_fields", None).await;
-    let err = r.error.unwrap();
+    let err = r.error_text().unwrap();
     assert!(err.contains("401"), "{err}");
     assert!(!err.contains(TOKEN), "{err}");
     assert!(r.records.is_empty() && r.states.is_empty());

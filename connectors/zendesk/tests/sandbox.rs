@@ -3,57 +3,28 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use futures::StreamExt;
 use serde_json::{Value, json};
-use weft_core::{
-    CancellationToken, DELETED_AT, ReadRequest, SecretRef, Source, SourceEvent, StreamMetrics,
-    StreamState,
-};
+use weft_conformance::read::{StreamRead, read_stream};
+use weft_core::{DELETED_AT, SecretRef, Source, StreamState};
 use weft_http::BudgetRegistry;
 use weft_sandbox::{Api, Sandbox, SandboxConfig};
 use weft_zendesk::{ZendeskConfig, ZendeskSource};
 
-struct Read {
-    records: Vec<Value>,
-    state: StreamState,
-    checkpoints: usize,
-}
-
-async fn read(src: &ZendeskSource, stream: &str, state: Option<StreamState>) -> Read {
-    let spec = src
-        .streams()
-        .into_iter()
-        .find(|s| s.name == stream)
+async fn read(src: &ZendeskSource, stream: &str, state: Option<StreamState>) -> StreamRead {
+    let r = read_stream(src, stream)
+        .state(state)
+        .await
+        .into_result()
         .unwrap();
-    let mut events = src.read(ReadRequest {
-        spec,
-        state,
-        started_at: chrono::Utc::now(),
-        metrics: Arc::new(StreamMetrics::default()),
-        cancel: CancellationToken::new(),
-    });
-    let (mut records, mut last, mut checkpoints) = (vec![], None, 0);
-    while let Some(e) = events.next().await {
-        match e.unwrap() {
-            SourceEvent::Page(p) => records.extend(
-                p.records
-                    .iter()
-                    .map(|r| serde_json::from_str::<Value>(r.get()).unwrap()),
-            ),
-            SourceEvent::Checkpoint(s) => {
-                checkpoints += 1;
-                last = Some(s);
-            }
-            other => panic!("unexpected event {other:?}"),
-        }
-    }
-    Read {
-        records,
-        state: last.unwrap(),
-        checkpoints,
-    }
+    assert_eq!(
+        (r.batches, r.notices.len()),
+        (0, 0),
+        "{stream}: {:?}",
+        r.notices
+    );
+    assert!(r.last_state().is_some(), "{stream}: no checkpoint");
+    r
 }
 
 fn ids(records: &[Value]) -> Vec<u64> {
@@ -87,7 +58,7 @@ async fn every_stream_has_exact_counts_and_reruns_read_only_changes() {
     // Tickets and users: `size` each (ids 1..=size and 361000000000 + index).
     let tickets = read(&src, "tickets", None).await;
     assert_eq!(unique(&tickets.records), (1..=100).collect());
-    assert_eq!(tickets.checkpoints, 1, "one export page of up to 1,000");
+    assert_eq!(tickets.states.len(), 1, "one export page of up to 1,000");
     assert!(tickets.records.iter().all(|t| t.get(DELETED_AT).is_none()));
     let users = read(&src, "users", None).await;
     assert_eq!(
@@ -101,7 +72,7 @@ async fn every_stream_has_exact_counts_and_reruns_read_only_changes() {
     assert_eq!(unique(&fields.records).len(), 9);
     let groups = read(&src, "groups", None).await;
     assert_eq!(unique(&groups.records).len(), 6);
-    assert_eq!((fields.checkpoints, groups.checkpoints), (1, 1));
+    assert_eq!((fields.states.len(), groups.states.len()), (1, 1));
 
     // Change things, then re-run from the saved states.
     let control = sandbox.control();
@@ -112,23 +83,23 @@ async fn every_stream_has_exact_counts_and_reruns_read_only_changes() {
     control.zendesk_delete_ticket(7).unwrap();
     let created = control.zendesk_create_users(2);
 
-    let again = read(&src, "tickets", Some(tickets.state.clone())).await;
+    let again = read(&src, "tickets", tickets.last_state().cloned()).await;
     assert_eq!(ids(&again.records), [5, 7]);
     assert_eq!(again.records[0]["subject"], "Changed");
     assert!(again.records[0].get(DELETED_AT).is_none());
     assert_eq!(again.records[1]["status"], "deleted");
     assert_eq!(again.records[1][DELETED_AT], again.records[1]["updated_at"]);
-    assert_ne!(again.state, tickets.state);
-    let none = read(&src, "tickets", Some(again.state.clone())).await;
+    assert_ne!(again.last_state(), tickets.last_state());
+    let none = read(&src, "tickets", again.last_state().cloned()).await;
     assert!(none.records.is_empty());
-    assert_eq!(none.state, again.state);
+    assert_eq!(none.last_state(), again.last_state());
 
-    let new_users = read(&src, "users", Some(users.state)).await;
+    let new_users = read(&src, "users", users.last_state().cloned()).await;
     assert_eq!(ids(&new_users.records), created);
 
     // The time-based export re-reads its boundary second: exactly the
     // organizations updated at the saved start time, nothing else.
-    let start: i64 = orgs.state.get("start_time").unwrap();
+    let start: i64 = orgs.last_state().unwrap().get("start_time").unwrap();
     let at_boundary: Vec<u64> = orgs
         .records
         .iter()
@@ -141,7 +112,7 @@ async fn every_stream_has_exact_counts_and_reruns_read_only_changes() {
         .map(|o| o["id"].as_u64().unwrap())
         .collect();
     assert_eq!(at_boundary.len(), 1);
-    let orgs_again = read(&src, "organizations", Some(orgs.state)).await;
+    let orgs_again = read(&src, "organizations", orgs.last_state().cloned()).await;
     assert_eq!(ids(&orgs_again.records), at_boundary);
 
     // The check, 5 first reads and 4 re-reads, one page each: nothing retried.

@@ -2,43 +2,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use serde_json::{Map, Value};
-use weft_core::{FieldType, WriteDisposition};
+use weft_conformance::openapi::{OpenApi, TimeEncoding, TypeRules, assert_fields_match};
+use weft_core::WriteDisposition;
 
-fn spec(file: &str) -> Value {
-    let path = format!(
-        "{}/../../../shared/upstream-api-specs/zoom/{file}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-/// The properties of a schema, with `allOf` parts merged.
-fn properties(schema: &Value) -> Map<String, Value> {
-    let mut out = Map::new();
-    for part in schema["allOf"].as_array().into_iter().flatten() {
-        out.extend(properties(part));
-    }
-    if let Some(p) = schema["properties"].as_object() {
-        out.extend(p.clone());
-    }
-    out
-}
-
-/// Whether a declared logical type is a faithful reading of a property.
-fn compatible(t: FieldType, prop: &Value) -> bool {
-    let ty = prop["type"].as_str();
-    let format = prop["format"].as_str();
-    match t {
-        FieldType::String => ty == Some("string") && format != Some("date-time"),
-        FieldType::Timestamp => ty == Some("string") && format == Some("date-time"),
-        FieldType::Integer => ty == Some("integer"),
-        FieldType::Number => ty == Some("number"),
-        FieldType::Boolean => ty == Some("boolean"),
-        FieldType::Json => matches!(ty, Some("object" | "array")),
-        FieldType::Money | FieldType::UnixSeconds | FieldType::Date => false,
-    }
-}
+/// Zoom writes times as `date-time` strings.
+const TYPES: TypeRules = TypeRules {
+    times: TimeEncoding::Iso8601,
+    time_formats: &["date-time"],
+    time_suffix: None,
+    money_as_integer: false,
+    string_alternatives: false,
+};
 
 #[derive(serde::Deserialize)]
 struct Opts {
@@ -49,7 +23,10 @@ struct Opts {
 
 #[test]
 fn every_stream_matches_zooms_response_schemas() {
-    let specs = [spec("Users.json"), spec("Meetings.json")];
+    let specs = [
+        OpenApi::load("zoom/Users.json").unwrap(),
+        OpenApi::load("zoom/Meetings.json").unwrap(),
+    ];
     let catalog = weft_zoom::catalog().unwrap();
     assert_eq!(catalog.connector, "zoom");
     assert_eq!(catalog.streams.len(), 5);
@@ -61,20 +38,14 @@ fn every_stream_matches_zooms_response_schemas() {
         let vendor_path = endpoint
             .strip_prefix("/v2")
             .expect("endpoints start with /v2");
-        let op = specs
+        let (spec, op) = specs
             .iter()
-            .map(|s| &s["paths"][vendor_path]["get"])
-            .find(|op| op.is_object())
+            .find_map(|s| Some((s, s.operation(vendor_path, "get")?)))
             .unwrap_or_else(|| panic!("{name}: no GET {vendor_path} in Zoom's spec"));
         // Paged with page_size + next_page_token.
-        let params: Vec<&str> = op["parameters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|p| p["name"].as_str())
-            .collect();
+        let params = spec.parameter_names(op);
         assert!(params.contains(&"page_size"), "{name}: {params:?}");
-        let body = properties(&op["responses"]["200"]["content"]["application/json"]["schema"]);
+        let body = spec.response_properties(op);
         assert!(
             body.contains_key("next_page_token"),
             "{name}: no next_page_token"
@@ -85,36 +56,14 @@ fn every_stream_matches_zooms_response_schemas() {
             "{name}: `{}` is not an array",
             opts.items
         );
-        let props = properties(&items["items"]);
+        let props = spec.properties(&items["items"]);
         assert!(!props.is_empty(), "{name}");
 
-        // Declared fields exist in Zoom's record with a compatible type and a doc...
-        for f in &stream.fields {
-            if Some(&f.name) == opts.parent_field.as_ref() {
-                continue;
-            }
-            let prop = props
-                .get(&f.name)
-                .unwrap_or_else(|| panic!("{name}.{} is not in Zoom's record", f.name));
-            assert!(
-                compatible(f.field_type, prop),
-                "{name}.{}: {} vs {prop}",
-                f.name,
-                f.field_type
-            );
-            assert!(
-                !f.doc.is_empty() || prop["description"].is_null(),
-                "{name}.{} lacks a doc",
-                f.name
-            );
-        }
-        // ...and every field of Zoom's record is declared.
-        for key in props.keys() {
-            assert!(
-                stream.fields.iter().any(|f| &f.name == key),
-                "{name}: Zoom's record has `{key}`, not declared"
-            );
-        }
+        // Declared fields exist in Zoom's record with a compatible type and a
+        // doc, and every field of Zoom's record is declared (the parent field
+        // is weft's own).
+        let own: Vec<&str> = opts.parent_field.iter().map(String::as_str).collect();
+        assert_fields_match(stream, &props, &TYPES, "Zoom's record", &own);
         // A parent field is weft's own: not a Zoom field, typed like the parent's id.
         match (&opts.parent, &opts.parent_field) {
             (Some(parent), Some(field)) => {
@@ -125,7 +74,7 @@ fn every_stream_matches_zooms_response_schemas() {
                 let parent_props: &Map<String, Value> = &item_props[parent];
                 let declared = stream.fields.iter().find(|f| &f.name == field).unwrap();
                 assert!(
-                    compatible(declared.field_type, &parent_props["id"]),
+                    TYPES.compatible(declared.field_type, field, &parent_props["id"]),
                     "{name}.{field}"
                 );
                 assert_eq!(stream.spec.primary_key[0], *field);

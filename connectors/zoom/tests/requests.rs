@@ -2,14 +2,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use base64::Engine as _;
-use futures::StreamExt;
 use serde_json::{Value, json};
-use weft_core::{
-    CancellationToken, MetricsSnapshot, ReadRequest, SecretRef, Source, SourceEvent, StreamMetrics,
-};
+use weft_conformance::read::{StreamRead, read_stream};
+use weft_core::{SecretRef, Source};
 use weft_http::BudgetRegistry;
 use weft_zoom::{ZoomConfig, ZoomSource};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -76,46 +73,11 @@ async fn mount_page(
         .await;
 }
 
-struct Read {
-    records: Vec<Value>,
-    checkpoints: Vec<Value>,
-    error: Option<String>,
-    metrics: MetricsSnapshot,
-}
-
-async fn read(src: &ZoomSource, stream: &str) -> Read {
-    let spec = src
-        .streams()
-        .into_iter()
-        .find(|s| s.name == stream)
-        .unwrap();
-    let metrics = Arc::new(StreamMetrics::default());
-    let mut events = src.read(ReadRequest {
-        spec,
-        state: None,
-        started_at: chrono::DateTime::from_timestamp(2_000_000_000, 0).unwrap(),
-        metrics: Arc::clone(&metrics),
-        cancel: CancellationToken::new(),
-    });
-    let (mut records, mut checkpoints, mut error) = (vec![], vec![], None);
-    while let Some(e) = events.next().await {
-        match e {
-            Ok(SourceEvent::Page(p)) => records.extend(
-                p.records
-                    .iter()
-                    .map(|r| serde_json::from_str::<Value>(r.get()).unwrap()),
-            ),
-            Ok(SourceEvent::Checkpoint(s)) => checkpoints.push(s.0),
-            Ok(other) => panic!("unexpected event {other:?}"),
-            Err(e) => error = Some(e.to_string()),
-        }
-    }
-    Read {
-        records,
-        checkpoints,
-        error,
-        metrics: metrics.snapshot(),
-    }
+async fn read(src: &ZoomSource, stream: &str) -> StreamRead {
+    let at = chrono::DateTime::from_timestamp(2_000_000_000, 0).unwrap();
+    let r = read_stream(src, stream).started_at(at).await;
+    assert_eq!((r.batches, r.notices.len()), (0, 0), "{:?}", r.notices);
+    r
 }
 
 fn user(id: &str) -> Value {
@@ -151,7 +113,7 @@ async fn token_then_users_paged_with_page_size_and_next_page_token() {
     )
     .await;
     let r = read(&source(config(&server)), "users").await;
-    assert_eq!(r.error, None);
+    assert_eq!(r.error_text(), None);
     let ids: Vec<_> = r
         .records
         .iter()
@@ -159,7 +121,7 @@ async fn token_then_users_paged_with_page_size_and_next_page_token() {
         .collect();
     assert_eq!(ids, ["u1", "u2", "u3"]);
     assert_eq!(
-        r.checkpoints,
+        r.state_values(),
         vec![json!({"synced_at": "2033-05-18T03:33:20+00:00"})]
     );
     assert_eq!(
@@ -265,7 +227,7 @@ async fn registrants_fan_out_one_listing_per_webinar_with_the_parent_id() {
     cfg.page_size = 2;
     cfg.fan_out_concurrency = 2;
     let r = read(&source(cfg), "webinar_registrants").await;
-    assert_eq!(r.error, None);
+    assert_eq!(r.error_text(), None);
     let keys: BTreeSet<(i64, String)> = r
         .records
         .iter()
@@ -295,7 +257,7 @@ async fn registrants_fan_out_one_listing_per_webinar_with_the_parent_id() {
     assert_eq!(r9, &expected);
     // 1 + 3 + 6 requests: users, webinars (u1, u2 x2), registrants (101 x2, 102, 103, 104).
     assert_eq!(r.metrics.requests, 9);
-    assert_eq!(r.checkpoints.len(), 1);
+    assert_eq!(r.states.len(), 1);
 }
 
 #[tokio::test]
@@ -341,7 +303,7 @@ async fn past_webinar_without_an_instance_is_an_expected_404_and_counted() {
     )
     .await;
     let r = read(&source(config(&server)), "past_webinar_participants").await;
-    assert_eq!(r.error, None);
+    assert_eq!(r.error_text(), None);
     let keys: Vec<_> = r
         .records
         .iter()
@@ -355,7 +317,7 @@ async fn past_webinar_without_an_instance_is_an_expected_404_and_counted() {
     assert_eq!(keys, [(202, "16778240"), (202, "16778241")]);
     assert_eq!(r.metrics.expected_errors, 1);
     assert_eq!(r.metrics.requests, 4);
-    assert_eq!(r.checkpoints.len(), 1);
+    assert_eq!(r.states.len(), 1);
 }
 
 #[tokio::test]
@@ -388,8 +350,8 @@ async fn other_client_errors_fail_the_stream_with_zooms_message() {
         .mount(&server)
         .await;
     let r = read(&source(config(&server)), "webinar_registrants").await;
-    let error = r.error.expect("an error");
-    assert!(r.records.is_empty() && r.checkpoints.is_empty());
+    let error = r.error_text().expect("an error");
+    assert!(r.records.is_empty() && r.states.is_empty());
     assert!(
         error.contains("HTTP 400")
             && error.contains("Webinar plan is missing.")
@@ -414,12 +376,12 @@ async fn a_404_on_a_top_level_list_is_an_error() {
         .mount(&server)
         .await;
     let r = read(&source(config(&server)), "users").await;
-    let error = r.error.expect("an error");
+    let error = r.error_text().expect("an error");
     assert!(
         error.contains("HTTP 404") && error.contains("User does not exist."),
         "{error}"
     );
-    assert!(r.checkpoints.is_empty());
+    assert!(r.states.is_empty());
 }
 
 #[tokio::test]
@@ -447,7 +409,7 @@ async fn an_expired_token_is_refreshed_once_on_401() {
     )
     .await;
     let r = read(&source(config(&server)), "users").await;
-    assert_eq!(r.error, None);
+    assert_eq!(r.error_text(), None);
     assert_eq!(r.records.len(), 1);
     assert_eq!((r.metrics.requests, r.metrics.retries), (2, 1));
 }
@@ -466,7 +428,7 @@ async fn a_401_after_the_refresh_fails_without_leaking_secrets() {
         .mount(&server)
         .await;
     let r = read(&source(config(&server)), "users").await;
-    let error = r.error.expect("an error");
+    let error = r.error_text().expect("an error");
     assert!(
         error.contains("401") && error.contains("Invalid access token."),
         "{error}"
@@ -646,8 +608,8 @@ async fn every_stream_reads_the_whole_account_and_decodes_under_its_schema() {
     let mut got = std::collections::BTreeMap::new();
     for spec in src.streams() {
         let r = read(&src, &spec.name).await;
-        assert_eq!(r.error, None, "{}", spec.name);
-        assert_eq!(r.checkpoints.len(), 1, "{}", spec.name);
+        assert_eq!(r.error_text(), None, "{}", spec.name);
+        assert_eq!(r.states.len(), 1, "{}", spec.name);
         // Under the declared schema (Zoom's example values), every record fits.
         let mut decoder = weft_arrow::JsonDecoder::new(
             spec.schema.clone(),

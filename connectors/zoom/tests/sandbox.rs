@@ -2,43 +2,24 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
-use futures::StreamExt;
 use serde_json::Value;
-use weft_core::{CancellationToken, ReadRequest, SecretRef, Source, SourceEvent, StreamMetrics};
+use weft_conformance::read::read_stream;
+use weft_core::{SecretRef, Source};
 use weft_http::BudgetRegistry;
 use weft_sandbox::{Api, Sandbox, SandboxConfig};
 use weft_zoom::{ZoomConfig, ZoomSource};
 
 async fn read_all(src: &ZoomSource, stream: &str) -> (Vec<Value>, u64) {
-    let spec = src
-        .streams()
-        .into_iter()
-        .find(|s| s.name == stream)
-        .unwrap();
-    let metrics = Arc::new(StreamMetrics::default());
-    let mut events = src.read(ReadRequest {
-        spec,
-        state: None,
-        started_at: chrono::Utc::now(),
-        metrics: Arc::clone(&metrics),
-        cancel: CancellationToken::new(),
-    });
-    let (mut records, mut checkpoints) = (vec![], 0);
-    while let Some(e) = events.next().await {
-        match e.unwrap() {
-            SourceEvent::Page(p) => records.extend(
-                p.records
-                    .iter()
-                    .map(|r| serde_json::from_str::<Value>(r.get()).unwrap()),
-            ),
-            SourceEvent::Checkpoint(_) => checkpoints += 1,
-            other => panic!("unexpected event {other:?}"),
-        }
-    }
-    assert_eq!(checkpoints, 1, "{stream}");
-    (records, metrics.snapshot().expected_errors)
+    let r = read_stream(src, stream).await.into_result().unwrap();
+    assert_eq!(
+        (r.batches, r.notices.len()),
+        (0, 0),
+        "{stream}: {:?}",
+        r.notices
+    );
+    assert_eq!(r.states.len(), 1, "{stream}");
+    (r.records, r.metrics.expected_errors)
 }
 
 #[tokio::test]

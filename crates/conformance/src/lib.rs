@@ -14,6 +14,10 @@
 //! committed rows back through the harness. [`MemoryDestination`] is a
 //! reference destination that passes the destination suite.
 //!
+//! Connectors' own tests share two helpers from here: [`read::read_stream`]
+//! (read one stream, every event collected) and [`openapi`] (check a catalog
+//! against the vendor's OpenAPI description).
+//!
 //! ```no_run
 //! # async fn demo(harness: &impl weft_conformance::source::SourceHarness) {
 //! weft_conformance::source::run_suite(harness).await.assert_passed();
@@ -21,9 +25,13 @@
 //! ```
 
 pub mod destination;
+mod error;
 mod memory;
+pub mod openapi;
+pub mod read;
 mod report;
 pub mod source;
 
+pub use error::ConformanceError;
 pub use memory::{MemoryDestination, Row};
 pub use report::{Check, CheckResult, Outcome, Report};

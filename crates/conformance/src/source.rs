@@ -9,20 +9,15 @@
 //! control handle while a check runs and cleared after it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use serde_json::Value;
-use weft_core::{
-    BoxError, CancellationToken, MetricsSnapshot, ReadRequest, Source, SourceEvent, StreamMetrics,
-    StreamSpec, StreamState,
-};
+use weft_core::{BoxError, Source, StreamSpec, StreamState};
 use weft_http::BudgetRegistry;
 use weft_sandbox::{Api, Control, Faults, Sandbox, SandboxConfig};
 
-use crate::memory::batch_rows;
+use crate::read::{StreamRead, chain, read_stream};
 use crate::{Check, Outcome, Report};
 
 /// The source checks, in the order [`run_suite`] runs them.
@@ -181,7 +176,7 @@ pub async fn run_suite<H: SourceHarness + ?Sized>(harness: &H) -> Report {
 }
 
 /// No page (or batch) holds more records than the declared page size.
-fn memory_bounded(caps: &SourceCapabilities, log: &ReadLog) -> Result<Outcome, String> {
+fn memory_bounded(caps: &SourceCapabilities, log: &StreamRead) -> Result<Outcome, String> {
     let largest = log.pages.iter().copied().max().unwrap_or(0);
     if largest > caps.page_size {
         return Err(format!(
@@ -193,28 +188,10 @@ fn memory_bounded(caps: &SourceCapabilities, log: &ReadLog) -> Result<Outcome, S
     Ok(Outcome::Passed)
 }
 
-/// Everything one read emitted.
-struct ReadLog {
-    /// Every record, in order.
-    records: Vec<Value>,
-    /// Records per page (or batch), in order.
-    pages: Vec<usize>,
-    /// Each checkpoint with the number of records emitted before it.
-    checkpoints: Vec<(usize, StreamState)>,
-    /// The read's counters.
-    metrics: MetricsSnapshot,
-    /// How the read ended.
-    outcome: Result<(), BoxError>,
-}
-
-impl ReadLog {
-    /// The log, or the read's error as a check failure.
-    fn succeeded(self, what: &str) -> Result<ReadLog, String> {
-        match &self.outcome {
-            Ok(()) => Ok(self),
-            Err(e) => Err(format!("{what} failed: {}", chain(e.as_ref()))),
-        }
-    }
+/// The read, or its error as a check failure naming `what` failed.
+fn finished(read: StreamRead, what: &str) -> Result<StreamRead, String> {
+    read.into_result()
+        .map_err(|e| format!("{what} failed: {}", chain(e.as_ref())))
 }
 
 struct Suite<'a, H: ?Sized> {
@@ -262,60 +239,18 @@ impl<H: SourceHarness + ?Sized> Suite<'_, H> {
         source: &dyn Source,
         state: Option<StreamState>,
         stop_after: Option<usize>,
-    ) -> Result<ReadLog, String> {
-        let spec = self.spec(source)?;
-        let metrics = Arc::new(StreamMetrics::default());
+    ) -> StreamRead {
         // The sandbox's clock is ahead of the wall clock (its history ends in
         // the future): start the extraction after it, so watermarks are not capped.
         let started_at = chrono::DateTime::from_timestamp(self.control.now() + 3600, 0)
             .unwrap_or_else(chrono::Utc::now);
-        let mut events = source.read(ReadRequest {
-            spec,
-            state,
-            started_at,
-            metrics: Arc::clone(&metrics),
-            cancel: CancellationToken::new(),
-        });
-        let mut log = ReadLog {
-            records: Vec::new(),
-            pages: Vec::new(),
-            checkpoints: Vec::new(),
-            metrics: MetricsSnapshot::default(),
-            outcome: Ok(()),
-        };
-        while let Some(event) = events.next().await {
-            match event {
-                Ok(SourceEvent::Page(page)) => {
-                    log.pages.push(page.records.len());
-                    for raw in &page.records {
-                        let record = serde_json::from_str(raw.get())
-                            .map_err(|e| format!("a record is not JSON: {e}"))?;
-                        log.records.push(record);
-                    }
-                }
-                Ok(SourceEvent::Batch(batch)) => {
-                    log.pages.push(batch.num_rows());
-                    let rows = batch_rows(&batch).map_err(|e| format!("a batch: {e}"))?;
-                    log.records.extend(
-                        rows.into_iter()
-                            .map(|r| Value::Object(r.into_iter().collect())),
-                    );
-                }
-                Ok(SourceEvent::Checkpoint(state)) => {
-                    log.checkpoints.push((log.records.len(), state));
-                    if stop_after == Some(log.checkpoints.len()) {
-                        break;
-                    }
-                }
-                Ok(SourceEvent::Notice(_)) => {}
-                Err(e) => {
-                    log.outcome = Err(e);
-                    break;
-                }
-            }
+        let read = read_stream(source, &self.caps.stream)
+            .state(state)
+            .started_at(started_at);
+        match stop_after {
+            Some(n) => read.stop_after_checkpoint(n).await,
+            None => read.await,
         }
-        log.metrics = metrics.snapshot();
-        Ok(log)
     }
 
     fn live_keys(&self, records: &[Value], spec: &StreamSpec) -> Result<BTreeSet<String>, String> {
@@ -356,18 +291,19 @@ impl<H: SourceHarness + ?Sized> Suite<'_, H> {
         Ok(Outcome::Passed)
     }
 
-    async fn baseline(&self) -> Result<ReadLog, String> {
+    async fn baseline(&self) -> Result<StreamRead, String> {
         let source = self.fast_source().await?;
-        self.read(source.as_ref(), None, None)
-            .await?
-            .succeeded("the full read")
+        finished(
+            self.read(source.as_ref(), None, None).await,
+            "the full read",
+        )
     }
 
     fn pagination(
         &self,
         spec: &StreamSpec,
         expected: &BTreeSet<String>,
-        log: &ReadLog,
+        log: &StreamRead,
     ) -> Result<Outcome, String> {
         if expected.is_empty() {
             return Err("the harness expects no records: pagination cannot be judged".into());
@@ -391,21 +327,22 @@ impl<H: SourceHarness + ?Sized> Suite<'_, H> {
         Ok(Outcome::Passed)
     }
 
-    async fn cursor_forward(&self, log: &ReadLog) -> Result<Outcome, String> {
-        let Some((_, last)) = log.checkpoints.last() else {
+    async fn cursor_forward(&self, log: &StreamRead) -> Result<Outcome, String> {
+        let Some(last) = log.last_state() else {
             return Err("the full read emitted no checkpoint".into());
         };
-        for (i, pair) in log.checkpoints.windows(2).enumerate() {
-            watermarks_forward(&pair[0].1, &pair[1].1)
+        for (i, pair) in log.states.windows(2).enumerate() {
+            watermarks_forward(&pair[0], &pair[1])
                 .map_err(|e| format!("checkpoint {} -> {} of the full read: {e}", i + 1, i + 2))?;
         }
         // Across runs: resuming from the last checkpoint never saves an older one.
         let source = self.fast_source().await?;
-        let next = self
-            .read(source.as_ref(), Some(round_trip(last)?), None)
-            .await?
-            .succeeded("the re-read from the last checkpoint")?;
-        for (i, (_, state)) in next.checkpoints.iter().enumerate() {
+        let next = finished(
+            self.read(source.as_ref(), Some(round_trip(last)?), None)
+                .await,
+            "the re-read from the last checkpoint",
+        )?;
+        for (i, state) in next.states.iter().enumerate() {
             watermarks_forward(last, state).map_err(|e| {
                 format!(
                     "the next run's checkpoint {} against the last one saved: {e}",
@@ -420,9 +357,9 @@ impl<H: SourceHarness + ?Sized> Suite<'_, H> {
         &self,
         spec: &StreamSpec,
         expected: &BTreeSet<String>,
-        log: &ReadLog,
+        log: &StreamRead,
     ) -> Result<Outcome, String> {
-        let n = log.checkpoints.len();
+        let n = log.states.len();
         if n == 0 {
             return Err("the full read emitted no checkpoint".into());
         }
@@ -430,17 +367,20 @@ impl<H: SourceHarness + ?Sized> Suite<'_, H> {
         // then resume from its state, serialised and parsed back.
         let stop = n.div_ceil(2);
         let source = self.fast_source().await?;
-        let partial = self
-            .read(source.as_ref(), None, Some(stop))
-            .await?
-            .succeeded("the partial read")?;
-        let Some((before, state)) = partial.checkpoints.last() else {
+        let partial = finished(
+            self.read(source.as_ref(), None, Some(stop)).await,
+            "the partial read",
+        )?;
+        let (Some(before), Some(state)) =
+            (partial.records_before_state.last(), partial.last_state())
+        else {
             return Err(format!("the partial read did not reach checkpoint {stop}"));
         };
-        let resumed = self
-            .read(source.as_ref(), Some(round_trip(state)?), None)
-            .await?
-            .succeeded("the resumed read")?;
+        let resumed = finished(
+            self.read(source.as_ref(), Some(round_trip(state)?), None)
+                .await,
+            "the resumed read",
+        )?;
         let mut union = self.live_keys(&partial.records[..*before], spec)?;
         union.extend(self.live_keys(&resumed.records, spec)?);
         compare_sets(
@@ -457,7 +397,7 @@ impl<H: SourceHarness + ?Sized> Suite<'_, H> {
                 spec.name
             ));
         };
-        let Some((_, last)) = log.checkpoints.last() else {
+        let Some(last) = log.last_state() else {
             return Err("the full read emitted no checkpoint".into());
         };
         let boundary = log
@@ -467,10 +407,11 @@ impl<H: SourceHarness + ?Sized> Suite<'_, H> {
             .max_by(|a, b| json_cmp(a, b))
             .cloned()
             .ok_or_else(|| format!("no record of the full read has the cursor `{cursor}`"))?;
-        let again = self
-            .read(source.as_ref(), Some(round_trip(last)?), None)
-            .await?
-            .succeeded("the incremental re-read")?;
+        let again = finished(
+            self.read(source.as_ref(), Some(round_trip(last)?), None)
+                .await,
+            "the incremental re-read",
+        )?;
         let stale: Vec<&Value> = again
             .records
             .iter()
@@ -507,8 +448,8 @@ impl<H: SourceHarness + ?Sized> Suite<'_, H> {
         let log = self.read(source.as_ref(), None, None).await;
         self.control.set_faults(api, Faults::default());
         let sent = self.control.request_count(api) - before;
-        let error = match log?.outcome {
-            Ok(()) => {
+        let error = match log.into_result() {
+            Ok(_) => {
                 return Err(
                     "the read succeeded although the API answered every request 401".into(),
                 );
@@ -574,8 +515,7 @@ impl<H: SourceHarness + ?Sized> Suite<'_, H> {
             Some(log) => log,
             None => read.await,
         };
-        let log = log?;
-        if let Err(e) = &log.outcome {
+        if let Some(e) = &log.error {
             return Err(format!(
                 "the read failed on server errors (the first {SERVER_ERRORS} requests get a 500) instead of retrying: {}",
                 chain(e.as_ref())
@@ -611,8 +551,8 @@ impl<H: SourceHarness + ?Sized> Suite<'_, H> {
             self.read(b.as_ref(), None, None)
         );
         self.control.set_rate_limits(api, false);
-        let first = first?.succeeded("the first of two concurrent reads")?;
-        let second = second?.succeeded("the second of two concurrent reads")?;
+        let first = finished(first, "the first of two concurrent reads")?;
+        let second = finished(second, "the second of two concurrent reads")?;
         for log in [&first, &second] {
             compare_sets(
                 expected,
@@ -727,21 +667,6 @@ fn json_cmp(a: &Value, b: &Value) -> std::cmp::Ordering {
         (Some(x), Some(y)) => x.total_cmp(&y),
         _ => a.to_string().cmp(&b.to_string()),
     }
-}
-
-/// An error and its sources, one `: ` apart.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut current = error.source();
-    while let Some(e) = current {
-        let next = e.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        current = e.source();
-    }
-    text
 }
 
 #[cfg(test)]
