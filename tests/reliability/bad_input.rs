@@ -959,6 +959,7 @@ fn open(db: &Path) -> Result<duckdb::Connection, String> {
 }
 
 /// Every row of `sql`, each column as text (NULL as an empty string).
+#[allow(clippy::let_and_return)] // the rows borrow `stmt`: they must be collected before it drops
 fn rows(conn: &duckdb::Connection, sql: &str) -> Result<Vec<Vec<String>>, String> {
     let mut stmt = conn.prepare(sql).map_err(|e| format!("{sql}: {e}"))?;
     let out = stmt
@@ -1120,7 +1121,10 @@ async fn run_case(case: &Case) -> Result<(), String> {
             );
             let error = report.error.clone().unwrap_or_default();
             for name in std::iter::once(&"stripe/customers").chain(names) {
-                ensure!(error.contains(name), "the error does not name {name:?}: {error}");
+                ensure!(
+                    error.contains(name),
+                    "the error does not name {name:?}: {error}"
+                );
             }
             ensure!(
                 loaded.is_empty() && states.is_empty() && rejects.is_empty(),

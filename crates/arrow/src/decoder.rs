@@ -494,7 +494,9 @@ fn unloadable_name(schema: &Schema, key: &str) -> String {
         .iter()
         .find(|f| f.name().eq_ignore_ascii_case(key))
     {
-        _ if key.is_empty() => "a field with an empty name cannot be a column; value dropped".into(),
+        _ if key.is_empty() => {
+            "a field with an empty name cannot be a column; value dropped".into()
+        }
         Some(f) => format!(
             "field `{key}` differs from column `{}` only in case and cannot be a column; value dropped",
             f.name()

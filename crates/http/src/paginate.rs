@@ -256,25 +256,26 @@ fn parse_page(
         | Pagination::PageNumber { items, .. }
         | Pagination::LinkHeader { items } => items.as_str(),
     };
-    let records: Vec<Box<RawValue>> =
-        match pointer(root, items_ptr).map_err(|r| decode_err(resp, r))? {
-            Some(raw) => serde_json::from_str(raw.get()).map_err(|e| {
-                decode_err(
-                    resp,
-                    format!("items at {items_ptr:?} are not an array: {e}"),
-                )
-            })?,
-            None if is_absent(root, items_ptr) => {
-                return Err(decode_err(
-                    resp,
-                    format!(
-                        "no items at {items_ptr:?}: the body is not a list page (top-level keys: {})",
-                        top_level_keys(root)
-                    ),
-                ));
-            }
-            None => Vec::new(),
-        };
+    let records: Vec<Box<RawValue>> = match pointer(root, items_ptr)
+        .map_err(|r| decode_err(resp, r))?
+    {
+        Some(raw) => serde_json::from_str(raw.get()).map_err(|e| {
+            decode_err(
+                resp,
+                format!("items at {items_ptr:?} are not an array: {e}"),
+            )
+        })?,
+        None if is_absent(root, items_ptr) => {
+            return Err(decode_err(
+                resp,
+                format!(
+                    "no items at {items_ptr:?}: the body is not a list page (top-level keys: {})",
+                    top_level_keys(root)
+                ),
+            ));
+        }
+        None => Vec::new(),
+    };
     let scalar = |ptr: &str| -> Result<Option<String>, HttpError> {
         pointer(root, ptr)
             .map_err(|r| decode_err(resp, r))
@@ -712,7 +713,10 @@ mod tests {
         assert!(is_absent(root(r#""ok""#), "/data"));
         assert!(is_absent(root(r#"{"a":{}}"#), "/a/b"));
         assert!(!is_absent(root(r#"[1]"#), ""));
-        assert_eq!(top_level_keys(root(r#"{"items":[],"has_more":false}"#)), "has_more, items");
+        assert_eq!(
+            top_level_keys(root(r#"{"items":[],"has_more":false}"#)),
+            "has_more, items"
+        );
         assert_eq!(top_level_keys(root("{}")), "none");
         assert_eq!(top_level_keys(root("[]")), "none, it is not an object");
     }
