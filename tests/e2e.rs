@@ -197,6 +197,60 @@ async fn http_errors_fail_the_stream_with_a_clear_error_and_keep_state() {
     assert_eq!(s.cursor, first.stream("customers").unwrap().cursor);
 }
 
+/// A pipeline whose source cannot be built fails alone: the others still run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_cannot_start_fails_its_pipeline_only() {
+    let h = Harness::stripe(
+        SandboxConfig {
+            size: 30,
+            ..Default::default()
+        },
+        r#"streams = ["customers"]"#,
+    )
+    .await;
+    // A Zoom pipeline first whose config lacks its credentials.
+    let text = std::fs::read_to_string(&h.config_path).unwrap();
+    let text = text.replacen(
+        "[[pipelines]]",
+        "[[pipelines]]\nname = \"zoom\"\nconnector = \"zoom\"\n[pipelines.config]\naccount_id = \"a\"\n\n[[pipelines]]",
+        1,
+    );
+    std::fs::write(&h.config_path, text).unwrap();
+    let outcome = weft_runner::run(
+        &h.config(),
+        &RunOptions::default(),
+        CancellationToken::new(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(!outcome.succeeded());
+    let names: Vec<&str> = outcome
+        .pipelines
+        .iter()
+        .map(|r| r.pipeline.as_str())
+        .collect();
+    assert_eq!(names, ["zoom", "stripe"]);
+    let zoom = &outcome.pipelines[0];
+    let err = zoom.error.clone().unwrap();
+    assert!(err.contains("pipeline `zoom`"), "{err}");
+    assert!(zoom.streams.is_empty() && !zoom.succeeded());
+    assert!(
+        zoom.to_table().contains("not started"),
+        "{}",
+        zoom.to_table()
+    );
+    let stripe = &outcome.pipelines[1];
+    assert!(stripe.succeeded(), "{}", stripe.to_table());
+    assert_eq!(
+        stripe.stream("customers").unwrap().rows as usize,
+        h.sandbox.control().stripe_customer_ids().len()
+    );
+}
+
+/// The streams the crash test runs.
+const CRASH_STREAMS: [&str; 4] = ["customers", "charges", "invoices", "events"];
+
 /// Kills `weft run` at seeded random moments and re-runs: no row lost, none duplicated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_run_then_rerun_loses_and_duplicates_nothing() {
@@ -210,20 +264,26 @@ async fn killed_run_then_rerun_loses_and_duplicates_nothing() {
         .unwrap_or(7);
     eprintln!("crash trials: {trials}, seed {seed}");
     for trial in 0..trials {
+        // Four streams (lists, the events feed), a commit every 200 rows and
+        // 5 ms per request: a run of a few seconds with many kill points.
         let sandbox = SandboxConfig {
-            size: 1500,
+            size: 400,
             faults: Faults {
                 latency_ms: 5,
                 ..Default::default()
             },
             ..Default::default()
         };
-        let h = Harness::stripe(sandbox, "checkpoint_rows = 100").await;
+        let h = Harness::stripe(
+            sandbox,
+            "checkpoint_rows = 200\nstreams = [\"customers\", \"charges\", \"invoices\", \"events\"]",
+        )
+        .await;
         let db = h.warehouse_path();
-        // A seeded pseudo-random kill point between 0.2 s and 2.5 s.
+        // A seeded pseudo-random kill point between 0.2 s and 1.8 s.
         let x =
             (seed ^ trial.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0x2545_f491_4f6c_dd1d);
-        let kill_after = Duration::from_millis(200 + (x >> 33) % 2300);
+        let kill_after = Duration::from_millis(200 + (x >> 33) % 1600);
         eprintln!("trial {trial}: kill after {kill_after:?}");
         let mut child = tokio::process::Command::new(weft_bin())
             .args(["run", "--config"])
@@ -239,7 +299,7 @@ async fn killed_run_then_rerun_loses_and_duplicates_nothing() {
         let report = run(&h).await;
         assert!(report.succeeded(), "trial {trial}: {}", report.to_table());
         let expected = h.sandbox.control().stripe_customer_ids().len() as i64;
-        for s in STREAMS {
+        for s in CRASH_STREAMS {
             let n = query_i64(&db, &format!("SELECT count(*) FROM stripe.{s}"));
             let d = query_i64(&db, &format!("SELECT count(DISTINCT id) FROM stripe.{s}"));
             assert_eq!(n, d, "trial {trial}: {s} has duplicates");
@@ -258,7 +318,7 @@ async fn killed_run_then_rerun_loses_and_duplicates_nothing() {
             ),
             0
         );
-        for s in STREAMS {
+        for s in CRASH_STREAMS {
             let orphans = query_i64(
                 &db,
                 &format!(

@@ -188,6 +188,7 @@ impl Pipeline {
             pipeline: self.name.clone(),
             streams,
             seconds: started.elapsed().as_secs_f64(),
+            error: None,
         })
     }
 

@@ -94,17 +94,31 @@ pub struct RunReport {
     pub streams: Vec<StreamReport>,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// Why the pipeline could not start (no stream ran), if it could not.
+    pub error: Option<String>,
 }
 
 impl RunReport {
-    /// Whether every stream succeeded.
+    /// A pipeline that could not start (its source could not be built or
+    /// connected): no stream ran.
+    pub fn not_started(pipeline: impl Into<String>, error: impl Into<String>) -> Self {
+        RunReport {
+            pipeline: pipeline.into(),
+            streams: Vec::new(),
+            seconds: 0.0,
+            error: Some(error.into()),
+        }
+    }
+
+    /// Whether the pipeline started and every stream succeeded.
     pub fn succeeded(&self) -> bool {
-        self.streams.iter().all(|s| {
-            matches!(
-                s.status,
-                StreamStatus::Succeeded | StreamStatus::QuotaReached
-            )
-        })
+        self.error.is_none()
+            && self.streams.iter().all(|s| {
+                matches!(
+                    s.status,
+                    StreamStatus::Succeeded | StreamStatus::QuotaReached
+                )
+            })
     }
 
     /// Total rows committed across streams.
@@ -156,6 +170,9 @@ impl RunReport {
                 s.seconds,
                 cursor
             );
+        }
+        if let Some(e) = &self.error {
+            let _ = writeln!(out, "error  {}: not started: {e}", self.pipeline);
         }
         for s in &self.streams {
             if let Some(e) = &s.error {

@@ -152,7 +152,17 @@ pub async fn run(
     let budgets = BudgetRegistry::global();
     let mut outcome = RunOutcome::default();
     for p in selected {
-        let source = build_source(&p.name, &p.connector, &p.config, budgets).await?;
+        // A source that cannot be built or connected (bad config, a token
+        // endpoint down) fails its own pipeline; the others still run.
+        let source = match build_source(&p.name, &p.connector, &p.config, budgets).await {
+            Ok(source) => source,
+            Err(e) => {
+                outcome
+                    .pipelines
+                    .push(RunReport::not_started(p.name.clone(), e.to_string()));
+                continue;
+            }
+        };
         let destination = Arc::new(StagedDestination::new(
             stage.clone(),
             Arc::clone(&warehouse) as Arc<dyn Warehouse>,
