@@ -313,6 +313,10 @@ fn main() -> Result<(), Error> {
             let size = rest.first().map_or(Ok(10_000), |s| s.parse())?;
             runtime()?.block_on(rerun(size))
         }
+        Some("diff") => {
+            let rows = rest.first().map_or(Ok(1_000_000), |s| s.parse())?;
+            runtime()?.block_on(diff(rows))
+        }
         Some("rate") => {
             let rates: Vec<u32> = if rest.is_empty() {
                 vec![25]
@@ -327,4 +331,132 @@ fn main() -> Result<(), Error> {
         }
         Some(_) => throughput(&args),
     }
+}
+
+/// Accepts every sync record; counts them per action.
+#[derive(Default)]
+struct Counting {
+    sent: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+#[async_trait::async_trait]
+impl weft_core::SyncTarget for Counting {
+    fn name(&self) -> &str {
+        "counting"
+    }
+
+    fn required_fields(&self) -> Vec<String> {
+        vec!["email_address".to_string()]
+    }
+
+    fn max_batch(&self) -> usize {
+        10_000
+    }
+
+    async fn apply(
+        &self,
+        records: Vec<weft_core::SyncRecord>,
+    ) -> Result<Vec<weft_core::RecordOutcome>, weft_core::BoxError> {
+        let mut sent = self.sent.lock().map_err(|_| "poisoned")?;
+        for r in &records {
+            *sent.entry(format!("{:?}", r.action)).or_default() += 1;
+        }
+        Ok(records
+            .iter()
+            .map(|r| weft_core::RecordOutcome {
+                key: r.key.clone(),
+                result: Ok(()),
+            })
+            .collect())
+    }
+}
+
+/// The reverse-sync diff of a `rows`-row model with 1% changed rows, in
+/// DuckDB: the plan (counts) plus every page of changed records, then a real
+/// sync that must send exactly the changed rows.
+async fn diff(rows: u64) -> Result<(), Error> {
+    use weft_core::{SyncAction, SyncOptions, SyncSpec, SyncStore, SyncWriteMode, run_sync};
+    use weft_warehouse::{DuckDbWarehouse, Materialized, Model, Warehouse};
+
+    let model = |changed: bool| {
+        let name = if changed {
+            "CASE WHEN i % 100 = 0 THEN 'Person ' || CAST(i AS VARCHAR) || ' (renamed)' \
+             ELSE 'Person ' || CAST(i AS VARCHAR) END"
+        } else {
+            "'Person ' || CAST(i AS VARCHAR)"
+        };
+        Model {
+            name: "models.people".to_string(),
+            sql: format!(
+                "SELECT 'person.' || CAST(i AS VARCHAR) || '@example.com' AS email, {name} AS name, \
+                 i % 97 AS visits FROM range({rows}) t(i)"
+            ),
+            materialized: Materialized::Table,
+        }
+    };
+    let wh = DuckDbWarehouse::open_in_memory()?;
+    let spec = SyncSpec {
+        name: "people".to_string(),
+        model: "models.people".to_string(),
+        primary_key: "email".to_string(),
+        mode: SyncWriteMode::Upsert,
+        mapping: [
+            ("email_address", "email"),
+            ("NAME", "name"),
+            ("VISITS", "visits"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect(),
+    };
+    let target = Counting::default();
+    wh.run_models(&[model(false)])?;
+    let started = Instant::now();
+    let first = run_sync(&wh, &target, &spec, SyncOptions::default()).await?;
+    println!(
+        "initial sync: {} created in {:.2} s (snapshot written)",
+        first.created,
+        started.elapsed().as_secs_f64()
+    );
+    wh.run_models(&[model(true)])?;
+    for attempt in 1..=3 {
+        let started = Instant::now();
+        let plan = wh.plan(&spec).await?;
+        let planned = started.elapsed().as_secs_f64();
+        let (mut changed, mut pages, mut after) = (0usize, 0usize, None::<String>);
+        loop {
+            let page = wh
+                .planned(&spec, SyncAction::Update, after.as_deref(), 1_000)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.key.clone());
+            changed += page.len();
+            pages += 1;
+        }
+        println!(
+            "diff #{attempt}: model_rows={} creates={} updates={} deletes={} plan_s={planned:.3} \
+             changed_records={changed} pages={pages} total_s={:.3}",
+            plan.model_rows,
+            plan.creates,
+            plan.updates,
+            plan.deletes,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    target.sent.lock().map_err(|_| "poisoned")?.clear();
+    let started = Instant::now();
+    let report = run_sync(&wh, &target, &spec, SyncOptions::default()).await?;
+    let sent = target.sent.lock().map_err(|_| "poisoned")?.clone();
+    println!(
+        "sync after the change: created={} updated={} deleted={} calls={} sent={sent:?} seconds={:.2}",
+        report.created,
+        report.updated,
+        report.deleted,
+        report.batches,
+        started.elapsed().as_secs_f64()
+    );
+    if report.updated != rows / 100 || sent.values().sum::<u64>() != rows / 100 {
+        return Err(format!("expected exactly {} updates sent", rows / 100).into());
+    }
+    Ok(())
 }
