@@ -12,6 +12,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const KEY: &str = "sk_test_WIREMOCK_SENTINEL";
 
 fn source(server: &MockServer) -> StripeSource {
+    source_settling(server, 0)
+}
+
+fn source_settling(server: &MockServer, settle_secs: u64) -> StripeSource {
     // One key file per source: tests run concurrently.
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -20,7 +24,7 @@ fn source(server: &MockServer) -> StripeSource {
     let key = dir.join("key");
     std::fs::write(&key, KEY).unwrap();
     let mut config = StripeConfig::new(Some(server.uri()), SecretRef::File { file: key });
-    config.settle_secs = 0;
+    config.settle_secs = settle_secs;
     StripeSource::new(config, &BudgetRegistry::new()).unwrap()
 }
 
@@ -192,4 +196,36 @@ async fn a_404_is_an_error_with_the_vendor_message_and_no_secret() {
         "{error}"
     );
     assert!(!error.contains(KEY), "{error}");
+}
+
+#[tokio::test]
+async fn a_settled_cursor_lists_only_newer_objects() {
+    // With a settle delay the saved `created` second was complete when it was
+    // saved: the incremental list asks for `created[gt]`, so a no-change run
+    // reads no record again.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list", "url": "/v1/events", "has_more": false, "data": []
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/customers"))
+        .and(query_param("created[gt]", "300"))
+        .and(query_param_is_missing("created[gte]"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list(vec![], false)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let state = json!({"created": 300, "events_created": 1_999_999_000});
+    let (records, checkpoints, _, error) =
+        read(&source_settling(&server, 60), "customers", Some(state)).await;
+    assert_eq!(error, None);
+    assert!(records.is_empty(), "{records:?}");
+    // After the events, and at the end: the list cursor stays where it was.
+    let settled = json!({"created": 300, "events_created": 1_999_999_940});
+    assert_eq!(checkpoints, vec![settled.clone(), settled]);
 }

@@ -237,6 +237,7 @@ impl JsonDecoder {
             // Warehouses match column names without case and need a name: such
             // a field cannot become a column (its values are dropped with a note).
             if key.is_empty()
+                || is_engine_column(key)
                 || known
                     .iter()
                     .chain(found.iter().map(|(k, _)| k))
@@ -497,12 +498,20 @@ fn unloadable_name(schema: &Schema, key: &str) -> String {
         _ if key.is_empty() => {
             "a field with an empty name cannot be a column; value dropped".into()
         }
+        _ if is_engine_column(key) => {
+            format!("field `{key}` is named like a column weft writes itself; value dropped")
+        }
         Some(f) => format!(
             "field `{key}` differs from column `{}` only in case and cannot be a column; value dropped",
             f.name()
         ),
         None => format!("field `{key}` cannot be a column; value dropped"),
     }
+}
+
+/// Whether `key` is (in any case) one of the columns the pipeline stamps.
+fn is_engine_column(key: &str) -> bool {
+    key.eq_ignore_ascii_case(crate::LOAD_ID) || key.eq_ignore_ascii_case(crate::EXTRACTED_AT)
 }
 
 /// Whether a raw value is JSON null.

@@ -25,4 +25,11 @@ pub use types::{
 };
 
 pub use arrow_array::RecordBatch;
+
+/// Engine column: the load that wrote the row (stamped by the pipeline; a
+/// source field of this name cannot become a column).
+pub const LOAD_ID: &str = "_weft_load_id";
+/// Engine column: when the row was extracted, UTC (stamped by the pipeline; a
+/// source field of this name cannot become a column).
+pub const EXTRACTED_AT: &str = "_weft_extracted_at";
 pub use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef};

@@ -766,3 +766,34 @@ fn fields_no_column_can_take_are_dropped_with_a_note_under_evolve() {
         ]
     );
 }
+
+#[test]
+fn fields_named_like_engine_columns_are_dropped_with_a_note() {
+    // The pipeline stamps `_weft_load_id` and `_weft_extracted_at` itself: a
+    // source field of either name (in any case) must not become a column.
+    let mut d = accounts(SchemaContract::Evolve);
+    let load = r#"{"id":"1","_weft_load_id":"evil"}"#;
+    let at = r#"{"id":"2","_WEFT_EXTRACTED_AT":"2020-01-01"}"#;
+    let out = d.decode_page(&raws(&[load, at])).unwrap();
+    let b = out.batch.unwrap();
+    assert_eq!(ids(&b), ["1", "2"]);
+    assert!(out.new_fields.is_empty());
+    assert_eq!(b.schema().index_of("_weft_load_id").ok(), None);
+    assert_eq!(
+        out.rejects,
+        [
+            reject(
+                load,
+                "field `_weft_load_id` is named like a column weft writes itself; value dropped",
+                Some("_weft_load_id"),
+                true
+            ),
+            reject(
+                at,
+                "field `_WEFT_EXTRACTED_AT` is named like a column weft writes itself; value dropped",
+                Some("_WEFT_EXTRACTED_AT"),
+                true
+            ),
+        ]
+    );
+}

@@ -21,12 +21,13 @@ use weft_core::{
 use crate::{Check, MemoryDestination, Outcome, Report, Row};
 
 /// The destination checks, in the order [`run_suite`] runs them.
-pub const CHECKS: [Check; 5] = [
+pub const CHECKS: [Check; 6] = [
     Check::MergeSemantics,
     Check::AppendSemantics,
     Check::ReplaceSemantics,
     Check::SchemaEvolution,
     Check::CrashBeforeCommit,
+    Check::BackgroundCommit,
 ];
 
 /// The pipeline (target schema) the suite loads into.
@@ -81,6 +82,7 @@ pub async fn run_suite<H: DestinationHarness + ?Sized>(harness: &H) -> Report {
     report.record(Check::ReplaceSemantics, suite.replace().await);
     report.record(Check::SchemaEvolution, suite.schema_evolution().await);
     report.record(Check::CrashBeforeCommit, suite.crash_before_commit().await);
+    report.record(Check::BackgroundCommit, suite.background_commit().await);
     report
 }
 
@@ -381,6 +383,64 @@ impl<H: DestinationHarness + ?Sized> Suite<'_, H> {
         }
         self.expect(&d, &all, Some(2), "after re-committing a known load id")
             .await?;
+        Ok(Outcome::Passed)
+    }
+}
+
+impl<H: DestinationHarness + ?Sized> Suite<'_, H> {
+    async fn background_commit(&self) -> Result<Outcome, String> {
+        let d = self.create().await?;
+        // Append: this check is about ordering and durability, not merge rules.
+        let t = target(WriteDisposition::Append);
+        let mut sink: Box<dyn LoadSink> =
+            d.open(t.clone()).await.map_err(|e| format!("open: {e}"))?;
+        let sealed: [(&[Item], i64); 3] = [
+            (&[("a", 1, "a1", None), ("b", 1, "b1", None)], 1),
+            (&[("b", 2, "b2", None), ("c", 2, "c2", None)], 2),
+            (&[("c", 3, "c3", None), ("d", 3, "d3", None)], 3),
+        ];
+        let mut receipts = Vec::new();
+        for (items, ts) in sealed {
+            let batch = batch(items, sink.load_id())?;
+            sink.write(batch).await.map_err(|e| format!("write: {e}"))?;
+            let done = sink
+                .commit_background(Checkpoint { state: state(ts) })
+                .await
+                .map_err(|e| format!("commit_background at {ts}: {e}"))?;
+            receipts.extend(done);
+        }
+        // A fourth load is written, then the run stops: only the sealed three count.
+        let abandoned = batch(&[("e", 4, "e4", None)], sink.load_id())?;
+        sink.write(abandoned)
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        let last = sink
+            .finish_background()
+            .await
+            .map_err(|e| format!("finish_background: {e}"))?;
+        receipts.extend(last);
+        drop(sink);
+        let ids: std::collections::BTreeSet<&str> =
+            receipts.iter().map(|r| r.load_id.as_str()).collect();
+        let rows: u64 = receipts.iter().map(|r| r.rows).sum();
+        if receipts.len() != 3 || ids.len() != 3 || rows != 6 {
+            return Err(format!(
+                "three sealed loads of 2 rows gave {} receipt(s) for {} load id(s) and {rows} row(s)",
+                receipts.len(),
+                ids.len()
+            ));
+        }
+        let want: Vec<Item> = sealed
+            .iter()
+            .flat_map(|(items, _)| items.iter().copied())
+            .collect();
+        self.expect(
+            &d,
+            &want,
+            Some(3),
+            "after three loads committed in the background and one abandoned",
+        )
+        .await?;
         Ok(Outcome::Passed)
     }
 }

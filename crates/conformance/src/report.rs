@@ -34,6 +34,10 @@ pub enum Check {
     /// A load that crashes before commit leaves nothing; re-running commits it
     /// exactly once; re-committing a known load id is a no-op.
     CrashBeforeCommit,
+    /// Loads sealed with `commit_background` while the next one is written
+    /// commit in order, each with its state and one receipt; a load abandoned
+    /// after them leaves them committed.
+    BackgroundCommit,
 }
 
 impl Check {
@@ -53,6 +57,7 @@ impl Check {
             Check::ReplaceSemantics => "replace_semantics",
             Check::SchemaEvolution => "schema_evolution",
             Check::CrashBeforeCommit => "crash_before_commit",
+            Check::BackgroundCommit => "background_commit",
         }
     }
 }

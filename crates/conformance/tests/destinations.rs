@@ -23,6 +23,8 @@ enum Flaw {
     DropsNewColumn,
     /// Every written batch is committed at once, before the load's checkpoint.
     CommitsBeforeLoadEnds,
+    /// A load sealed for the background is never applied.
+    LosesBackgroundLoads,
 }
 
 #[derive(Clone)]
@@ -109,6 +111,16 @@ impl LoadSink for BrokenSink {
     async fn commit(&mut self, checkpoint: Checkpoint) -> Result<LoadReceipt, CoreError> {
         self.inner.commit(checkpoint).await
     }
+
+    async fn commit_background(
+        &mut self,
+        checkpoint: Checkpoint,
+    ) -> Result<Vec<LoadReceipt>, CoreError> {
+        if self.destination.flaw == Flaw::LosesBackgroundLoads {
+            return Ok(Vec::new());
+        }
+        self.inner.commit_background(checkpoint).await
+    }
 }
 
 struct BrokenHarness(Flaw);
@@ -146,7 +158,7 @@ impl DestinationHarness for BrokenHarness {
 async fn failed(flaw: Flaw) -> (Vec<Check>, String) {
     let report = run_suite(&BrokenHarness(flaw)).await;
     println!("{report}");
-    assert_eq!(report.checks.len(), 5, "{report}");
+    assert_eq!(report.checks.len(), 6, "{report}");
     (report.failed(), report.to_string())
 }
 
@@ -181,9 +193,20 @@ async fn dropping_a_new_column_fails_schema_evolution() {
 #[tokio::test]
 async fn committing_before_the_load_ends_fails_crash_safety() {
     let (failed, text) = failed(Flaw::CommitsBeforeLoadEnds).await;
-    assert_eq!(failed, [Check::CrashBeforeCommit]);
+    // The background check abandons a load too: the flaw commits it there as well.
+    assert_eq!(failed, [Check::CrashBeforeCommit, Check::BackgroundCommit]);
     assert!(
         text.contains("after a load abandoned before its commit"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn losing_a_background_load_fails_background_commit() {
+    let (failed, text) = failed(Flaw::LosesBackgroundLoads).await;
+    assert_eq!(failed, [Check::BackgroundCommit]);
+    assert!(
+        text.contains("three sealed loads of 2 rows gave 0 receipt(s)"),
         "{text}"
     );
 }

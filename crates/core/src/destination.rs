@@ -74,7 +74,29 @@ pub trait LoadSink: Send {
     async fn reject(&mut self, rejects: Vec<Reject>) -> Result<(), CoreError>;
 
     /// Commits the current load with `checkpoint` atomically, then starts a new load.
+    ///
+    /// Waits first for a load still being applied by [`LoadSink::commit_background`].
     async fn commit(&mut self, checkpoint: Checkpoint) -> Result<LoadReceipt, CoreError>;
+
+    /// Seals the current load with `checkpoint` and starts a new one, applying
+    /// the sealed load in the background while the next is written.
+    ///
+    /// At most one load is in the background: sealing another waits for it.
+    /// Rows and state still become visible together; the receipts returned are
+    /// those of loads applied since the last call, oldest first. A background
+    /// failure surfaces from the next call or from
+    /// [`LoadSink::finish_background`]. The default commits in the foreground.
+    async fn commit_background(
+        &mut self,
+        checkpoint: Checkpoint,
+    ) -> Result<Vec<LoadReceipt>, CoreError> {
+        self.commit(checkpoint).await.map(|r| vec![r])
+    }
+
+    /// Waits for the load being applied in the background, if any.
+    async fn finish_background(&mut self) -> Result<Option<LoadReceipt>, CoreError> {
+        Ok(None)
+    }
 }
 
 /// A new, unique, time-ordered load id such as `20261122T230102Z-00c0ffee0001`.

@@ -6,6 +6,7 @@
 //! sink, and commit at the source's checkpoints once the cadence (rows, bytes
 //! or seconds) is due. Streams run concurrently up to a bound.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,9 +20,9 @@ use weft_arrow::{JsonDecoder, SchemaContract};
 
 use crate::report::StreamStatus;
 use crate::{
-    Checkpoint, CoreError, Destination, EXTRACTED_AT, LOAD_ID, LoadSink, LoadTarget, ReadRequest,
-    RunReport, Source, SourceEvent, StreamMetrics, StreamReport, StreamSpec, StreamState,
-    WriteDisposition,
+    Checkpoint, CoreError, Destination, EXTRACTED_AT, LOAD_ID, LoadReceipt, LoadSink, LoadTarget,
+    ReadRequest, RunReport, Source, SourceEvent, StreamMetrics, StreamReport, StreamSpec,
+    StreamState, WriteDisposition,
 };
 
 /// When the pipeline commits: whichever of rows, bytes or seconds comes first,
@@ -264,15 +265,62 @@ impl Pipeline {
             page: 0,
             source,
         })?;
-        let mut events = self.source.read(ReadRequest {
+        let mut load = LoadProgress::new(committed.clone());
+        let events = self.source.read(ReadRequest {
             spec: spec.clone(),
-            state: committed.clone(),
+            state: committed,
             started_at: Utc::now(),
             metrics: metrics.clone(),
             cancel: self.cancel.clone(),
         });
+        let run = StreamRun {
+            spec,
+            connector: &connector,
+            cursor_text: &cursor_text,
+            disposition,
+            metrics,
+        };
+        let outcome = self
+            .pump(run, events, &mut decoder, &mut *sink, &mut load, report)
+            .await;
+        // Whatever happened, a load sealed earlier finishes applying: its rows
+        // and its state commit together, so it is kept even when this run fails.
+        let settled = sink.finish_background().await;
+        match (outcome, settled) {
+            (Ok(()), Ok(receipt)) => {
+                load.absorb(receipt, report);
+                load.commit(&mut *sink, report).await
+            }
+            (Err(e), Ok(receipt)) => {
+                load.absorb(receipt, report);
+                Err(e)
+            }
+            (Ok(()), Err(e)) => Err(e),
+            (Err(e), Err(background)) => {
+                tracing::error!(error = %background, "the load applied in the background failed too");
+                Err(e)
+            }
+        }
+    }
 
-        let mut load = LoadProgress::new(committed);
+    /// Reads the source's events into the sink until the stream ends,
+    /// sealing a load at each due checkpoint.
+    async fn pump(
+        &self,
+        run: StreamRun<'_>,
+        mut events: crate::EventStream<'_>,
+        decoder: &mut JsonDecoder,
+        sink: &mut dyn LoadSink,
+        load: &mut LoadProgress,
+        report: &mut StreamReport,
+    ) -> Result<(), CoreError> {
+        let StreamRun {
+            spec,
+            connector,
+            cursor_text,
+            disposition,
+            metrics,
+        } = run;
         let mut page = 0u64;
         loop {
             let event = tokio::select! {
@@ -282,11 +330,11 @@ impl Pipeline {
                 }
                 event = events.next() => event,
             };
-            let Some(event) = event else { break };
+            let Some(event) = event else { return Ok(()) };
             let event = event.map_err(|source| CoreError::Source {
-                connector: connector.clone(),
+                connector: connector.to_string(),
                 stream: spec.name.clone(),
-                cursor: cursor_text.clone(),
+                cursor: cursor_text.to_string(),
                 source,
             })?;
             match event {
@@ -294,7 +342,7 @@ impl Pipeline {
                     page += 1;
                     let decoded = decoder.decode_page(&json.records).map_err(|source| {
                         CoreError::Convert {
-                            connector: connector.clone(),
+                            connector: connector.to_string(),
                             stream: spec.name.clone(),
                             page,
                             source,
@@ -313,14 +361,14 @@ impl Pipeline {
                         sink.reject(decoded.rejects).await?;
                     }
                     if let Some(batch) = decoded.batch {
-                        load.write(&mut *sink, batch, metrics).await?;
+                        load.write(sink, batch, metrics).await?;
                     }
                 }
-                SourceEvent::Batch(batch) => load.write(&mut *sink, batch, metrics).await?,
+                SourceEvent::Batch(batch) => load.write(sink, batch, metrics).await?,
                 SourceEvent::Checkpoint(state) => {
                     load.pending = Some(state);
                     if disposition != WriteDisposition::Replace && load.due(&self.options.cadence) {
-                        load.commit(&mut *sink, report).await?;
+                        load.seal(sink, report).await?;
                     }
                 }
                 SourceEvent::Notice(n) => {
@@ -329,14 +377,26 @@ impl Pipeline {
                 }
             }
         }
-        load.commit(&mut *sink, report).await
     }
+}
+
+/// What [`Pipeline::pump`] needs to know about the stream it reads.
+struct StreamRun<'a> {
+    spec: &'a StreamSpec,
+    connector: &'a str,
+    cursor_text: &'a str,
+    disposition: WriteDisposition,
+    metrics: &'a Arc<StreamMetrics>,
 }
 
 /// The load being written between two commits.
 struct LoadProgress {
+    /// The state of the last load handed to the sink (committed or applying).
     committed: Option<StreamState>,
+    /// The state the source last checkpointed, not yet handed to the sink.
     pending: Option<StreamState>,
+    /// States of loads applying in the background, oldest first.
+    applying: VecDeque<StreamState>,
     rows: u64,
     bytes: u64,
     rejects: u64,
@@ -348,6 +408,7 @@ impl LoadProgress {
         LoadProgress {
             committed,
             pending: None,
+            applying: VecDeque::new(),
             rows: 0,
             bytes: 0,
             rejects: 0,
@@ -377,32 +438,65 @@ impl LoadProgress {
             || self.since.elapsed() >= Duration::from_secs(cadence.seconds)
     }
 
+    /// The state to commit next, or `None` when there is nothing to commit
+    /// (no rows, no rejects, the state unchanged); resets the counters.
+    fn next_checkpoint(&mut self) -> Option<StreamState> {
+        let state = self.pending.take().or_else(|| self.committed.clone());
+        let changed = state != self.committed;
+        if self.rows == 0 && self.rejects == 0 && !changed {
+            return None;
+        }
+        let state = state.unwrap_or(crate::StreamState(serde_json::Value::Null));
+        self.committed = Some(state.clone());
+        self.rows = 0;
+        self.bytes = 0;
+        self.rejects = 0;
+        self.since = Instant::now();
+        Some(state)
+    }
+
+    /// Hands the load to the sink to apply in the background while the next
+    /// load is written.
+    async fn seal(
+        &mut self,
+        sink: &mut dyn LoadSink,
+        report: &mut StreamReport,
+    ) -> Result<(), CoreError> {
+        let Some(state) = self.next_checkpoint() else {
+            return Ok(());
+        };
+        self.applying.push_back(state.clone());
+        let receipts = sink.commit_background(Checkpoint { state }).await?;
+        for receipt in receipts {
+            self.absorb(Some(receipt), report);
+        }
+        Ok(())
+    }
+
+    /// Commits the load now (after every background load has been absorbed).
     async fn commit(
         &mut self,
         sink: &mut dyn LoadSink,
         report: &mut StreamReport,
     ) -> Result<(), CoreError> {
-        let state = self.pending.take().or_else(|| self.committed.clone());
-        let changed = state != self.committed;
-        if self.rows == 0 && self.rejects == 0 && !changed {
+        let Some(state) = self.next_checkpoint() else {
             return Ok(());
-        }
-        let state = state.unwrap_or(crate::StreamState(serde_json::Value::Null));
-        let receipt = sink
-            .commit(Checkpoint {
-                state: state.clone(),
-            })
-            .await?;
+        };
+        self.applying.push_back(state.clone());
+        let receipt = sink.commit(Checkpoint { state }).await?;
+        self.absorb(Some(receipt), report);
+        Ok(())
+    }
+
+    /// Records a finished load (the oldest one applying) in the report.
+    fn absorb(&mut self, receipt: Option<LoadReceipt>, report: &mut StreamReport) {
+        let Some(receipt) = receipt else { return };
         tracing::info!(load_id = %receipt.load_id, rows = receipt.rows, "load committed");
         report.rows += receipt.rows;
         report.loads += 1;
-        report.cursor = Some(state.0.clone());
-        self.committed = Some(state);
-        self.rows = 0;
-        self.bytes = 0;
-        self.rejects = 0;
-        self.since = Instant::now();
-        Ok(())
+        if let Some(state) = self.applying.pop_front() {
+            report.cursor = Some(state.0);
+        }
     }
 }
 

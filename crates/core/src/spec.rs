@@ -6,10 +6,7 @@ use std::sync::Arc;
 use arrow_schema::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-/// Metadata column: the load that wrote the row.
-pub const LOAD_ID: &str = "_weft_load_id";
-/// Metadata column: when the row was extracted (UTC).
-pub const EXTRACTED_AT: &str = "_weft_extracted_at";
+pub use weft_arrow::{EXTRACTED_AT, LOAD_ID};
 /// Soft-delete column: when the source reported the row deleted (UTC), else null.
 pub const DELETED_AT: &str = "_weft_deleted_at";
 

@@ -110,9 +110,17 @@ struct Committed {
     loads: Vec<(String, Vec<RecordBatch>, Vec<Reject>, StreamState)>,
 }
 
+/// A load as committed: id, batches, rejects, state.
+type Load = (String, Vec<RecordBatch>, Vec<Reject>, StreamState);
+
 #[derive(Default)]
 struct MemDestination {
     committed: Arc<Mutex<Committed>>,
+    /// Apply sealed loads "in the background": a sealed load is applied when
+    /// the next one is sealed or the pipeline waits for it.
+    background: bool,
+    /// Applying the background load with this state fails.
+    fail_applying: Option<i64>,
 }
 
 struct MemSink {
@@ -120,6 +128,49 @@ struct MemSink {
     batches: Vec<RecordBatch>,
     rejects: Vec<Reject>,
     committed: Arc<Mutex<Committed>>,
+    background: bool,
+    fail_applying: Option<i64>,
+    sealed: Option<Load>,
+}
+
+impl MemSink {
+    fn seal(&mut self, state: StreamState) -> Load {
+        let load_id = std::mem::replace(&mut self.load_id, new_load_id());
+        (
+            load_id,
+            std::mem::take(&mut self.batches),
+            std::mem::take(&mut self.rejects),
+            state,
+        )
+    }
+
+    fn apply(&self, load: Load) -> LoadReceipt {
+        let rows = load.1.iter().map(|b| b.num_rows() as u64).sum();
+        let load_id = load.0.clone();
+        self.committed.lock().unwrap().loads.push(load);
+        LoadReceipt {
+            load_id,
+            rows,
+            ..Default::default()
+        }
+    }
+
+    fn apply_sealed(&mut self) -> Result<Option<LoadReceipt>, CoreError> {
+        let Some(load) = self.sealed.take() else {
+            return Ok(None);
+        };
+        if self
+            .fail_applying
+            .is_some_and(|ts| load.3 == StreamState(json!({ "ts": ts })))
+        {
+            return Err(CoreError::Destination {
+                destination: "memory".into(),
+                stream: "users".into(),
+                source: Box::new(TestError("disk full while applying".into())),
+            });
+        }
+        Ok(Some(self.apply(load)))
+    }
 }
 
 #[async_trait]
@@ -146,6 +197,9 @@ impl Destination for MemDestination {
             batches: vec![],
             rejects: vec![],
             committed: self.committed.clone(),
+            background: self.background,
+            fail_applying: self.fail_applying,
+            sealed: None,
         }))
     }
 }
@@ -164,19 +218,26 @@ impl LoadSink for MemSink {
         Ok(())
     }
     async fn commit(&mut self, checkpoint: Checkpoint) -> Result<LoadReceipt, CoreError> {
-        let rows = self.batches.iter().map(|b| b.num_rows() as u64).sum();
-        let load_id = std::mem::replace(&mut self.load_id, new_load_id());
-        self.committed.lock().unwrap().loads.push((
-            load_id.clone(),
-            std::mem::take(&mut self.batches),
-            std::mem::take(&mut self.rejects),
-            checkpoint.state,
-        ));
-        Ok(LoadReceipt {
-            load_id,
-            rows,
-            ..Default::default()
-        })
+        assert!(
+            self.sealed.is_none(),
+            "the pipeline waits for the background load first"
+        );
+        let load = self.seal(checkpoint.state);
+        Ok(self.apply(load))
+    }
+    async fn commit_background(
+        &mut self,
+        checkpoint: Checkpoint,
+    ) -> Result<Vec<LoadReceipt>, CoreError> {
+        if !self.background {
+            return Ok(vec![self.commit(checkpoint).await?]);
+        }
+        let earlier = self.apply_sealed()?;
+        self.sealed = Some(self.seal(checkpoint.state));
+        Ok(earlier.into_iter().collect())
+    }
+    async fn finish_background(&mut self) -> Result<Option<LoadReceipt>, CoreError> {
+        self.apply_sealed()
     }
 }
 
@@ -352,4 +413,105 @@ async fn a_quota_stop_is_clean_keeps_state_and_is_not_a_failure() {
     assert_eq!(committed.loads.len(), 1);
     assert_eq!(committed.loads[0].3, StreamState(json!({"ts": 1})));
     assert!(report.to_table().contains("quota"));
+}
+
+fn background(fail_applying: Option<i64>) -> Arc<MemDestination> {
+    Arc::new(MemDestination {
+        background: true,
+        fail_applying,
+        ..Default::default()
+    })
+}
+
+fn committed_states(dest: &MemDestination) -> Vec<serde_json::Value> {
+    let committed = dest.committed.lock().unwrap();
+    committed.loads.iter().map(|l| l.3.0.clone()).collect()
+}
+
+#[tokio::test]
+async fn background_loads_commit_in_order_with_their_states_and_rows() {
+    let steps = || {
+        vec![
+            Step::Page(vec![r#"{"id":"a","ts":1}"#, r#"{"id":"b","ts":2}"#]),
+            Step::Checkpoint(2),
+            Step::Page(vec![r#"{"id":"c","ts":3}"#]),
+            Step::Checkpoint(3),
+            Step::Page(vec![r#"{"id":"d","ts":4}"#]),
+            Step::Checkpoint(4),
+            Step::Page(vec![r#"{"id":"e","ts":5}"#]),
+            Step::Checkpoint(5),
+        ]
+    };
+    let dest = background(None);
+    let report = pipeline(MemSource::new(steps()), dest.clone(), 1)
+        .run()
+        .await
+        .unwrap();
+    let s = report.stream("users").unwrap();
+    assert!(report.succeeded(), "{}", report.to_table());
+    assert_eq!((s.rows, s.loads), (5, 4));
+    assert_eq!(s.cursor, Some(json!({"ts": 5})));
+    let states = committed_states(&dest);
+    assert_eq!(
+        states,
+        vec![
+            json!({"ts": 2}),
+            json!({"ts": 3}),
+            json!({"ts": 4}),
+            json!({"ts": 5})
+        ]
+    );
+    // The same run in the foreground commits the same loads.
+    let foreground = Arc::new(MemDestination::default());
+    pipeline(MemSource::new(steps()), foreground.clone(), 1)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(committed_states(&foreground), states);
+}
+
+#[tokio::test]
+async fn a_load_sealed_before_a_source_error_still_commits() {
+    let dest = background(None);
+    let source = MemSource::new(vec![
+        Step::Page(vec![r#"{"id":"a","ts":1}"#]),
+        Step::Checkpoint(1),
+        Step::Page(vec![r#"{"id":"b","ts":2}"#]),
+        Step::Fail("HTTP 500 from /v1/customers"),
+    ]);
+    let report = pipeline(source, dest.clone(), 1).run().await.unwrap();
+    let s = report.stream("users").unwrap();
+    assert_eq!(s.status, StreamStatus::Failed);
+    // The sealed load (a, ts 1) is applied and reported; the open one (b) is not.
+    assert_eq!(committed_states(&dest), vec![json!({"ts": 1})]);
+    assert_eq!((s.rows, s.loads), (1, 1));
+    assert_eq!(s.cursor, Some(json!({"ts": 1})));
+}
+
+#[tokio::test]
+async fn a_failed_background_load_fails_the_stream_and_keeps_earlier_loads() {
+    let dest = background(Some(2));
+    let source = MemSource::new(vec![
+        Step::Page(vec![r#"{"id":"a","ts":1}"#]),
+        Step::Checkpoint(1),
+        Step::Page(vec![r#"{"id":"b","ts":2}"#]),
+        Step::Checkpoint(2),
+        Step::Page(vec![r#"{"id":"c","ts":3}"#]),
+        Step::Checkpoint(3),
+    ]);
+    let report = pipeline(source, dest.clone(), 1).run().await.unwrap();
+    let s = report.stream("users").unwrap();
+    assert_eq!(s.status, StreamStatus::Failed);
+    assert!(
+        s.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("disk full while applying"),
+        "{:?}",
+        s.error
+    );
+    // ts 1 committed; ts 2 failed to apply, so ts 3 (sealed after it) is never applied.
+    assert_eq!(committed_states(&dest), vec![json!({"ts": 1})]);
+    assert_eq!((s.rows, s.loads), (1, 1));
+    assert_eq!(s.cursor, Some(json!({"ts": 1})));
 }

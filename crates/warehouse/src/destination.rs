@@ -75,21 +75,62 @@ impl Destination for StagedDestination {
             warehouse: Arc::clone(&self.warehouse),
             spec,
             writer,
+            applying: None,
         }))
     }
 }
 
-/// One stream's sink: a stage writer for the current load.
+/// A staged load being committed on its own task.
+type Applying = tokio::task::JoinHandle<Result<LoadReceipt, WarehouseError>>;
+
+/// One stream's sink: a stage writer for the current load, and at most one
+/// sealed load being committed in the background.
 struct StagedSink {
     stage: Stage,
     warehouse: Arc<dyn Warehouse>,
     spec: LoadSpec,
     writer: StageWriter,
+    /// The sealed load committing now. Dropping the sink detaches it: the load
+    /// is complete in the stage and commits atomically, or not at all.
+    applying: Option<Applying>,
 }
 
 impl StagedSink {
     fn err(&self, e: impl Into<WarehouseError>) -> CoreError {
         core_err(self.warehouse.as_ref(), &self.spec.stream, e.into())
+    }
+
+    /// Finishes the current load's files and manifest (the load is then
+    /// complete in the stage) and starts writing a new load.
+    async fn seal(&mut self, checkpoint: Checkpoint) -> Result<Manifest, CoreError> {
+        // The next load gets a fresh id whatever happens to this one.
+        let next = self
+            .stage
+            .writer(&self.spec.pipeline, &self.spec.stream, &new_load_id());
+        let writer = std::mem::replace(&mut self.writer, next);
+        writer
+            .finish(Some(checkpoint.state.0))
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// Waits for the load committing in the background.
+    async fn wait(&mut self) -> Result<Option<LoadReceipt>, CoreError> {
+        let Some(task) = self.applying.take() else {
+            return Ok(None);
+        };
+        let receipt = task
+            .await
+            .map_err(|source| WarehouseError::Task {
+                target: format!(
+                    "background load of {}/{}",
+                    self.spec.pipeline, self.spec.stream
+                ),
+                source,
+            })
+            .and_then(|r| r)
+            .map_err(|e| self.err(e))?;
+        Ok(Some(receipt))
     }
 }
 
@@ -110,15 +151,10 @@ impl LoadSink for StagedSink {
     }
 
     async fn commit(&mut self, checkpoint: Checkpoint) -> Result<LoadReceipt, CoreError> {
-        // The next load gets a fresh id whatever happens to this one.
-        let next = self
-            .stage
-            .writer(&self.spec.pipeline, &self.spec.stream, &new_load_id());
-        let writer = std::mem::replace(&mut self.writer, next);
-        let manifest = writer
-            .finish(Some(checkpoint.state.0))
-            .await
-            .map_err(|e| self.err(e))?;
+        if let Some(earlier) = self.wait().await? {
+            tracing::debug!(load_id = %earlier.load_id, "background load committed");
+        }
+        let manifest = self.seal(checkpoint).await?;
         commit_staged(
             Arc::clone(&self.warehouse),
             &self.stage,
@@ -127,6 +163,27 @@ impl LoadSink for StagedSink {
         )
         .await
         .map_err(|e| self.err(e))
+    }
+
+    async fn commit_background(
+        &mut self,
+        checkpoint: Checkpoint,
+    ) -> Result<Vec<LoadReceipt>, CoreError> {
+        let earlier = self.wait().await?;
+        let manifest = self.seal(checkpoint).await?;
+        let (warehouse, stage, spec) = (
+            Arc::clone(&self.warehouse),
+            self.stage.clone(),
+            self.spec.clone(),
+        );
+        self.applying = Some(tokio::spawn(async move {
+            commit_staged(warehouse, &stage, manifest, &spec).await
+        }));
+        Ok(earlier.into_iter().collect())
+    }
+
+    async fn finish_background(&mut self) -> Result<Option<LoadReceipt>, CoreError> {
+        self.wait().await
     }
 }
 

@@ -221,7 +221,16 @@ async fn read_list(
     let endpoint = stream.endpoint.as_deref().unwrap_or_default();
     let mut first = inner.client.list(endpoint);
     if let Some(from) = created_from {
-        first = first.query("created[gte]", from.to_string());
+        // A saved cursor is at least `settle` seconds older than the run that
+        // saved it, so every object created in its second was listed then: a
+        // settled cursor needs only newer objects. Without a settle delay the
+        // cursor's own second is read again (the merge absorbs the overlap).
+        let op = if settle > 0 {
+            "created[gt]"
+        } else {
+            "created[gte]"
+        };
+        first = first.query(op, from.to_string());
     }
     let mut watermark = Watermark::new(previous, now, settle);
     let mut pages = paginate(
