@@ -11,6 +11,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use http::HeaderMap;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use weft_core::StreamMetrics;
 
@@ -244,8 +245,6 @@ fn parse_page(
 ) -> Result<(Page, Option<RequestSpec>), HttpError> {
     let text = std::str::from_utf8(&resp.body)
         .map_err(|e| decode_err(resp, format!("body is not UTF-8: {e}")))?;
-    let root: &RawValue = serde_json::from_str(text)
-        .map_err(|e| decode_err(resp, format!("body is not JSON: {e}")))?;
     let items_ptr = match &st.style {
         Pagination::BodyCursor { items, .. }
         | Pagination::NextUrl { items, .. }
@@ -256,33 +255,14 @@ fn parse_page(
         | Pagination::PageNumber { items, .. }
         | Pagination::LinkHeader { items } => items.as_str(),
     };
-    let records: Vec<Box<RawValue>> = match pointer(root, items_ptr)
-        .map_err(|r| decode_err(resp, r))?
-    {
-        Some(raw) => serde_json::from_str(raw.get()).map_err(|e| {
-            decode_err(
-                resp,
-                format!("items at {items_ptr:?} are not an array: {e}"),
-            )
-        })?,
-        None if is_absent(root, items_ptr) => {
-            return Err(decode_err(
-                resp,
-                format!(
-                    "no items at {items_ptr:?}: the body is not a list page (top-level keys: {})",
-                    top_level_keys(root)
-                ),
-            ));
-        }
-        None => Vec::new(),
-    };
+    let (body, records) = ParsedBody::parse(text, items_ptr).map_err(|r| decode_err(resp, r))?;
     let scalar = |ptr: &str| -> Result<Option<String>, HttpError> {
-        pointer(root, ptr)
+        body.get(ptr)
             .map_err(|r| decode_err(resp, r))
             .map(|v| v.and_then(scalar_string))
     };
     let flag = |ptr: &str| -> Result<bool, HttpError> {
-        match pointer(root, ptr).map_err(|r| decode_err(resp, r))? {
+        match body.get(ptr).map_err(|r| decode_err(resp, r))? {
             Some(raw) => serde_json::from_str::<bool>(raw.get())
                 .map_err(|e| decode_err(resp, format!("{ptr:?} is not a boolean: {e}"))),
             None => Ok(false),
@@ -472,7 +452,7 @@ fn parse_page(
             (url, next)
         }
     };
-    let body_fields = top_level_fields(root, items_ptr);
+    let body_fields = body.fields_except(items_ptr);
     Ok((
         Page {
             records,
@@ -518,47 +498,237 @@ fn follow_url(first: &RequestSpec, url: &str) -> RequestSpec {
     n
 }
 
-/// Top-level fields of an object body, except the one holding the items.
-fn top_level_fields(
-    root: &RawValue,
-    items_ptr: &str,
-) -> serde_json::Map<String, serde_json::Value> {
-    let head = items_ptr
-        .strip_prefix('/')
-        .map(|p| unescape(p.split('/').next().unwrap_or_default()));
-    let Ok(map) = serde_json::from_str::<BTreeMap<String, &RawValue>>(root.get()) else {
-        return serde_json::Map::new();
-    };
-    map.into_iter()
-        .filter(|(k, _)| head.as_deref() != Some(k.as_str()))
-        .filter_map(|(k, v)| serde_json::from_str(v.get()).ok().map(|v| (k, v)))
-        .collect()
+/// The top-level values of an object body by key; the last of duplicate keys wins.
+type Fields<'a> = BTreeMap<String, &'a RawValue>;
+
+/// A page body read for its items and its pointers, scanning the text about once.
+///
+/// An object body with its items under a top-level key (`/data`, the usual
+/// case) is read in one pass by [`read_object`]: the items array is split into
+/// records on the way and every other top-level value is kept as raw JSON, so
+/// pointer lookups only re-read the small value they land in.
+#[derive(Debug)]
+struct ParsedBody<'a> {
+    /// The body text (valid JSON).
+    text: &'a str,
+    /// The body's top level.
+    top: Top<'a>,
+    /// The top-level key whose array was split into records while reading and
+    /// is therefore not kept in the [`Top::Object`] fields.
+    split_key: Option<String>,
 }
 
+/// The top level of a page body.
+#[derive(Debug)]
+enum Top<'a> {
+    /// An object body: its values by key.
+    Object(Fields<'a>),
+    /// Any other JSON (an array, a string, `null`...).
+    Other(&'a RawValue),
+}
+
+impl<'a> ParsedBody<'a> {
+    /// Reads a page body and the records at `items_ptr`. A null items value is
+    /// an empty page; missing items are an error naming the body's top-level keys.
+    fn parse(text: &'a str, items_ptr: &str) -> Result<(Self, Vec<Box<RawValue>>), String> {
+        if text.trim_start().starts_with('{')
+            && let Some(key) = items_ptr
+                .strip_prefix('/')
+                .filter(|k| !k.contains('/'))
+                .map(unescape)
+            && let Ok((fields, items)) = read_object(text, &key)
+        {
+            let body = ParsedBody {
+                text,
+                top: Top::Object(fields),
+                split_key: items.is_some().then_some(key),
+            };
+            let records = match items {
+                Some(records) => records,
+                None => body.items(items_ptr)?,
+            };
+            return Ok((body, records));
+        }
+        // Nested or empty items pointers, bodies that are not objects and
+        // bodies with errors: read the root, then follow the pointer. This
+        // reads the body more than once, and says exactly what is wrong.
+        let root: &'a RawValue =
+            serde_json::from_str(text).map_err(|e| format!("body is not JSON: {e}"))?;
+        let top = if root.get().trim_start().starts_with('{') {
+            Top::Object(
+                serde_json::from_str(root.get())
+                    .map_err(|e| format!("object at \"\" is invalid: {e}"))?,
+            )
+        } else {
+            Top::Other(root)
+        };
+        let body = ParsedBody {
+            text,
+            top,
+            split_key: None,
+        };
+        let records = body.items(items_ptr)?;
+        Ok((body, records))
+    }
+
+    /// The records at `items_ptr`, found through [`ParsedBody::get`].
+    fn items(&self, items_ptr: &str) -> Result<Vec<Box<RawValue>>, String> {
+        match self.get(items_ptr)? {
+            Some(raw) => serde_json::from_str(raw.get())
+                .map_err(|e| format!("items at {items_ptr:?} are not an array: {e}")),
+            None if self.is_absent(items_ptr)? => Err(format!(
+                "no items at {items_ptr:?}: the body is not a list page (top-level keys: {})",
+                self.top_level_keys()
+            )),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The value at a JSON pointer; `None` when absent or null.
+    ///
+    /// Looks the first token up in the top-level fields and re-reads only the
+    /// value found. The whole body (`""`) and pointers into the split items
+    /// are not kept as raw JSON: those re-read the body text.
+    fn get(&self, ptr: &str) -> Result<Option<&'a RawValue>, String> {
+        let fields = match &self.top {
+            Top::Object(fields) => fields,
+            Top::Other(root) => return pointer(root, ptr),
+        };
+        let Some(rest) = ptr.strip_prefix('/') else {
+            return self.reread(ptr);
+        };
+        let (head, tail) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let head = unescape(head);
+        if self.split_key.as_ref() == Some(&head) {
+            return self.reread(ptr);
+        }
+        match fields.get(&head) {
+            Some(value) => pointer(value, tail),
+            None => Ok(None),
+        }
+    }
+
+    /// Follows a pointer from the whole body text (a full pass).
+    fn reread(&self, ptr: &str) -> Result<Option<&'a RawValue>, String> {
+        let root: &'a RawValue =
+            serde_json::from_str(self.text).map_err(|e| format!("body is not JSON: {e}"))?;
+        pointer(root, ptr)
+    }
+
+    /// Whether the value at a JSON pointer is missing (its parent is not an
+    /// object holding the last token), as opposed to present and null.
+    fn is_absent(&self, ptr: &str) -> Result<bool, String> {
+        let Some((parent, last)) = ptr.rsplit_once('/') else {
+            return Ok(false);
+        };
+        let last = unescape(last);
+        if parent.is_empty() {
+            return Ok(match &self.top {
+                Top::Object(fields) => {
+                    !fields.contains_key(&last) && self.split_key.as_ref() != Some(&last)
+                }
+                Top::Other(_) => true,
+            });
+        }
+        Ok(match self.get(parent)? {
+            Some(parent) => serde_json::from_str::<Fields<'_>>(parent.get())
+                .map_or(true, |map| !map.contains_key(&last)),
+            None => true,
+        })
+    }
+
+    /// The top-level keys of an object body (`not an object` for other JSON), for errors.
+    fn top_level_keys(&self) -> String {
+        match &self.top {
+            Top::Object(fields) => {
+                let mut keys: Vec<&str> = fields
+                    .keys()
+                    .map(String::as_str)
+                    .chain(self.split_key.as_deref())
+                    .collect();
+                keys.sort_unstable();
+                if keys.is_empty() {
+                    "none".into()
+                } else {
+                    keys.join(", ")
+                }
+            }
+            Top::Other(_) => "none, it is not an object".into(),
+        }
+    }
+
+    /// Top-level fields of an object body, except the one holding the items.
+    fn fields_except(&self, items_ptr: &str) -> serde_json::Map<String, serde_json::Value> {
+        let Top::Object(fields) = &self.top else {
+            return serde_json::Map::new();
+        };
+        let head = items_ptr
+            .strip_prefix('/')
+            .map(|p| unescape(p.split('/').next().unwrap_or_default()));
+        fields
+            .iter()
+            .filter(|(k, _)| head.as_ref() != Some(*k))
+            .filter_map(|(k, v)| serde_json::from_str(v.get()).ok().map(|v| (k.clone(), v)))
+            .collect()
+    }
+}
+
+/// Reads an object body in one pass: the array under `items_key` split into
+/// records (`None` when the key is absent, empty when its value is null) and
+/// every other top-level value as raw JSON. Fails on any error, including
+/// items that are not an array, for [`ParsedBody::parse`] to explain.
+fn read_object<'a>(
+    text: &'a str,
+    items_key: &str,
+) -> serde_json::Result<(Fields<'a>, Option<Vec<Box<RawValue>>>)> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let read = ObjectSeed { items_key }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(read)
+}
+
+/// The [`read_object`] visitor.
+struct ObjectSeed<'k> {
+    items_key: &'k str,
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
+    type Value = (Fields<'de>, Option<Vec<Box<RawValue>>>);
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectSeed<'_> {
+    type Value = (Fields<'de>, Option<Vec<Box<RawValue>>>);
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a JSON object with an array at {:?}", self.items_key)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = Fields::new();
+        let mut items = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == self.items_key {
+                // As for other keys, the last of duplicates wins.
+                let value: Option<Vec<Box<RawValue>>> = map.next_value()?;
+                items = Some(value.unwrap_or_default());
+            } else {
+                fields.insert(key, map.next_value()?);
+            }
+        }
+        Ok((fields, items))
+    }
+}
+
+/// A JSON pointer token with `~1` and `~0` unescaped.
 fn unescape(token: &str) -> String {
     token.replace("~1", "/").replace("~0", "~")
-}
-
-/// Whether the value at a JSON pointer is missing (its parent is not an
-/// object holding the last token), as opposed to present and null.
-fn is_absent(root: &RawValue, ptr: &str) -> bool {
-    let Some((parent, last)) = ptr.rsplit_once('/') else {
-        return false;
-    };
-    let Ok(Some(parent)) = pointer(root, parent) else {
-        return true;
-    };
-    serde_json::from_str::<BTreeMap<String, &RawValue>>(parent.get())
-        .map_or(true, |map| !map.contains_key(&unescape(last)))
-}
-
-/// The top-level keys of an object body (`not an object` for other JSON), for errors.
-fn top_level_keys(root: &RawValue) -> String {
-    match serde_json::from_str::<BTreeMap<String, &RawValue>>(root.get()) {
-        Ok(map) if map.is_empty() => "none".into(),
-        Ok(map) => map.keys().cloned().collect::<Vec<_>>().join(", "),
-        Err(_) => "none, it is not an object".into(),
-    }
 }
 
 /// Follows a JSON pointer through raw JSON; `None` when absent or null.
@@ -703,30 +873,171 @@ mod tests {
         assert!(set_pointer(&mut v, "nope", "x".into()).is_err());
     }
 
+    /// Parses a body, panicking on errors; the records as their JSON text.
+    fn parse<'a>(text: &'a str, items: &str) -> (ParsedBody<'a>, Vec<String>) {
+        let (body, records) = ParsedBody::parse(text, items).unwrap();
+        (body, records.iter().map(|r| r.get().to_string()).collect())
+    }
+
     #[test]
     fn missing_items_are_told_apart_from_null_items() {
-        let root = |s: &'static str| -> &'static RawValue { serde_json::from_str(s).unwrap() };
-        assert!(!is_absent(root(r#"{"data":null}"#), "/data"));
-        assert!(!is_absent(root(r#"{"data":[]}"#), "/data"));
-        assert!(is_absent(root(r#"{"items":[1]}"#), "/data"));
-        assert!(is_absent(root(r#"[{"id":1}]"#), "/data"));
-        assert!(is_absent(root(r#""ok""#), "/data"));
-        assert!(is_absent(root(r#"{"a":{}}"#), "/a/b"));
-        assert!(!is_absent(root(r#"[1]"#), ""));
+        let absent = |text: &str, items: &str| ParsedBody::parse(text, items).unwrap_err();
+        assert_eq!(parse(r#"{"data":null}"#, "/data").1, Vec::<String>::new());
+        assert_eq!(parse(r#"{"data":[]}"#, "/data").1, Vec::<String>::new());
+        assert_eq!(parse(r#"{"a":{"b":null}}"#, "/a/b").1, Vec::<String>::new());
+        assert_eq!(parse("null", "").1, Vec::<String>::new());
         assert_eq!(
-            top_level_keys(root(r#"{"items":[],"has_more":false}"#)),
-            "has_more, items"
+            absent(r#"{"items":[1],"has_more":false}"#, "/data"),
+            r#"no items at "/data": the body is not a list page (top-level keys: has_more, items)"#
         );
-        assert_eq!(top_level_keys(root("{}")), "none");
-        assert_eq!(top_level_keys(root("[]")), "none, it is not an object");
+        assert_eq!(
+            absent("{}", "/data"),
+            r#"no items at "/data": the body is not a list page (top-level keys: none)"#
+        );
+        for not_an_object in [r#"[{"id":1}]"#, r#""ok""#, "null", "[]"] {
+            assert_eq!(
+                absent(not_an_object, "/data"),
+                r#"no items at "/data": the body is not a list page (top-level keys: none, it is not an object)"#,
+                "{not_an_object}"
+            );
+        }
+        assert_eq!(
+            absent(r#"{"a":{},"z":1}"#, "/a/b"),
+            r#"no items at "/a/b": the body is not a list page (top-level keys: a, z)"#
+        );
+        assert_eq!(
+            absent(r#"{"z":1}"#, "/a/b"),
+            r#"no items at "/a/b": the body is not a list page (top-level keys: z)"#
+        );
+    }
+
+    #[test]
+    fn bad_bodies_and_items_say_what_is_wrong() {
+        let err = |text: &str, items: &str| ParsedBody::parse(text, items).unwrap_err();
+        assert!(
+            err(r#"{"data":[1,"#, "/data").starts_with("body is not JSON: EOF while parsing"),
+            "{}",
+            err(r#"{"data":[1,"#, "/data")
+        );
+        assert!(
+            err(r#"{"data":[]} x"#, "/data").starts_with("body is not JSON: trailing characters")
+        );
+        assert!(
+            err(r#"{"data":{"id":1},"has_more":false}"#, "/data")
+                .starts_with(r#"items at "/data" are not an array: invalid type: map"#)
+        );
+        assert!(
+            err(r#"{"data":"x"}"#, "/data")
+                .starts_with(r#"items at "/data" are not an array: invalid type: string"#)
+        );
+        assert!(err(r#"{"a":{"b":7}}"#, "/a/b").starts_with(r#"items at "/a/b" are not an array"#));
+        assert!(err(r#"{"data":[]}"#, "data").contains("must start with '/'"));
+    }
+
+    #[test]
+    fn items_are_found_at_top_level_nested_and_whole_body_pointers() {
+        let (body, records) = parse(
+            r#" { "object": "list", "data": [ {"id":"a"} , {"id":"b","x":[1,2]} ], "has_more": true } "#,
+            "/data",
+        );
+        assert_eq!(records, [r#"{"id":"a"}"#, r#"{"id":"b","x":[1,2]}"#]);
+        assert_eq!(body.split_key.as_deref(), Some("data"));
+        let (body, records) = parse(
+            r#"{"result":{"page":{"rows":[{"id":1},{"id":2}],"n":2}},"next":"u2"}"#,
+            "/result/page/rows",
+        );
+        assert_eq!(records, [r#"{"id":1}"#, r#"{"id":2}"#]);
+        assert_eq!(body.split_key, None);
+        assert_eq!(body.get("/result/page/n").unwrap().unwrap().get(), "2");
+        assert_eq!(body.get("/next").unwrap().unwrap().get(), r#""u2""#);
+        let (_, records) = parse(r#" [ {"id":1}, 2, "three" ] "#, "");
+        assert_eq!(records, [r#"{"id":1}"#, "2", r#""three""#]);
+        // A key with an escaped `/` in the pointer.
+        let (_, records) = parse(r#"{"a/b":[true],"a":{"b":[false]}}"#, "/a~1b");
+        assert_eq!(records, ["true"]);
+        let (_, records) = parse(r#"{"a/b":[true],"a":{"b":[false]}}"#, "/a/b");
+        assert_eq!(records, ["false"]);
+    }
+
+    #[test]
+    fn cached_lookups_match_pointers_over_the_whole_body() {
+        let text = r#"{"object":"list","data":[{"id":"cus_1"},{"id":"cus_2"}],"has_more":true,
+            "url":"/v1/customers","pages":{"next":{"starting_after":"c150"},"total_pages":7},
+            "next_page":"https://a.test/x?page=2","end_of_stream":false,"total_items":1050,
+            "next_page_token":"","scroll_param":null,"a~b":{"c/d":"e"},"list":[10,{"k":"v"}]}"#;
+        let root: &RawValue = serde_json::from_str(text).unwrap();
+        let (body, _) = parse(text, "/data");
+        assert_eq!(body.split_key.as_deref(), Some("data"));
+        for ptr in [
+            "",
+            "/has_more",
+            "/url",
+            "/pages",
+            "/pages/next/starting_after",
+            "/pages/total_pages",
+            "/pages/next/missing",
+            "/next_page",
+            "/end_of_stream",
+            "/total_items",
+            "/next_page_token",
+            "/scroll_param",
+            "/scroll_param/x",
+            "/missing",
+            "/missing/x",
+            "/a~0b/c~1d",
+            "/list/1/k",
+            "/list/2",
+            "/data",
+            "/data/1/id",
+            "/data/5/id",
+        ] {
+            let cached = body.get(ptr).unwrap().map(RawValue::get);
+            let full = pointer(root, ptr).unwrap().map(RawValue::get);
+            assert_eq!(cached, full, "{ptr}");
+        }
+        assert_eq!(
+            body.get("/pages/next/starting_after")
+                .unwrap()
+                .and_then(scalar_string),
+            Some("c150".into())
+        );
+        assert_eq!(body.get("/has_more").unwrap().unwrap().get(), "true");
+        assert_eq!(
+            body.get("/data/1/id").unwrap().and_then(scalar_string),
+            Some("cus_2".into())
+        );
+        assert!(body.get("has_more").is_err());
+    }
+
+    #[test]
+    fn duplicate_top_level_keys_keep_the_last_value() {
+        let text = r#"{"data":[1],"has_more":true,"data":[2,3],"has_more":false,"data":[4,5]}"#;
+        let (body, records) = parse(text, "/data");
+        assert_eq!(records, ["4", "5"]);
+        assert_eq!(body.get("/has_more").unwrap().unwrap().get(), "false");
+        // A later null empties the page, as with a map of the whole body.
+        let (_, records) = parse(r#"{"data":[1],"data":null}"#, "/data");
+        assert_eq!(records, Vec::<String>::new());
+        // A later value that is not an array is an error, whatever came before.
+        assert!(
+            ParsedBody::parse(r#"{"data":[1],"data":{}}"#, "/data")
+                .unwrap_err()
+                .starts_with(r#"items at "/data" are not an array"#)
+        );
     }
 
     #[test]
     fn body_fields_skip_items() {
-        let root: &RawValue =
-            serde_json::from_str(r#"{"data":[1],"has_more":true,"url":"/v1/x"}"#).unwrap();
-        let f = top_level_fields(root, "/data");
+        let (body, _) = parse(r#"{"data":[1],"has_more":true,"url":"/v1/x"}"#, "/data");
+        let f = body.fields_except("/data");
         assert_eq!(f.len(), 2);
         assert_eq!(f["has_more"], serde_json::json!(true));
+        assert_eq!(f["url"], serde_json::json!("/v1/x"));
+        let (body, _) = parse(r#"{"a":{"b":[1]},"end":true}"#, "/a/b");
+        let f = body.fields_except("/a/b");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f["end"], serde_json::json!(true));
+        let (body, _) = parse("[1]", "");
+        assert!(body.fields_except("").is_empty());
     }
 }
