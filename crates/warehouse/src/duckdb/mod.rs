@@ -1,9 +1,12 @@
 //! The embedded DuckDB warehouse.
 //!
 //! A commit streams the staged Parquet parts (read in Rust, one batch at a
-//! time) through DuckDB's Arrow appender into a staging table, then applies
-//! merge / append / replace to `"{pipeline}"."{stream}"` and records the load,
-//! its rejects and the state, all inside one transaction.
+//! time) through DuckDB's Arrow appender into a TEMP staging table (memory,
+//! spilled to DuckDB's temp directory past `memory_limit`; never compressed
+//! into the database file), then applies merge / append / replace to
+//! `"{pipeline}"."{stream}"` and records the load, its rejects and the state,
+//! all inside one transaction. The staging table is dropped in that
+//! transaction, and a rollback (or a crash) removes it too.
 
 mod sql;
 mod sync;
@@ -27,10 +30,12 @@ use crate::{LoadRow, LoadSpec, Model, ModelRun, StateRow, Warehouse, WarehouseEr
 use sql::{column_list, column_type, ident, key_match, table};
 
 const NAME: &str = "duckdb";
-/// Staging table (inside the commit transaction only).
+/// Name of the connection's temporary staging table (inside the commit transaction only).
 const STAGING: &str = "_weft_staging";
-/// De-duplicated staging rows for a merge.
-const DEDUP: &str = "_weft_dedup";
+/// Catalog and schema of temporary tables.
+const TEMP: (&str, &str) = ("temp", "main");
+/// The staging table, qualified.
+const STAGED: &str = "temp.main._weft_staging";
 /// Column holding the staged file order of each row.
 const SEQ: &str = "__weft_seq";
 
@@ -393,7 +398,7 @@ impl Load<'_> {
         if !files.parts.is_empty() && !fields.is_empty() {
             self.stage_rows(fields, &files.parts)?;
             receipt.rows = self.apply(fields)?;
-            self.exec("drop staging", &format!("DROP TABLE _weft.{STAGING}"))?;
+            self.exec("drop staging", &format!("DROP TABLE {STAGED}"))?;
         } else if self.spec.disposition == WriteDisposition::Replace && self.table_exists()? {
             self.exec("replace", &format!("DELETE FROM {}", self.table))?;
         }
@@ -498,7 +503,10 @@ impl Load<'_> {
         cols.push(format!("{} BIGINT", ident(SEQ)));
         self.exec(
             "create staging",
-            &format!("CREATE TABLE _weft.{STAGING} ({})", cols.join(", ")),
+            &format!(
+                "CREATE OR REPLACE TEMP TABLE {STAGED} ({})",
+                cols.join(", ")
+            ),
         )?;
         let mut aligned: Vec<Field> = fields
             .iter()
@@ -508,7 +516,7 @@ impl Load<'_> {
         let schema = Arc::new(Schema::new(aligned));
         let mut appender = self
             .conn
-            .appender_to_db(STAGING, "_weft")
+            .appender_to_catalog_and_db(STAGING, TEMP.0, TEMP.1)
             .map_err(db("stage rows", &self.shown))?;
         let mut seq = 0i64;
         for part in parts {
@@ -542,6 +550,11 @@ impl Load<'_> {
     }
 
     /// Applies the staged rows to the target table; returns the rows inserted.
+    ///
+    /// A merge keeps, per key (NULL keys match NULL keys), the staged row with
+    /// the greatest cursor (NULL cursors last; on a tie the last staged row).
+    /// When a loaded row of that key has a greater cursor the staged row
+    /// loses; otherwise it replaces every loaded row of its key.
     fn apply(&self, fields: &Fields) -> Result<u64, WarehouseError> {
         let names = column_list(fields.iter().map(|f| f.name().as_str()));
         let seq = ident(SEQ);
@@ -554,7 +567,7 @@ impl Load<'_> {
             let n = self.exec(
                 "insert",
                 &format!(
-                    "INSERT INTO {} ({names}) SELECT {names} FROM _weft.{STAGING} ORDER BY {seq}",
+                    "INSERT INTO {} ({names}) SELECT {names} FROM {STAGED} ORDER BY {seq}",
                     self.table
                 ),
             )?;
@@ -567,48 +580,78 @@ impl Load<'_> {
         if let Some(c) = cursor {
             self.require(fields, "cursor", c)?;
         }
+        let key_cols = column_list(keys.iter().map(String::as_str));
+        // Into an empty table every staged key is new: nothing to replace.
+        let loaded = self.has_rows()?;
+        if loaded {
+            let fresh = match cursor {
+                None => String::new(),
+                Some(c) => {
+                    let c = ident(c);
+                    format!(
+                        " AND NOT EXISTS (SELECT 1 FROM {} AS __weft_o WHERE {} \
+                         AND __weft_o.{c} > __weft_s.__weft_c)",
+                        self.table,
+                        key_match("__weft_o", "__weft_s", keys)
+                    )
+                }
+            };
+            let staged_keys = match cursor {
+                // The winner's cursor is the greatest staged one (NULL when all are).
+                Some(c) => format!(
+                    "SELECT {key_cols}, max({}) AS __weft_c FROM {STAGED} GROUP BY {key_cols}",
+                    ident(c)
+                ),
+                None => format!("SELECT DISTINCT {key_cols} FROM {STAGED}"),
+            };
+            self.exec(
+                "merge: delete",
+                &format!(
+                    "DELETE FROM {} AS __weft_t WHERE EXISTS (SELECT 1 FROM ({staged_keys}) \
+                     AS __weft_s WHERE {}{fresh})",
+                    self.table,
+                    key_match("__weft_t", "__weft_s", keys)
+                ),
+            )?;
+        }
+        // A key still loaded after the delete has a newer row: its staged rows lose.
+        let not_loaded = if loaded && cursor.is_some() {
+            format!(
+                " WHERE NOT EXISTS (SELECT 1 FROM {} AS __weft_t WHERE {})",
+                self.table,
+                key_match("__weft_t", "__weft_s", keys)
+            )
+        } else {
+            String::new()
+        };
         let order = match cursor {
             Some(c) => format!("{} DESC NULLS LAST, {seq} DESC", ident(c)),
             None => format!("{seq} DESC"),
         };
-        self.exec(
-            "merge: dedupe",
-            &format!(
-                "CREATE TABLE _weft.{DEDUP} AS SELECT * FROM _weft.{STAGING} \
-                 QUALIFY row_number() OVER (PARTITION BY {} ORDER BY {order}) = 1",
-                column_list(keys.iter().map(String::as_str))
-            ),
-        )?;
-        if let Some(c) = cursor {
-            // A staged row older than the one already loaded loses.
-            let c = ident(c);
-            self.exec(
-                "merge: drop stale",
-                &format!(
-                    "DELETE FROM _weft.{DEDUP} WHERE EXISTS (SELECT 1 FROM {} AS __weft_t \
-                     WHERE {} AND __weft_t.{c} > {DEDUP}.{c})",
-                    self.table,
-                    key_match("__weft_t", DEDUP, keys)
-                ),
-            )?;
-        }
-        self.exec(
-            "merge: delete",
-            &format!(
-                "DELETE FROM {} WHERE EXISTS (SELECT 1 FROM _weft.{DEDUP} AS __weft_s WHERE {})",
-                self.table,
-                key_match("__weft_s", &ident(&self.spec.stream), keys)
-            ),
-        )?;
+        // The winners are picked on (key, cursor, seq) alone, then the full
+        // rows are read once, in staged order.
         let n = self.exec(
             "merge: insert",
             &format!(
-                "INSERT INTO {} ({names}) SELECT {names} FROM _weft.{DEDUP} ORDER BY {seq}",
+                "INSERT INTO {} ({names}) SELECT {names} FROM {STAGED} WHERE {seq} IN \
+                 (SELECT {seq} FROM {STAGED} AS __weft_s{not_loaded} \
+                 QUALIFY row_number() OVER (PARTITION BY {key_cols} ORDER BY {order}) = 1) \
+                 ORDER BY {seq}",
                 self.table
             ),
         )?;
-        self.exec("drop dedup", &format!("DROP TABLE _weft.{DEDUP}"))?;
         Ok(n as u64)
+    }
+
+    /// Whether the target table holds any row (as this transaction sees it).
+    fn has_rows(&self) -> Result<bool, WarehouseError> {
+        self.conn
+            .query_row(
+                &format!("SELECT EXISTS (SELECT 1 FROM {})", self.table),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db("check rows", &self.shown))
     }
 
     fn require(

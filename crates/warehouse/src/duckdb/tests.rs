@@ -206,6 +206,222 @@ async fn merge_dedupes_within_and_across_loads() {
     assert!(loads[0].bytes > 0 && loads[0].committed_at >= loads[0].started_at);
 }
 
+/// A batch whose key and cursor may be NULL: (id, updated, name).
+fn nullable(rows: &[(Option<&str>, Option<i64>, &str)]) -> RecordBatch {
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("updated", DataType::Int64, true),
+        Field::new("name", DataType::Utf8, true),
+    ]);
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.0))),
+            Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.1))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
+        ],
+    )
+    .unwrap()
+}
+
+/// All rows of `shop.customers`, NULLs first.
+fn all_customers(wh: &DuckDbWarehouse) -> Vec<Vec<Value>> {
+    rows(
+        wh,
+        r#"SELECT id, updated, name FROM "shop"."customers" ORDER BY id NULLS FIRST, name"#,
+    )
+}
+
+/// Staging tables left in any catalog (the temp one included).
+fn leftover_staging(wh: &DuckDbWarehouse) -> i64 {
+    count(
+        wh,
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name IN ('_weft_staging', '_weft_dedup')",
+    )
+}
+
+#[tokio::test]
+async fn merge_null_cursors_null_keys_and_stale_rows() {
+    let (_dir, stage) = local_stage();
+    let wh = Arc::new(DuckDbWarehouse::open_in_memory().unwrap());
+    let merge = spec(WriteDisposition::Merge);
+    let m = stage_load(
+        &stage,
+        "L1",
+        vec![nullable(&[
+            (Some("a"), Some(5), "a5"),
+            (Some("b"), None, "b-null"),
+            (Some("c"), Some(2), "c2"),
+            (None, Some(1), "nokey-1"),
+            (Some("d"), Some(4), "d4"),
+            // Within a load a NULL cursor loses to any value, even staged later.
+            (Some("d"), None, "d-null"),
+            (None, Some(3), "nokey-3"),
+        ])],
+        vec![],
+        json!(1),
+    )
+    .await;
+    let r = commit(&wh, &stage, m, &merge).await;
+    assert_eq!(r.rows, 5);
+    assert_eq!(
+        all_customers(&wh),
+        vec![
+            vec![Value::Null, json!(3), json!("nokey-3")],
+            vec![json!("a"), json!(5), json!("a5")],
+            vec![json!("b"), Value::Null, json!("b-null")],
+            vec![json!("c"), json!(2), json!("c2")],
+            vec![json!("d"), json!(4), json!("d4")],
+        ]
+    );
+    assert_eq!(leftover_staging(&wh), 0);
+    let m = stage_load(
+        &stage,
+        "L2",
+        vec![nullable(&[
+            // A NULL staged cursor is not older than a loaded one: it replaces.
+            (Some("a"), None, "a-null"),
+            // A loaded NULL cursor is not newer than a staged one.
+            (Some("b"), Some(1), "b1"),
+            // Older than the loaded row: loses, and is not counted.
+            (Some("c"), Some(1), "c-stale"),
+            // NULL keys match the loaded NULL key; the stale one loses.
+            (None, Some(2), "nokey-stale"),
+            // Equal cursors: the staged row replaces the loaded one.
+            (Some("d"), Some(4), "d4-again"),
+            (Some("e"), None, "e-null"),
+        ])],
+        vec![],
+        json!(2),
+    )
+    .await;
+    let r = commit(&wh, &stage, m, &merge).await;
+    assert_eq!(r.rows, 4);
+    assert_eq!(
+        all_customers(&wh),
+        vec![
+            vec![Value::Null, json!(3), json!("nokey-3")],
+            vec![json!("a"), Value::Null, json!("a-null")],
+            vec![json!("b"), json!(1), json!("b1")],
+            vec![json!("c"), json!(2), json!("c2")],
+            vec![json!("d"), json!(4), json!("d4-again")],
+            vec![json!("e"), Value::Null, json!("e-null")],
+        ]
+    );
+    let loads: Vec<_> = wh
+        .loads("shop")
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.load_id, l.rows))
+        .collect();
+    assert_eq!(loads, vec![("L1".to_string(), 5), ("L2".to_string(), 4)]);
+    assert_eq!(leftover_staging(&wh), 0);
+}
+
+#[tokio::test]
+async fn merge_ties_multi_column_keys_and_loaded_duplicates() {
+    let (_dir, stage) = local_stage();
+    let wh = Arc::new(DuckDbWarehouse::open_in_memory().unwrap());
+    // Loaded duplicates of a key (appended before the stream became a merge).
+    let m = stage_load(
+        &stage,
+        "L1",
+        vec![batch(&[
+            ("a", 9, "a9"),
+            ("a", 5, "a5"),
+            ("b", 1, "b1"),
+            ("b", 2, "b2"),
+        ])],
+        vec![],
+        json!(1),
+    )
+    .await;
+    commit(&wh, &stage, m, &spec(WriteDisposition::Append)).await;
+    let merge = spec(WriteDisposition::Merge);
+    let m = stage_load(
+        &stage,
+        "L2",
+        vec![
+            batch(&[("a", 7, "a7"), ("b", 3, "b3-first"), ("c", 1, "c-first")]),
+            // Equal cursors across parts: the last staged row wins.
+            batch(&[("b", 3, "b3-last"), ("c", 1, "c-last")]),
+        ],
+        vec![],
+        json!(2),
+    )
+    .await;
+    let r = commit(&wh, &stage, m, &merge).await;
+    // `a` loses to the loaded a9 and keeps both loaded rows; `b` replaces both.
+    assert_eq!(r.rows, 2);
+    assert_eq!(
+        all_customers(&wh),
+        vec![
+            vec![json!("a"), json!(5), json!("a5")],
+            vec![json!("a"), json!(9), json!("a9")],
+            vec![json!("b"), json!(3), json!("b3-last")],
+            vec![json!("c"), json!(1), json!("c-last")],
+        ]
+    );
+
+    // A two-column key (id, name) without a cursor: the last staged row wins
+    // and every loaded row of the key is replaced.
+    let mut by_pair = spec(WriteDisposition::Merge);
+    by_pair.primary_key = vec!["id".to_string(), "name".to_string()];
+    by_pair.cursor_field = None;
+    let m = stage_load(
+        &stage,
+        "L3",
+        vec![batch(&[
+            ("a", 1, "a5"),
+            ("a", 2, "a5"),
+            ("a", 3, "a-new"),
+            ("c", 0, "c-last"),
+        ])],
+        vec![],
+        json!(3),
+    )
+    .await;
+    let r = commit(&wh, &stage, m, &by_pair).await;
+    assert_eq!(r.rows, 3);
+    assert_eq!(
+        all_customers(&wh),
+        vec![
+            vec![json!("a"), json!(3), json!("a-new")],
+            vec![json!("a"), json!(2), json!("a5")],
+            vec![json!("a"), json!(9), json!("a9")],
+            vec![json!("b"), json!(3), json!("b3-last")],
+            vec![json!("c"), json!(0), json!("c-last")],
+        ]
+    );
+    // The same two-column key with a cursor: only older rows of the pair lose.
+    by_pair.cursor_field = Some("updated".to_string());
+    let m = stage_load(
+        &stage,
+        "L4",
+        vec![batch(&[
+            ("a", 1, "a9"),
+            ("a", 10, "a5"),
+            ("b", 3, "b3-last"),
+        ])],
+        vec![],
+        json!(4),
+    )
+    .await;
+    let r = commit(&wh, &stage, m, &by_pair).await;
+    assert_eq!(r.rows, 2);
+    assert_eq!(
+        all_customers(&wh),
+        vec![
+            vec![json!("a"), json!(3), json!("a-new")],
+            vec![json!("a"), json!(10), json!("a5")],
+            vec![json!("a"), json!(9), json!("a9")],
+            vec![json!("b"), json!(3), json!("b3-last")],
+            vec![json!("c"), json!(0), json!("c-last")],
+        ]
+    );
+    assert_eq!(leftover_staging(&wh), 0);
+}
+
 #[tokio::test]
 async fn append_and_replace() {
     let (_dir, stage) = local_stage();
@@ -364,6 +580,7 @@ async fn recommit_is_a_noop_and_failures_change_nothing() {
     assert_eq!(count(&wh, r#"SELECT count(*) FROM "shop"."customers""#), 2);
     assert_eq!(count(&wh, "SELECT count(*) FROM _weft._weft_loads"), 1);
     assert_eq!(count(&wh, "SELECT count(*) FROM _weft._weft_rejects"), 0);
+    assert_eq!(leftover_staging(&wh), 0);
     assert_eq!(
         wh.state("shop", "customers").unwrap(),
         Some(json!({"c": 1}))
