@@ -12,18 +12,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use weft_arrow::{JsonDecoder, SchemaContract};
-use weft_core::{
-    BoxError, RecordOutcome, SyncAction, SyncOptions, SyncRecord, SyncSpec, SyncStore, SyncTarget,
-    SyncWriteMode, WriteDisposition, run_sync,
-};
+use weft_benches::sync::{Counting, people_model, people_sync};
+use weft_core::{SyncAction, SyncOptions, SyncStore, WriteDisposition, run_sync};
 use weft_stage::Stage;
-use weft_warehouse::{DuckDbWarehouse, LoadSpec, Materialized, Model, Warehouse, commit_staged};
+use weft_warehouse::{DuckDbWarehouse, LoadSpec, Warehouse, commit_staged};
 
 const LOAD_ROWS: u64 = 100_000;
 const MODEL_ROWS: u64 = 1_000_000;
@@ -91,75 +88,13 @@ fn load(c: &mut Criterion) {
     group.finish();
 }
 
-/// Accepts every record; counts records per action.
-#[derive(Default)]
-struct Counting {
-    sent: Mutex<BTreeMap<String, usize>>,
-}
-
-#[async_trait]
-impl SyncTarget for Counting {
-    fn name(&self) -> &str {
-        "counting"
-    }
-
-    fn required_fields(&self) -> Vec<String> {
-        vec!["email_address".to_string()]
-    }
-
-    fn max_batch(&self) -> usize {
-        10_000
-    }
-
-    async fn apply(&self, records: Vec<SyncRecord>) -> Result<Vec<RecordOutcome>, BoxError> {
-        let mut sent = self.sent.lock().unwrap();
-        for r in &records {
-            *sent.entry(format!("{:?}", r.action)).or_default() += 1;
-        }
-        Ok(records
-            .iter()
-            .map(|r| RecordOutcome {
-                key: r.key.clone(),
-                result: Ok(()),
-            })
-            .collect())
-    }
-}
-
-fn model(changed: bool) -> Model {
-    let name = if changed {
-        "CASE WHEN i % 100 = 0 THEN 'Person ' || CAST(i AS VARCHAR) || ' (renamed)' \
-         ELSE 'Person ' || CAST(i AS VARCHAR) END"
-    } else {
-        "'Person ' || CAST(i AS VARCHAR)"
-    };
-    Model {
-        name: "models.people".to_string(),
-        sql: format!(
-            "SELECT 'person.' || CAST(i AS VARCHAR) || '@example.com' AS email, {name} AS name, \
-             i % 97 AS visits FROM range({MODEL_ROWS}) t(i)"
-        ),
-        materialized: Materialized::Table,
-    }
-}
-
 /// The 1M-row diff; every iteration plans and pages through the changes.
 fn diff(c: &mut Criterion) {
     let rt = runtime();
     let wh = DuckDbWarehouse::open_in_memory().unwrap();
-    let spec = SyncSpec {
-        name: "people".to_string(),
-        model: "models.people".to_string(),
-        primary_key: "email".to_string(),
-        mode: SyncWriteMode::Upsert,
-        mapping: BTreeMap::from([
-            ("email_address".to_string(), "email".to_string()),
-            ("NAME".to_string(), "name".to_string()),
-            ("VISITS".to_string(), "visits".to_string()),
-        ]),
-    };
+    let spec = people_sync();
     let target = Counting::default();
-    wh.run_models(&[model(false)]).unwrap();
+    wh.run_models(&[people_model(MODEL_ROWS, false)]).unwrap();
     let started = Instant::now();
     let first = rt
         .block_on(run_sync(&wh, &target, &spec, SyncOptions::default()))
@@ -169,7 +104,7 @@ fn diff(c: &mut Criterion) {
         "initial sync of {MODEL_ROWS} rows (snapshot written): {:.2?}",
         started.elapsed()
     );
-    wh.run_models(&[model(true)]).unwrap();
+    wh.run_models(&[people_model(MODEL_ROWS, true)]).unwrap();
 
     let plan_all = || async {
         let plan = wh.plan(&spec).await.unwrap();
@@ -215,13 +150,13 @@ fn diff(c: &mut Criterion) {
     group.finish();
 
     // The API side: only the changed rows are sent.
-    target.sent.lock().unwrap().clear();
+    target.clear();
     let report = rt
         .block_on(run_sync(&wh, &target, &spec, SyncOptions::default()))
         .unwrap();
     assert_eq!((report.created, report.updated), (0, 10_000));
     assert_eq!(
-        *target.sent.lock().unwrap(),
+        target.sent(),
         BTreeMap::from([("Update".to_string(), 10_000)])
     );
     eprintln!("sync after the change sent exactly 10000 updates and nothing else");

@@ -1,4 +1,7 @@
-//! Inputs shared by weft's benchmarks: Stripe-customer-sized JSON records.
+//! Inputs shared by weft's benchmarks: Stripe-customer-sized JSON records, and
+//! the reverse-sync workload (a people model, its sync spec, a counting target).
+
+pub mod sync;
 
 use serde_json::value::RawValue;
 

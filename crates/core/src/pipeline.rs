@@ -40,8 +40,8 @@ pub struct Cadence {
 impl Default for Cadence {
     fn default() -> Self {
         Cadence {
-            rows: 250_000,
-            bytes: 256 * 1024 * 1024,
+            rows: 50_000,
+            bytes: 64 * 1024 * 1024,
             seconds: 60,
         }
     }

@@ -91,6 +91,12 @@ pub enum WarehouseConfig {
         /// stays under it, so memory does not grow with the warehouse.
         #[serde(default = "default_memory_limit")]
         memory_limit: String,
+        /// Threads DuckDB runs a query on. Default 1: a load commits while
+        /// the pipeline extracts the next one on the other cores, and a
+        /// multi-threaded DuckDB burns CPU waiting for its tasks. Raise it for
+        /// heavy models.
+        #[serde(default = "default_threads")]
+        threads: u32,
     },
 }
 
@@ -114,6 +120,10 @@ impl Default for StageConfig {
             keep_loads: 0,
         }
     }
+}
+
+fn default_threads() -> u32 {
+    1
 }
 
 fn default_memory_limit() -> String {
@@ -289,7 +299,12 @@ api_key = { env = "STRIPE_API_KEY" } # or { file = "…" }
     fn parses_the_readme_example_and_rebases_paths() {
         let mut c = WeftConfig::parse(README_EXAMPLE).unwrap();
         c.rebase(Path::new("/etc/weft"));
-        let WarehouseConfig::Duckdb { path, memory_limit } = &c.warehouse;
+        let WarehouseConfig::Duckdb {
+            path,
+            memory_limit,
+            threads,
+        } = &c.warehouse;
+        assert_eq!(*threads, 1);
         assert_eq!(memory_limit, "512MB");
         assert_eq!(path, Path::new("/etc/weft/weft.duckdb"));
         assert_eq!(c.stage.url, "/etc/weft/stage");

@@ -41,7 +41,11 @@ pub struct RunOptions {
 /// Opens the configured warehouse.
 pub fn open_warehouse(config: &WeftConfig) -> Result<Arc<DuckDbWarehouse>, RunnerError> {
     match &config.warehouse {
-        WarehouseConfig::Duckdb { path, memory_limit } => {
+        WarehouseConfig::Duckdb {
+            path,
+            memory_limit,
+            threads,
+        } => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|source| RunnerError::Io {
                     what: "creating the warehouse directory",
@@ -51,6 +55,7 @@ pub fn open_warehouse(config: &WeftConfig) -> Result<Arc<DuckDbWarehouse>, Runne
             }
             let warehouse = DuckDbWarehouse::open(path)?;
             warehouse.set_memory_limit(memory_limit)?;
+            warehouse.set_threads(*threads)?;
             Ok(Arc::new(warehouse))
         }
     }

@@ -14,7 +14,9 @@
 //! `peak_rss_mib` is `VmHWM` (code pages included: a debug build maps ~75 MiB
 //! of them); `peak_anon_mib` is the peak of `RssAnon` sampled every 50 ms.
 //! `WEFT_E2E_RSS_TRACE_MS=500` prints the memory over time;
-//! `WEFT_E2E_MEMORY_LIMIT=32MB` changes DuckDB's `memory_limit` (default 64MB).
+//! `WEFT_E2E_MEMORY_LIMIT=32MB` changes DuckDB's `memory_limit` (default 64MB),
+//! `WEFT_E2E_THREADS=2` DuckDB's threads (default: the runner's, 1),
+//! `WEFT_E2E_CHECKPOINT_ROWS=50000` the rows per load (default 20000).
 //! A bare list of sizes (`e2e 10000 100000`) means `throughput`.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -52,8 +54,13 @@ fn write_config(dir: &Path, base_url: &str, api_key: &str, rate: f64) -> Result<
     std::fs::write(&key, api_key)?;
     let memory_limit =
         std::env::var("WEFT_E2E_MEMORY_LIMIT").unwrap_or_else(|_| "64MB".to_string());
+    let checkpoint_rows =
+        std::env::var("WEFT_E2E_CHECKPOINT_ROWS").unwrap_or_else(|_| "20000".to_string());
+    let threads = std::env::var("WEFT_E2E_THREADS")
+        .map(|t| format!("threads = {t}\n"))
+        .unwrap_or_default();
     let text = format!(
-        "[warehouse]\nkind = \"duckdb\"\npath = \"{}\"\nmemory_limit = \"{memory_limit}\"\n[stage]\nurl = \"{}\"\n[[pipelines]]\nname = \"stripe\"\nconnector = \"stripe\"\nstreams = [\"customers\"]\ncheckpoint_rows = 20000\n[pipelines.config]\nbase_url = \"{base_url}\"\napi_key = {{ file = \"{}\" }}\nrequests_per_second = {rate}\n",
+        "[warehouse]\nkind = \"duckdb\"\npath = \"{}\"\nmemory_limit = \"{memory_limit}\"\n{threads}[stage]\nurl = \"{}\"\n[[pipelines]]\nname = \"stripe\"\nconnector = \"stripe\"\nstreams = [\"customers\"]\ncheckpoint_rows = {checkpoint_rows}\n[pipelines.config]\nbase_url = \"{base_url}\"\napi_key = {{ file = \"{}\" }}\nrequests_per_second = {rate}\n",
         dir.join("w.duckdb").display(),
         dir.join("stage").display(),
         key.display()
@@ -333,84 +340,21 @@ fn main() -> Result<(), Error> {
     }
 }
 
-/// Accepts every sync record; counts them per action.
-#[derive(Default)]
-struct Counting {
-    sent: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
-}
-
-#[async_trait::async_trait]
-impl weft_core::SyncTarget for Counting {
-    fn name(&self) -> &str {
-        "counting"
-    }
-
-    fn required_fields(&self) -> Vec<String> {
-        vec!["email_address".to_string()]
-    }
-
-    fn max_batch(&self) -> usize {
-        10_000
-    }
-
-    async fn apply(
-        &self,
-        records: Vec<weft_core::SyncRecord>,
-    ) -> Result<Vec<weft_core::RecordOutcome>, weft_core::BoxError> {
-        let mut sent = self.sent.lock().map_err(|_| "poisoned")?;
-        for r in &records {
-            *sent.entry(format!("{:?}", r.action)).or_default() += 1;
-        }
-        Ok(records
-            .iter()
-            .map(|r| weft_core::RecordOutcome {
-                key: r.key.clone(),
-                result: Ok(()),
-            })
-            .collect())
-    }
-}
-
 /// The reverse-sync diff of a `rows`-row model with 1% changed rows, in
 /// DuckDB: the plan (counts) plus every page of changed records, then a real
 /// sync that must send exactly the changed rows.
 async fn diff(rows: u64) -> Result<(), Error> {
-    use weft_core::{SyncAction, SyncOptions, SyncSpec, SyncStore, SyncWriteMode, run_sync};
-    use weft_warehouse::{DuckDbWarehouse, Materialized, Model, Warehouse};
+    use weft_benches::sync::{Counting, people_model, people_sync};
+    use weft_core::{SyncAction, SyncOptions, SyncStore, run_sync};
+    use weft_warehouse::{DuckDbWarehouse, Warehouse};
 
-    let model = |changed: bool| {
-        let name = if changed {
-            "CASE WHEN i % 100 = 0 THEN 'Person ' || CAST(i AS VARCHAR) || ' (renamed)' \
-             ELSE 'Person ' || CAST(i AS VARCHAR) END"
-        } else {
-            "'Person ' || CAST(i AS VARCHAR)"
-        };
-        Model {
-            name: "models.people".to_string(),
-            sql: format!(
-                "SELECT 'person.' || CAST(i AS VARCHAR) || '@example.com' AS email, {name} AS name, \
-                 i % 97 AS visits FROM range({rows}) t(i)"
-            ),
-            materialized: Materialized::Table,
-        }
-    };
     let wh = DuckDbWarehouse::open_in_memory()?;
-    let spec = SyncSpec {
-        name: "people".to_string(),
-        model: "models.people".to_string(),
-        primary_key: "email".to_string(),
-        mode: SyncWriteMode::Upsert,
-        mapping: [
-            ("email_address", "email"),
-            ("NAME", "name"),
-            ("VISITS", "visits"),
-        ]
-        .into_iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect(),
-    };
+    if let Ok(threads) = std::env::var("WEFT_E2E_THREADS") {
+        wh.set_threads(threads.parse()?)?;
+    }
+    let spec = people_sync();
     let target = Counting::default();
-    wh.run_models(&[model(false)])?;
+    wh.run_models(&[people_model(rows, false)])?;
     let started = Instant::now();
     let first = run_sync(&wh, &target, &spec, SyncOptions::default()).await?;
     println!(
@@ -418,7 +362,7 @@ async fn diff(rows: u64) -> Result<(), Error> {
         first.created,
         started.elapsed().as_secs_f64()
     );
-    wh.run_models(&[model(true)])?;
+    wh.run_models(&[people_model(rows, true)])?;
     for attempt in 1..=3 {
         let started = Instant::now();
         let plan = wh.plan(&spec).await?;
@@ -443,10 +387,10 @@ async fn diff(rows: u64) -> Result<(), Error> {
             started.elapsed().as_secs_f64()
         );
     }
-    target.sent.lock().map_err(|_| "poisoned")?.clear();
+    target.clear();
     let started = Instant::now();
     let report = run_sync(&wh, &target, &spec, SyncOptions::default()).await?;
-    let sent = target.sent.lock().map_err(|_| "poisoned")?.clone();
+    let sent = target.sent();
     println!(
         "sync after the change: created={} updated={} deleted={} calls={} sent={sent:?} seconds={:.2}",
         report.created,

@@ -96,6 +96,23 @@ impl DuckDbWarehouse {
         })
     }
 
+    /// Sets the threads DuckDB runs a query on (`SET threads`).
+    ///
+    /// One thread suits loading: the pipeline extracts on other cores while a
+    /// load commits, and a multi-threaded DuckDB spins waiting for its tasks.
+    pub fn set_threads(&self, threads: u32) -> Result<(), WarehouseError> {
+        if threads == 0 {
+            return Err(WarehouseError::InvalidName {
+                what: "threads",
+                name: threads.to_string(),
+                reason: "expected at least one thread".to_string(),
+            });
+        }
+        self.lock()?
+            .execute_batch(&format!("SET threads = {threads}"))
+            .map_err(db("set threads", NAME))
+    }
+
     /// Caps DuckDB's memory (its buffer pool caches table data up to this,
     /// then spills to the database file / temp directory), e.g. `"256MB"`.
     pub fn set_memory_limit(&self, limit: &str) -> Result<(), WarehouseError> {
@@ -567,7 +584,7 @@ impl Load<'_> {
             let n = self.exec(
                 "insert",
                 &format!(
-                    "INSERT INTO {} ({names}) SELECT {names} FROM {STAGED} ORDER BY {seq}",
+                    "INSERT INTO {} ({names}) SELECT {names} FROM {STAGED}",
                     self.table
                 ),
             )?;
@@ -629,14 +646,14 @@ impl Load<'_> {
             None => format!("{seq} DESC"),
         };
         // The winners are picked on (key, cursor, seq) alone, then the full
-        // rows are read once, in staged order.
+        // rows are read once, in staged order: a scan keeps insertion order
+        // (`preserve_insertion_order`), so no sort holds the load in memory.
         let n = self.exec(
             "merge: insert",
             &format!(
                 "INSERT INTO {} ({names}) SELECT {names} FROM {STAGED} WHERE {seq} IN \
                  (SELECT {seq} FROM {STAGED} AS __weft_s{not_loaded} \
-                 QUALIFY row_number() OVER (PARTITION BY {key_cols} ORDER BY {order}) = 1) \
-                 ORDER BY {seq}",
+                 QUALIFY row_number() OVER (PARTITION BY {key_cols} ORDER BY {order}) = 1)",
                 self.table
             ),
         )?;
