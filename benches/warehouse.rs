@@ -1,10 +1,12 @@
 //! The warehouse side: DuckDB load of staged Parquet, and the reverse-sync diff.
 //!
-//! `cargo bench -p weft-benches --bench warehouse`
+//! `cargo bench --profile release -p weft-benches --bench warehouse` (the
+//! release profile reuses the release build of bundled DuckDB).
 //!
 //! - `duckdb_load/merge_100k`: 100k staged Stripe customers (zstd Parquet on
 //!   local disk) committed into a fresh DuckDB table with merge on `id` —
-//!   read, stage table, dedupe, merge, load bookkeeping, one transaction.
+//!   read, TEMP staging table, per-key winners, merge, load bookkeeping, one
+//!   transaction.
 //! - `sync_diff/plan_1m_1pct`: a 1M-row model with 1% changed rows against its
 //!   sync snapshot: the diff counts plus the pages of changed records, all in
 //!   DuckDB. Target (issue 5): <= 2 s. Before timing, one real `run_sync`
