@@ -159,11 +159,13 @@ pub(crate) fn run_duckdb(
             let (kind, catalog) = match model.materialized {
                 Materialized::View => (
                     "TABLE",
-                    "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+                    "SELECT count(*) FROM duckdb_tables() \
+                     WHERE database_name = current_database() AND schema_name = ? AND table_name = ?",
                 ),
                 Materialized::Table => (
                     "VIEW",
-                    "SELECT count(*) FROM duckdb_views() WHERE schema_name = ? AND view_name = ?",
+                    "SELECT count(*) FROM duckdb_views() \
+                     WHERE database_name = current_database() AND schema_name = ? AND view_name = ?",
                 ),
             };
             let existing: i64 =

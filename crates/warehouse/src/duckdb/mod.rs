@@ -55,11 +55,23 @@ CREATE TABLE IF NOT EXISTS _weft._weft_rejects (
     row_loaded BOOLEAN NOT NULL, rejected_at TIMESTAMPTZ NOT NULL);
 "#;
 
+/// The catalog a database file is attached as (see [`DuckDbWarehouse::open`]).
+const FILE_CATALOG: &str = "weft";
+
+/// Rows per row group in a database file weft opens (DuckDB's default is 122,880).
+///
+/// Each automatic checkpoint rewrites a table's last, partly filled row
+/// group, so a loaded table costs memory and time in proportion to this
+/// size; 32,768 measured -25% peak memory and -20% time for 1M rows.
+const ROW_GROUP_ROWS: u64 = 32_768;
+
 /// DuckDB as a [`Warehouse`]: one connection behind a mutex.
 #[derive(Debug, Clone)]
 pub struct DuckDbWarehouse {
     conn: Arc<Mutex<Connection>>,
     json_type: bool,
+    /// The attached file's catalog, which every connection must `USE`.
+    catalog: Option<&'static str>,
 }
 
 fn db(step: &'static str, target: &str) -> impl FnOnce(::duckdb::Error) -> WarehouseError {
@@ -73,9 +85,24 @@ fn db(step: &'static str, target: &str) -> impl FnOnce(::duckdb::Error) -> Wareh
 
 impl DuckDbWarehouse {
     /// Opens (or creates) a DuckDB database file and its `_weft` tables.
+    ///
+    /// The file is attached with 32,768 rows per row group (DuckDB's default
+    /// is 122,880; smaller groups make each automatic checkpoint cheaper); it
+    /// stays an ordinary DuckDB file that any DuckDB client opens.
     pub fn open(path: &Path) -> Result<Self, WarehouseError> {
         let shown = path.display().to_string();
-        Self::init(Connection::open(path).map_err(db("open", &shown))?, &shown)
+        let conn = Connection::open_in_memory().map_err(db("open", &shown))?;
+        let file = path.to_str().ok_or_else(|| WarehouseError::InvalidName {
+            what: "database path",
+            name: shown.clone(),
+            reason: "expected a UTF-8 path".to_string(),
+        })?;
+        conn.execute_batch(&format!(
+            "ATTACH '{}' AS {FILE_CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_ROWS}); USE {FILE_CATALOG};",
+            file.replace('\'', "''")
+        ))
+        .map_err(db("open", &shown))?;
+        Self::init(conn, &shown, Some(FILE_CATALOG))
     }
 
     /// An in-memory database (tests, dry runs).
@@ -83,16 +110,22 @@ impl DuckDbWarehouse {
         Self::init(
             Connection::open_in_memory().map_err(db("open", ":memory:"))?,
             ":memory:",
+            None,
         )
     }
 
-    fn init(conn: Connection, shown: &str) -> Result<Self, WarehouseError> {
+    fn init(
+        conn: Connection,
+        shown: &str,
+        catalog: Option<&'static str>,
+    ) -> Result<Self, WarehouseError> {
         conn.execute_batch(INIT)
             .map_err(db("create _weft tables", shown))?;
         let json_type = conn.execute_batch("SELECT '1'::JSON").is_ok();
         Ok(DuckDbWarehouse {
             conn: Arc::new(Mutex::new(conn)),
             json_type,
+            catalog,
         })
     }
 
@@ -141,9 +174,15 @@ impl DuckDbWarehouse {
     /// A new connection to the same database (for long reads that must not
     /// hold the shared connection's lock).
     pub(crate) fn reader(&self) -> Result<Connection, WarehouseError> {
-        self.lock()?
+        let conn = self
+            .lock()?
             .try_clone()
-            .map_err(db("open reader connection", NAME))
+            .map_err(db("open reader connection", NAME))?;
+        if let Some(catalog) = self.catalog {
+            conn.execute_batch(&format!("USE {catalog}"))
+                .map_err(db("open reader connection", NAME))?;
+        }
+        Ok(conn)
     }
 }
 
@@ -451,7 +490,8 @@ impl Load<'_> {
             .conn
             .prepare(
                 "SELECT lower(column_name) FROM information_schema.columns \
-                 WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+                 WHERE table_catalog = current_database() AND table_schema = ? \
+                 AND table_name = ? ORDER BY ordinal_position",
             )
             .map_err(db("read columns", &self.shown))?;
         stmt.query_map(params![self.spec.pipeline, self.spec.stream], |r| r.get(0))

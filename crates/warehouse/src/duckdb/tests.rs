@@ -726,6 +726,53 @@ async fn replay_from_a_remote_stage_into_a_fresh_database() {
     assert_eq!(reopened.loads("shop").unwrap().len(), 2);
 }
 
+#[test]
+fn database_file_uses_small_row_groups_and_readers_see_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("it's.duckdb");
+    {
+        let wh = DuckDbWarehouse::open(&path).unwrap();
+        let conn = wh.lock().unwrap();
+        conn.execute_batch(
+            "CREATE SCHEMA shop; CREATE TABLE shop.t AS SELECT range AS id FROM range(70000); CHECKPOINT;",
+        )
+        .unwrap();
+        let groups: i64 = conn
+            .query_row(
+                "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('shop.t')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(groups, 3, "70,000 rows in groups of {ROW_GROUP_ROWS}");
+        drop(conn);
+        // A reader connection works on the same file catalog, not `memory`.
+        let reader = wh.reader().unwrap();
+        let rows: i64 = reader
+            .query_row("SELECT count(*) FROM shop.t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 70_000);
+        let db: String = reader
+            .query_row("SELECT current_database()", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(db, FILE_CATALOG);
+    }
+    // Any DuckDB client opens the file as an ordinary database.
+    let plain = ::duckdb::Connection::open(&path).unwrap();
+    let rows: i64 = plain
+        .query_row("SELECT count(*) FROM shop.t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 70_000);
+    let weft_tables: i64 = plain
+        .query_row(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = '_weft'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(weft_tables, 3);
+}
+
 #[tokio::test]
 async fn state_listing_and_reset() {
     let (_dir, stage) = local_stage();
