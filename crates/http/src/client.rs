@@ -352,7 +352,9 @@ impl HttpClient {
         req: &RequestSpec,
         metrics: &StreamMetrics,
     ) -> Result<Response, HttpError> {
-        self.execute(req, metrics, false).await
+        self.execute(req, metrics, &|_| Ok(()))
+            .await
+            .map(|(resp, _)| resp)
     }
 
     /// Sends `req` and parses the JSON body into `T`. A 2xx body that is not
@@ -365,20 +367,29 @@ impl HttpClient {
         req: &RequestSpec,
         metrics: &StreamMetrics,
     ) -> Result<T, HttpError> {
-        let resp = self.execute(req, metrics, true).await?;
+        let check = |resp: &Response| {
+            serde_json::from_slice::<serde::de::IgnoredAny>(&resp.body)
+                .map(drop)
+                .map_err(|e| format!("the body is not valid JSON ({e})"))
+        };
+        let (resp, _) = self.execute(req, metrics, &check).await?;
         if !(200..300).contains(&resp.status) {
             return Err(self.status_error(req, &resp, &[]));
         }
         resp.json()
     }
 
-    /// Like [`HttpClient::send`], but a 2xx body that is not valid JSON is retried.
-    pub(crate) async fn send_json_checked(
+    /// Like [`HttpClient::send`], and `read` reads a 2xx/3xx body on the way
+    /// (`None` for an expected error status). `read` failing with a reason
+    /// means the body is cut short or not JSON: it is retried like a
+    /// transient failure. One read both checks and parses a body.
+    pub(crate) async fn send_reading<T>(
         &self,
         req: &RequestSpec,
         metrics: &StreamMetrics,
-    ) -> Result<Response, HttpError> {
-        self.execute(req, metrics, true).await
+        read: &(dyn Fn(&Response) -> Result<T, String> + Sync),
+    ) -> Result<(Response, Option<T>), HttpError> {
+        self.execute(req, metrics, read).await
     }
 
     fn url_for(&self, req: &RequestSpec, token: Option<&AccessToken>) -> Result<Url, HttpError> {
@@ -435,12 +446,12 @@ impl HttpClient {
         }
     }
 
-    async fn execute(
+    async fn execute<T>(
         &self,
         req: &RequestSpec,
         metrics: &StreamMetrics,
-        check_json: bool,
-    ) -> Result<Response, HttpError> {
+        read: &(dyn Fn(&Response) -> Result<T, String> + Sync),
+    ) -> Result<(Response, Option<T>), HttpError> {
         let inner = &*self.inner;
         let settings = &inner.settings;
         let started = Instant::now();
@@ -501,16 +512,10 @@ impl HttpClient {
                         url: shown_url.clone(),
                     };
                     match status {
-                        200..=399 => {
-                            if check_json
-                                && let Err(e) =
-                                    serde_json::from_slice::<serde::de::IgnoredAny>(&resp.body)
-                            {
-                                Failure::Body(format!("the body is not valid JSON ({e})"))
-                            } else {
-                                return Ok(resp);
-                            }
-                        }
+                        200..=399 => match read(&resp) {
+                            Ok(value) => return Ok((resp, Some(value))),
+                            Err(reason) => Failure::Body(reason),
+                        },
                         401 => match (&inner.auth, &token) {
                             (Auth::Token(provider), Some(used)) if !refreshed => {
                                 refreshed = true;
@@ -529,7 +534,7 @@ impl HttpClient {
                         }
                         s if inner.expected.contains(&s) => {
                             metrics.add_expected_errors(1);
-                            return Ok(resp);
+                            return Ok((resp, None));
                         }
                         500 | 502 | 503 | 504 => Failure::Server(resp),
                         _ => return Err(self.status_error(req, &resp, &secret_refs)),

@@ -191,23 +191,26 @@ pub fn paginate(
         let Some(req) = st.next.take() else {
             return Ok(None);
         };
-        let resp = st.client.send_json_checked(&req, &st.metrics).await?;
+        let read = |resp: &Response| read_page(&st, &req, resp);
+        let (resp, read) = st.client.send_reading(&req, &st.metrics, &read).await?;
         // A status the client declares expected (already counted) on the first
         // page means the list does not exist, e.g. a child list of a parent that
         // has none: no pages. Later pages cannot be skipped without losing records.
         if st.number == 0 && resp.status >= 400 {
             return Ok(None);
         }
-        if !(200..300).contains(&resp.status) {
-            return Err(HttpError::Decode {
-                url: resp.url.clone(),
-                reason: format!(
-                    "list page answered HTTP {} (declared expected); cannot paginate it",
-                    resp.status
-                ),
-            });
-        }
-        let (page, next) = parse_page(&st, &req, &resp)?;
+        let (page, next) = match read {
+            Some(page) if (200..300).contains(&resp.status) => page?,
+            _ => {
+                return Err(HttpError::Decode {
+                    url: resp.url.clone(),
+                    reason: format!(
+                        "list page answered HTTP {} (declared expected); cannot paginate it",
+                        resp.status
+                    ),
+                });
+            }
+        };
         if let Some(cursor) = &page.next_cursor
             && !matches!(st.style, Pagination::Scroll { .. })
             && !st.seen.insert(cursor.clone())
@@ -237,15 +240,31 @@ fn decode_err(resp: &Response, reason: String) -> HttpError {
     }
 }
 
-/// Parses one page and builds the request for the next one.
-fn parse_page(
-    st: &State,
-    req: &RequestSpec,
-    resp: &Response,
-) -> Result<(Page, Option<RequestSpec>), HttpError> {
-    let text = std::str::from_utf8(&resp.body)
-        .map_err(|e| decode_err(resp, format!("body is not UTF-8: {e}")))?;
-    let items_ptr = match &st.style {
+/// A page read and the request for the next one, or why the page is wrong.
+type PageRead = Result<(Page, Option<RequestSpec>), HttpError>;
+
+/// Reads one page body in a single pass (see [`HttpClient::send_reading`]):
+/// `Err` when it is cut short or not JSON (the client retries it), else the
+/// page or the error that makes it unusable.
+fn read_page(st: &State, req: &RequestSpec, resp: &Response) -> Result<PageRead, String> {
+    let not_json = |e: &dyn std::fmt::Display| format!("the body is not valid JSON ({e})");
+    let text = match std::str::from_utf8(&resp.body) {
+        Ok(text) => text,
+        // Cut short inside a character.
+        Err(e) if e.error_len().is_none() => return Err(not_json(&e)),
+        Err(e) => return Ok(Err(decode_err(resp, format!("body is not UTF-8: {e}")))),
+    };
+    let items_ptr = items_pointer(&st.style);
+    match ParsedBody::read(text, items_ptr) {
+        Ok((body, records)) => Ok(parse_page(st, req, resp, &body, records)),
+        Err(BodyError::NotJson(e)) => Err(not_json(&e)),
+        Err(BodyError::Invalid(reason)) => Ok(Err(decode_err(resp, reason))),
+    }
+}
+
+/// The items pointer of a pagination style.
+fn items_pointer(style: &Pagination) -> &str {
+    match style {
         Pagination::BodyCursor { items, .. }
         | Pagination::NextUrl { items, .. }
         | Pagination::PageToken { items, .. }
@@ -254,8 +273,17 @@ fn parse_page(
         | Pagination::Scroll { items, .. }
         | Pagination::PageNumber { items, .. }
         | Pagination::LinkHeader { items } => items.as_str(),
-    };
-    let (body, records) = ParsedBody::parse(text, items_ptr).map_err(|r| decode_err(resp, r))?;
+    }
+}
+
+/// Builds a read page and the request for the next one.
+fn parse_page(
+    st: &State,
+    req: &RequestSpec,
+    resp: &Response,
+    body: &ParsedBody<'_>,
+    records: Vec<Box<RawValue>>,
+) -> PageRead {
     let scalar = |ptr: &str| -> Result<Option<String>, HttpError> {
         body.get(ptr)
             .map_err(|r| decode_err(resp, r))
@@ -452,7 +480,7 @@ fn parse_page(
             (url, next)
         }
     };
-    let body_fields = body.fields_except(items_ptr);
+    let body_fields = body.fields_except(items_pointer(&st.style));
     Ok((
         Page {
             records,
@@ -518,6 +546,15 @@ struct ParsedBody<'a> {
     split_key: Option<String>,
 }
 
+/// Why a page body could not be read.
+#[derive(Debug)]
+enum BodyError {
+    /// It is not JSON at all (cut short, an HTML page...).
+    NotJson(serde_json::Error),
+    /// It is JSON, but not the page expected.
+    Invalid(String),
+}
+
 /// The top level of a page body.
 #[derive(Debug)]
 enum Top<'a> {
@@ -528,9 +565,18 @@ enum Top<'a> {
 }
 
 impl<'a> ParsedBody<'a> {
+    /// [`ParsedBody::read`] with every error as text.
+    #[cfg(test)]
+    fn parse(text: &'a str, items_ptr: &str) -> Result<(Self, Vec<Box<RawValue>>), String> {
+        ParsedBody::read(text, items_ptr).map_err(|e| match e {
+            BodyError::NotJson(e) => format!("body is not JSON: {e}"),
+            BodyError::Invalid(reason) => reason,
+        })
+    }
+
     /// Reads a page body and the records at `items_ptr`. A null items value is
     /// an empty page; missing items are an error naming the body's top-level keys.
-    fn parse(text: &'a str, items_ptr: &str) -> Result<(Self, Vec<Box<RawValue>>), String> {
+    fn read(text: &'a str, items_ptr: &str) -> Result<(Self, Vec<Box<RawValue>>), BodyError> {
         if text.trim_start().starts_with('{')
             && let Some(key) = items_ptr
                 .strip_prefix('/')
@@ -545,19 +591,18 @@ impl<'a> ParsedBody<'a> {
             };
             let records = match items {
                 Some(records) => records,
-                None => body.items(items_ptr)?,
+                None => body.items(items_ptr).map_err(BodyError::Invalid)?,
             };
             return Ok((body, records));
         }
         // Nested or empty items pointers, bodies that are not objects and
         // bodies with errors: read the root, then follow the pointer. This
         // reads the body more than once, and says exactly what is wrong.
-        let root: &'a RawValue =
-            serde_json::from_str(text).map_err(|e| format!("body is not JSON: {e}"))?;
+        let root: &'a RawValue = serde_json::from_str(text).map_err(BodyError::NotJson)?;
         let top = if root.get().trim_start().starts_with('{') {
             Top::Object(
                 serde_json::from_str(root.get())
-                    .map_err(|e| format!("object at \"\" is invalid: {e}"))?,
+                    .map_err(|e| BodyError::Invalid(format!("object at \"\" is invalid: {e}")))?,
             )
         } else {
             Top::Other(root)
@@ -567,7 +612,7 @@ impl<'a> ParsedBody<'a> {
             top,
             split_key: None,
         };
-        let records = body.items(items_ptr)?;
+        let records = body.items(items_ptr).map_err(BodyError::Invalid)?;
         Ok((body, records))
     }
 

@@ -3,11 +3,14 @@
 
 mod common;
 
-use common::{Raw, client, fast_settings, http_json, raw_server};
+use common::{Raw, client, fast_settings, http_json, http_json_bytes, raw_server};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use url::Url;
 use weft_core::StreamMetrics;
-use weft_http::{HttpClient, HttpError, RequestSpec};
+
+use futures::TryStreamExt;
+use weft_http::{CursorFrom, HttpClient, HttpError, Page, Pagination, RequestSpec, paginate};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -324,4 +327,74 @@ async fn user_agent_headers_and_bytes() {
     assert_eq!(resp.status, 200);
     assert_eq!(m.snapshot().bytes, 7);
     assert!(weft_http::USER_AGENT.starts_with("weft/"));
+}
+
+fn stripe_style() -> Pagination {
+    Pagination::BodyCursor {
+        items: "/data".into(),
+        has_more: Some("/has_more".into()),
+        param: "starting_after".into(),
+        cursor_from: CursorFrom::LastItemField("id".into()),
+    }
+}
+
+async fn pages(uri: &str) -> (Result<Vec<Page>, HttpError>, Arc<StreamMetrics>) {
+    let metrics = Arc::new(StreamMetrics::default());
+    let pages = paginate(
+        client(uri),
+        RequestSpec::get("x"),
+        stripe_style(),
+        metrics.clone(),
+    )
+    .try_collect()
+    .await;
+    (pages, metrics)
+}
+
+#[tokio::test]
+async fn list_pages_cut_short_or_not_json_are_retried() {
+    let good = r#"{"data":[{"id":"café"},{"id":"thé"}],"has_more":false}"#;
+    // Cut inside the two bytes of "é": not UTF-8 only because it is cut short.
+    let cut = &good.as_bytes()[..good.find("é").unwrap() + 1];
+    let (uri, conns) = raw_server(vec![
+        Raw::Send(http_json_bytes(cut)),
+        Raw::Send(http_json("<html><body>502 Bad Gateway</body></html>")),
+        Raw::Send(http_json(good)),
+    ])
+    .await;
+    let (pages, metrics) = pages(&uri).await;
+    let pages = pages.unwrap();
+    assert_eq!(pages.len(), 1);
+    let ids: Vec<&str> = pages[0].records.iter().map(|r| r.get()).collect();
+    assert_eq!(ids, [r#"{"id":"café"}"#, r#"{"id":"thé"}"#]);
+    assert_eq!(*conns.lock().unwrap(), 3);
+    let s = metrics.snapshot();
+    assert_eq!((s.requests, s.retries), (3, 2));
+}
+
+#[tokio::test]
+async fn list_page_with_invalid_utf8_fails_without_retrying() {
+    let body = b"{\"data\":[{\"id\":\"a\xffb\"}],\"has_more\":false}";
+    let (uri, conns) = raw_server(vec![Raw::Send(http_json_bytes(body))]).await;
+    let (pages, metrics) = pages(&uri).await;
+    let err = pages.unwrap_err();
+    assert!(
+        matches!(&err, HttpError::Decode { reason, .. } if reason.contains("not UTF-8")),
+        "{err:?}"
+    );
+    assert_eq!(*conns.lock().unwrap(), 1);
+    assert_eq!(metrics.snapshot().retries, 0);
+}
+
+#[tokio::test]
+async fn list_page_never_json_is_a_body_error_after_every_attempt() {
+    let (uri, conns) = raw_server(vec![Raw::Send(http_json(r#"{"data":[1,2"#))]).await;
+    let (pages, _) = pages(&uri).await;
+    let err = pages.unwrap_err();
+    assert!(
+        matches!(&err, HttpError::Body { attempts: 4, reason, .. }
+            if reason.contains("not valid JSON") && reason.contains("EOF")),
+        "{err:?}"
+    );
+    assert_eq!(*conns.lock().unwrap(), 4);
 }

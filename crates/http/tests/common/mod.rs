@@ -80,9 +80,16 @@ pub async fn raw_server(actions: Vec<Raw>) -> (String, Arc<Mutex<usize>>) {
 
 /// A complete JSON response with `Connection: close`.
 pub fn http_json(body: &str) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+    http_json_bytes(body.as_bytes())
+}
+
+/// A complete response with `Connection: close` whose body is any bytes.
+pub fn http_json_bytes(body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
-    .into_bytes()
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
 }
