@@ -438,21 +438,24 @@ fn corpus() -> Vec<Case> {
             page(&[with("created", json!("yesterday")), g3()]),
             &["page 1", "/v1/customers", "`created`"],
         ),
-        // Timestamps in the wrong unit.
-        loads(
+        // Timestamps in the wrong unit: not loaded as dates thousands of years ahead.
+        quarantines(
             "created in milliseconds",
             middle(&with("created", json!(1_700_000_200_000_i64))),
-            all3,
+            Some("created"),
+            "years 1 to 9999",
         ),
-        loads(
+        quarantines(
             "created in microseconds",
             middle(&with("created", json!(1_700_000_200_000_000_i64))),
-            all3,
+            Some("created"),
+            "years 1 to 9999",
         ),
-        loads(
+        quarantines(
             "created in nanoseconds",
             middle(&with("created", json!(1_700_000_200_000_000_000_i64))),
-            all3,
+            Some("created"),
+            "years 1 to 9999",
         ),
         loads(
             "created before 1970",

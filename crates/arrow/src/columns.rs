@@ -61,7 +61,7 @@ fn expected(ty: FieldType) -> &'static str {
         FieldType::Number => "number",
         FieldType::Boolean => "boolean",
         FieldType::Money => "money (integer minor units)",
-        FieldType::UnixSeconds => "unix_seconds (integer seconds)",
+        FieldType::UnixSeconds => "unix_seconds (integer seconds, years 1 to 9999)",
         FieldType::Timestamp => "timestamp (RFC 3339 string)",
         FieldType::Date => "date (YYYY-MM-DD string)",
         FieldType::Json => "json",
@@ -94,6 +94,16 @@ fn int_at(tape: &Tape<'_>, idx: u32) -> Option<i64> {
         },
         _ => None,
     }
+}
+
+/// Unix seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
+const UNIX_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
+/// The Unix seconds at `idx`, if the value there is an integer within years
+/// 1 to 9999 (a value in milliseconds or finer lands tens of thousands of
+/// years ahead: it is rejected, not loaded as a far-future date).
+fn unix_seconds_at(tape: &Tape<'_>, idx: u32) -> Option<i64> {
+    int_at(tape, idx).filter(|s| UNIX_SECONDS.contains(s))
 }
 
 /// The float at `idx`, if the value there is any JSON number.
@@ -193,7 +203,7 @@ impl ArrayDecoder for TypedDecoder {
                 tape,
                 pos,
                 TimestampSecondBuilder::with_capacity(n).with_data_type(self.ty.data_type()),
-                int_at
+                unix_seconds_at
             ),
             FieldType::Timestamp => decode_rows!(
                 self,

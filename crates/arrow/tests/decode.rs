@@ -186,6 +186,34 @@ fn every_logical_type_decodes() {
 }
 
 #[test]
+fn unix_seconds_load_from_year_1_to_year_9999() {
+    let s = schema(&[
+        ("id", FieldType::String, false),
+        ("t", FieldType::UnixSeconds, true),
+    ]);
+    let mut d = JsonDecoder::new(s, vec!["id".into()], SchemaContract::Evolve).unwrap();
+    let out = d
+        .decode_page(&raws(&[
+            r#"{"id":"first","t":-62135596800}"#,
+            r#"{"id":"last","t":253402300799}"#,
+            r#"{"id":"before_1970","t":-86400}"#,
+        ]))
+        .unwrap();
+    assert!(out.rejects.is_empty(), "{:?}", out.rejects);
+    let b = out.batch.unwrap();
+    let t: Vec<_> = b
+        .column_by_name("t")
+        .unwrap()
+        .as_primitive::<TimestampSecondType>()
+        .iter()
+        .collect();
+    assert_eq!(
+        t,
+        [Some(-62_135_596_800), Some(253_402_300_799), Some(-86_400)]
+    );
+}
+
+#[test]
 fn values_of_the_wrong_kind_are_rejected_with_the_expected_type() {
     let cases: &[(FieldType, &str, &str)] = &[
         (FieldType::Integer, "12.0", "expected integer, got 12.0"),
@@ -212,12 +240,27 @@ fn values_of_the_wrong_kind_are_rejected_with_the_expected_type() {
         (
             FieldType::UnixSeconds,
             "1.5",
-            "expected unix_seconds (integer seconds), got 1.5",
+            "expected unix_seconds (integer seconds, years 1 to 9999), got 1.5",
         ),
         (
             FieldType::UnixSeconds,
             "\"2024-01-01T00:00:00Z\"",
-            "expected unix_seconds (integer seconds), got \"2024-01-01T00:00:00Z\"",
+            "expected unix_seconds (integer seconds, years 1 to 9999), got \"2024-01-01T00:00:00Z\"",
+        ),
+        (
+            FieldType::UnixSeconds,
+            "1700000000000",
+            "expected unix_seconds (integer seconds, years 1 to 9999), got 1700000000000",
+        ),
+        (
+            FieldType::UnixSeconds,
+            "253402300800",
+            "expected unix_seconds (integer seconds, years 1 to 9999), got 253402300800",
+        ),
+        (
+            FieldType::UnixSeconds,
+            "-62135596801",
+            "expected unix_seconds (integer seconds, years 1 to 9999), got -62135596801",
         ),
         (
             FieldType::Timestamp,
