@@ -15,15 +15,9 @@ pub enum IntercomError {
     /// An HTTP request failed (the URL and body in the message have secrets redacted).
     #[error(transparent)]
     Http(#[from] weft_http::HttpError),
-    /// The catalog or a secret could not be loaded.
+    /// The catalog or a secret could not be loaded, or a stream is not declared.
     #[error(transparent)]
     Core(#[from] weft_core::CoreError),
-    /// A stream named in a request is not declared.
-    #[error("intercom: unknown stream `{stream}`")]
-    UnknownStream {
-        /// The stream name.
-        stream: String,
-    },
     /// A response did not have the shape Intercom documents.
     #[error("intercom {stream}: page {page} of {endpoint}: {reason}")]
     Shape {

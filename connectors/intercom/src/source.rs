@@ -158,12 +158,7 @@ async fn read_stream(
     tx: &EventSender,
 ) -> Result<(), IntercomError> {
     let name = request.spec.name.clone();
-    let stream = inner
-        .catalog
-        .stream(&name)
-        .ok_or_else(|| IntercomError::UnknownStream {
-            stream: name.clone(),
-        })?;
+    let stream = inner.catalog.require("intercom", &name)?;
     let opts: StreamOptions = stream.options()?;
     let endpoint = stream.endpoint.as_deref().unwrap_or_default();
     let items = format!("/{}", opts.items);

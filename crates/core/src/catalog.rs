@@ -152,6 +152,21 @@ impl Catalog {
         self.streams.iter().find(|s| s.spec.name == name)
     }
 
+    /// The stream with this name, or [`CoreError::UnknownStream`] naming
+    /// `connector` and the streams it declares.
+    pub fn require(&self, connector: &str, name: &str) -> Result<&CatalogStream, CoreError> {
+        self.stream(name).ok_or_else(|| CoreError::UnknownStream {
+            connector: connector.to_string(),
+            stream: name.to_string(),
+            available: self
+                .streams
+                .iter()
+                .map(|s| s.spec.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
     /// The specs of every stream, in declaration order.
     pub fn specs(&self) -> Vec<StreamSpec> {
         self.streams.iter().map(|s| s.spec.clone()).collect()
@@ -285,5 +300,13 @@ type = "json"
         let dup = BASE.replace(r#"name = "meta""#, r#"name = "id""#);
         let e = Catalog::from_toml("t", &dup).unwrap_err().to_string();
         assert!(e.contains("declared twice"), "{e}");
+    }
+
+    #[test]
+    fn require_names_the_connector_and_its_streams() {
+        let c = Catalog::from_toml("t", BASE).unwrap();
+        assert_eq!(c.require("shop", "a").unwrap().spec.name, "a");
+        let e = c.require("shop", "nope").unwrap_err().to_string();
+        assert_eq!(e, "shop has no stream named `nope` (available: a)");
     }
 }

@@ -289,7 +289,7 @@ impl Pipeline {
         match (outcome, settled) {
             (Ok(()), Ok(receipt)) => {
                 load.absorb(receipt, report);
-                load.commit(&mut *sink, report).await
+                load.close(&mut *sink, report, false).await
             }
             (Err(e), Ok(receipt)) => {
                 load.absorb(receipt, report);
@@ -368,7 +368,7 @@ impl Pipeline {
                 SourceEvent::Checkpoint(state) => {
                     load.pending = Some(state);
                     if disposition != WriteDisposition::Replace && load.due(&self.options.cadence) {
-                        load.seal(sink, report).await?;
+                        load.close(sink, report, true).await?;
                     }
                 }
                 SourceEvent::Notice(n) => {
@@ -455,36 +455,27 @@ impl LoadProgress {
         Some(state)
     }
 
-    /// Hands the load to the sink to apply in the background while the next
-    /// load is written.
-    async fn seal(
+    /// Hands the load to the sink: in the background while the next load is
+    /// written, or now (after every background load has been absorbed).
+    async fn close(
         &mut self,
         sink: &mut dyn LoadSink,
         report: &mut StreamReport,
+        background: bool,
     ) -> Result<(), CoreError> {
         let Some(state) = self.next_checkpoint() else {
             return Ok(());
         };
         self.applying.push_back(state.clone());
-        let receipts = sink.commit_background(Checkpoint { state }).await?;
+        let checkpoint = Checkpoint { state };
+        let receipts = if background {
+            sink.commit_background(checkpoint).await?
+        } else {
+            vec![sink.commit(checkpoint).await?]
+        };
         for receipt in receipts {
             self.absorb(Some(receipt), report);
         }
-        Ok(())
-    }
-
-    /// Commits the load now (after every background load has been absorbed).
-    async fn commit(
-        &mut self,
-        sink: &mut dyn LoadSink,
-        report: &mut StreamReport,
-    ) -> Result<(), CoreError> {
-        let Some(state) = self.next_checkpoint() else {
-            return Ok(());
-        };
-        self.applying.push_back(state.clone());
-        let receipt = sink.commit(Checkpoint { state }).await?;
-        self.absorb(Some(receipt), report);
         Ok(())
     }
 

@@ -125,13 +125,7 @@ async fn read_stream(
     tx: &EventSender,
 ) -> Result<(), StripeError> {
     let name = request.spec.name.clone();
-    let stream = inner
-        .catalog
-        .stream(&name)
-        .ok_or_else(|| StripeError::Config {
-            field: "streams",
-            reason: format!("unknown stream `{name}`"),
-        })?;
+    let stream = inner.catalog.require("stripe", &name)?;
     let options: StreamOptions = stream.options()?;
     let saved = Cursor::from_state(request.state.as_ref());
     let now = request.started_at.timestamp();

@@ -136,12 +136,7 @@ async fn read_stream(
     tx: &EventSender,
 ) -> Result<(), ZendeskError> {
     let name = request.spec.name.clone();
-    let stream = inner
-        .catalog
-        .stream(&name)
-        .ok_or_else(|| ZendeskError::UnknownStream {
-            stream: name.clone(),
-        })?;
+    let stream = inner.catalog.require("zendesk", &name)?;
     let opts: StreamOptions = stream.options()?;
     match opts.read {
         Read::CursorExport => export::by_cursor(inner, stream, &opts, &request, tx).await,

@@ -124,12 +124,7 @@ impl Source for ZoomSource {
 
 impl Inner {
     fn stream(&self, name: &str) -> Result<(&CatalogStream, StreamOptions), ZoomError> {
-        let stream = self
-            .catalog
-            .stream(name)
-            .ok_or_else(|| ZoomError::UnknownStream {
-                stream: name.to_string(),
-            })?;
+        let stream = self.catalog.require("zoom", name)?;
         Ok((stream, stream.options()?))
     }
 }
