@@ -155,15 +155,12 @@ impl Catalog {
     /// The stream with this name, or [`CoreError::UnknownStream`] naming
     /// `connector` and the streams it declares.
     pub fn require(&self, connector: &str, name: &str) -> Result<&CatalogStream, CoreError> {
-        self.stream(name).ok_or_else(|| CoreError::UnknownStream {
-            connector: connector.to_string(),
-            stream: name.to_string(),
-            available: self
-                .streams
-                .iter()
-                .map(|s| s.spec.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+        self.stream(name).ok_or_else(|| {
+            CoreError::unknown_stream(
+                connector,
+                name,
+                self.streams.iter().map(|s| s.spec.name.as_str()),
+            )
         })
     }
 

@@ -159,3 +159,18 @@ pub enum CoreError {
         stream: String,
     },
 }
+
+impl CoreError {
+    /// [`CoreError::UnknownStream`]: `connector` has no stream `stream`, only `available`.
+    pub fn unknown_stream<'a>(
+        connector: &str,
+        stream: &str,
+        available: impl Iterator<Item = &'a str>,
+    ) -> CoreError {
+        CoreError::UnknownStream {
+            connector: connector.to_string(),
+            stream: stream.to_string(),
+            available: available.collect::<Vec<_>>().join(", "),
+        }
+    }
+}

@@ -160,14 +160,12 @@ impl Pipeline {
                 all.iter()
                     .find(|s| &s.name == name)
                     .cloned()
-                    .ok_or_else(|| CoreError::UnknownStream {
-                        connector: self.source.connector().to_string(),
-                        stream: name.clone(),
-                        available: all
-                            .iter()
-                            .map(|s| s.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
+                    .ok_or_else(|| {
+                        CoreError::unknown_stream(
+                            self.source.connector(),
+                            name,
+                            all.iter().map(|s| s.name.as_str()),
+                        )
                     })
             })
             .collect()

@@ -282,19 +282,7 @@ pub async fn replay(
 ) -> Result<Vec<weft_core::LoadReceipt>, RunnerError> {
     let p = config.pipeline(pipeline)?;
     let catalog = catalog(&p.connector)?;
-    let spec = catalog
-        .stream(stream)
-        .map(|s| s.spec.clone())
-        .ok_or_else(|| weft_core::CoreError::UnknownStream {
-            connector: p.connector.clone(),
-            stream: stream.to_string(),
-            available: catalog
-                .streams
-                .iter()
-                .map(|s| s.spec.name.clone())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
+    let spec = catalog.require(&p.connector, stream)?.spec.clone();
     let warehouse: Arc<dyn Warehouse> = open_warehouse(config)?;
     let stage = Stage::from_url(&config.stage.url)?;
     let load = LoadSpec {
