@@ -98,14 +98,14 @@ run_weft() {
 [warehouse]
 kind = "duckdb"
 path = "$dir/w.duckdb"
-memory_limit = "64MB"
+memory_limit = "32MB"
 [stage]
 url = "$dir/stage"
 [[pipelines]]
 name = "stripe"
 connector = "stripe"
 streams = ["customers"]
-checkpoint_rows = 20000
+checkpoint_rows = 10000
 [pipelines.config]
 base_url = "$BASE"
 api_key = { file = "$dir/key" }

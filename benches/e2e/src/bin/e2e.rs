@@ -14,9 +14,9 @@
 //! `peak_rss_mib` is `VmHWM` (code pages included: a debug build maps ~75 MiB
 //! of them); `peak_anon_mib` is the peak of `RssAnon` sampled every 50 ms.
 //! `WEFT_E2E_RSS_TRACE_MS=500` prints the memory over time;
-//! `WEFT_E2E_MEMORY_LIMIT=32MB` changes DuckDB's `memory_limit` (default 64MB),
+//! `WEFT_E2E_MEMORY_LIMIT=64MB` changes DuckDB's `memory_limit` (default 32MB),
 //! `WEFT_E2E_THREADS=2` DuckDB's threads (default: the runner's, 1),
-//! `WEFT_E2E_CHECKPOINT_ROWS=50000` the rows per load (default 20000).
+//! `WEFT_E2E_CHECKPOINT_ROWS=50000` the rows per load (default 10000).
 //! A bare list of sizes (`e2e 10000 100000`) means `throughput`.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -53,9 +53,9 @@ fn write_config(dir: &Path, base_url: &str, api_key: &str, rate: f64) -> Result<
     let key = dir.join("key");
     std::fs::write(&key, api_key)?;
     let memory_limit =
-        std::env::var("WEFT_E2E_MEMORY_LIMIT").unwrap_or_else(|_| "64MB".to_string());
+        std::env::var("WEFT_E2E_MEMORY_LIMIT").unwrap_or_else(|_| "32MB".to_string());
     let checkpoint_rows =
-        std::env::var("WEFT_E2E_CHECKPOINT_ROWS").unwrap_or_else(|_| "20000".to_string());
+        std::env::var("WEFT_E2E_CHECKPOINT_ROWS").unwrap_or_else(|_| "10000".to_string());
     let threads = std::env::var("WEFT_E2E_THREADS")
         .map(|t| format!("threads = {t}\n"))
         .unwrap_or_default();
