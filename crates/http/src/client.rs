@@ -367,16 +367,24 @@ impl HttpClient {
         req: &RequestSpec,
         metrics: &StreamMetrics,
     ) -> Result<T, HttpError> {
-        let check = |resp: &Response| {
-            serde_json::from_slice::<serde::de::IgnoredAny>(&resp.body)
-                .map(drop)
-                .map_err(|e| format!("the body is not valid JSON ({e})"))
+        // One parse checks and reads the body: not JSON is retried, JSON of
+        // the wrong shape is kept for the decode error.
+        let read = |resp: &Response| match serde_json::from_slice::<T>(&resp.body) {
+            Err(e) if e.is_syntax() || e.is_eof() => {
+                Err(format!("the body is not valid JSON ({e})"))
+            }
+            parsed => Ok(parsed),
         };
-        let (resp, _) = self.execute(req, metrics, &check).await?;
-        if !(200..300).contains(&resp.status) {
-            return Err(self.status_error(req, &resp, &[]));
+        let (resp, parsed) = self.execute(req, metrics, &read).await?;
+        match parsed {
+            Some(parsed) if (200..300).contains(&resp.status) => {
+                parsed.map_err(|e| HttpError::Decode {
+                    url: resp.url.clone(),
+                    reason: e.to_string(),
+                })
+            }
+            _ => Err(self.status_error(req, &resp, &[])),
         }
-        resp.json()
     }
 
     /// Like [`HttpClient::send`], and `read` reads a 2xx/3xx body on the way

@@ -398,3 +398,24 @@ async fn list_page_never_json_is_a_body_error_after_every_attempt() {
     );
     assert_eq!(*conns.lock().unwrap(), 4);
 }
+
+#[tokio::test]
+async fn json_of_the_wrong_shape_is_a_decode_error_without_retrying() {
+    #[derive(Debug, serde::Deserialize)]
+    struct N {
+        #[allow(dead_code)]
+        n: i64,
+    }
+    let (uri, conns) = raw_server(vec![Raw::Send(http_json(r#"{"n":"x"}"#))]).await;
+    let m = StreamMetrics::default();
+    let err = client(&uri)
+        .get_json::<N>(&RequestSpec::get("x"), &m)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, HttpError::Decode { reason, .. } if reason.contains("invalid type: string \"x\"")),
+        "{err:?}"
+    );
+    assert_eq!(*conns.lock().unwrap(), 1);
+    assert_eq!(m.snapshot().retries, 0);
+}
