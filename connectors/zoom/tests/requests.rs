@@ -458,10 +458,9 @@ fn example(stream: &str, id: Value) -> Value {
     } else {
         "Meetings.json"
     };
-    let path = format!(
-        "{}/../../../shared/upstream-api-specs/zoom/{file}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = weft_conformance::openapi::specs_dir()
+        .join("zoom")
+        .join(file);
     let spec: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let catalog = weft_zoom::catalog().unwrap();
     let declared = catalog.stream(stream).unwrap();

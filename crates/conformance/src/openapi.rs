@@ -1,7 +1,7 @@
 //! A connector's catalog checked against the vendor's own OpenAPI description.
 //!
 //! [`OpenApi::load`] reads a description (YAML or JSON) from the vendor specs
-//! directory ([`SPECS_DIR`]); [`OpenApi::properties`] gives a schema's
+//! directory ([`specs_dir`]); [`OpenApi::properties`] gives a schema's
 //! properties with `$ref`s followed and `allOf`/`anyOf`/`oneOf` parts merged;
 //! [`field_mismatches`] (or [`assert_fields_match`]) compares a catalog
 //! stream's declared fields with a vendor record's properties, both ways,
@@ -34,11 +34,29 @@ use weft_core::{CatalogStream, FieldType};
 
 use crate::ConformanceError;
 
-/// The directory holding the vendors' API descriptions (`stripe/spec3.yaml`...).
-pub const SPECS_DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/upstream-api-specs"
-);
+/// Where the vendors' API descriptions live, relative to an ancestor of the
+/// workspace (`stripe/spec3.yaml`... under it).
+const SPECS_UNDER: &str = "shared/upstream-api-specs";
+
+/// The directory holding the vendors' API descriptions: `WEFT_SPECS_DIR` when
+/// set, else `shared/upstream-api-specs` in the nearest ancestor of the running
+/// package's directory. That directory is read at run time (`cargo test` sets
+/// `CARGO_MANIFEST_DIR` for the binary it runs), so a test binary reused from
+/// a checkout at another path still finds this checkout's files; the path
+/// fixed at build time is the fallback.
+pub fn specs_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("WEFT_SPECS_DIR") {
+        return PathBuf::from(dir);
+    }
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest
+        .ancestors()
+        .map(|dir| dir.join(SPECS_UNDER))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| manifest.join("../../..").join(SPECS_UNDER))
+}
 
 /// How deep `$ref` chains and nested `allOf`/`anyOf`/`oneOf` parts are followed
 /// (a guard against cyclic descriptions).
@@ -51,10 +69,10 @@ pub struct OpenApi {
 }
 
 impl OpenApi {
-    /// Loads `relative` (a path under [`SPECS_DIR`]): JSON if it ends in
+    /// Loads `relative` (a path under [`specs_dir`]): JSON if it ends in
     /// `.json`, YAML otherwise.
     pub fn load(relative: &str) -> Result<OpenApi, ConformanceError> {
-        let path = PathBuf::from(SPECS_DIR).join(relative);
+        let path = specs_dir().join(relative);
         let text = std::fs::read_to_string(&path).map_err(|source| ConformanceError::SpecRead {
             path: path.clone(),
             source,

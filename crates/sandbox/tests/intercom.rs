@@ -1,8 +1,10 @@
 //! End-to-end tests of the Intercom simulator over loopback HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "support/openapi.rs"]
+mod openapi;
+
 use std::collections::HashSet;
-use std::path::PathBuf;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -362,8 +364,7 @@ async fn bad_token_gets_intercom_401() {
 }
 
 fn spec() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/upstream-api-specs/intercom/2.16/api.intercom.io.yaml");
+    let path = openapi::spec_path("intercom/2.16/api.intercom.io.yaml");
     serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

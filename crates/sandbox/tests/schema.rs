@@ -4,14 +4,14 @@
 //! `anyOf`), each required property present, types and enums respected.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+#[path = "support/openapi.rs"]
+mod openapi;
 
 use serde_json::Value;
 use weft_sandbox::{Api, Sandbox, SandboxConfig};
 
 fn spec() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/upstream-api-specs/stripe/spec3.yaml");
+    let path = openapi::spec_path("stripe/spec3.yaml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_yaml_ng::from_str(&text).unwrap()
 }

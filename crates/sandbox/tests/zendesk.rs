@@ -1,8 +1,10 @@
 //! End-to-end tests of the Zendesk Support simulator over loopback HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "support/openapi.rs"]
+mod openapi;
+
 use std::collections::HashSet;
-use std::path::PathBuf;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -461,8 +463,7 @@ async fn groups_fields_and_organizations() {
 }
 
 fn spec() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/upstream-api-specs/zendesk/openapi-src.yaml");
+    let path = openapi::spec_path("zendesk/openapi-src.yaml");
     serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

@@ -1,16 +1,27 @@
 //! Checks a served JSON value against an OpenAPI 3 JSON response schema:
 //! every emitted field is a documented property (through `$ref`, `allOf`,
 //! `oneOf` and `anyOf`), required properties are present and JSON types match.
+// Each test binary uses part of this module.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
+/// `upstream-api-specs/<rel>`, found from the package directory `cargo test`
+/// gives the running binary (not the one fixed at build time, so a binary
+/// reused from a checkout at another path reads this checkout's files).
+pub fn spec_path(rel: &str) -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("../../../shared/upstream-api-specs")
+        .join(rel)
+}
+
 /// Loads `upstream-api-specs/<rel>`.
 pub fn load(rel: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/upstream-api-specs")
-        .join(rel);
+    let path = spec_path(rel);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
