@@ -9,50 +9,35 @@
 # /proc, then loads the staged Parquet with DuckDB alone (benches/duckdb/floor.py)
 # and reports the peak RSS of opening the warehouse and reading one table.
 set -euo pipefail
-size=${1:-100000}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cargo build --release -q -p weft-runner --manifest-path "$root/Cargo.toml"
-target=${CARGO_TARGET_DIR:-$root/target}
-weft="$target/release/weft"
-work=$(mktemp -d)
-trap 'kill "$sandbox" 2>/dev/null || true; rm -rf "$work"' EXIT
+SIZE=${1:-100000}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/weft/target}
+# shellcheck source=../weft.sh
+source "$ROOT/benches/weft.sh"
+build_weft release
 
-"$weft" sandbox --port 0 --size "$size" --no-rate-limits >"$work/sandbox.out" 2>&1 &
-sandbox=$!
-for _ in $(seq 100); do grep -q '^stripe' "$work/sandbox.out" 2>/dev/null && break; sleep 0.1; done
-url=$(awk '/^stripe/ {print $2}' "$work/sandbox.out")
-cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$sandbox/stat"; }
-
-printf %s sk_test_weft_sandbox >"$work/key"
-cat >"$work/weft.toml" <<TOML
-[warehouse]
-kind = "duckdb"
-path = "$work/w.duckdb"
-memory_limit = "32MB"
-[stage]
-url = "$work/stage"
-[[pipelines]]
-name = "stripe"
-connector = "stripe"
-streams = ["customers"]
-checkpoint_rows = 10000
-[pipelines.config]
-base_url = "$url"
-api_key = { file = "$work/key" }
-requests_per_second = 100000
-TOML
+WORK=$(mktemp -d /tmp/weft-floor.XXXXXX)
+SANDBOX_PID=
+cleanup() {
+    if [[ -n $SANDBOX_PID ]]; then kill "$SANDBOX_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+start_sandbox "$SIZE" "$WORK/sandbox.out"
+write_config "$WORK"
+cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$SANDBOX_PID/stat"; }
 
 before=$(cpu)
 /usr/bin/time -f "weft run: wall_s=%e user_s=%U sys_s=%S peak_rss_kib=%M" \
-    "$weft" run --config "$work/weft.toml" >"$work/run.out" 2>"$work/run.err" || {
-    cat "$work/run.err"; exit 1; }
+    "$WEFT" run --config "$WORK/weft.toml" >"$WORK/run.out" 2>"$WORK/run.err" \
+    || { tail -20 "$WORK/run.err" >&2; exit 1; }
 after=$(cpu)
-grep -E '^customers' "$work/run.out"
-tail -1 "$work/run.err"
-awk -v a="$after" -v b="$before" 'BEGIN {printf "sandbox: cpu_s=%.2f\n", a - b}'
-python3 "$root/benches/duckdb/floor.py" "$work/stage" append
-python3 "$root/benches/duckdb/floor.py" "$work/stage" merge
+grep -E '^customers' "$WORK/run.out"
+tail -1 "$WORK/run.err"
+awk -v a="$after" -v b="$before" 'BEGIN { printf "sandbox: cpu_s=%.2f\n", a - b }'
+python3 "$ROOT/benches/duckdb/floor.py" "$WORK/stage" append
+python3 "$ROOT/benches/duckdb/floor.py" "$WORK/stage" merge
 SETS="SET threads=1; SET checkpoint_threshold='1GB'" \
-    python3 "$root/benches/duckdb/floor.py" "$work/stage" append
+    python3 "$ROOT/benches/duckdb/floor.py" "$WORK/stage" append
 /usr/bin/time -f "weft state show (open DuckDB, read _weft_state): peak_rss_kib=%M" \
-    "$weft" state show --config "$work/weft.toml" >/dev/null
+    "$WEFT" state show --config "$WORK/weft.toml" >/dev/null

@@ -21,15 +21,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PROFILE=${WEFT_PROFILE:-release}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/weft/target}
 VENV=${WEFT_PEER_VENV:-/root/.cache/weft/peer-venv}
-KEY=sk_test_weft_sandbox # weft_sandbox::DEFAULT_STRIPE_KEY
+KEY=sk_test_weft_sandbox # weft_sandbox::DEFAULT_STRIPE_KEY, for dlt
 
 # --- weft ---------------------------------------------------------------------
-if [[ $PROFILE == release ]]; then
-    (cd "$ROOT" && cargo build --release -q -p weft-runner)
-else
-    (cd "$ROOT" && cargo build -q -p weft-runner)
-fi
-WEFT="$CARGO_TARGET_DIR/$PROFILE/weft"
+# shellcheck source=../weft.sh
+source "$ROOT/benches/weft.sh"
+build_weft "$PROFILE"
 
 # --- dlt in its own venv -------------------------------------------------------
 if ! "$VENV/bin/python" -c 'import dlt, duckdb, pyarrow' 2>/dev/null; then
@@ -50,15 +47,7 @@ cleanup() {
 trap cleanup EXIT
 
 # --- the sandbox, in its own process (its memory is not counted) --------------
-"$WEFT" sandbox --port 0 --size "$SIZE" --no-rate-limits >"$WORK/sandbox.out" 2>&1 &
-SANDBOX_PID=$!
-BASE=
-for _ in $(seq 100); do
-    BASE=$(awk '$1 == "stripe" { print $2 }' "$WORK/sandbox.out")
-    [[ -n $BASE ]] && break
-    sleep 0.1
-done
-[[ -n $BASE ]] || { echo "the sandbox did not start:" >&2; cat "$WORK/sandbox.out" >&2; exit 1; }
+start_sandbox "$SIZE" "$WORK/sandbox.out"
 
 # measure NAME CMD...: runs CMD with stdout to $WORK/NAME.out and sets
 # SECONDS_TAKEN and PEAK_KIB.
@@ -93,24 +82,7 @@ run_dlt() {
 run_weft() {
     local dir="$WORK/weft-$1"
     mkdir -p "$dir"
-    printf '%s' "$KEY" >"$dir/key"
-    cat >"$dir/weft.toml" <<EOF
-[warehouse]
-kind = "duckdb"
-path = "$dir/w.duckdb"
-memory_limit = "32MB"
-[stage]
-url = "$dir/stage"
-[[pipelines]]
-name = "stripe"
-connector = "stripe"
-streams = ["customers"]
-checkpoint_rows = 10000
-[pipelines.config]
-base_url = "$BASE"
-api_key = { file = "$dir/key" }
-requests_per_second = 1000000
-EOF
+    write_config "$dir"
     measure "weft-$1" "$WEFT" run --config "$dir/weft.toml" --json \
         || { echo "weft failed:" >&2; tail -20 "$WORK/weft-$1.err" >&2; exit 1; }
     ROWS=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["pipelines"][0]["streams"][0]["rows"])' "$WORK/weft-$1.out")

@@ -22,8 +22,8 @@ use futures::stream::BoxStream;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use weft_core::{
-    BoxError, Catalog, CatalogStream, EventSender, EventStream, JsonPage, ReadRequest, Source,
-    SourceEvent, StreamMetrics, StreamSpec, StreamState, Watermark, spawn_events,
+    BoxError, Catalog, CatalogStream, Connector, EventSender, JsonPage, ReadRequest, SourceEvent,
+    StreamMetrics, StreamSpec, StreamState, Watermark,
 };
 use weft_http::{BudgetRegistry, HttpError, Page, Pagination, RequestSpec, paginate};
 
@@ -69,6 +69,7 @@ struct StreamOptions {
 /// let source = weft_intercom::IntercomSource::new(&config, weft_http::BudgetRegistry::global())?;
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
 pub struct IntercomSource {
     inner: Arc<Inner>,
 }
@@ -123,16 +124,15 @@ impl IntercomSource {
 }
 
 #[async_trait]
-impl Source for IntercomSource {
-    fn connector(&self) -> &str {
-        "intercom"
-    }
+impl Connector for IntercomSource {
+    type Error = IntercomError;
+    const NAME: &'static str = "intercom";
 
-    fn streams(&self) -> Vec<StreamSpec> {
+    fn stream_specs(&self) -> Vec<StreamSpec> {
         self.inner.catalog.specs()
     }
 
-    async fn check(&self) -> Result<(), BoxError> {
+    async fn check_connection(&self) -> Result<(), BoxError> {
         let metrics = StreamMetrics::default();
         self.inner
             .client
@@ -142,13 +142,8 @@ impl Source for IntercomSource {
         Ok(())
     }
 
-    fn read(&self, request: ReadRequest) -> EventStream<'_> {
-        let inner = Arc::clone(&self.inner);
-        spawn_events(move |tx| async move {
-            read_stream(&inner, request, &tx)
-                .await
-                .map_err(|e| Box::new(e) as BoxError)
-        })
+    async fn read_stream(self, request: ReadRequest, tx: EventSender) -> Result<(), IntercomError> {
+        read_stream(&self.inner, request, &tx).await
     }
 }
 

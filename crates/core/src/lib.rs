@@ -4,7 +4,9 @@
 //! records and checkpoints); the [`Pipeline`] turns JSON pages into Arrow
 //! batches (through `weft-arrow`), hands them to a [`Destination`], and asks it
 //! to commit at checkpoints, where rows and the new cursor land in one
-//! transaction. A [`RunReport`] says what happened per stream.
+//! transaction. A [`RunReport`] says what happened per stream. An API
+//! connector implements [`Connector`] (its name, streams, check and a
+//! sequential `read_stream`) and is a [`Source`] through the shared impl.
 //!
 //! Stream catalogs ([`Catalog`]) are declared in `specs/*.toml` and parsed
 //! here, so every connector describes its streams the same way.
@@ -29,7 +31,7 @@ pub use pipeline::{Cadence, Pipeline, PipelineObserver, PipelineOptions};
 pub use report::{RunReport, StreamReport, StreamStatus};
 pub use secret::SecretRef;
 pub use source::{
-    EventSender, EventStream, JsonPage, ReadRequest, Source, SourceEvent, spawn_events,
+    Connector, EventSender, EventStream, JsonPage, ReadRequest, Source, SourceEvent, spawn_events,
 };
 pub use spec::{DELETED_AT, EXTRACTED_AT, LOAD_ID, StreamSpec, SyncMode, WriteDisposition};
 pub use state::{FileStateStore, StateStore, StreamState, Watermark};

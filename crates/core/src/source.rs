@@ -71,6 +71,56 @@ pub trait Source: Send + Sync {
     fn read(&self, request: ReadRequest) -> EventStream<'_>;
 }
 
+/// What an API connector knows; every `Connector` is a [`Source`].
+///
+/// The shared [`Source`] impl names the connector, lists its streams, and runs
+/// [`Connector::read_stream`] as a task on a clone of the connector
+/// ([`spawn_events`]: bounded, stopped when the stream is dropped), its error
+/// becoming the stream's last event. A connector is a cheap handle (an `Arc`
+/// of its client and catalog), so the clone costs nothing.
+#[async_trait]
+pub trait Connector: Clone + Send + Sync + 'static {
+    /// The error `read_stream` ends with.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Connector name (`stripe`, `zoom`...): [`Source::connector`].
+    const NAME: &'static str;
+
+    /// The streams on offer: [`Source::streams`].
+    fn stream_specs(&self) -> Vec<StreamSpec>;
+
+    /// One cheap authenticated request: [`Source::check`].
+    async fn check_connection(&self) -> Result<(), BoxError>;
+
+    /// Reads one stream from `request.state` onwards, sending its events to
+    /// `tx` as plain sequential async code: [`Source::read`].
+    async fn read_stream(self, request: ReadRequest, tx: EventSender) -> Result<(), Self::Error>;
+}
+
+#[async_trait]
+impl<C: Connector> Source for C {
+    fn connector(&self) -> &str {
+        C::NAME
+    }
+
+    fn streams(&self) -> Vec<StreamSpec> {
+        self.stream_specs()
+    }
+
+    async fn check(&self) -> Result<(), BoxError> {
+        self.check_connection().await
+    }
+
+    fn read(&self, request: ReadRequest) -> EventStream<'_> {
+        let this = self.clone();
+        spawn_events(move |tx| async move {
+            this.read_stream(request, tx)
+                .await
+                .map_err(|e| Box::new(e) as BoxError)
+        })
+    }
+}
+
 /// The sending half handed to [`spawn_events`]' producer.
 pub type EventSender = tokio::sync::mpsc::Sender<Result<SourceEvent, BoxError>>;
 

@@ -22,8 +22,8 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use weft_core::{
-    BoxError, EventSender, EventStream, JsonPage, ReadRequest, Source, SourceEvent, StreamSpec,
-    StreamState, Watermark, spawn_events,
+    BoxError, Connector, EventSender, JsonPage, ReadRequest, SourceEvent, StreamSpec, StreamState,
+    Watermark,
 };
 use weft_http::{BudgetRegistry, paginate};
 
@@ -38,6 +38,7 @@ const CHECKPOINT_EVERY_PAGES: u64 = 10;
 const CURSOR_KEY: &str = "cursor_us";
 
 /// The Salesforce source.
+#[derive(Clone)]
 pub struct SalesforceSource {
     inner: Arc<Inner>,
 }
@@ -84,16 +85,15 @@ impl SalesforceSource {
 }
 
 #[async_trait]
-impl Source for SalesforceSource {
-    fn connector(&self) -> &str {
-        "salesforce"
-    }
+impl Connector for SalesforceSource {
+    type Error = SalesforceError;
+    const NAME: &'static str = "salesforce";
 
-    fn streams(&self) -> Vec<StreamSpec> {
+    fn stream_specs(&self) -> Vec<StreamSpec> {
         self.inner.objects.iter().map(|o| o.spec.clone()).collect()
     }
 
-    async fn check(&self) -> Result<(), BoxError> {
+    async fn check_connection(&self) -> Result<(), BoxError> {
         let metrics = weft_core::StreamMetrics::default();
         let first = self
             .inner
@@ -110,13 +110,12 @@ impl Source for SalesforceSource {
         Ok(())
     }
 
-    fn read(&self, request: ReadRequest) -> EventStream<'_> {
-        let inner = Arc::clone(&self.inner);
-        spawn_events(move |tx| async move {
-            read_stream(&inner, request, &tx)
-                .await
-                .map_err(|e| Box::new(e) as BoxError)
-        })
+    async fn read_stream(
+        self,
+        request: ReadRequest,
+        tx: EventSender,
+    ) -> Result<(), SalesforceError> {
+        read_stream(&self.inner, request, &tx).await
     }
 }
 

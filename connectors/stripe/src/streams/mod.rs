@@ -16,8 +16,8 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use weft_core::{
-    BoxError, Catalog, CatalogStream, EventSender, EventStream, JsonPage, ReadRequest, Source,
-    SourceEvent, StreamSpec, StreamState, Watermark, spawn_events,
+    BoxError, Catalog, CatalogStream, Connector, EventSender, JsonPage, ReadRequest, SourceEvent,
+    StreamSpec, StreamState, Watermark,
 };
 use weft_http::{BudgetRegistry, RequestSpec, paginate};
 
@@ -35,6 +35,7 @@ pub(crate) struct StreamOptions {
 }
 
 /// The Stripe source.
+#[derive(Clone)]
 pub struct StripeSource {
     inner: Arc<Inner>,
 }
@@ -61,16 +62,15 @@ impl StripeSource {
 }
 
 #[async_trait]
-impl Source for StripeSource {
-    fn connector(&self) -> &str {
-        "stripe"
-    }
+impl Connector for StripeSource {
+    type Error = StripeError;
+    const NAME: &'static str = "stripe";
 
-    fn streams(&self) -> Vec<StreamSpec> {
+    fn stream_specs(&self) -> Vec<StreamSpec> {
         self.inner.catalog.specs()
     }
 
-    async fn check(&self) -> Result<(), BoxError> {
+    async fn check_connection(&self) -> Result<(), BoxError> {
         let metrics = weft_core::StreamMetrics::default();
         self.inner
             .client
@@ -80,13 +80,8 @@ impl Source for StripeSource {
         Ok(())
     }
 
-    fn read(&self, request: ReadRequest) -> EventStream<'_> {
-        let inner = Arc::clone(&self.inner);
-        spawn_events(move |tx| async move {
-            read_stream(&inner, request, &tx)
-                .await
-                .map_err(|e| Box::new(e) as BoxError)
-        })
+    async fn read_stream(self, request: ReadRequest, tx: EventSender) -> Result<(), StripeError> {
+        read_stream(&self.inner, request, &tx).await
     }
 }
 

@@ -16,8 +16,8 @@ use futures::stream::BoxStream;
 use serde::Deserialize;
 use serde_json::json;
 use weft_core::{
-    BoxError, Catalog, CatalogStream, EventSender, EventStream, JsonPage, ReadRequest, Source,
-    SourceEvent, StreamMetrics, StreamSpec, StreamState, spawn_events,
+    BoxError, Catalog, CatalogStream, Connector, EventSender, JsonPage, ReadRequest, SourceEvent,
+    StreamMetrics, StreamSpec, StreamState,
 };
 use weft_http::{HttpError, Page, RequestSpec, paginate};
 
@@ -58,6 +58,7 @@ pub(crate) struct StreamOptions {
 }
 
 /// The Zendesk source.
+#[derive(Clone)]
 pub struct ZendeskSource {
     inner: Arc<Inner>,
 }
@@ -104,29 +105,23 @@ impl ZendeskSource {
 }
 
 #[async_trait]
-impl Source for ZendeskSource {
-    fn connector(&self) -> &str {
-        "zendesk"
-    }
+impl Connector for ZendeskSource {
+    type Error = ZendeskError;
+    const NAME: &'static str = "zendesk";
 
-    fn streams(&self) -> Vec<StreamSpec> {
+    fn stream_specs(&self) -> Vec<StreamSpec> {
         self.inner.catalog.specs()
     }
 
-    async fn check(&self) -> Result<(), BoxError> {
+    async fn check_connection(&self) -> Result<(), BoxError> {
         let metrics = StreamMetrics::default();
         let req = RequestSpec::get("/api/v2/groups.json").query("page[size]", "1");
         self.inner.client.http.send(&req, &metrics).await?;
         Ok(())
     }
 
-    fn read(&self, request: ReadRequest) -> EventStream<'_> {
-        let inner = Arc::clone(&self.inner);
-        spawn_events(move |tx| async move {
-            read_stream(&inner, request, &tx)
-                .await
-                .map_err(|e| Box::new(e) as BoxError)
-        })
+    async fn read_stream(self, request: ReadRequest, tx: EventSender) -> Result<(), ZendeskError> {
+        read_stream(&self.inner, request, &tx).await
     }
 }
 

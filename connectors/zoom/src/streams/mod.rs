@@ -20,8 +20,8 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::json;
 use weft_core::{
-    BoxError, Catalog, CatalogStream, EventSender, EventStream, JsonPage, ReadRequest, Source,
-    SourceEvent, StreamMetrics, StreamSpec, StreamState, spawn_events,
+    BoxError, Catalog, CatalogStream, Connector, EventSender, JsonPage, ReadRequest, SourceEvent,
+    StreamMetrics, StreamSpec, StreamState,
 };
 use weft_http::{HttpError, Page, paginate};
 
@@ -45,6 +45,7 @@ struct StreamOptions {
 }
 
 /// The Zoom source.
+#[derive(Clone)]
 pub struct ZoomSource {
     inner: Arc<Inner>,
 }
@@ -96,29 +97,23 @@ fn check_catalog(catalog: &Catalog) -> Result<(), ZoomError> {
 }
 
 #[async_trait]
-impl Source for ZoomSource {
-    fn connector(&self) -> &str {
-        "zoom"
-    }
+impl Connector for ZoomSource {
+    type Error = ZoomError;
+    const NAME: &'static str = "zoom";
 
-    fn streams(&self) -> Vec<StreamSpec> {
+    fn stream_specs(&self) -> Vec<StreamSpec> {
         self.inner.catalog.specs()
     }
 
-    async fn check(&self) -> Result<(), BoxError> {
+    async fn check_connection(&self) -> Result<(), BoxError> {
         let metrics = StreamMetrics::default();
         let req = weft_http::RequestSpec::get("/v2/users").query("page_size", "1");
         self.inner.client.http.send(&req, &metrics).await?;
         Ok(())
     }
 
-    fn read(&self, request: ReadRequest) -> EventStream<'_> {
-        let inner = Arc::clone(&self.inner);
-        spawn_events(move |tx| async move {
-            read_stream(&inner, request, &tx)
-                .await
-                .map_err(|e| Box::new(e) as BoxError)
-        })
+    async fn read_stream(self, request: ReadRequest, tx: EventSender) -> Result<(), ZoomError> {
+        read_stream(&self.inner, request, &tx).await
     }
 }
 
