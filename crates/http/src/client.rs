@@ -516,7 +516,7 @@ impl HttpClient {
                     let resp = Response {
                         status,
                         headers,
-                        body,
+                        body: without_bom(body),
                         url: shown_url.clone(),
                     };
                     match status {
@@ -688,10 +688,41 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The body without a leading UTF-8 byte order mark. JSON senders must not
+/// add one, but receivers may ignore it (RFC 8259, section 8.1); CSV exports
+/// often start with one.
+fn without_bom(body: Bytes) -> Bytes {
+    match body.strip_prefix(b"\xEF\xBB\xBF") {
+        Some(rest) => body.slice(body.len() - rest.len()..),
+        None => body,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn a_leading_byte_order_mark_is_dropped_and_nothing_else() {
+        let bom = |rest: &[u8]| Bytes::from([b"\xEF\xBB\xBF".as_slice(), rest].concat());
+        assert_eq!(
+            without_bom(bom(b"{\"a\":1}")),
+            Bytes::from_static(b"{\"a\":1}")
+        );
+        assert_eq!(without_bom(bom(b"")), Bytes::new());
+        assert_eq!(
+            without_bom(Bytes::from_static(b"{}")),
+            Bytes::from_static(b"{}")
+        );
+        // Only the first one, only at the start.
+        assert_eq!(without_bom(bom(&bom(b"x"))), bom(b"x"));
+        let inside = Bytes::from([b"\"x".as_slice(), b"\xEF\xBB\xBF\""].concat());
+        assert_eq!(without_bom(inside.clone()), inside);
+        // Part of a mark is not one.
+        let cut = Bytes::from_static(b"\xEF\xBB{}");
+        assert_eq!(without_bom(cut.clone()), cut);
+    }
 
     #[test]
     fn resolve_paths() {
