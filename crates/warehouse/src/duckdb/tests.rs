@@ -96,6 +96,19 @@ async fn commit(
     commit_staged(wh, stage, manifest, spec).await.unwrap()
 }
 
+/// Stages one batch of `rows` as load `load_id` (no rejects) and commits it.
+async fn load_rows(
+    wh: &Arc<DuckDbWarehouse>,
+    stage: &Stage,
+    load_id: &str,
+    rows: &[(&str, i64, &str)],
+    state: Value,
+    spec: &LoadSpec,
+) -> LoadReceipt {
+    let manifest = stage_load(stage, load_id, vec![batch(rows)], vec![], state).await;
+    commit(wh, stage, manifest, spec).await
+}
+
 fn rows(wh: &DuckDbWarehouse, sql: &str) -> Vec<Vec<Value>> {
     wh.query_rows(sql).unwrap()
 }
@@ -169,20 +182,20 @@ async fn merge_dedupes_within_and_across_loads() {
         ]
     );
     // Across loads: newer or equal cursors replace, an older cursor does not.
-    let m = stage_load(
+    let r = load_rows(
+        &wh,
         &stage,
         "L2",
-        vec![batch(&[
+        &[
             ("a", 3, "a-3"),
             ("c", 4, "c-stale"),
             ("b", 1, "b-again"),
             ("d", 1, "d"),
-        ])],
-        vec![],
+        ],
         json!({"cursor": 6}),
+        &merge,
     )
     .await;
-    let r = commit(&wh, &stage, m, &merge).await;
     assert_eq!(r.rows, 3);
     assert_eq!(
         customers(&wh),
@@ -323,20 +336,20 @@ async fn merge_ties_multi_column_keys_and_loaded_duplicates() {
     let (_dir, stage) = local_stage();
     let wh = Arc::new(DuckDbWarehouse::open_in_memory().unwrap());
     // Loaded duplicates of a key (appended before the stream became a merge).
-    let m = stage_load(
+    load_rows(
+        &wh,
         &stage,
         "L1",
-        vec![batch(&[
+        &[
             ("a", 9, "a9"),
             ("a", 5, "a5"),
             ("b", 1, "b1"),
             ("b", 2, "b2"),
-        ])],
-        vec![],
+        ],
         json!(1),
+        &spec(WriteDisposition::Append),
     )
     .await;
-    commit(&wh, &stage, m, &spec(WriteDisposition::Append)).await;
     let merge = spec(WriteDisposition::Merge);
     let m = stage_load(
         &stage,
@@ -368,20 +381,20 @@ async fn merge_ties_multi_column_keys_and_loaded_duplicates() {
     let mut by_pair = spec(WriteDisposition::Merge);
     by_pair.primary_key = vec!["id".to_string(), "name".to_string()];
     by_pair.cursor_field = None;
-    let m = stage_load(
+    let r = load_rows(
+        &wh,
         &stage,
         "L3",
-        vec![batch(&[
+        &[
             ("a", 1, "a5"),
             ("a", 2, "a5"),
             ("a", 3, "a-new"),
             ("c", 0, "c-last"),
-        ])],
-        vec![],
+        ],
         json!(3),
+        &by_pair,
     )
     .await;
-    let r = commit(&wh, &stage, m, &by_pair).await;
     assert_eq!(r.rows, 3);
     assert_eq!(
         all_customers(&wh),
@@ -395,19 +408,15 @@ async fn merge_ties_multi_column_keys_and_loaded_duplicates() {
     );
     // The same two-column key with a cursor: only older rows of the pair lose.
     by_pair.cursor_field = Some("updated".to_string());
-    let m = stage_load(
+    let r = load_rows(
+        &wh,
         &stage,
         "L4",
-        vec![batch(&[
-            ("a", 1, "a9"),
-            ("a", 10, "a5"),
-            ("b", 3, "b3-last"),
-        ])],
-        vec![],
+        &[("a", 1, "a9"), ("a", 10, "a5"), ("b", 3, "b3-last")],
         json!(4),
+        &by_pair,
     )
     .await;
-    let r = commit(&wh, &stage, m, &by_pair).await;
     assert_eq!(r.rows, 2);
     assert_eq!(
         all_customers(&wh),
@@ -428,30 +437,38 @@ async fn append_and_replace() {
     let wh = Arc::new(DuckDbWarehouse::open_in_memory().unwrap());
     let append = spec(WriteDisposition::Append);
     for id in ["L1", "L2"] {
-        let m = stage_load(
-            &stage,
-            id,
-            vec![batch(&[("a", 1, "x"), ("a", 1, "y")])],
-            vec![],
-            json!(null),
-        )
-        .await;
-        assert_eq!(commit(&wh, &stage, m, &append).await.rows, 2);
+        assert_eq!(
+            load_rows(
+                &wh,
+                &stage,
+                id,
+                &[("a", 1, "x"), ("a", 1, "y")],
+                json!(null),
+                &append
+            )
+            .await
+            .rows,
+            2
+        );
     }
     assert_eq!(count(&wh, r#"SELECT count(*) FROM "shop"."customers""#), 4);
     // A null state means "no cursor".
     assert_eq!(wh.state("shop", "customers").unwrap(), None);
 
     let replace = spec(WriteDisposition::Replace);
-    let m = stage_load(
-        &stage,
-        "L3",
-        vec![batch(&[("z", 9, "only")])],
-        vec![],
-        json!({"c": 1}),
-    )
-    .await;
-    assert_eq!(commit(&wh, &stage, m, &replace).await.rows, 1);
+    assert_eq!(
+        load_rows(
+            &wh,
+            &stage,
+            "L3",
+            &[("z", 9, "only")],
+            json!({"c": 1}),
+            &replace
+        )
+        .await
+        .rows,
+        1
+    );
     assert_eq!(
         customers(&wh),
         vec![vec![json!("z"), json!(9), json!("only")]]
@@ -472,15 +489,7 @@ async fn schema_evolution_adds_nullable_columns() {
     let (_dir, stage) = local_stage();
     let wh = Arc::new(DuckDbWarehouse::open_in_memory().unwrap());
     let merge = spec(WriteDisposition::Merge);
-    let m = stage_load(
-        &stage,
-        "L1",
-        vec![batch(&[("a", 1, "A")])],
-        vec![],
-        json!(1),
-    )
-    .await;
-    commit(&wh, &stage, m, &merge).await;
+    load_rows(&wh, &stage, "L1", &[("a", 1, "A")], json!(1), &merge).await;
     // One load mixing old-shape and new-shape batches (two parts, union schema).
     let m = stage_load(
         &stage,
@@ -510,15 +519,7 @@ async fn schema_evolution_adds_nullable_columns() {
     );
     assert_eq!(types, vec![vec![json!("TIMESTAMP WITH TIME ZONE")]]);
     // A later load without the new columns leaves them NULL.
-    let m = stage_load(
-        &stage,
-        "L3",
-        vec![batch(&[("c", 2, "C2")])],
-        vec![],
-        json!(3),
-    )
-    .await;
-    commit(&wh, &stage, m, &merge).await;
+    load_rows(&wh, &stage, "L3", &[("c", 2, "C2")], json!(3), &merge).await;
     assert_eq!(
         rows(
             &wh,
@@ -777,15 +778,15 @@ fn database_file_uses_small_row_groups_and_readers_see_it() {
 async fn state_listing_and_reset() {
     let (_dir, stage) = local_stage();
     let wh = Arc::new(DuckDbWarehouse::open_in_memory().unwrap());
-    let m = stage_load(
+    load_rows(
+        &wh,
         &stage,
         "L1",
-        vec![batch(&[("a", 1, "x")])],
-        vec![],
+        &[("a", 1, "x")],
         json!({"c": 7}),
+        &spec(WriteDisposition::Merge),
     )
     .await;
-    commit(&wh, &stage, m, &spec(WriteDisposition::Merge)).await;
     let mut other = spec(WriteDisposition::Append);
     other.stream = "orders".to_string();
     let mut w = stage.writer("shop", "orders", "L2");
