@@ -88,7 +88,8 @@ impl DuckDbWarehouse {
     ///
     /// The file is attached with 32,768 rows per row group (DuckDB's default
     /// is 122,880; smaller groups make each automatic checkpoint cheaper); it
-    /// stays an ordinary DuckDB file that any DuckDB client opens.
+    /// stays an ordinary DuckDB file that any DuckDB client opens. Work beyond
+    /// the memory limit spills to `<path>.tmp`, as DuckDB's own default.
     pub fn open(path: &Path) -> Result<Self, WarehouseError> {
         let shown = path.display().to_string();
         let conn = Connection::open_in_memory().map_err(db("open", &shown))?;
@@ -97,9 +98,12 @@ impl DuckDbWarehouse {
             name: shown.clone(),
             reason: "expected a UTF-8 path".to_string(),
         })?;
+        // Spill next to the file, as DuckDB does for a database it opens
+        // itself (an in-memory connection would spill into `./.tmp`).
+        let quoted = file.replace('\'', "''");
         conn.execute_batch(&format!(
-            "ATTACH '{}' AS {FILE_CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_ROWS}); USE {FILE_CATALOG};",
-            file.replace('\'', "''")
+            "ATTACH '{quoted}' AS {FILE_CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_ROWS}); \
+             USE {FILE_CATALOG}; SET temp_directory = '{quoted}.tmp';"
         ))
         .map_err(db("open", &shown))?;
         Self::init(conn, &shown, Some(FILE_CATALOG))

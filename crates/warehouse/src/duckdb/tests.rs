@@ -728,6 +728,36 @@ async fn replay_from_a_remote_stage_into_a_fresh_database() {
 }
 
 #[test]
+fn work_beyond_the_memory_limit_spills_next_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("it's.duckdb");
+    let wh = DuckDbWarehouse::open(&path).unwrap();
+    wh.set_memory_limit("32MB").unwrap();
+    let conn = wh.lock().unwrap();
+    let temp: String = conn
+        .query_row("SELECT current_setting('temp_directory')", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(temp, format!("{}.tmp", path.display()));
+    // A sort several times the limit completes by spilling there.
+    conn.execute_batch(
+        "SET threads = 1; CREATE TABLE big AS SELECT range AS id, md5(range::VARCHAR) AS h \
+         FROM range(1000000) ORDER BY h;",
+    )
+    .unwrap();
+    let first: i64 = conn
+        .query_row("SELECT id FROM big LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    let expected: i64 = conn
+        .query_row("SELECT id FROM big ORDER BY h LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(first, expected, "the table is in sort order");
+    assert!(
+        dir.path().join("it's.duckdb.tmp").is_dir(),
+        "spilled next to the file"
+    );
+}
+
+#[test]
 fn database_file_uses_small_row_groups_and_readers_see_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("it's.duckdb");
