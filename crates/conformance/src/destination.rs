@@ -250,16 +250,26 @@ impl<H: DestinationHarness + ?Sized> Suite<'_, H> {
         Ok(())
     }
 
-    async fn merge(&self) -> Result<Outcome, String> {
+    /// Loads `a1`, `b1` at cursor 1, then `second` at cursor `at`, into a
+    /// fresh destination with `disposition`; expects `want` and the cursor.
+    async fn two_loads(
+        &self,
+        disposition: WriteDisposition,
+        second: &[Item],
+        at: i64,
+        want: &[Item],
+        when: &str,
+    ) -> Result<Outcome, String> {
         let d = self.create().await?;
-        let t = target(WriteDisposition::Merge);
-        self.load(
-            &d,
-            &t,
-            &[("a", 1, "a1", None), ("b", 1, "b1", None)],
-            Some(1),
-        )
-        .await?;
+        let t = target(disposition);
+        let first = [("a", 1, "a1", None), ("b", 1, "b1", None)];
+        self.load(&d, &t, &first, Some(1)).await?;
+        self.load(&d, &t, second, Some(at)).await?;
+        self.expect(&d, want, Some(at), when).await?;
+        Ok(Outcome::Passed)
+    }
+
+    async fn merge(&self) -> Result<Outcome, String> {
         let second = [
             ("b", 2, "b2", None),
             ("c", 1, "c-old", None),
@@ -267,61 +277,50 @@ impl<H: DestinationHarness + ?Sized> Suite<'_, H> {
             ("d", 5, "d5", None),
             ("d", 4, "d-old", None),
         ];
-        self.load(&d, &t, &second, Some(5)).await?;
         let want = [
             ("a", 1, "a1", None),
             ("b", 2, "b2", None),
             ("c", 3, "c3", None),
             ("d", 5, "d5", None),
         ];
-        self.expect(&d, &want, Some(5), "after two merge loads")
-            .await?;
-        Ok(Outcome::Passed)
+        self.two_loads(
+            WriteDisposition::Merge,
+            &second,
+            5,
+            &want,
+            "after two merge loads",
+        )
+        .await
     }
 
     async fn append(&self) -> Result<Outcome, String> {
-        let d = self.create().await?;
-        let t = target(WriteDisposition::Append);
-        self.load(
-            &d,
-            &t,
-            &[("a", 1, "a1", None), ("b", 1, "b1", None)],
-            Some(1),
-        )
-        .await?;
-        self.load(
-            &d,
-            &t,
-            &[("b", 2, "b2", None), ("c", 2, "c2", None)],
-            Some(2),
-        )
-        .await?;
+        let second = [("b", 2, "b2", None), ("c", 2, "c2", None)];
         let want = [
             ("a", 1, "a1", None),
             ("b", 1, "b1", None),
             ("b", 2, "b2", None),
             ("c", 2, "c2", None),
         ];
-        self.expect(&d, &want, Some(2), "after two append loads")
-            .await?;
-        Ok(Outcome::Passed)
+        self.two_loads(
+            WriteDisposition::Append,
+            &second,
+            2,
+            &want,
+            "after two append loads",
+        )
+        .await
     }
 
     async fn replace(&self) -> Result<Outcome, String> {
-        let d = self.create().await?;
-        let t = target(WriteDisposition::Replace);
-        self.load(
-            &d,
-            &t,
-            &[("a", 1, "a1", None), ("b", 1, "b1", None)],
-            Some(1),
-        )
-        .await?;
         let second = [("b", 2, "b2", None), ("c", 2, "c2", None)];
-        self.load(&d, &t, &second, Some(2)).await?;
-        self.expect(&d, &second, Some(2), "after two replace runs")
-            .await?;
-        Ok(Outcome::Passed)
+        self.two_loads(
+            WriteDisposition::Replace,
+            &second,
+            2,
+            &second,
+            "after two replace runs",
+        )
+        .await
     }
 
     async fn schema_evolution(&self) -> Result<Outcome, String> {
