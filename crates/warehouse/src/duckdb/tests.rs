@@ -16,17 +16,27 @@ use super::*;
 use crate::{StagedDestination, commit_staged, replay, replay_stream};
 
 fn batch(rows: &[(&str, i64, &str)]) -> RecordBatch {
+    id_updated_name(false, rows.iter().map(|&(id, u, n)| (Some(id), Some(u), n)))
+}
+
+/// (id, updated, name) rows as a batch; `id` nullable in the schema or not.
+fn id_updated_name<'a>(
+    nullable_id: bool,
+    rows: impl Iterator<Item = (Option<&'a str>, Option<i64>, &'a str)>,
+) -> RecordBatch {
+    let (ids, (updated, names)): (Vec<_>, (Vec<_>, Vec<_>)) =
+        rows.map(|(id, u, n)| (id, (u, n))).unzip();
     let schema = Schema::new(vec![
-        Field::new("id", DataType::Utf8, false),
+        Field::new("id", DataType::Utf8, nullable_id),
         Field::new("updated", DataType::Int64, true),
         Field::new("name", DataType::Utf8, true),
     ]);
     RecordBatch::try_new(
         Arc::new(schema),
         vec![
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
+            Arc::new(StringArray::from(ids)),
+            Arc::new(Int64Array::from(updated)),
+            Arc::new(StringArray::from(names)),
         ],
     )
     .unwrap()
@@ -221,20 +231,7 @@ async fn merge_dedupes_within_and_across_loads() {
 
 /// A batch whose key and cursor may be NULL: (id, updated, name).
 fn nullable(rows: &[(Option<&str>, Option<i64>, &str)]) -> RecordBatch {
-    let schema = Schema::new(vec![
-        Field::new("id", DataType::Utf8, true),
-        Field::new("updated", DataType::Int64, true),
-        Field::new("name", DataType::Utf8, true),
-    ]);
-    RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.0))),
-            Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.1))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
-        ],
-    )
-    .unwrap()
+    id_updated_name(true, rows.iter().copied())
 }
 
 /// All rows of `shop.customers`, NULLs first.
