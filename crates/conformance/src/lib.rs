@@ -35,3 +35,12 @@ pub mod source;
 pub use error::ConformanceError;
 pub use memory::{MemoryDestination, Row};
 pub use report::{Check, CheckResult, Outcome, Report};
+
+/// The directory of the package whose test is running: `CARGO_MANIFEST_DIR`
+/// as `cargo test` sets it at run time, so a test binary reused from a
+/// checkout at another path finds this checkout's files; this crate's
+/// directory at build time otherwise.
+pub fn package_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
+}

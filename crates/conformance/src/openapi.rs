@@ -39,18 +39,13 @@ use crate::ConformanceError;
 const SPECS_UNDER: &str = "shared/upstream-api-specs";
 
 /// The directory holding the vendors' API descriptions: `WEFT_SPECS_DIR` when
-/// set, else `shared/upstream-api-specs` in the nearest ancestor of the running
-/// package's directory. That directory is read at run time (`cargo test` sets
-/// `CARGO_MANIFEST_DIR` for the binary it runs), so a test binary reused from
-/// a checkout at another path still finds this checkout's files; the path
-/// fixed at build time is the fallback.
+/// set, else `shared/upstream-api-specs` in the nearest ancestor of the
+/// running package's directory ([`crate::package_dir`]).
 pub fn specs_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("WEFT_SPECS_DIR") {
         return PathBuf::from(dir);
     }
-    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let manifest = crate::package_dir();
     manifest
         .ancestors()
         .map(|dir| dir.join(SPECS_UNDER))

@@ -5,11 +5,7 @@
 use std::path::{Path, PathBuf};
 
 fn workspace() -> PathBuf {
-    // Read at run time: a test binary reused from another checkout finds this one's files.
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf())
-        .join("../..")
+    weft_conformance::package_dir().join("../..")
 }
 
 /// The names in `pub const CONNECTORS: &[&str] = &[...];` of the runner

@@ -352,7 +352,7 @@ impl HttpClient {
         req: &RequestSpec,
         metrics: &StreamMetrics,
     ) -> Result<Response, HttpError> {
-        self.execute(req, metrics, &|_| Ok(()))
+        self.send_reading(req, metrics, &|_| Ok(()))
             .await
             .map(|(resp, _)| resp)
     }
@@ -375,7 +375,7 @@ impl HttpClient {
             }
             parsed => Ok(parsed),
         };
-        let (resp, parsed) = self.execute(req, metrics, &read).await?;
+        let (resp, parsed) = self.send_reading(req, metrics, &read).await?;
         match parsed {
             Some(parsed) if (200..300).contains(&resp.status) => {
                 parsed.map_err(|e| HttpError::Decode {
@@ -385,19 +385,6 @@ impl HttpClient {
             }
             _ => Err(self.status_error(req, &resp, &[])),
         }
-    }
-
-    /// Like [`HttpClient::send`], and `read` reads a 2xx/3xx body on the way
-    /// (`None` for an expected error status). `read` failing with a reason
-    /// means the body is cut short or not JSON: it is retried like a
-    /// transient failure. One read both checks and parses a body.
-    pub(crate) async fn send_reading<T>(
-        &self,
-        req: &RequestSpec,
-        metrics: &StreamMetrics,
-        read: &(dyn Fn(&Response) -> Result<T, String> + Sync),
-    ) -> Result<(Response, Option<T>), HttpError> {
-        self.execute(req, metrics, read).await
     }
 
     fn url_for(&self, req: &RequestSpec, token: Option<&AccessToken>) -> Result<Url, HttpError> {
@@ -454,7 +441,11 @@ impl HttpClient {
         }
     }
 
-    async fn execute<T>(
+    /// Like [`HttpClient::send`], and `read` reads a 2xx/3xx body on the way
+    /// (`None` for an expected error status). `read` failing with a reason
+    /// means the body is cut short or not JSON: it is retried like a
+    /// transient failure. One read both checks and parses a body.
+    pub(crate) async fn send_reading<T>(
         &self,
         req: &RequestSpec,
         metrics: &StreamMetrics,
@@ -692,9 +683,11 @@ fn millis(d: Duration) -> u64 {
 /// add one, but receivers may ignore it (RFC 8259, section 8.1); CSV exports
 /// often start with one.
 fn without_bom(body: Bytes) -> Bytes {
-    match body.strip_prefix(b"\xEF\xBB\xBF") {
-        Some(rest) => body.slice(body.len() - rest.len()..),
-        None => body,
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    if body.starts_with(BOM) {
+        body.slice(BOM.len()..)
+    } else {
+        body
     }
 }
 

@@ -192,14 +192,14 @@ pub fn paginate(
             return Ok(None);
         };
         let read = |resp: &Response| read_page(&st, &req, resp);
-        let (resp, read) = st.client.send_reading(&req, &st.metrics, &read).await?;
+        let (resp, page) = st.client.send_reading(&req, &st.metrics, &read).await?;
         // A status the client declares expected (already counted) on the first
         // page means the list does not exist, e.g. a child list of a parent that
         // has none: no pages. Later pages cannot be skipped without losing records.
         if st.number == 0 && resp.status >= 400 {
             return Ok(None);
         }
-        let (page, next) = match read {
+        let (page, next) = match page {
             Some(page) if (200..300).contains(&resp.status) => page?,
             _ => {
                 return Err(HttpError::Decode {

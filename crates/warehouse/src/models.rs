@@ -219,11 +219,7 @@ mod tests {
     use crate::{DuckDbWarehouse, Warehouse};
 
     fn demo_dir() -> std::path::PathBuf {
-        // Read at run time: a test binary reused from another checkout finds this one's files.
-        std::env::var_os("CARGO_MANIFEST_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf())
-            .join("../../models/demo")
+        weft_conformance::package_dir().join("../../models/demo")
     }
 
     #[test]

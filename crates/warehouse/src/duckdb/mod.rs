@@ -138,35 +138,48 @@ impl DuckDbWarehouse {
     /// One thread suits loading: the pipeline extracts on other cores while a
     /// load commits, and a multi-threaded DuckDB spins waiting for its tasks.
     pub fn set_threads(&self, threads: u32) -> Result<(), WarehouseError> {
-        if threads == 0 {
-            return Err(WarehouseError::InvalidName {
-                what: "threads",
-                name: threads.to_string(),
-                reason: "expected at least one thread".to_string(),
-            });
-        }
-        self.lock()?
-            .execute_batch(&format!("SET threads = {threads}"))
-            .map_err(db("set threads", NAME))
+        self.set(
+            "threads",
+            &threads.to_string(),
+            threads > 0,
+            "at least one thread",
+        )
     }
 
     /// Caps DuckDB's memory (its buffer pool caches table data up to this,
     /// then spills to the database file / temp directory), e.g. `"256MB"`.
     pub fn set_memory_limit(&self, limit: &str) -> Result<(), WarehouseError> {
-        let ok = !limit.is_empty()
+        let valid = !limit.is_empty()
             && limit
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b' ');
-        if !ok {
+        self.set(
+            "memory_limit",
+            limit,
+            valid,
+            "a size such as `512MB` or `2GB`",
+        )
+    }
+
+    /// `SET setting = 'value'` when `valid` (checked by the caller, so the
+    /// value is safe to quote), else an error saying the `expected` form.
+    fn set(
+        &self,
+        setting: &'static str,
+        value: &str,
+        valid: bool,
+        expected: &str,
+    ) -> Result<(), WarehouseError> {
+        if !valid {
             return Err(WarehouseError::InvalidName {
-                what: "memory_limit",
-                name: limit.to_string(),
-                reason: "expected a size such as `512MB` or `2GB`".to_string(),
+                what: setting,
+                name: value.to_string(),
+                reason: format!("expected {expected}"),
             });
         }
         self.lock()?
-            .execute_batch(&format!("SET memory_limit = '{limit}'"))
-            .map_err(db("set memory_limit", NAME))
+            .execute_batch(&format!("SET {setting} = '{value}'"))
+            .map_err(db("set", setting))
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, WarehouseError> {

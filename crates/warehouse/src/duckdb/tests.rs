@@ -123,10 +123,11 @@ fn rows(wh: &DuckDbWarehouse, sql: &str) -> Vec<Vec<Value>> {
     wh.query_rows(sql).unwrap()
 }
 
+/// All rows of `shop.customers` as (id, updated, name), NULL ids first.
 fn customers(wh: &DuckDbWarehouse) -> Vec<Vec<Value>> {
     rows(
         wh,
-        r#"SELECT id, updated, name FROM "shop"."customers" ORDER BY id"#,
+        r#"SELECT id, updated, name FROM "shop"."customers" ORDER BY id NULLS FIRST, name"#,
     )
 }
 
@@ -234,19 +235,11 @@ fn nullable(rows: &[(Option<&str>, Option<i64>, &str)]) -> RecordBatch {
     id_updated_name(true, rows.iter().copied())
 }
 
-/// All rows of `shop.customers`, NULLs first.
-fn all_customers(wh: &DuckDbWarehouse) -> Vec<Vec<Value>> {
-    rows(
-        wh,
-        r#"SELECT id, updated, name FROM "shop"."customers" ORDER BY id NULLS FIRST, name"#,
-    )
-}
-
 /// Staging tables left in any catalog (the temp one included).
 fn leftover_staging(wh: &DuckDbWarehouse) -> i64 {
     count(
         wh,
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name IN ('_weft_staging', '_weft_dedup')",
+        &format!("SELECT count(*) FROM duckdb_tables() WHERE table_name = '{STAGING}'"),
     )
 }
 
@@ -275,7 +268,7 @@ async fn merge_null_cursors_null_keys_and_stale_rows() {
     let r = commit(&wh, &stage, m, &merge).await;
     assert_eq!(r.rows, 5);
     assert_eq!(
-        all_customers(&wh),
+        customers(&wh),
         vec![
             vec![Value::Null, json!(3), json!("nokey-3")],
             vec![json!("a"), json!(5), json!("a5")],
@@ -308,7 +301,7 @@ async fn merge_null_cursors_null_keys_and_stale_rows() {
     let r = commit(&wh, &stage, m, &merge).await;
     assert_eq!(r.rows, 4);
     assert_eq!(
-        all_customers(&wh),
+        customers(&wh),
         vec![
             vec![Value::Null, json!(3), json!("nokey-3")],
             vec![json!("a"), Value::Null, json!("a-null")],
@@ -364,7 +357,7 @@ async fn merge_ties_multi_column_keys_and_loaded_duplicates() {
     // `a` loses to the loaded a9 and keeps both loaded rows; `b` replaces both.
     assert_eq!(r.rows, 2);
     assert_eq!(
-        all_customers(&wh),
+        customers(&wh),
         vec![
             vec![json!("a"), json!(5), json!("a5")],
             vec![json!("a"), json!(9), json!("a9")],
@@ -394,7 +387,7 @@ async fn merge_ties_multi_column_keys_and_loaded_duplicates() {
     .await;
     assert_eq!(r.rows, 3);
     assert_eq!(
-        all_customers(&wh),
+        customers(&wh),
         vec![
             vec![json!("a"), json!(3), json!("a-new")],
             vec![json!("a"), json!(2), json!("a5")],
@@ -416,7 +409,7 @@ async fn merge_ties_multi_column_keys_and_loaded_duplicates() {
     .await;
     assert_eq!(r.rows, 2);
     assert_eq!(
-        all_customers(&wh),
+        customers(&wh),
         vec![
             vec![json!("a"), json!(3), json!("a-new")],
             vec![json!("a"), json!(10), json!("a5")],
