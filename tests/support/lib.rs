@@ -186,17 +186,3 @@ pub fn query_strings(db: &Path, sql: &str) -> Vec<String> {
         .collect();
     rows
 }
-
-/// Where cargo put the `weft` binary (built for this workspace's tests).
-pub fn weft_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/debug/deps/e2e-xxxx -> target/debug/weft
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join("weft");
-    assert!(
-        bin.exists(),
-        "{} not found: run the tests with `cargo test --workspace` so the weft binary is built",
-        bin.display()
-    );
-    bin
-}

@@ -38,9 +38,35 @@ fn unique(records: &[Value]) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn every_stream_has_exact_counts_and_reruns_read_only_changes() {
+    counts_then_incremental(None).await;
+}
+
+/// History is generated relative to the sandbox's clock, so the same run
+/// passes whatever day it is: here the clock starts a year from now.
+#[tokio::test]
+async fn the_same_holds_with_the_clock_a_year_ahead() {
+    counts_then_incremental(Some(a_year_ahead())).await;
+}
+
+/// The wall clock a year from now (unix seconds): a sandbox started there
+/// behaves as it will when the suite runs a year later.
+fn a_year_ahead() -> i64 {
+    chrono::Utc::now().timestamp() + 365 * 86_400
+}
+
+async fn counts_then_incremental(clock_start: Option<i64>) {
     // Default seed and size (100), documented rate limits on.
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let dir = std::env::temp_dir().join(format!("weft-intercom-sandbox-{}", std::process::id()));
+    let sandbox = Sandbox::start(SandboxConfig {
+        clock_start,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "weft-intercom-sandbox-{}-{}",
+        std::process::id(),
+        clock_start.is_some()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let token = dir.join("token");
     std::fs::write(&token, weft_sandbox::DEFAULT_INTERCOM_TOKEN).unwrap();

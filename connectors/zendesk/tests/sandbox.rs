@@ -11,9 +11,18 @@ use weft_http::BudgetRegistry;
 use weft_sandbox::{Api, Sandbox, SandboxConfig};
 use weft_zendesk::{ZendeskConfig, ZendeskSource};
 
-async fn read(src: &ZendeskSource, stream: &str, state: Option<StreamState>) -> StreamRead {
+/// Reads `stream` from `state`, the extraction starting at the sandbox's `now`
+/// (the client's clock agrees with the vendor's, as in production).
+async fn read(
+    src: &ZendeskSource,
+    stream: &str,
+    state: Option<StreamState>,
+    now: i64,
+) -> StreamRead {
+    let at = chrono::DateTime::from_timestamp(now, 0).unwrap();
     let r = read_stream(src, stream)
         .state(state)
+        .started_at(at)
         .await
         .into_result()
         .unwrap();
@@ -39,9 +48,35 @@ fn unique(records: &[Value]) -> BTreeSet<u64> {
 
 #[tokio::test]
 async fn every_stream_has_exact_counts_and_reruns_read_only_changes() {
+    counts_then_incremental(None).await;
+}
+
+/// History is generated relative to the sandbox's clock, so the same run
+/// passes whatever day it is: here the clock starts a year from now.
+#[tokio::test]
+async fn the_same_holds_with_the_clock_a_year_ahead() {
+    counts_then_incremental(Some(a_year_ahead())).await;
+}
+
+/// The wall clock a year from now (unix seconds): a sandbox started there
+/// behaves as it will when the suite runs a year later.
+fn a_year_ahead() -> i64 {
+    chrono::Utc::now().timestamp() + 365 * 86_400
+}
+
+async fn counts_then_incremental(clock_start: Option<i64>) {
     // Default seed and size (100), documented rate limits on (10 exports/min).
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let dir = std::env::temp_dir().join(format!("weft-zendesk-sandbox-{}", std::process::id()));
+    let sandbox = Sandbox::start(SandboxConfig {
+        clock_start,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "weft-zendesk-sandbox-{}-{}",
+        std::process::id(),
+        clock_start.is_some()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let token = dir.join("token");
     std::fs::write(&token, weft_sandbox::DEFAULT_ZENDESK_TOKEN).unwrap();
@@ -56,21 +91,21 @@ async fn every_stream_has_exact_counts_and_reruns_read_only_changes() {
     src.check().await.unwrap();
 
     // Tickets and users: `size` each (ids 1..=size and 361000000000 + index).
-    let tickets = read(&src, "tickets", None).await;
+    let tickets = read(&src, "tickets", None, sandbox.control().now()).await;
     assert_eq!(unique(&tickets.records), (1..=100).collect());
     assert_eq!(tickets.states.len(), 1, "one export page of up to 1,000");
     assert!(tickets.records.iter().all(|t| t.get(DELETED_AT).is_none()));
-    let users = read(&src, "users", None).await;
+    let users = read(&src, "users", None, sandbox.control().now()).await;
     assert_eq!(
         unique(&users.records),
         (0..100).map(|i| 361_000_000_000 + i).collect()
     );
     // Organizations: max(size / 20, 3); ticket fields 9; groups 6.
-    let orgs = read(&src, "organizations", None).await;
+    let orgs = read(&src, "organizations", None, sandbox.control().now()).await;
     assert_eq!(unique(&orgs.records).len(), 5);
-    let fields = read(&src, "ticket_fields", None).await;
+    let fields = read(&src, "ticket_fields", None, sandbox.control().now()).await;
     assert_eq!(unique(&fields.records).len(), 9);
-    let groups = read(&src, "groups", None).await;
+    let groups = read(&src, "groups", None, sandbox.control().now()).await;
     assert_eq!(unique(&groups.records).len(), 6);
     assert_eq!((fields.states.len(), groups.states.len()), (1, 1));
 
@@ -83,18 +118,36 @@ async fn every_stream_has_exact_counts_and_reruns_read_only_changes() {
     control.zendesk_delete_ticket(7).unwrap();
     let created = control.zendesk_create_users(2);
 
-    let again = read(&src, "tickets", tickets.last_state().cloned()).await;
+    let again = read(
+        &src,
+        "tickets",
+        tickets.last_state().cloned(),
+        sandbox.control().now(),
+    )
+    .await;
     assert_eq!(ids(&again.records), [5, 7]);
     assert_eq!(again.records[0]["subject"], "Changed");
     assert!(again.records[0].get(DELETED_AT).is_none());
     assert_eq!(again.records[1]["status"], "deleted");
     assert_eq!(again.records[1][DELETED_AT], again.records[1]["updated_at"]);
     assert_ne!(again.last_state(), tickets.last_state());
-    let none = read(&src, "tickets", again.last_state().cloned()).await;
+    let none = read(
+        &src,
+        "tickets",
+        again.last_state().cloned(),
+        sandbox.control().now(),
+    )
+    .await;
     assert!(none.records.is_empty());
     assert_eq!(none.last_state(), again.last_state());
 
-    let new_users = read(&src, "users", users.last_state().cloned()).await;
+    let new_users = read(
+        &src,
+        "users",
+        users.last_state().cloned(),
+        sandbox.control().now(),
+    )
+    .await;
     assert_eq!(ids(&new_users.records), created);
 
     // The time-based export re-reads its boundary second: exactly the
@@ -112,7 +165,13 @@ async fn every_stream_has_exact_counts_and_reruns_read_only_changes() {
         .map(|o| o["id"].as_u64().unwrap())
         .collect();
     assert_eq!(at_boundary.len(), 1);
-    let orgs_again = read(&src, "organizations", orgs.last_state().cloned()).await;
+    let orgs_again = read(
+        &src,
+        "organizations",
+        orgs.last_state().cloned(),
+        sandbox.control().now(),
+    )
+    .await;
     assert_eq!(ids(&orgs_again.records), at_boundary);
 
     // The check, 5 first reads and 4 re-reads, one page each: nothing retried.

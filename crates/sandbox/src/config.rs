@@ -99,6 +99,16 @@ impl FromStr for Api {
     }
 }
 
+/// The wall clock (unix seconds) when this process first called this function.
+///
+/// Sandboxes started with it as [`SandboxConfig::clock_start`] serve
+/// byte-identical pages for the same seed and size, on any day: tests that
+/// compare two sandboxes use it.
+pub fn process_clock_start() -> i64 {
+    static START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *START.get_or_init(crate::state::wall_clock)
+}
+
 /// Configuration of a whole sandbox (all APIs).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -107,6 +117,11 @@ pub struct SandboxConfig {
     pub seed: u64,
     /// Number of Stripe customers; every other object count scales from it.
     pub size: usize,
+    /// The sandbox clock's reading at start (unix seconds), where generated
+    /// history ends; `None` (the default): the wall clock at start. History is
+    /// generated backwards from it, so it is recent on any day; the same seed,
+    /// size and `clock_start` give byte-identical pages.
+    pub clock_start: Option<i64>,
     /// Whether the vendors' documented rate limits are enforced (on by default).
     pub rate_limits: bool,
     /// Faults injected into every API at start (change per API with [`crate::Control::set_faults`]).
@@ -150,6 +165,7 @@ impl Default for SandboxConfig {
         Self {
             seed: 42,
             size: 100,
+            clock_start: None,
             rate_limits: true,
             faults: Faults::default(),
             api_key: DEFAULT_STRIPE_KEY.to_owned(),
@@ -177,6 +193,7 @@ impl fmt::Debug for SandboxConfig {
         f.debug_struct("SandboxConfig")
             .field("seed", &self.seed)
             .field("size", &self.size)
+            .field("clock_start", &self.clock_start)
             .field("rate_limits", &self.rate_limits)
             .field("faults", &self.faults)
             .field("api_key", &"<redacted>")

@@ -88,11 +88,17 @@ impl Control {
         self.shared.clock.advance(secs);
     }
 
-    /// The sandbox's current time (unix seconds): the wall clock, never earlier
-    /// than 2026-11-01T00:00:00Z (where generated history ends), plus every
+    /// The sandbox's current time (unix seconds): its reading at start
+    /// ([`Control::epoch`]) plus the time elapsed since, plus every
     /// [`Control::advance_clock`].
     pub fn now(&self) -> i64 {
         self.shared.clock.now()
+    }
+
+    /// Where generated history ends (unix seconds): the clock's reading at
+    /// start ([`crate::SandboxConfig::clock_start`], or the wall clock then).
+    pub fn epoch(&self) -> i64 {
+        self.shared.clock.epoch()
     }
 
     /// Updates a Stripe customer with JSON `fields` (a JSON object of customer

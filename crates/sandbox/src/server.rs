@@ -45,7 +45,7 @@ impl Sandbox {
         addr: SocketAddr,
         config: SandboxConfig,
     ) -> Result<Sandbox, SandboxError> {
-        let clock = Arc::new(Clock::new());
+        let clock = Arc::new(Clock::new(config.clock_start));
         let stripe_api = Arc::new(ApiState::new(
             Api::Stripe,
             config.seed,

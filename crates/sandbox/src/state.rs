@@ -12,9 +12,10 @@ use rand::{Rng, SeedableRng};
 use crate::config::{Api, Faults};
 use crate::control::{RecordedRequest, RecordedWrite};
 
-/// 2026-11-01T00:00:00Z: the sandbox clock's start (and the upper end of the
-/// generated history).
-pub(crate) const CLOCK_START: i64 = 1_793_491_200;
+/// The clock start unit tests generate data from (2026-11-01T00:00:00Z), so
+/// their golden values stay fixed.
+#[cfg(test)]
+pub(crate) const TEST_EPOCH: i64 = 1_793_491_200;
 
 /// At most this many requests are kept for inspection (the count is exact).
 const MAX_RECORDED_REQUESTS: usize = 100_000;
@@ -24,45 +25,61 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The sandbox clock: the wall clock (never earlier than [`CLOCK_START`]) plus
-/// the seconds advanced by the control API.
+/// The sandbox clock: its reading at start (the *epoch*), plus the time
+/// elapsed since, plus the seconds advanced by the control API.
 ///
-/// It follows the wall clock, like a real vendor's servers, because clients
-/// derive their watermarks from their own clock (`extraction start - settle`);
-/// generated history stays fixed (it ends at [`CLOCK_START`]), so pages of
-/// base data are identical for the same seed and size.
+/// Generated history ends at the epoch, so it is always recent relative to the
+/// sandbox's "now", whatever day the sandbox runs (a vendor's retention window,
+/// such as Stripe's 30 days of events, always holds the history's last days).
+/// The epoch defaults to the wall clock at start (clients derive watermarks
+/// from their own clock, like against a real vendor); a fixed
+/// [`crate::SandboxConfig::clock_start`] makes base pages byte-identical for the
+/// same seed and size, on any day.
 #[derive(Debug)]
 pub(crate) struct Clock {
+    epoch: i64,
+    started: Instant,
     offset: AtomicI64,
 }
 
 impl Clock {
-    pub(crate) fn new() -> Self {
+    /// A clock reading `epoch` now (`None`: the wall clock).
+    pub(crate) fn new(epoch: Option<i64>) -> Self {
         Self {
+            epoch: epoch.unwrap_or_else(wall_clock),
+            started: Instant::now(),
             offset: AtomicI64::new(0),
         }
     }
 
+    /// The clock's reading at start: where generated history ends (unix seconds).
+    pub(crate) fn epoch(&self) -> i64 {
+        self.epoch
+    }
+
     /// Current sandbox time (unix seconds).
     pub(crate) fn now(&self) -> i64 {
-        wall_clock() + self.offset.load(Ordering::SeqCst)
+        self.running() + self.offset.load(Ordering::SeqCst)
     }
 
     /// Moves the clock by `secs` (negative values are ignored: time only moves forward).
     pub(crate) fn advance(&self, secs: i64) -> i64 {
         let secs = secs.max(0);
-        wall_clock() + self.offset.fetch_add(secs, Ordering::SeqCst) + secs
+        self.running() + self.offset.fetch_add(secs, Ordering::SeqCst) + secs
+    }
+
+    /// The epoch plus the whole seconds elapsed since start.
+    fn running(&self) -> i64 {
+        let elapsed = i64::try_from(self.started.elapsed().as_secs()).unwrap_or(i64::MAX / 2);
+        self.epoch.saturating_add(elapsed)
     }
 }
 
-/// Unix seconds now, never earlier than [`CLOCK_START`].
-fn wall_clock() -> i64 {
+/// Unix seconds now.
+pub(crate) fn wall_clock() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(CLOCK_START, |d| {
-            i64::try_from(d.as_secs()).unwrap_or(CLOCK_START)
-        })
-        .max(CLOCK_START)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2))
 }
 
 /// The rate limit an API enforces.

@@ -23,6 +23,7 @@ async fn sandbox(size: usize, config: SandboxConfig) -> Sandbox {
 fn no_limits() -> SandboxConfig {
     SandboxConfig {
         rate_limits: false,
+        clock_start: Some(weft_sandbox::process_clock_start()),
         ..SandboxConfig::default()
     }
 }
@@ -301,6 +302,7 @@ async fn rate_limit_headers_count_down_to_429() {
         20,
         SandboxConfig {
             intercom_requests_per_min: 60,
+            clock_start: Some(weft_sandbox::process_clock_start()),
             ..SandboxConfig::default()
         },
     )

@@ -19,6 +19,7 @@ async fn sandbox(members: usize, rate_limits: bool) -> Sandbox {
         size: 100,
         rate_limits,
         mailchimp_members: members,
+        clock_start: Some(weft_sandbox::process_clock_start()),
         ..SandboxConfig::default()
     })
     .await

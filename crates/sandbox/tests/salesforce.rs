@@ -19,6 +19,7 @@ async fn sandbox(size: usize) -> Sandbox {
         seed: 11,
         size,
         rate_limits: false,
+        clock_start: Some(weft_sandbox::process_clock_start()),
         ..SandboxConfig::default()
     })
     .await
@@ -350,10 +351,13 @@ async fn incremental_where_and_query_all_deletions() {
         )
         .unwrap();
     // Generated history ends before the clock start, so only the changes are after it.
+    let epoch = chrono::DateTime::from_timestamp(control.epoch(), 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ");
     let (_, page) = c
         .query(
             "query",
-            "SELECT Id, Title, IsDeleted FROM Contact WHERE SystemModstamp > 2026-11-01T00:00:00Z ORDER BY SystemModstamp ASC",
+            &format!("SELECT Id, Title, IsDeleted FROM Contact WHERE SystemModstamp > {epoch} ORDER BY SystemModstamp ASC"),
         )
         .await;
     let got: Vec<&str> = page["records"]
@@ -367,7 +371,7 @@ async fn incremental_where_and_query_all_deletions() {
     let (_, page) = c
         .query(
             "queryAll",
-            "SELECT Id, IsDeleted FROM Contact WHERE SystemModstamp >= 2026-11-01T00:00:00Z AND IsDeleted = true",
+            &format!("SELECT Id, IsDeleted FROM Contact WHERE SystemModstamp >= {epoch} AND IsDeleted = true"),
         )
         .await;
     assert_eq!(page["totalSize"], 1);
@@ -382,11 +386,11 @@ async fn incremental_where_and_query_all_deletions() {
     assert_eq!(all.len(), 301);
     assert_eq!(live.len(), 300);
     // COUNT() answers with totalSize only; queryAll counts deleted rows too.
-    let since = "SELECT COUNT() FROM Contact WHERE SystemModstamp >= 2026-11-01T00:00:00Z";
-    let (status, body) = c.query("query", since).await;
+    let since = format!("SELECT COUNT() FROM Contact WHERE SystemModstamp >= {epoch}");
+    let (status, body) = c.query("query", &since).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({"totalSize": 2, "done": true, "records": []}));
-    let (status, body) = c.query("queryAll", since).await;
+    let (status, body) = c.query("queryAll", &since).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({"totalSize": 3, "done": true, "records": []}));
     let (_, body) = c.query("queryAll", "SELECT COUNT() FROM Contact").await;

@@ -14,6 +14,7 @@ async fn sandbox(size: usize) -> Sandbox {
         seed: 7,
         size,
         rate_limits: false,
+        clock_start: Some(weft_sandbox::process_clock_start()),
         ..SandboxConfig::default()
     })
     .await
@@ -384,6 +385,7 @@ async fn same_seed_and_size_give_byte_identical_pages() {
         seed: 8,
         size: 400,
         rate_limits: false,
+        clock_start: Some(weft_sandbox::process_clock_start()),
         ..SandboxConfig::default()
     })
     .await
@@ -476,6 +478,7 @@ async fn bad_requests_get_stripe_errors() {
 async fn documented_rate_limit_answers_429() {
     let sb = Sandbox::start(SandboxConfig {
         size: 10,
+        clock_start: Some(weft_sandbox::process_clock_start()),
         ..SandboxConfig::default()
     })
     .await

@@ -20,6 +20,7 @@ async fn sandbox(size: usize, rate_limits: bool) -> Sandbox {
         seed: 11,
         size,
         rate_limits,
+        clock_start: Some(weft_sandbox::process_clock_start()),
         ..SandboxConfig::default()
     })
     .await

@@ -9,7 +9,6 @@
 use crate::hash::h;
 use crate::json::Obj;
 use crate::people::person;
-use crate::state::CLOCK_START;
 
 /// How far back generated history goes: about two years.
 const HISTORY_SECS: i64 = 730 * 86_400;
@@ -86,6 +85,8 @@ impl Kind {
 /// The generated workspace for one (seed, size).
 #[derive(Debug, Clone)]
 pub(crate) struct Universe {
+    /// Where the generated history ends: the sandbox clock's start (unix seconds).
+    pub(crate) epoch: i64,
     pub(crate) seed: u64,
     /// Number of contacts.
     pub(crate) size: u64,
@@ -93,9 +94,10 @@ pub(crate) struct Universe {
 }
 
 impl Universe {
-    pub(crate) fn new(seed: u64, size: usize) -> Self {
+    pub(crate) fn new(seed: u64, size: usize, epoch: i64) -> Self {
         Self {
             seed,
+            epoch,
             size: size as u64,
             tag: (h(seed, 0x1C_7A6, 0) & 0x0FFF_FFFF) as u32 | 0x6000_0000,
         }
@@ -110,7 +112,7 @@ impl Universe {
         }
     }
 
-    /// Last update of generated record `i` (non-decreasing in `i`, before the clock start).
+    /// Last update of generated record `i` (non-decreasing in `i`, before the epoch).
     pub(crate) fn updated(&self, kind: Kind, i: u64) -> i64 {
         let n = self.count(kind).max(1);
         let step = HISTORY_SECS as u64 / n;
@@ -120,7 +122,7 @@ impl Universe {
         } else {
             0
         };
-        CLOCK_START - HISTORY_SECS + base + jitter
+        self.epoch - HISTORY_SECS + base + jitter
     }
 
     /// Creation time of generated record `i` (up to 90 days before its update).
@@ -366,10 +368,11 @@ pub(crate) fn tag(k: usize, out: &mut String) {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::state::TEST_EPOCH;
 
     #[test]
     fn ids_round_trip_and_json_is_valid() {
-        let u = Universe::new(5, 300);
+        let u = Universe::new(5, 300, TEST_EPOCH);
         let id = u.contact_id(77);
         assert_eq!(id.len(), 24);
         assert_eq!(u.parse_contact_id(&id), Some(77));

@@ -176,7 +176,7 @@ impl IntercomState {
         api: Arc<ApiState>,
     ) -> Self {
         Self {
-            u: Universe::new(seed, size),
+            u: Universe::new(seed, size, clock.epoch()),
             token,
             clock,
             api,

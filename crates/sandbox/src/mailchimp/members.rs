@@ -8,7 +8,6 @@ use serde_json::{Map, Value, json};
 
 use crate::hash::h;
 use crate::people::person;
-use crate::state::CLOCK_START;
 
 /// Merge fields every member has (empty string when not set).
 pub(crate) const MERGE_TAGS: [&str; 4] = ["FNAME", "LNAME", "ADDRESS", "PHONE"];
@@ -76,12 +75,13 @@ pub(crate) struct Members {
 }
 
 impl Members {
-    /// `n` subscribed members from the shared people, changed over the last days.
-    pub(crate) fn seeded(seed: u64, n: usize) -> Self {
+    /// `n` subscribed members from the shared people, changed over the 30
+    /// days before `epoch` (where generated history ends).
+    pub(crate) fn seeded(seed: u64, n: usize, epoch: i64) -> Self {
         let mut m = Self::default();
         for i in 0..n as u64 {
             let p = person(seed, i);
-            let at = CLOCK_START - 86_400 * 30 + (i as i64 * 86_400 * 30) / (n as i64).max(1);
+            let at = epoch - 86_400 * 30 + (i as i64 * 86_400 * 30) / (n as i64).max(1);
             let mut fields = Map::new();
             fields.insert("FNAME".into(), Value::from(p.nickname));
             fields.insert("LNAME".into(), Value::from(p.last_name));
@@ -254,7 +254,7 @@ mod tests {
         assert!(!looks_real("not-an-email"));
         assert!(!looks_real("a@b"));
         assert!(!looks_real("someone@test.com"));
-        let mut m = Members::seeded(1, 3);
+        let mut m = Members::seeded(1, 3, crate::state::TEST_EPOCH);
         let hash = m.all[1].hash.clone();
         assert!(m.erase(&m.all[0].hash.clone()));
         assert_eq!(m.get(&hash).map(|x| x.hash.clone()), Some(hash));

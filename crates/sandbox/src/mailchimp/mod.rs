@@ -29,7 +29,7 @@ use serde_json::{Map, Value, json};
 
 use crate::faults::VendorError;
 use crate::hash::h;
-use crate::state::{ApiState, CLOCK_START, Clock, RateLimit};
+use crate::state::{ApiState, Clock, RateLimit};
 
 use members::{Members, WRITABLE_STATUSES, iso, looks_real, subscriber_hash};
 
@@ -139,7 +139,7 @@ impl MailchimpState {
             seed,
             api_key,
             list_id: format!("{:010x}", h(seed, SALT_LIST, 0) & 0xFF_FFFF_FFFF),
-            members: RwLock::new(Members::seeded(seed, seeded_members)),
+            members: RwLock::new(Members::seeded(seed, seeded_members, clock.epoch())),
             in_flight: AtomicUsize::new(0),
             clock,
             api,
@@ -233,7 +233,7 @@ impl MailchimpState {
             },
             "notify_on_subscribe": "",
             "notify_on_unsubscribe": "",
-            "date_created": iso(CLOCK_START - 500 * 86_400),
+            "date_created": iso(self.clock.epoch() - 500 * 86_400),
             "list_rating": 3,
             "email_type_option": false,
             "subscribe_url_short": "https://eepurl.com/weft",
@@ -252,7 +252,7 @@ impl MailchimpState {
                 "unsubscribe_count_since_send": 0,
                 "cleaned_count_since_send": 0,
                 "campaign_count": CAMPAIGNS,
-                "campaign_last_sent": iso(campaign_sent(CAMPAIGNS - 1)),
+                "campaign_last_sent": iso(campaign_sent(self.clock.epoch(), CAMPAIGNS - 1)),
                 "merge_field_count": members::MERGE_TAGS.len(),
                 "avg_sub_rate": 0, "avg_unsub_rate": 0, "target_sub_rate": 0,
                 "open_rate": 0, "click_rate": 0,
@@ -809,14 +809,14 @@ async fn delete_permanent(
     }
 }
 
-/// When campaign `c` was sent.
-fn campaign_sent(c: u64) -> i64 {
-    CLOCK_START - (CAMPAIGNS - c) as i64 * 14 * 86_400 + 15 * 3_600
+/// When campaign `c` was sent (every 14 days up to `epoch`, where history ends).
+fn campaign_sent(epoch: i64, c: u64) -> i64 {
+    epoch - (CAMPAIGNS - c) as i64 * 14 * 86_400 + 15 * 3_600
 }
 
 fn campaign_json(st: &MailchimpState, c: u64, recipients: usize) -> Value {
     let id = format!("{:010x}", h(st.seed, SALT_LIST ^ 0xC, c) & 0xFF_FFFF_FFFF);
-    let sent = campaign_sent(c);
+    let sent = campaign_sent(st.clock.epoch(), c);
     let title = format!("Weft Newsletter #{}", c + 1);
     json!({
         "id": id,

@@ -8,7 +8,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::hash::{h, parse_base62, pick, push_base62};
 use crate::people::person;
-use crate::state::CLOCK_START;
 
 use super::schema::{FieldType, SObject};
 
@@ -153,6 +152,8 @@ pub(crate) fn parse_date(s: &str) -> Option<i64> {
 pub(crate) struct Org {
     pub(crate) seed: u64,
     size: u64,
+    /// Where the generated history ends: the sandbox clock's start (unix seconds).
+    pub(crate) epoch: i64,
 }
 
 /// Record-number offset so generated ids look like a real org's.
@@ -163,10 +164,11 @@ const SALT_VAL: u64 = 0x5F_0003;
 const SALT_EMAIL: u64 = 0x5F_0004;
 
 impl Org {
-    pub(crate) fn new(seed: u64, size: usize) -> Self {
+    pub(crate) fn new(seed: u64, size: usize, epoch: i64) -> Self {
         Self {
             seed,
             size: size as u64,
+            epoch,
         }
     }
 
@@ -206,7 +208,7 @@ impl Org {
     /// `CreatedDate` of generated record `i` (never decreases with `i`).
     pub(crate) fn created(&self, obj: SObject, i: u64) -> i64 {
         let n = self.count(obj).max(1) as i64;
-        let start = CLOCK_START - HISTORY_SECS;
+        let start = self.epoch - HISTORY_SECS;
         let step = HISTORY_SECS / (n + 1);
         let jitter = (h(self.seed, SALT_TIME ^ obj as u64, i) % step.max(1) as u64) as i64;
         start + step * i as i64 + jitter / 2
@@ -215,7 +217,7 @@ impl Org {
     /// `LastModifiedDate`/`SystemModstamp` of generated record `i`.
     pub(crate) fn modified(&self, obj: SObject, i: u64) -> i64 {
         let created = self.created(obj, i);
-        let span = (CLOCK_START - 60 - created).max(1);
+        let span = (self.epoch - 60 - created).max(1);
         let r = h(self.seed, SALT_MOD ^ obj as u64, i);
         if r.is_multiple_of(3) {
             created
@@ -348,7 +350,7 @@ impl Org {
             }
             (SObject::Lead, "Company") => s(p.company),
             (_, "HasOptedOutOfEmail") => Val::Bool(r(field).is_multiple_of(10)),
-            (_, "Birthdate") => Val::Date(days(CLOCK_START) - 8_000 - (r(field) % 15_000) as i64),
+            (_, "Birthdate") => Val::Date(days(self.epoch) - 8_000 - (r(field) % 15_000) as i64),
             (_, "Webinar_Source__c") => {
                 if r(field).is_multiple_of(3) {
                     Val::Str(format!(
@@ -463,11 +465,12 @@ fn checksum(id15: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::TEST_EPOCH;
 
     #[test]
     fn ids_round_trip_with_known_checksum() {
         assert_eq!(checksum("001A0000006Vm9r"), "IAC");
-        let org = Org::new(1, 100);
+        let org = Org::new(1, 100, TEST_EPOCH);
         let id = org.id(SObject::Contact, 42);
         assert_eq!(id.len(), 18);
         assert!(id.starts_with("0035g0"));

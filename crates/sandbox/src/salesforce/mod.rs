@@ -87,7 +87,7 @@ impl SalesforceState {
         api: Arc<ApiState>,
     ) -> Self {
         Self {
-            org: Org::new(seed, size),
+            org: Org::new(seed, size, clock.epoch()),
             auth,
             store: RwLock::new(Store::default()),
             tokens: Mutex::new(Vec::new()),

@@ -7,7 +7,6 @@
 //! like `i`), so "created desc, id desc" is simply "index desc".
 
 use crate::hash::{h, parse_base62, push_base62};
-use crate::state::CLOCK_START;
 
 /// How far back generated history goes: about two years.
 pub(crate) const HISTORY_SECS: i64 = 730 * 86_400;
@@ -131,17 +130,20 @@ impl Kind {
 pub(crate) struct Universe {
     pub(crate) seed: u64,
     pub(crate) size: u64,
+    /// Where the generated history ends: the sandbox clock's start (unix seconds).
+    pub(crate) epoch: i64,
     /// Four base62 characters derived from the seed, in every id.
     tag: String,
 }
 
 impl Universe {
-    pub(crate) fn new(seed: u64, size: usize) -> Self {
+    pub(crate) fn new(seed: u64, size: usize, epoch: i64) -> Self {
         let mut tag = String::with_capacity(4);
         push_base62(&mut tag, h(seed, 0x7A6, 0) % 14_776_336, 4);
         Self {
             seed,
             size: size as u64,
+            epoch,
             tag,
         }
     }
@@ -169,11 +171,11 @@ impl Universe {
         }
     }
 
-    /// Creation time of generated object `i` (non-decreasing in `i`, all before the clock start).
+    /// Creation time of generated object `i` (non-decreasing in `i`, all before the epoch).
     pub(crate) fn created(&self, kind: Kind, i: u64) -> i64 {
         let n = self.count(kind).max(1);
         let step = (u128::from(i) * HISTORY_SECS as u128 / u128::from(n)) as i64;
-        CLOCK_START - HISTORY_SECS + step
+        self.epoch - HISTORY_SECS + step
     }
 
     /// The id of object `i` of `kind`.
@@ -279,10 +281,11 @@ impl Universe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::TEST_EPOCH;
 
     #[test]
     fn ids_round_trip_and_sort_with_index() {
-        let u = Universe::new(9, 1_000);
+        let u = Universe::new(9, 1_000, TEST_EPOCH);
         let a = u.id(Kind::Customer, 41);
         let b = u.id(Kind::Customer, 42);
         assert!(a < b);
@@ -295,11 +298,11 @@ mod tests {
 
     #[test]
     fn created_is_monotonic_and_before_clock_start() {
-        let u = Universe::new(1, 777);
+        let u = Universe::new(1, 777, TEST_EPOCH);
         let mut last = i64::MIN;
         for i in 0..777 {
             let c = u.created(Kind::Customer, i);
-            assert!(c >= last && c < CLOCK_START);
+            assert!(c >= last && c < u.epoch);
             last = c;
         }
         for i in 0..u.count(Kind::Refund) {

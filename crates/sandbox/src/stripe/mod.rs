@@ -95,7 +95,7 @@ impl StripeState {
         api: Arc<ApiState>,
     ) -> Self {
         Self {
-            u: Universe::new(seed, size),
+            u: Universe::new(seed, size, clock.epoch()),
             api_key,
             store: RwLock::new(Store::default()),
             idempotency: Mutex::new(HashMap::new()),
@@ -257,7 +257,7 @@ async fn account(State(st): State<Shared>, headers: HeaderMap) -> Response {
     let id = format!("acct_{}", &st.u.id(Kind::Customer, 0)[4..]);
     let body = format!(
         r#"{{"id":"{id}","object":"account","business_profile":{{"mcc":null,"name":"Weft Sandbox","product_description":null,"support_address":null,"support_email":null,"support_phone":null,"support_url":null,"url":null}},"business_type":"company","capabilities":{{"card_payments":"active","transfers":"active"}},"charges_enabled":true,"country":"US","created":{created},"default_currency":"usd","details_submitted":true,"email":"owner@weft-sandbox.example.com","metadata":{{}},"payouts_enabled":true,"type":"standard"}}"#,
-        created = crate::state::CLOCK_START - data::HISTORY_SECS - 86_400
+        created = st.u.epoch - data::HISTORY_SECS - 86_400
     );
     respond(StatusCode::OK, body)
 }
@@ -688,7 +688,7 @@ mod tests {
             7,
             1_234,
             "sk_test_k".to_owned(),
-            Arc::new(Clock::new()),
+            Arc::new(Clock::new(Some(crate::state::TEST_EPOCH))),
             api.clone(),
         );
         let mut headers = HeaderMap::new();

@@ -300,7 +300,7 @@ fn subscription(ctx: Ctx<'_>, j: u64, out: &mut String) {
     let u = ctx.u;
     let created = u.created(Kind::Subscription, j);
     let id = u.id(Kind::Subscription, j);
-    let periods = (crate::state::CLOCK_START - created) / MONTH;
+    let periods = (u.epoch - created) / MONTH;
     let period_start = created + periods * MONTH;
     let mut o = Obj::new(out);
     o.str("id", &id)

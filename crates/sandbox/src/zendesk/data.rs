@@ -9,7 +9,6 @@
 use crate::hash::h;
 use crate::json::Obj;
 use crate::people::person;
-use crate::state::CLOCK_START;
 
 /// How far back generated history goes: about two years.
 const HISTORY_SECS: i64 = 730 * 86_400;
@@ -82,15 +81,18 @@ pub(crate) fn iso(t: i64) -> String {
 /// The generated account for one (seed, size).
 #[derive(Debug, Clone)]
 pub(crate) struct Universe {
+    /// Where the generated history ends: the sandbox clock's start (unix seconds).
+    pub(crate) epoch: i64,
     pub(crate) seed: u64,
     /// Users and tickets.
     pub(crate) size: u64,
 }
 
 impl Universe {
-    pub(crate) fn new(seed: u64, size: usize) -> Self {
+    pub(crate) fn new(seed: u64, size: usize, epoch: i64) -> Self {
         Self {
             seed,
+            epoch,
             size: size as u64,
         }
     }
@@ -103,7 +105,7 @@ impl Universe {
         }
     }
 
-    /// Last update of generated record `i` (non-decreasing in `i`, before the clock start).
+    /// Last update of generated record `i` (non-decreasing in `i`, before the epoch).
     pub(crate) fn updated(&self, kind: Kind, i: u64) -> i64 {
         let n = self.count(kind).max(1);
         let step = HISTORY_SECS as u64 / n;
@@ -113,14 +115,14 @@ impl Universe {
         } else {
             0
         };
-        CLOCK_START - HISTORY_SECS + base + jitter
+        self.epoch - HISTORY_SECS + base + jitter
     }
 
     /// Creation time of generated record `i` (up to 60 days before its update).
     pub(crate) fn created(&self, kind: Kind, i: u64) -> i64 {
         let updated = self.updated(kind, i);
         let back = (h(self.seed, kind.salt() ^ 0xC0, i) % (60 * 86_400)) as i64;
-        (updated - back).max(CLOCK_START - HISTORY_SECS - 60 * 86_400)
+        (updated - back).max(self.epoch - HISTORY_SECS - 60 * 86_400)
     }
 
     /// The shared-population person behind user `i`: users start a third of
@@ -329,8 +331,8 @@ pub(crate) fn ticket(u: &Universe, base_url: &str, i: u64, out: &mut String) {
     o.end();
 }
 
-/// Renders group `k`.
-pub(crate) fn group(base_url: &str, k: usize, out: &mut String) {
+/// Renders group `k` (created the day before history begins, which ends at `epoch`).
+pub(crate) fn group(base_url: &str, epoch: i64, k: usize, out: &mut String) {
     let id = GROUP_BASE + k as u64;
     let mut o = Obj::new(out);
     o.str("url", &format!("{base_url}/api/v2/groups/{id}.json"))
@@ -340,8 +342,8 @@ pub(crate) fn group(base_url: &str, k: usize, out: &mut String) {
         .str("description", "")
         .bool("default", k == 0)
         .bool("deleted", false)
-        .str("created_at", &iso(CLOCK_START - HISTORY_SECS - 86_400))
-        .str("updated_at", &iso(CLOCK_START - HISTORY_SECS - 86_400));
+        .str("created_at", &iso(epoch - HISTORY_SECS - 86_400))
+        .str("updated_at", &iso(epoch - HISTORY_SECS - 86_400));
     o.end();
 }
 
@@ -358,11 +360,11 @@ pub(crate) const TICKET_FIELDS: &[(&str, &str, bool)] = &[
     ("checkbox", "Refund requested", false),
 ];
 
-/// Renders ticket field `k`.
-pub(crate) fn ticket_field(base_url: &str, k: usize, out: &mut String) {
+/// Renders ticket field `k` (created the day before history begins, which ends at `epoch`).
+pub(crate) fn ticket_field(base_url: &str, epoch: i64, k: usize, out: &mut String) {
     let (kind, title, system) = TICKET_FIELDS.get(k).copied().unwrap_or_default();
     let id = FIELD_BASE + k as u64;
-    let at = iso(CLOCK_START - HISTORY_SECS - 86_400);
+    let at = iso(epoch - HISTORY_SECS - 86_400);
     let mut o = Obj::new(out);
     o.str("url", &format!("{base_url}/api/v2/ticket_fields/{id}.json"))
         .int("id", id as i64)
@@ -393,23 +395,24 @@ pub(crate) fn ticket_field(base_url: &str, k: usize, out: &mut String) {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::state::TEST_EPOCH;
 
     #[test]
     fn updates_never_decrease_and_stay_in_the_past() {
-        let u = Universe::new(3, 5_000);
+        let u = Universe::new(3, 5_000, TEST_EPOCH);
         let mut last = i64::MIN;
         for i in 0..5_000 {
             let t = u.updated(Kind::Ticket, i);
-            assert!(t >= last && t < CLOCK_START);
+            assert!(t >= last && t < u.epoch);
             assert!(u.created(Kind::Ticket, i) <= t);
             last = t;
         }
-        assert_eq!(iso(CLOCK_START), "2026-11-01T00:00:00Z");
+        assert_eq!(iso(u.epoch), "2026-11-01T00:00:00Z");
     }
 
     #[test]
     fn renders_valid_json() {
-        let u = Universe::new(3, 100);
+        let u = Universe::new(3, 100, TEST_EPOCH);
         for i in 0..20 {
             let mut s = String::new();
             user(&u, "http://x", i, &mut s);

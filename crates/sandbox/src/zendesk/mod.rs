@@ -163,7 +163,7 @@ impl ZendeskState {
         api: Arc<ApiState>,
     ) -> Self {
         Self {
-            u: Universe::new(seed, size),
+            u: Universe::new(seed, size, clock.epoch()),
             credentials: format!("{email}/token:{token}"),
             clock,
             api,
@@ -640,7 +640,7 @@ async fn ticket_fields(State(st): State<Shared>, headers: HeaderMap) -> Response
         if k > 0 {
             body.push(',');
         }
-        data::ticket_field(&base, k, &mut body);
+        data::ticket_field(&base, st.u.epoch, k, &mut body);
     }
     body.push_str(&format!(
         r#"],"next_page":null,"previous_page":null,"count":{}}}"#,
@@ -666,7 +666,7 @@ async fn groups(State(st): State<Shared>, headers: HeaderMap, RawQuery(raw): Raw
             if k > range.start {
                 s.push(',');
             }
-            data::group(&base, k, &mut s);
+            data::group(&base, st.u.epoch, k, &mut s);
         }
         s.push(']');
         s

@@ -11,7 +11,6 @@
 use crate::hash::{h, pick, push_base62};
 use crate::json::Obj;
 use crate::people::{Person, person};
-use crate::state::CLOCK_START;
 
 /// Webinars each host runs (two past, one upcoming).
 pub(crate) const WEBINARS_PER_USER: u64 = 3;
@@ -104,16 +103,19 @@ impl Status {
 
 /// The generated Zoom account.
 pub(crate) struct Universe {
+    /// Where the generated history ends: the sandbox clock's start (unix seconds).
+    pub(crate) epoch: i64,
     pub(crate) seed: u64,
     size: u64,
     users: u64,
 }
 
 impl Universe {
-    pub(crate) fn new(seed: u64, size: usize) -> Self {
+    pub(crate) fn new(seed: u64, size: usize, epoch: i64) -> Self {
         let size = size as u64;
         Self {
             seed,
+            epoch,
             size,
             users: (size / 100).max(3),
         }
@@ -156,7 +158,7 @@ impl Universe {
     }
 
     pub(crate) fn user_created(&self, u: u64) -> i64 {
-        CLOCK_START - 400 * DAY + (u as i64 % 200) * DAY
+        self.epoch - 400 * DAY + (u as i64 % 200) * DAY
     }
 
     fn uuid(&self, salt: u64, i: u64) -> String {
@@ -188,7 +190,7 @@ impl Universe {
             .str("user_created_at", &created)
             .str(
                 "last_login_time",
-                &iso(CLOCK_START - (u as i64 % 9 + 1) * DAY),
+                &iso(self.epoch - (u as i64 % 9 + 1) * DAY),
             )
             .str("last_client_version", "6.2.5.41727(mac)")
             .str("status", "active")
@@ -214,14 +216,14 @@ impl Universe {
         let slot = (w / WEBINARS_PER_USER) as i64 % 60;
         let at_15h = 15 * 3_600;
         match w % WEBINARS_PER_USER {
-            0 => CLOCK_START - (slot + 2) * DAY + at_15h,
-            1 => CLOCK_START - (slot + 70) * DAY + at_15h,
-            _ => CLOCK_START + (slot + 3) * DAY + at_15h,
+            0 => self.epoch - (slot + 2) * DAY + at_15h,
+            1 => self.epoch - (slot + 70) * DAY + at_15h,
+            _ => self.epoch + (slot + 3) * DAY + at_15h,
         }
     }
 
     pub(crate) fn webinar_is_past(&self, w: u64) -> bool {
-        self.webinar_start(w) < CLOCK_START
+        self.webinar_start(w) < self.epoch
     }
 
     fn webinar_created(&self, w: u64) -> i64 {
@@ -264,7 +266,7 @@ impl Universe {
 
     pub(crate) fn render_meeting(&self, m: u64, out: &mut String) {
         let host = m / MEETINGS_PER_USER;
-        let start = CLOCK_START + ((m % 14) as i64 - 7) * DAY + (9 + (m % 8) as i64) * 3_600;
+        let start = self.epoch + ((m % 14) as i64 - 7) * DAY + (9 + (m % 8) as i64) * 3_600;
         let mut o = Obj::new(out);
         o.str("uuid", &self.uuid(SALT_UUID ^ 0xA, m))
             .int("id", MEETING_ID_BASE + m as i64)
@@ -348,7 +350,7 @@ impl Universe {
     /// When registrant `k` signed up: spread over the registration window.
     pub(crate) fn registrant_created(&self, w: u64, k: u64) -> i64 {
         let open = self.webinar_created(w);
-        let close = self.webinar_start(w).min(CLOCK_START);
+        let close = self.webinar_start(w).min(self.epoch);
         let n = self.registrant_count(w).max(1) as i64;
         open + (close - open) * k as i64 / n
     }
@@ -458,10 +460,11 @@ impl Registrant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::TEST_EPOCH;
 
     #[test]
     fn ids_round_trip_and_registrants_come_from_people() {
-        let u = Universe::new(7, 1_000);
+        let u = Universe::new(7, 1_000, TEST_EPOCH);
         assert_eq!(u.users(), 10);
         assert_eq!(u.registrant_count(0), 1_000);
         let id = u.registrant_id(4, 17);

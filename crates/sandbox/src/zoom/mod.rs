@@ -161,7 +161,7 @@ impl ZoomState {
     ) -> Self {
         let now = Instant::now();
         Self {
-            u: Universe::new(seed, size),
+            u: Universe::new(seed, size, clock.epoch()),
             creds,
             tokens: Mutex::new(HashMap::new()),
             token_seq: AtomicU64::new(1),
