@@ -22,7 +22,7 @@ use weft_arrow::{JsonDecoder, SchemaContract};
 use weft_benches::sync::{Counting, people_model, people_sync};
 use weft_core::{SyncAction, SyncOptions, SyncStore, WriteDisposition, run_sync};
 use weft_stage::Stage;
-use weft_warehouse::{DuckDbWarehouse, LoadSpec, Warehouse, commit_staged};
+use weft_warehouse::{DuckDbWarehouse, LoadSpec, Warehouse};
 
 const LOAD_ROWS: u64 = 100_000;
 const MODEL_ROWS: u64 = 1_000_000;
@@ -79,7 +79,7 @@ fn load(c: &mut Criterion) {
             |wh| {
                 let warehouse: Arc<dyn Warehouse> = wh.clone();
                 let receipt = rt
-                    .block_on(commit_staged(warehouse, &stage, manifest.clone(), &spec))
+                    .block_on(warehouse.commit_load(&stage, &manifest, &spec))
                     .unwrap();
                 assert_eq!(receipt.rows, LOAD_ROWS);
                 wh

@@ -102,8 +102,10 @@ async fn load_and_model(h: &Harness) {
         assert!(outcome.succeeded(), "{}", outcome.render());
         assert!(outcome.syncs.is_empty());
     }
-    let warehouse = weft_runner::open_warehouse(&config).unwrap();
-    let models = weft_runner::run_models(&config, &warehouse).unwrap();
+    let warehouse = weft_runner::open_warehouse(&config).await.unwrap();
+    let models = weft_runner::run_models(&config, warehouse.as_ref())
+        .await
+        .unwrap();
     assert_eq!(models.len(), 1);
     assert_eq!(models[0].name, "models.people");
 }
@@ -432,8 +434,8 @@ async fn dry_run_plans_and_calls_nothing() {
     let requests = control.request_count(Api::Mailchimp);
     let before = audience(&h);
     let results = {
-        let warehouse = weft_runner::open_warehouse(&config).unwrap();
-        weft_runner::run_syncs(&config, &warehouse, Some(SYNC), true)
+        let warehouse = weft_runner::open_warehouse(&config).await.unwrap();
+        weft_runner::run_syncs(&config, warehouse.as_ref(), Some(SYNC), true)
             .await
             .unwrap()
     };
@@ -532,7 +534,7 @@ async fn a_sync_killed_mid_batch_resumes_without_duplicates() {
         calls: AtomicUsize::new(0),
     };
     let killed = {
-        let warehouse = weft_runner::open_warehouse(&config).unwrap();
+        let warehouse = weft_runner::open_warehouse(&config).await.unwrap();
         let options = SyncOptions {
             dry_run: false,
             batch_size: sync.batch_size,

@@ -2,6 +2,7 @@
 -- One row per person: Zoom webinar registrants and Salesforce contacts,
 -- de-duplicated by normalised email (lower(trim(email))). The name is the
 -- most recently updated one; `sources` lists where the person was seen.
+-- Portable SQL: it runs in DuckDB and PostgreSQL alike.
 WITH seen AS (
     SELECT lower(trim(email)) AS email,
            first_name,
@@ -23,11 +24,15 @@ people AS (
 ),
 latest AS (
     SELECT email, first_name, last_name
-    FROM people
-    QUALIFY row_number() OVER (
-        PARTITION BY email
-        ORDER BY updated_at DESC NULLS LAST, source, first_name, last_name
-    ) = 1
+    FROM (
+        SELECT email, first_name, last_name,
+               row_number() OVER (
+                   PARTITION BY email
+                   ORDER BY updated_at DESC NULLS LAST, source, first_name, last_name
+               ) AS newest_first
+        FROM people
+    ) ranked
+    WHERE newest_first = 1
 ),
 origins AS (
     SELECT email,

@@ -241,9 +241,11 @@ async fn round(h: &Harness) -> Round {
             }
         }
     }
-    let warehouse = weft_runner::open_warehouse(&config).unwrap();
-    outcome.models = weft_runner::run_models(&config, &warehouse).unwrap();
-    outcome.syncs = weft_runner::run_syncs(&config, &warehouse, None, false)
+    let warehouse = weft_runner::open_warehouse(&config).await.unwrap();
+    outcome.models = weft_runner::run_models(&config, warehouse.as_ref())
+        .await
+        .unwrap();
+    outcome.syncs = weft_runner::run_syncs(&config, warehouse.as_ref(), None, false)
         .await
         .unwrap();
     Round { outcome, errors }

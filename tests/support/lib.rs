@@ -17,9 +17,31 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// Starts a sandbox and writes a config for the Stripe pipeline.
+    /// Starts a sandbox and writes a config for the Stripe pipeline (DuckDB
+    /// `weft.duckdb`, local stage `stage/`).
     pub async fn stripe(sandbox: SandboxConfig, extra_pipeline_toml: &str) -> Harness {
         let dir = tempfile::tempdir().unwrap();
+        Harness::stripe_in(dir, sandbox, extra_pipeline_toml, DUCKDB_LOCAL).await
+    }
+
+    /// [`Harness::stripe`] loading through `stack` (its `[warehouse]` and
+    /// `[stage]`: PostgreSQL and an S3 bucket).
+    pub async fn stripe_on(
+        stack: &PgStack,
+        sandbox: SandboxConfig,
+        extra_pipeline_toml: &str,
+    ) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let target = stack.config_toml(dir.path());
+        Harness::stripe_in(dir, sandbox, extra_pipeline_toml, &target).await
+    }
+
+    async fn stripe_in(
+        dir: tempfile::TempDir,
+        sandbox: SandboxConfig,
+        extra_pipeline_toml: &str,
+        target_toml: &str,
+    ) -> Harness {
         let key = dir.path().join("stripe.key");
         std::fs::write(&key, &sandbox.api_key).unwrap();
         let sandbox = Sandbox::start(sandbox).await.unwrap();
@@ -28,12 +50,7 @@ impl Harness {
             &config_path,
             format!(
                 r#"
-[warehouse]
-kind = "duckdb"
-path = "weft.duckdb"
-
-[stage]
-url = "stage"
+{target_toml}
 
 [[pipelines]]
 name = "stripe"
@@ -96,6 +113,20 @@ api_key = {{ file = "{}" }}
         }
     }
 
+    /// [`Harness::story`] loading into `stack`'s PostgreSQL through its S3
+    /// bucket: the demo's configuration with its `[warehouse]` and `[stage]`
+    /// swapped.
+    pub async fn story_on(stack: &PgStack, size: usize, mode: &str) -> Harness {
+        let h = Harness::story(size, mode).await;
+        let text = std::fs::read_to_string(&h.config_path).unwrap();
+        let local =
+            "[warehouse]\nkind = \"duckdb\"\npath = \"weft.duckdb\"\n\n[stage]\nurl = \"stage\"\n";
+        assert!(text.contains(local), "the demo config changed shape");
+        let text = text.replace(local, &stack.config_toml(h.dir.path()));
+        std::fs::write(&h.config_path, text).unwrap();
+        h
+    }
+
     /// Runs every pipeline, then the models, then the syncs (what `weft run`
     /// does) and checks every stream and sync succeeded.
     pub async fn run_all(&self) -> weft_runner::RunOutcome {
@@ -125,6 +156,131 @@ api_key = {{ file = "{}" }}
     /// The DuckDB file.
     pub fn warehouse_path(&self) -> PathBuf {
         self.dir.path().join("weft.duckdb")
+    }
+}
+
+/// The `[warehouse]` and `[stage]` of the DuckDB harnesses.
+const DUCKDB_LOCAL: &str = r#"
+[warehouse]
+kind = "duckdb"
+path = "weft.duckdb"
+
+[stage]
+url = "stage"
+"#;
+
+/// A real PostgreSQL server and a real S3 server (SeaweedFS) on loopback, a
+/// fresh database and bucket prefix per test, and read-back of what landed.
+pub struct PgStack {
+    /// The PostgreSQL server.
+    pub pg: weft_testsvc::Postgres,
+    /// The S3 server.
+    pub s3: weft_testsvc::SeaweedS3,
+    /// The database the config loads into.
+    pub db: String,
+    /// The stage URL (`s3://bucket/db`).
+    pub stage_url: String,
+}
+
+impl PgStack {
+    /// Starts both servers and creates database `db` (also the stage prefix).
+    pub fn start(db: &str) -> PgStack {
+        let pg = weft_testsvc::Postgres::start().unwrap();
+        let s3 = weft_testsvc::SeaweedS3::start().unwrap();
+        PgStack::on(pg, s3, db)
+    }
+
+    /// A new database `db` (and stage prefix) on running servers.
+    pub fn on(pg: weft_testsvc::Postgres, s3: weft_testsvc::SeaweedS3, db: &str) -> PgStack {
+        pg.create_database(db).unwrap();
+        let stage_url = format!("{}/{db}", s3.url());
+        PgStack {
+            pg,
+            s3,
+            db: db.to_string(),
+            stage_url,
+        }
+    }
+
+    /// Switches to a new database `db` on the same server, loading from the
+    /// same stage (a replay target).
+    pub fn use_database_keeping_stage(&mut self, db: &str) {
+        self.pg.create_database(db).unwrap();
+        self.db = db.to_string();
+    }
+
+    /// Switches to a new database `db` (and stage prefix) on the same servers.
+    pub fn use_database(&mut self, db: &str) {
+        self.pg.create_database(db).unwrap();
+        self.stage_url = format!("{}/{db}", self.s3.url());
+        self.db = db.to_string();
+    }
+
+    /// The database's URL.
+    pub fn url(&self) -> String {
+        let url = self.pg.url();
+        let server = url
+            .rsplit_once('/')
+            .map_or(url.as_str(), |(server, _)| server);
+        format!("{server}/{}", self.db)
+    }
+
+    /// `[warehouse]` (kind postgres) and `[stage]` (the bucket) tables, their
+    /// secrets written as files into `dir`.
+    pub fn config_toml(&self, dir: &Path) -> String {
+        let secret = |name: &str, value: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, value).unwrap();
+            path.display().to_string()
+        };
+        let url = secret("pg.url", &self.url());
+        let key = secret("s3.key", self.s3.access_key_id());
+        let secret_key = secret("s3.secret", self.s3.secret_access_key());
+        format!(
+            r#"
+[warehouse]
+kind = "postgres"
+url = {{ file = "{url}" }}
+
+[stage]
+url = "{stage}"
+endpoint = "{endpoint}"
+region = "{region}"
+allow_http = true
+access_key_id = {{ file = "{key}" }}
+secret_access_key = {{ file = "{secret_key}" }}
+"#,
+            stage = self.stage_url,
+            endpoint = self.s3.endpoint(),
+            region = self.s3.region(),
+        )
+    }
+
+    /// Runs one query returning a single i64.
+    pub fn i64(&self, sql: &str) -> i64 {
+        let out = self.pg.psql(&self.db, sql).unwrap();
+        out.trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{sql}: {out:?}: {e}"))
+    }
+
+    /// Runs one query; each row's columns joined by `|`, NULL as empty.
+    pub fn strings(&self, sql: &str) -> Vec<String> {
+        let out = self.pg.psql(&self.db, sql).unwrap();
+        out.lines().map(str::to_string).collect()
+    }
+
+    /// The stage, opened with the stack's credentials.
+    pub fn stage(&self) -> weft_stage::Stage {
+        let options = weft_stage::S3Options {
+            endpoint: Some(self.s3.endpoint()),
+            region: Some(self.s3.region().to_string()),
+            access_key_id: Some(self.s3.access_key_id().to_string().into()),
+            secret_access_key: Some(self.s3.secret_access_key().to_string().into()),
+            allow_http: Some(true),
+            multipart_threshold_bytes: None,
+        };
+        weft_stage::Stage::s3(&self.stage_url, &options).unwrap()
     }
 }
 

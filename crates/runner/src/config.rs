@@ -98,6 +98,33 @@ pub enum WarehouseConfig {
         #[serde(default = "default_threads")]
         threads: u32,
     },
+    /// PostgreSQL 15 or later, which several runners (and your BI tools) share.
+    Postgres {
+        /// The connection URL, as a secret reference (it may hold a
+        /// password): `url = { env = "WEFT_PG_URL" }`. `sslmode=require` in
+        /// the URL connects over TLS (rustls).
+        url: weft_core::SecretRef,
+        /// Prepended to every pipeline's schema name (`weft_` loads pipeline
+        /// `stripe` into schema `weft_stripe`); `_weft` and `models` stay as they are.
+        #[serde(default)]
+        schema_prefix: Option<String>,
+        /// How long a run waits for a pipeline another runner is running
+        /// (then that pipeline fails with who holds it); default 0: fail at once.
+        #[serde(default)]
+        lock_wait_secs: u64,
+    },
+}
+
+impl WarehouseConfig {
+    /// How long a run waits for a pipeline's run lock.
+    pub fn lock_wait(&self) -> std::time::Duration {
+        match self {
+            WarehouseConfig::Duckdb { .. } => std::time::Duration::ZERO,
+            WarehouseConfig::Postgres { lock_wait_secs, .. } => {
+                std::time::Duration::from_secs(*lock_wait_secs)
+            }
+        }
+    }
 }
 
 /// The staging area.
@@ -111,6 +138,26 @@ pub struct StageConfig {
     /// Loads kept per stream after a successful run (older staged loads are pruned); 0 keeps all.
     #[serde(default)]
     pub keep_loads: usize,
+    /// S3: the endpoint of an S3-compatible server (MinIO, SeaweedFS, R2...);
+    /// default `AWS_ENDPOINT`, else AWS itself.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// S3: the bucket's region; default `AWS_REGION` / `AWS_DEFAULT_REGION`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// S3: the access key id, as a secret reference (`{ env = "…" }` or
+    /// `{ file = "…" }`); default `AWS_ACCESS_KEY_ID`.
+    #[serde(default)]
+    pub access_key_id: Option<weft_core::SecretRef>,
+    /// S3: the secret access key, as a secret reference; default `AWS_SECRET_ACCESS_KEY`.
+    #[serde(default)]
+    pub secret_access_key: Option<weft_core::SecretRef>,
+    /// S3: allow a plain `http://` endpoint (a server on loopback); default `AWS_ALLOW_HTTP`.
+    #[serde(default)]
+    pub allow_http: Option<bool>,
+    /// S3: staged files larger than this are uploaded in parts (at least 5 MiB; default 8 MiB).
+    #[serde(default)]
+    pub multipart_threshold_bytes: Option<usize>,
 }
 
 impl Default for StageConfig {
@@ -118,7 +165,36 @@ impl Default for StageConfig {
         StageConfig {
             url: default_stage_url(),
             keep_loads: 0,
+            endpoint: None,
+            region: None,
+            access_key_id: None,
+            secret_access_key: None,
+            allow_http: None,
+            multipart_threshold_bytes: None,
         }
+    }
+}
+
+impl StageConfig {
+    /// Opens the stage: a local directory, or a bucket with these settings
+    /// (each S3 key left out falls back to its `AWS_*` variable).
+    pub fn open(&self) -> Result<weft_stage::Stage, crate::RunnerError> {
+        let is_s3 = self.url.starts_with("s3://") || self.url.starts_with("s3a://");
+        if !is_s3 {
+            return Ok(weft_stage::Stage::from_url(&self.url)?);
+        }
+        let secret = |r: &Option<weft_core::SecretRef>| {
+            r.as_ref().map(weft_core::SecretRef::resolve).transpose()
+        };
+        let options = weft_stage::S3Options {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            access_key_id: secret(&self.access_key_id)?,
+            secret_access_key: secret(&self.secret_access_key)?,
+            allow_http: self.allow_http,
+            multipart_threshold_bytes: self.multipart_threshold_bytes,
+        };
+        Ok(weft_stage::Stage::s3(&self.url, &options)?)
     }
 }
 
@@ -225,8 +301,9 @@ impl WeftConfig {
     }
 
     fn rebase(&mut self, base: &Path) {
-        let WarehouseConfig::Duckdb { path, .. } = &mut self.warehouse;
-        if path.is_relative() {
+        if let WarehouseConfig::Duckdb { path, .. } = &mut self.warehouse
+            && path.is_relative()
+        {
             *path = base.join(&*path);
         }
         if !self.stage.url.contains("://") && Path::new(&self.stage.url).is_relative() {
@@ -303,7 +380,10 @@ api_key = { env = "STRIPE_API_KEY" } # or { file = "…" }
             path,
             memory_limit,
             threads,
-        } = &c.warehouse;
+        } = &c.warehouse
+        else {
+            panic!("the README example is a DuckDB warehouse");
+        };
         assert_eq!(*threads, 1);
         assert_eq!(memory_limit, "512MB");
         assert_eq!(path, Path::new("/etc/weft/weft.duckdb"));

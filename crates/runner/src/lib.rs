@@ -13,13 +13,16 @@ mod progress;
 
 use std::sync::Arc;
 
+use secrecy::ExposeSecret;
 use serde::Serialize;
+use weft_core::SyncStore;
 use weft_core::{
     CancellationToken, Pipeline, PipelineOptions, RunReport, SyncOptions, SyncReport, run_sync,
 };
 use weft_http::BudgetRegistry;
-use weft_stage::Stage;
-use weft_warehouse::{DuckDbWarehouse, LoadSpec, ModelRun, StagedDestination, Warehouse};
+use weft_warehouse::{
+    DuckDbWarehouse, LoadSpec, ModelRun, PostgresWarehouse, StagedDestination, Warehouse,
+};
 
 pub use config::{
     ModelsConfig, PipelineConfig, StageConfig, SyncConfig, WarehouseConfig, WeftConfig,
@@ -39,7 +42,7 @@ pub struct RunOptions {
 }
 
 /// Opens the configured warehouse.
-pub fn open_warehouse(config: &WeftConfig) -> Result<Arc<DuckDbWarehouse>, RunnerError> {
+pub async fn open_warehouse(config: &WeftConfig) -> Result<Arc<dyn Warehouse>, RunnerError> {
     match &config.warehouse {
         WarehouseConfig::Duckdb {
             path,
@@ -56,6 +59,14 @@ pub fn open_warehouse(config: &WeftConfig) -> Result<Arc<DuckDbWarehouse>, Runne
             let warehouse = DuckDbWarehouse::open(path)?;
             warehouse.set_memory_limit(memory_limit)?;
             warehouse.set_threads(*threads)?;
+            Ok(Arc::new(warehouse))
+        }
+        WarehouseConfig::Postgres {
+            url, schema_prefix, ..
+        } => {
+            let url = url.resolve()?;
+            let warehouse =
+                PostgresWarehouse::connect(url.expose_secret(), schema_prefix.as_deref()).await?;
             Ok(Arc::new(warehouse))
         }
     }
@@ -152,8 +163,10 @@ pub async fn run(
         Some(name) => vec![config.pipeline(name)?],
         None => config.pipelines.iter().collect(),
     };
-    let warehouse = open_warehouse(config)?;
-    let stage = Stage::from_url(&config.stage.url)?;
+    let warehouse = open_warehouse(config).await?;
+    let stage = config.stage.open()?;
+    // An unreachable bucket or refused credentials fail here, before any API call.
+    stage.check().await?;
     let budgets = BudgetRegistry::global();
     let mut outcome = RunOutcome::default();
     for p in selected {
@@ -168,9 +181,22 @@ pub async fn run(
                 continue;
             }
         };
+        // Two runners sharing a warehouse never run one pipeline at once.
+        let _lock = match warehouse
+            .lock_pipeline(&p.name, config.warehouse.lock_wait())
+            .await
+        {
+            Ok(lock) => lock,
+            Err(e) => {
+                outcome
+                    .pipelines
+                    .push(RunReport::not_started(p.name.clone(), e.to_string()));
+                continue;
+            }
+        };
         let destination = Arc::new(StagedDestination::new(
             stage.clone(),
-            Arc::clone(&warehouse) as Arc<dyn Warehouse>,
+            Arc::clone(&warehouse),
         ));
         let mut pipeline = Pipeline::new(p.name.clone(), source, destination)
             .with_options(PipelineOptions {
@@ -196,28 +222,28 @@ pub async fn run(
         outcome.pipelines.push(report);
     }
     if options.pipeline.is_none() && !cancel.is_cancelled() {
-        outcome.models = run_models(config, &warehouse)?;
-        outcome.syncs = run_syncs(config, &warehouse, None, false).await?;
+        outcome.models = run_models(config, warehouse.as_ref()).await?;
+        outcome.syncs = run_syncs(config, warehouse.as_ref(), None, false).await?;
     }
     Ok(outcome)
 }
 
 /// Runs the configured SQL models (none when `[models]` has no `dir`).
-pub fn run_models(
+pub async fn run_models(
     config: &WeftConfig,
-    warehouse: &DuckDbWarehouse,
+    warehouse: &dyn Warehouse,
 ) -> Result<Vec<ModelRun>, RunnerError> {
     let Some(dir) = &config.models.dir else {
         return Ok(Vec::new());
     };
     let models = weft_warehouse::load_models_dir(dir)?;
-    Ok(warehouse.run_models(&models)?)
+    Ok(warehouse.run_models(&models).await?)
 }
 
 /// Runs the configured syncs (or only `only`); `dry_run` plans without sending.
 pub async fn run_syncs(
     config: &WeftConfig,
-    warehouse: &DuckDbWarehouse,
+    warehouse: &dyn Warehouse,
     only: Option<&str>,
     dry_run: bool,
 ) -> Result<Vec<SyncResult>, RunnerError> {
@@ -225,6 +251,7 @@ pub async fn run_syncs(
         Some(name) => vec![config.sync(name)?],
         None => config.syncs.iter().collect(),
     };
+    let store: &dyn SyncStore = warehouse;
     let mut results = Vec::with_capacity(selected.len());
     for sync in selected {
         let target = build_sync_target(sync, BudgetRegistry::global())?;
@@ -232,7 +259,7 @@ pub async fn run_syncs(
             dry_run,
             batch_size: sync.batch_size,
         };
-        let result = run_sync(warehouse, &*target, &sync.spec(), options).await;
+        let result = run_sync(store, &*target, &sync.spec(), options).await;
         results.push(match result {
             Ok(report) => SyncResult {
                 sync: sync.name.clone(),
@@ -249,7 +276,9 @@ pub async fn run_syncs(
     Ok(results)
 }
 
-/// Checks every selected pipeline's credentials and connectivity.
+/// Checks the stage (write, read back, delete a probe object), the warehouse
+/// (connect) and every selected pipeline's credentials and connectivity; one
+/// line each, named `stage`, `warehouse` and by pipeline.
 pub async fn check(
     config: &WeftConfig,
     pipeline: Option<&str>,
@@ -259,6 +288,16 @@ pub async fn check(
         None => config.pipelines.iter().collect(),
     };
     let mut out = Vec::new();
+    let stage = match config.stage.open() {
+        Ok(stage) => stage.check().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    out.push(("stage".to_string(), stage));
+    let warehouse = open_warehouse(config).await.map(drop);
+    out.push((
+        "warehouse".to_string(),
+        warehouse.map_err(|e| e.to_string()),
+    ));
     for p in selected {
         let result =
             match build_source(&p.name, &p.connector, &p.config, BudgetRegistry::global()).await {
@@ -283,8 +322,8 @@ pub async fn replay(
     let p = config.pipeline(pipeline)?;
     let catalog = catalog(&p.connector)?;
     let spec = catalog.require(&p.connector, stream)?.spec.clone();
-    let warehouse: Arc<dyn Warehouse> = open_warehouse(config)?;
-    let stage = Stage::from_url(&config.stage.url)?;
+    let warehouse = open_warehouse(config).await?;
+    let stage = config.stage.open()?;
     let load = LoadSpec {
         pipeline: pipeline.to_string(),
         stream: stream.to_string(),

@@ -8,7 +8,6 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use weft_core::CancellationToken;
 use weft_runner::{Progress, RunOptions, WeftConfig};
-use weft_warehouse::Warehouse;
 
 /// weft: a native Rust ELT connector engine.
 #[derive(Parser)]
@@ -215,10 +214,11 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
             json,
         } => {
             let config = WeftConfig::load(&config)?;
-            let warehouse = weft_runner::open_warehouse(&config)?;
-            let models = weft_runner::run_models(&config, &warehouse)?;
+            let warehouse = weft_runner::open_warehouse(&config).await?;
+            let models = weft_runner::run_models(&config, warehouse.as_ref()).await?;
             let syncs =
-                weft_runner::run_syncs(&config, &warehouse, sync.as_deref(), dry_run).await?;
+                weft_runner::run_syncs(&config, warehouse.as_ref(), sync.as_deref(), dry_run)
+                    .await?;
             let outcome = weft_runner::RunOutcome {
                 pipelines: Vec::new(),
                 models,
@@ -287,8 +287,8 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
         Command::State { action } => match action {
             StateAction::Show { config, json } => {
                 let config = WeftConfig::load(&config)?;
-                let warehouse = weft_runner::open_warehouse(&config)?;
-                let rows = warehouse.list_state()?;
+                let warehouse = weft_runner::open_warehouse(&config).await?;
+                let rows = warehouse.list_state().await?;
                 if json {
                     println!(
                         "{}",
@@ -310,8 +310,8 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
                 stream,
             } => {
                 let config = WeftConfig::load(&config)?;
-                let warehouse = weft_runner::open_warehouse(&config)?;
-                let n = warehouse.reset_state(&pipeline, stream.as_deref())?;
+                let warehouse = weft_runner::open_warehouse(&config).await?;
+                let n = warehouse.reset_state(&pipeline, stream.as_deref()).await?;
                 println!("reset {n} cursor(s) of {pipeline}");
                 Ok(ExitCode::SUCCESS)
             }

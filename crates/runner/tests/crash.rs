@@ -1,5 +1,7 @@
 //! A `weft run` child process SIGKILLed at seeded random moments, then
-//! re-run: no row lost, none duplicated, no half-applied load visible.
+//! re-run: no row lost, none duplicated, no half-applied load visible — into
+//! DuckDB with a local stage, and into PostgreSQL with an S3 stage (real
+//! servers on loopback).
 //!
 //! It lives in the package that owns the `weft` binary, so cargo builds the
 //! binary for it and `CARGO_BIN_EXE_weft` names it (on a clean target dir too).
@@ -8,7 +10,7 @@
 use std::time::Duration;
 
 use weft_core::CancellationToken;
-use weft_e2e::{Harness, max_unix_seconds, query_i64, query_strings};
+use weft_e2e::{Harness, PgStack, max_unix_seconds, query_i64, query_strings};
 use weft_runner::RunOptions;
 use weft_sandbox::{Faults, SandboxConfig};
 
@@ -28,17 +30,74 @@ async fn run(h: &Harness) -> weft_core::RunReport {
 /// The streams the crash test runs.
 const CRASH_STREAMS: [&str; 4] = ["customers", "charges", "invoices", "events"];
 
+/// Where a trial loads, and how the test reads back what landed.
+enum Target<'a> {
+    /// DuckDB `weft.duckdb` and a local stage, in the harness dir.
+    DuckDb,
+    /// PostgreSQL and an S3 bucket (a fresh database and prefix per trial).
+    Postgres(&'a mut PgStack),
+}
+
+impl Target<'_> {
+    async fn harness(&mut self, trial: u64, sandbox: SandboxConfig, extra: &str) -> Harness {
+        match self {
+            Target::DuckDb => Harness::stripe(sandbox, extra).await,
+            Target::Postgres(stack) => {
+                stack.use_database(&format!("crash_{trial}"));
+                Harness::stripe_on(stack, sandbox, extra).await
+            }
+        }
+    }
+
+    fn i64(&self, h: &Harness, sql: &str) -> i64 {
+        match self {
+            Target::DuckDb => query_i64(&h.warehouse_path(), sql),
+            Target::Postgres(stack) => stack.i64(sql),
+        }
+    }
+
+    fn customers_state(&self, h: &Harness) -> serde_json::Value {
+        let sql = "SELECT state FROM _weft._weft_state WHERE stream='customers'";
+        let text = match self {
+            Target::DuckDb => query_strings(&h.warehouse_path(), sql).remove(0),
+            Target::Postgres(stack) => stack.strings(sql).remove(0),
+        };
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn max_created(&self, h: &Harness) -> i64 {
+        match self {
+            Target::DuckDb => max_unix_seconds(&h.warehouse_path(), "stripe.customers", "created"),
+            Target::Postgres(stack) => {
+                stack.i64("SELECT extract(epoch FROM max(created))::bigint FROM stripe.customers")
+            }
+        }
+    }
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Kills `weft run` at seeded random moments and re-runs: no row lost, none duplicated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_run_then_rerun_loses_and_duplicates_nothing() {
-    let trials: u64 = std::env::var("WEFT_CRASH_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let seed: u64 = std::env::var("WEFT_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(7);
+    trials(Target::DuckDb).await;
+}
+
+/// The same trials into PostgreSQL through an S3 stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_run_into_postgres_via_s3_loses_and_duplicates_nothing() {
+    let mut stack = PgStack::start("crash_setup");
+    trials(Target::Postgres(&mut stack)).await;
+}
+
+async fn trials(mut target: Target<'_>) {
+    let trials = env_u64("WEFT_CRASH_TRIALS", 20);
+    let seed = env_u64("WEFT_CRASH_SEED", 7);
     eprintln!("crash trials: {trials}, seed {seed}");
     for trial in 0..trials {
         // Four streams (lists, the events feed), a commit every 200 rows and
@@ -51,12 +110,13 @@ async fn killed_run_then_rerun_loses_and_duplicates_nothing() {
             },
             ..Default::default()
         };
-        let h = Harness::stripe(
-            sandbox,
-            "checkpoint_rows = 200\nstreams = [\"customers\", \"charges\", \"invoices\", \"events\"]",
-        )
-        .await;
-        let db = h.warehouse_path();
+        let h = target
+            .harness(
+                trial,
+                sandbox,
+                "checkpoint_rows = 200\nstreams = [\"customers\", \"charges\", \"invoices\", \"events\"]",
+            )
+            .await;
         // A seeded pseudo-random kill point between 0.2 s and 1.8 s.
         let x =
             (seed ^ trial.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0x2545_f491_4f6c_dd1d);
@@ -77,27 +137,27 @@ async fn killed_run_then_rerun_loses_and_duplicates_nothing() {
         assert!(report.succeeded(), "trial {trial}: {}", report.to_table());
         let expected = h.sandbox.control().stripe_customer_ids().len() as i64;
         for s in CRASH_STREAMS {
-            let n = query_i64(&db, &format!("SELECT count(*) FROM stripe.{s}"));
-            let d = query_i64(&db, &format!("SELECT count(DISTINCT id) FROM stripe.{s}"));
+            let n = target.i64(&h, &format!("SELECT count(*) FROM stripe.{s}"));
+            let d = target.i64(&h, &format!("SELECT count(DISTINCT id) FROM stripe.{s}"));
             assert_eq!(n, d, "trial {trial}: {s} has duplicates");
         }
         assert_eq!(
-            query_i64(&db, "SELECT count(*) FROM stripe.customers"),
+            target.i64(&h, "SELECT count(*) FROM stripe.customers"),
             expected,
             "trial {trial}"
         );
         // Each committed load is recorded once, and no row belongs to a load
         // that was not recorded (no orphaned half-load is visible).
         assert_eq!(
-            query_i64(
-                &db,
+            target.i64(
+                &h,
                 "SELECT count(*) - count(DISTINCT load_id) FROM _weft._weft_loads"
             ),
             0
         );
         for s in CRASH_STREAMS {
-            let orphans = query_i64(
-                &db,
+            let orphans = target.i64(
+                &h,
                 &format!(
                     "SELECT count(*) FROM stripe.{s} WHERE _weft_load_id NOT IN \
                      (SELECT load_id FROM _weft._weft_loads)"
@@ -108,15 +168,21 @@ async fn killed_run_then_rerun_loses_and_duplicates_nothing() {
                 "trial {trial}: {s} has rows of unrecorded loads"
             );
         }
-        let max_created = max_unix_seconds(&db, "stripe.customers", "created");
-        let state = query_strings(
-            &db,
-            "SELECT state FROM _weft._weft_state WHERE stream='customers'",
-        );
-        let state: serde_json::Value = serde_json::from_str(&state[0]).unwrap();
+        if let Target::Postgres(stack) = &target {
+            // No staging table outlives its commit (temporary tables die with
+            // the killed session; none may be a permanent one).
+            assert_eq!(
+                stack.i64(
+                    "SELECT count(*) FROM pg_class WHERE relname LIKE '%staging%' \
+                     AND relpersistence <> 't'"
+                ),
+                0,
+                "trial {trial}: orphaned staging tables"
+            );
+        }
         assert_eq!(
-            state["created"].as_i64().unwrap(),
-            max_created,
+            target.customers_state(&h)["created"].as_i64().unwrap(),
+            target.max_created(&h),
             "trial {trial}: cursor"
         );
     }

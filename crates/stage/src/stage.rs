@@ -5,17 +5,24 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload};
 use url::Url;
 
 use crate::StageError;
+use crate::error::Target;
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::read::LocalLoad;
-use crate::writer::{DEFAULT_PART_BYTES, StageWriter};
+use crate::s3::{self, S3Options};
+use crate::writer::{
+    DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_BYTES, MIN_MULTIPART_CHUNK, StageWriter,
+};
+
+/// The directory under a stage's root that [`Stage::check`] writes its
+/// probe objects to (and deletes them from).
+pub const CHECK_DIR: &str = "_weft_check";
 
 /// Where loads are staged: an object store plus a root prefix.
 ///
@@ -25,9 +32,10 @@ use crate::writer::{DEFAULT_PART_BYTES, StageWriter};
 pub struct Stage {
     store: Arc<dyn ObjectStore>,
     root: Path,
-    url: String,
+    target: Target,
     local_dir: Option<PathBuf>,
     part_bytes: usize,
+    multipart_bytes: usize,
 }
 
 impl Stage {
@@ -36,8 +44,31 @@ impl Stage {
     /// Accepts a plain local path (relative or absolute; created if missing),
     /// `file:///abs/path`, `memory://` (a fresh in-memory store), and
     /// `s3://bucket/prefix` (credentials and endpoint from the environment:
-    /// `AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`...).
+    /// `AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`...; this is
+    /// [`Stage::s3`] with no explicit options).
     pub fn from_url(url: &str) -> Result<Stage, StageError> {
+        Stage::build(url, None)
+    }
+
+    /// Builds an `s3://bucket/prefix` (or `s3a://`) stage: settings from the
+    /// environment as with [`Stage::from_url`], overridden by every field set
+    /// in `options`.
+    ///
+    /// Requests are retried on 5xx, 429 and connection errors (at most 5
+    /// retries, none started later than 60 s after the first attempt).
+    /// Building does not contact the store: call [`Stage::check`] for that.
+    pub fn s3(url: &str, options: &S3Options) -> Result<Stage, StageError> {
+        Stage::build(url, Some(options))
+    }
+
+    /// [`Stage::from_url`] (`options` `None`) or [`Stage::s3`].
+    fn build(url: &str, options: Option<&S3Options>) -> Result<Stage, StageError> {
+        if options.is_some() && !(url.starts_with("s3://") || url.starts_with("s3a://")) {
+            return Err(StageError::InvalidUrl {
+                url: redact(url),
+                reason: "S3 options need an s3://bucket/prefix url".to_string(),
+            });
+        }
         if !url.contains("://") {
             return Stage::local(FsPath::new(url), url);
         }
@@ -61,21 +92,34 @@ impl Stage {
             "memory" => Ok(Stage {
                 store: Arc::new(InMemory::new()),
                 root: Path::from_url_path(parsed.path()).map_err(|e| configure(e.into()))?,
-                url: shown,
+                target: Target {
+                    url: shown.clone(),
+                    endpoint: "local".to_string(),
+                    bucket: "memory".to_string(),
+                },
                 local_dir: None,
                 part_bytes: DEFAULT_PART_BYTES,
+                multipart_bytes: DEFAULT_MULTIPART_THRESHOLD,
             }),
             "s3" | "s3a" => {
-                let store = AmazonS3Builder::from_env()
-                    .with_url(url)
-                    .build()
-                    .map_err(configure)?;
-                Ok(Stage {
-                    store: Arc::new(store),
-                    root: Path::from_url_path(parsed.path()).map_err(|e| configure(e.into()))?,
-                    url: shown,
+                let options = options.cloned().unwrap_or_default();
+                let root = Path::from_url_path(parsed.path()).map_err(|e| configure(e.into()))?;
+                let built = s3::build(url, &shown, &options)?;
+                let stage = Stage {
+                    store: Arc::new(built.store),
+                    root,
+                    target: Target {
+                        url: shown.clone(),
+                        endpoint: built.endpoint,
+                        bucket: built.bucket,
+                    },
                     local_dir: None,
                     part_bytes: DEFAULT_PART_BYTES,
+                    multipart_bytes: DEFAULT_MULTIPART_THRESHOLD,
+                };
+                Ok(match options.multipart_threshold_bytes {
+                    Some(bytes) => stage.with_multipart_threshold(bytes),
+                    None => stage,
                 })
             }
             other => Err(StageError::InvalidUrl {
@@ -104,9 +148,14 @@ impl Stage {
         Ok(Stage {
             store: Arc::new(store),
             root: Path::default(),
-            url: format!("file://{}", abs.display()),
+            target: Target {
+                url: format!("file://{}", abs.display()),
+                endpoint: "local".to_string(),
+                bucket: abs.display().to_string(),
+            },
             local_dir: Some(abs),
             part_bytes: DEFAULT_PART_BYTES,
+            multipart_bytes: DEFAULT_MULTIPART_THRESHOLD,
         })
     }
 
@@ -116,9 +165,29 @@ impl Stage {
         self
     }
 
+    /// Sets the size above which a part file is uploaded with multipart
+    /// upload, in chunks of this size (smaller parts go in one `PUT`).
+    /// Raised to [`MIN_MULTIPART_CHUNK`], S3's minimum part size.
+    pub fn with_multipart_threshold(mut self, bytes: usize) -> Self {
+        self.multipart_bytes = bytes.max(MIN_MULTIPART_CHUNK);
+        self
+    }
+
+    /// The size above which part files are uploaded with multipart upload.
+    pub fn multipart_threshold(&self) -> usize {
+        self.multipart_bytes
+    }
+
     /// The stage's URL for display (credentials redacted).
     pub fn url(&self) -> &str {
-        &self.url
+        &self.target.url
+    }
+
+    /// The endpoint the stage's store talks to, for display (`local` for
+    /// local and in-memory stages; AWS's regional endpoint for an `s3://`
+    /// stage without one).
+    pub fn endpoint(&self) -> &str {
+        &self.target.endpoint
     }
 
     /// The stage's absolute root directory, for local stages.
@@ -126,13 +195,26 @@ impl Stage {
         self.local_dir.clone()
     }
 
+    /// The object store the stage lives in, for warehouses that stream the
+    /// staged files themselves (see [`Stage::object_path`]).
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.store)
+    }
+
+    /// The object store path of a file a [`Manifest`] names (a part file's
+    /// `path` or the `rejects_file`, relative to the stage root).
+    pub fn object_path(&self, rel: &str) -> Path {
+        self.relative(rel)
+    }
+
     /// Opens a writer for a new load of `pipeline`/`stream`.
     pub fn writer(&self, pipeline: &str, stream: &str, load_id: &str) -> StageWriter {
         StageWriter::new(
             Arc::clone(&self.store),
             self.root.clone(),
+            self.target.clone(),
             [pipeline, stream, load_id].map(str::to_string),
-            self.part_bytes,
+            [self.part_bytes, self.multipart_bytes],
         )
     }
 
@@ -148,10 +230,10 @@ impl Stage {
             .store
             .get(&path)
             .await
-            .map_err(|source| store_err("get", &path, source))?
+            .map_err(|source| self.target.store_err("get", &path, source))?
             .bytes()
             .await
-            .map_err(|source| store_err("get", &path, source))?;
+            .map_err(|source| self.target.store_err("get", &path, source))?;
         serde_json::from_slice(&bytes).map_err(|source| StageError::Manifest {
             path: path.to_string(),
             source,
@@ -215,12 +297,12 @@ impl Stage {
             .store
             .get(&path)
             .await
-            .map_err(|source| store_err("get", &path, source))?
+            .map_err(|source| self.target.store_err("get", &path, source))?
             .into_stream();
         while let Some(chunk) = chunks
             .try_next()
             .await
-            .map_err(|source| store_err("get", &path, source))?
+            .map_err(|source| self.target.store_err("get", &path, source))?
         {
             tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
                 .await
@@ -271,11 +353,97 @@ impl Stage {
                 self.store
                     .delete(path)
                     .await
-                    .map_err(|source| store_err("delete", path, source))?;
+                    .map_err(|source| self.target.store_err("delete", path, source))?;
             }
             deleted.push(id);
         }
         Ok(deleted)
+    }
+
+    /// Checks that the stage is usable: lists `{root}/_weft_check/` (so a
+    /// missing bucket is reported, not auto-created by stores that create
+    /// buckets on upload), writes a small probe object
+    /// `{root}/_weft_check/{random}` (create-only, like a manifest), lists
+    /// it, reads it back and deletes it.
+    ///
+    /// Fails with [`StageError::Unreachable`] when the endpoint cannot be
+    /// reached, [`StageError::AccessDenied`] for wrong credentials or missing
+    /// permissions, [`StageError::BucketNotFound`] when the bucket does not
+    /// exist, and [`StageError::CheckFailed`] when the probe does not
+    /// round-trip; errors name the stage URL, bucket and endpoint, never the
+    /// credentials. The probe is deleted even when reading it back fails.
+    /// Logs a warning when the store accepts a second create-only put of the
+    /// probe (it does not enforce `If-None-Match`).
+    pub async fn check(&self) -> Result<(), StageError> {
+        let dir = self.object(&[CHECK_DIR]);
+        self.store
+            .list_with_delimiter(Some(&dir))
+            .await
+            .map_err(|source| self.target.store_err("list", &dir, source))?;
+        let token = format!("{:016x}", rand::random::<u64>());
+        let path = self.object(&[CHECK_DIR, &token]);
+        let body = format!("weft stage check {token}\n").into_bytes();
+        if !put_new(self.store.as_ref(), &self.target, &path, body.clone()).await? {
+            return Err(self.check_failed(&path, "an object with the probe's random name exists"));
+        }
+        let verified = self.verify_probe(&path, &body).await;
+        let deleted = self
+            .store
+            .delete(&path)
+            .await
+            .map_err(|source| self.target.store_err("delete", &path, source));
+        verified?;
+        deleted?;
+        tracing::debug!(stage = %self.target.url, endpoint = %self.target.endpoint, "stage check passed");
+        Ok(())
+    }
+
+    async fn verify_probe(&self, path: &Path, body: &[u8]) -> Result<(), StageError> {
+        let got = self
+            .store
+            .get(path)
+            .await
+            .map_err(|source| self.target.store_err("get", path, source))?
+            .bytes()
+            .await
+            .map_err(|source| self.target.store_err("get", path, source))?;
+        if got.as_ref() != body {
+            return Err(self.check_failed(
+                path,
+                &format!(
+                    "read back {} bytes that differ from the {} written",
+                    got.len(),
+                    body.len()
+                ),
+            ));
+        }
+        let dir = self.object(&[CHECK_DIR]);
+        let listed: Vec<_> = self
+            .store
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .map_err(|source| self.target.store_err("list", &dir, source))?;
+        if !listed.iter().any(|meta| meta.location == *path) {
+            return Err(self.check_failed(path, "written but not listed"));
+        }
+        if put_new(self.store.as_ref(), &self.target, path, body.to_vec()).await? {
+            tracing::warn!(
+                stage = %self.target.url,
+                endpoint = %self.target.endpoint,
+                "the store does not enforce create-only puts (If-None-Match): \
+                 a load's manifest is protected from overwrites only by a check before writing it"
+            );
+        }
+        Ok(())
+    }
+
+    fn check_failed(&self, path: &Path, reason: &str) -> StageError {
+        StageError::CheckFailed {
+            url: self.target.url.clone(),
+            path: path.to_string(),
+            reason: reason.to_string(),
+        }
     }
 
     async fn scan(
@@ -289,7 +457,7 @@ impl Stage {
             .list(Some(&prefix))
             .try_collect()
             .await
-            .map_err(|source| store_err("list", &prefix, source))?;
+            .map_err(|source| self.target.store_err("list", &prefix, source))?;
         let mut loads: BTreeMap<String, ScannedLoad> = BTreeMap::new();
         for meta in objects {
             let (id, depth) = match meta.location.prefix_match(&prefix) {
@@ -328,30 +496,56 @@ struct ScannedLoad {
     objects: Vec<Path>,
 }
 
-pub(crate) fn store_err(op: &'static str, path: &Path, source: object_store::Error) -> StageError {
-    StageError::Store {
-        op,
-        path: path.to_string(),
-        source,
+/// Writes `bytes` to `path` in one put, only if nothing is there yet
+/// (`PutMode::Create`). Returns `false`, writing nothing, when the object
+/// exists. A store without conditional puts (`NotImplemented`) gets a plain
+/// put: callers check existence first ([`exists`]).
+pub(crate) async fn put_new(
+    store: &dyn ObjectStore,
+    target: &Target,
+    path: &Path,
+    bytes: Vec<u8>,
+) -> Result<bool, StageError> {
+    let payload = PutPayload::from(bytes);
+    match store
+        .put_opts(path, payload.clone(), PutMode::Create.into())
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(
+            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+        ) => Ok(false),
+        Err(object_store::Error::NotImplemented { .. }) => {
+            tracing::debug!(
+                stage = %target.url,
+                path = %path,
+                "store has no conditional put: plain put"
+            );
+            store
+                .put(path, payload)
+                .await
+                .map_err(|source| target.store_err("put", path, source))?;
+            Ok(true)
+        }
+        Err(source) => Err(target.store_err("put", path, source)),
     }
 }
 
-/// Writes `bytes` to `path` in one put.
-pub(crate) async fn put_bytes(
+/// Whether an object exists at `path`.
+pub(crate) async fn exists(
     store: &dyn ObjectStore,
+    target: &Target,
     path: &Path,
-    bytes: Vec<u8>,
-) -> Result<u64, StageError> {
-    let len = bytes.len() as u64;
-    store
-        .put(path, PutPayload::from(bytes))
-        .await
-        .map_err(|source| store_err("put", path, source))?;
-    Ok(len)
+) -> Result<bool, StageError> {
+    match store.head(path).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(source) => Err(target.store_err("head", path, source)),
+    }
 }
 
 /// The URL without userinfo or query (which may carry credentials).
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match Url::parse(url) {
         Ok(mut u) => {
             let _ = u.set_password(None);

@@ -52,15 +52,10 @@ impl Destination for StagedDestination {
     }
 
     async fn state(&self, pipeline: &str, stream: &str) -> Result<Option<StreamState>, CoreError> {
-        let wh = Arc::clone(&self.warehouse);
-        let (p, s) = (pipeline.to_string(), stream.to_string());
-        let state = tokio::task::spawn_blocking(move || wh.state(&p, &s))
+        let state = self
+            .warehouse
+            .state(pipeline, stream)
             .await
-            .map_err(|source| WarehouseError::Task {
-                target: format!("state of {pipeline}/{stream}"),
-                source,
-            })
-            .and_then(|r| r)
             .map_err(|e| core_err(self.warehouse.as_ref(), stream, e))?;
         Ok(state.map(StreamState))
     }
@@ -155,14 +150,10 @@ impl LoadSink for StagedSink {
             tracing::debug!(load_id = %earlier.load_id, "background load committed");
         }
         let manifest = self.seal(checkpoint).await?;
-        commit_staged(
-            Arc::clone(&self.warehouse),
-            &self.stage,
-            manifest,
-            &self.spec,
-        )
-        .await
-        .map_err(|e| self.err(e))
+        self.warehouse
+            .commit_load(&self.stage, &manifest, &self.spec)
+            .await
+            .map_err(|e| self.err(e))
     }
 
     async fn commit_background(
@@ -177,7 +168,7 @@ impl LoadSink for StagedSink {
             self.spec.clone(),
         );
         self.applying = Some(tokio::spawn(async move {
-            commit_staged(warehouse, &stage, manifest, &spec).await
+            warehouse.commit_load(&stage, &manifest, &spec).await
         }));
         Ok(earlier.into_iter().collect())
     }
@@ -185,45 +176,6 @@ impl LoadSink for StagedSink {
     async fn finish_background(&mut self) -> Result<Option<LoadReceipt>, CoreError> {
         self.wait().await
     }
-}
-
-/// Commits a staged load: makes its files local (downloading them from a
-/// remote stage into a temporary directory) and runs the warehouse's
-/// [`Warehouse::commit_load`] on a blocking thread.
-pub async fn commit_staged(
-    warehouse: Arc<dyn Warehouse>,
-    stage: &Stage,
-    manifest: Manifest,
-    spec: &LoadSpec,
-) -> Result<LoadReceipt, WarehouseError> {
-    let temp = if stage.local_dir().is_some() {
-        None
-    } else {
-        Some(
-            tempfile::Builder::new()
-                .prefix("weft-load-")
-                .tempdir()
-                .map_err(|source| WarehouseError::TempDir {
-                    load_id: manifest.load_id.clone(),
-                    source,
-                })?,
-        )
-    };
-    let dir = temp
-        .as_ref()
-        .map_or_else(std::env::temp_dir, |t| t.path().to_path_buf());
-    let files = stage.fetch_to_local(&manifest, &dir).await?;
-    let spec = spec.clone();
-    let target = format!(
-        "load {} of {}/{}",
-        manifest.load_id, spec.pipeline, spec.stream
-    );
-    let receipt =
-        tokio::task::spawn_blocking(move || warehouse.commit_load(&manifest, &files, &spec))
-            .await
-            .map_err(|source| WarehouseError::Task { target, source })??;
-    drop(temp);
-    Ok(receipt)
 }
 
 /// Re-commits one staged load from its manifest, without calling any API.
@@ -238,7 +190,7 @@ pub async fn replay(
     let manifest = stage
         .manifest(&spec.pipeline, &spec.stream, load_id)
         .await?;
-    commit_staged(warehouse, stage, manifest, spec).await
+    warehouse.commit_load(stage, &manifest, spec).await
 }
 
 /// Re-commits every complete staged load of a stream, oldest first.

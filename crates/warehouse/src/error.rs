@@ -6,6 +6,19 @@ use arrow_schema::DataType;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WarehouseError {
+    /// Another runner holds the pipeline's run lock.
+    #[error(
+        "pipeline `{pipeline}` is running on {holder}; waited {waited_secs} s \
+         (raise [warehouse] lock_wait_secs to wait longer)"
+    )]
+    PipelineRunning {
+        /// The pipeline.
+        pipeline: String,
+        /// Who holds it: `host H (pid P) since T`, as recorded when it was taken.
+        holder: String,
+        /// How long this runner waited.
+        waited_secs: u64,
+    },
     /// Reading the staged load failed.
     #[error("staged load: {0}")]
     Stage(#[from] weft_stage::StageError),
@@ -20,6 +33,47 @@ pub enum WarehouseError {
         /// What DuckDB said.
         #[source]
         source: ::duckdb::Error,
+    },
+    /// A PostgreSQL statement (or the connection) failed.
+    #[cfg(feature = "postgres")]
+    #[error("postgres: {step} ({target}): {}", crate::postgres::describe(source))]
+    Postgres {
+        /// The step that failed (`connect`, `copy rows`, `merge: insert`...).
+        step: &'static str,
+        /// The table, load or server (its URL without password) it was working on.
+        target: String,
+        /// What tokio-postgres (or the server) said.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// A PostgreSQL connection URL (or its TLS set-up) that cannot be used.
+    #[cfg(feature = "postgres")]
+    #[error("postgres url `{url}`: {reason}")]
+    PostgresUrl {
+        /// The URL with any password removed.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Encoding staged rows into PostgreSQL's binary COPY format failed.
+    #[cfg(feature = "postgres")]
+    #[error("{table}: encoding rows for COPY: {source}")]
+    Encode {
+        /// Target table.
+        table: String,
+        /// What pgpq said (it names the column).
+        #[source]
+        source: pgpq::error::ErrorKind,
+    },
+    /// PostgreSQL rendered a result as JSON that weft could not read.
+    #[cfg(feature = "postgres")]
+    #[error("postgres: reading the result of {context} as JSON: {source}")]
+    ResultJson {
+        /// The query or sync the result belongs to.
+        context: String,
+        /// What serde_json said.
+        #[source]
+        source: serde_json::Error,
     },
     /// A staged column has an Arrow type the warehouse cannot store.
     #[error("{table}: column `{column}` has unsupported type {data_type}")]

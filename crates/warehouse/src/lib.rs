@@ -13,23 +13,49 @@
 //! ([`WarehouseSource`]) and, for reverse sync, is the
 //! [`weft_core::SyncStore`] that diffs a model against its snapshot in SQL.
 //!
-//! Warehouses sit behind cargo features; DuckDB (`duckdb`, on by default) is
-//! the embedded one.
+//! Warehouses sit behind cargo features, both on by default: DuckDB
+//! (`duckdb`) is the embedded one, PostgreSQL (`postgres`,
+//! `PostgresWarehouse`) the server one.
+//!
+//! # Writing a new warehouse
+//!
+//! A warehouse is a backend in its own folder (`duckdb/`, `postgres/`), and
+//! nothing outside it names the backend: the runner holds an
+//! `Arc<dyn Warehouse>`. A new one implements [`Warehouse`] and
+//! [`weft_core::SyncStore`]:
+//! - `commit_load` gets the manifest and the [`weft_stage::Stage`] and reads
+//!   the staged Parquet the way the engine reads best — DuckDB fetches to local
+//!   disk, PostgreSQL streams parts into `COPY`, and the cloud warehouses
+//!   (Snowflake, BigQuery, Redshift, the next ones) would `COPY INTO` / run a
+//!   load job straight from the bucket — into a staging table, then applies
+//!   the same shape: per key the greatest cursor wins (ties to the last staged
+//!   row), merge / append / replace with null-safe key comparison, the load
+//!   row, rejects and state, all in one transaction; a known load id is a no-op;
+//! - state, loads and models are plain SQL on the `_weft` tables;
+//! - `lock_pipeline` when several runners can share the warehouse;
+//! - the sync diff runs as SQL inside the warehouse, never in weft's memory.
+//!
+//! It then runs `weft_conformance::destination::run_suite` (see
+//! `tests/postgres_conformance.rs`).
 
 mod destination;
 #[cfg(feature = "duckdb")]
 mod duckdb;
 mod error;
 mod models;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "duckdb")]
 mod source;
 mod warehouse;
 
-pub use destination::{StagedDestination, commit_staged, replay, replay_stream};
+pub use destination::{StagedDestination, replay, replay_stream};
 #[cfg(feature = "duckdb")]
 pub use duckdb::DuckDbWarehouse;
 pub use error::WarehouseError;
 pub use models::{MODELS_SCHEMA, Materialized, Model, ModelRun, load_models_dir};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresWarehouse;
 #[cfg(feature = "duckdb")]
 pub use source::WarehouseSource;
-pub use warehouse::{LoadRow, LoadSpec, StateRow, Warehouse};
+pub use warehouse::{LoadRow, LoadSpec, RunLock, StateRow, Warehouse};

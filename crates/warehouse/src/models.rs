@@ -216,7 +216,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::{DuckDbWarehouse, Warehouse};
+    use crate::DuckDbWarehouse;
 
     fn demo_dir() -> std::path::PathBuf {
         weft_conformance::package_dir().join("../../models/demo")

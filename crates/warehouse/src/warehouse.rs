@@ -1,9 +1,10 @@
 //! The warehouse contract: commit a staged load atomically, read state back.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use weft_core::{LoadReceipt, LoadTarget, WriteDisposition};
-use weft_stage::{LocalLoad, Manifest};
+use weft_core::{LoadReceipt, LoadTarget, SyncStore, WriteDisposition};
+use weft_stage::{Manifest, Stage};
 
 use crate::{Model, ModelRun, WarehouseError};
 
@@ -73,27 +74,60 @@ pub struct StateRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A pipeline's run lock, held until dropped (see [`Warehouse::lock_pipeline`]).
+pub struct RunLock {
+    _guard: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl RunLock {
+    /// No lock to hold (a warehouse one process owns, such as a DuckDB file).
+    pub fn unlocked() -> Self {
+        RunLock { _guard: None }
+    }
+
+    /// A lock released when `guard` drops (e.g. the session holding it).
+    pub fn held(guard: impl std::any::Any + Send + Sync) -> Self {
+        RunLock {
+            _guard: Some(Box::new(guard)),
+        }
+    }
+}
+
+impl std::fmt::Debug for RunLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunLock")
+            .field("held", &self._guard.is_some())
+            .finish()
+    }
+}
+
 /// A warehouse that commits staged loads.
 ///
-/// Contract: [`Warehouse::commit_load`] applies the rows, records the load,
-/// its rejects and the manifest's state in one transaction, or changes
-/// nothing; a load id already recorded is a no-op returning
-/// `already_committed = true`. Methods block; call them from async code
-/// through `tokio::task::spawn_blocking` (see [`crate::commit_staged`]).
-pub trait Warehouse: Send + Sync {
-    /// The warehouse kind (`duckdb`), used in errors and reports.
+/// Contract: [`Warehouse::commit_load`] reads the load's files from the
+/// [`Stage`] as this warehouse reads best (DuckDB fetches them to local disk;
+/// PostgreSQL streams them into `COPY`; a cloud warehouse would `COPY INTO`
+/// from the bucket), then applies the rows, records the load, its rejects and
+/// the manifest's state in one transaction, or changes nothing. A load id
+/// already recorded is a no-op returning `already_committed = true`, so a
+/// load can be replayed from the stage any number of times.
+///
+/// Every warehouse is also the [`SyncStore`] of reverse syncs: the diff of a
+/// model against its snapshot runs inside the warehouse, as SQL.
+#[async_trait]
+pub trait Warehouse: SyncStore + Send + Sync {
+    /// The warehouse kind (`duckdb`, `postgres`), used in errors and reports.
     fn name(&self) -> &'static str;
 
-    /// Commits a staged load whose files are on local disk.
-    fn commit_load(
+    /// Commits the staged load `manifest` describes, reading its files from `stage`.
+    async fn commit_load(
         &self,
+        stage: &Stage,
         manifest: &Manifest,
-        files: &LocalLoad,
         spec: &LoadSpec,
     ) -> Result<LoadReceipt, WarehouseError>;
 
     /// The committed state of a stream (`None` when absent or JSON null).
-    fn state(
+    async fn state(
         &self,
         pipeline: &str,
         stream: &str,
@@ -101,18 +135,36 @@ pub trait Warehouse: Send + Sync {
 
     /// Forgets the state of one stream, or of every stream of the pipeline;
     /// returns how many were removed.
-    fn reset_state(&self, pipeline: &str, stream: Option<&str>) -> Result<u64, WarehouseError>;
+    async fn reset_state(
+        &self,
+        pipeline: &str,
+        stream: Option<&str>,
+    ) -> Result<u64, WarehouseError>;
 
     /// Every committed state, ordered by pipeline and stream.
-    fn list_state(&self) -> Result<Vec<StateRow>, WarehouseError>;
+    async fn list_state(&self) -> Result<Vec<StateRow>, WarehouseError>;
 
     /// The committed loads of a pipeline, oldest first.
-    fn loads(&self, pipeline: &str) -> Result<Vec<LoadRow>, WarehouseError>;
+    async fn loads(&self, pipeline: &str) -> Result<Vec<LoadRow>, WarehouseError>;
 
     /// Builds SQL models in order (`CREATE OR REPLACE VIEW|TABLE`, creating
     /// the schema); stops at the first failure, naming the model.
-    fn run_models(&self, models: &[Model]) -> Result<Vec<ModelRun>, WarehouseError>;
+    async fn run_models(&self, models: &[Model]) -> Result<Vec<ModelRun>, WarehouseError>;
 
     /// Runs a query and returns its rows as JSON values (for tests and the CLI).
-    fn query_rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError>;
+    async fn query_rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError>;
+
+    /// Takes `pipeline`'s run lock, so two runners sharing this warehouse
+    /// never run the same pipeline at once: waits up to `wait` while another
+    /// runner holds it, then fails with [`WarehouseError::PipelineRunning`]
+    /// naming the holder. The default holds nothing (a warehouse a single
+    /// process owns).
+    async fn lock_pipeline(
+        &self,
+        pipeline: &str,
+        wait: std::time::Duration,
+    ) -> Result<RunLock, WarehouseError> {
+        let _ = (pipeline, wait);
+        Ok(RunLock::unlocked())
+    }
 }

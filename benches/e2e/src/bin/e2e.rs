@@ -346,7 +346,7 @@ fn main() -> Result<(), Error> {
 async fn diff(rows: u64) -> Result<(), Error> {
     use weft_benches::sync::{Counting, people_model, people_sync};
     use weft_core::{SyncAction, SyncOptions, SyncStore, run_sync};
-    use weft_warehouse::{DuckDbWarehouse, Warehouse};
+    use weft_warehouse::DuckDbWarehouse;
 
     let wh = DuckDbWarehouse::open_in_memory()?;
     if let Ok(threads) = std::env::var("WEFT_E2E_THREADS") {

@@ -22,9 +22,10 @@ use ::duckdb::types::ValueRef;
 use ::duckdb::{Connection, params};
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, new_null_array};
 use arrow_schema::{Field, Fields, Schema};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use weft_core::{LoadReceipt, WriteDisposition};
-use weft_stage::{LocalLoad, Manifest, StageError, read_local_part, read_local_rejects};
+use weft_stage::{LocalLoad, Manifest, Stage, StageError, read_local_part, read_local_rejects};
 
 use crate::{LoadRow, LoadSpec, Model, ModelRun, StateRow, Warehouse, WarehouseError};
 use sql::{column_list, column_type, ident, key_match, table};
@@ -203,12 +204,12 @@ impl DuckDbWarehouse {
     }
 }
 
-impl Warehouse for DuckDbWarehouse {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn commit_load(
+/// The blocking operations behind [`Warehouse`]: DuckDB is in-process, so
+/// each trait method runs one of these on a blocking thread.
+impl DuckDbWarehouse {
+    /// Commits a staged load whose files are on local disk (the blocking half
+    /// of [`Warehouse::commit_load`], which fetches them from the stage).
+    pub fn commit_local(
         &self,
         manifest: &Manifest,
         files: &LocalLoad,
@@ -257,7 +258,8 @@ impl Warehouse for DuckDbWarehouse {
         }
     }
 
-    fn state(
+    /// Blocking [`Warehouse::state`].
+    pub fn state(
         &self,
         pipeline: &str,
         stream: &str,
@@ -278,7 +280,8 @@ impl Warehouse for DuckDbWarehouse {
         Ok((!value.is_null()).then_some(value))
     }
 
-    fn reset_state(&self, pipeline: &str, stream: Option<&str>) -> Result<u64, WarehouseError> {
+    /// Blocking [`Warehouse::reset_state`].
+    pub fn reset_state(&self, pipeline: &str, stream: Option<&str>) -> Result<u64, WarehouseError> {
         let conn = self.lock()?;
         let shown = format!("_weft_state {pipeline}.{}", stream.unwrap_or("*"));
         let n = match stream {
@@ -295,7 +298,8 @@ impl Warehouse for DuckDbWarehouse {
         Ok(n as u64)
     }
 
-    fn list_state(&self) -> Result<Vec<StateRow>, WarehouseError> {
+    /// Blocking [`Warehouse::list_state`].
+    pub fn list_state(&self) -> Result<Vec<StateRow>, WarehouseError> {
         let conn = self.lock()?;
         let step = db_step("list state");
         let mut stmt = conn
@@ -329,7 +333,8 @@ impl Warehouse for DuckDbWarehouse {
             .collect()
     }
 
-    fn loads(&self, pipeline: &str) -> Result<Vec<LoadRow>, WarehouseError> {
+    /// Blocking [`Warehouse::loads`].
+    pub fn loads(&self, pipeline: &str) -> Result<Vec<LoadRow>, WarehouseError> {
         let conn = self.lock()?;
         let mut stmt = conn
             .prepare(
@@ -355,12 +360,14 @@ impl Warehouse for DuckDbWarehouse {
         .map_err(db("list loads", pipeline))
     }
 
-    fn run_models(&self, models: &[Model]) -> Result<Vec<ModelRun>, WarehouseError> {
+    /// Blocking [`Warehouse::run_models`].
+    pub fn run_models(&self, models: &[Model]) -> Result<Vec<ModelRun>, WarehouseError> {
         let conn = self.lock()?;
         crate::models::run_duckdb(&conn, models)
     }
 
-    fn query_rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError> {
+    /// Blocking [`Warehouse::query_rows`].
+    pub fn query_rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError> {
         let conn = self.lock()?;
         let mut stmt = conn.prepare(sql).map_err(db("query", "query_rows"))?;
         let mut rows = stmt.query([]).map_err(db("query", "query_rows"))?;
@@ -376,6 +383,107 @@ impl Warehouse for DuckDbWarehouse {
             out.push(values);
         }
         Ok(out)
+    }
+}
+
+/// Runs `op` on a clone of the warehouse on a blocking thread.
+async fn blocking<T, F>(wh: &DuckDbWarehouse, what: String, op: F) -> Result<T, WarehouseError>
+where
+    T: Send + 'static,
+    F: FnOnce(&DuckDbWarehouse) -> Result<T, WarehouseError> + Send + 'static,
+{
+    let wh = wh.clone();
+    tokio::task::spawn_blocking(move || op(&wh))
+        .await
+        .map_err(|source| WarehouseError::Task {
+            target: what,
+            source,
+        })?
+}
+
+#[async_trait]
+impl Warehouse for DuckDbWarehouse {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    /// Fetches the load's files to local disk (a remote stage's into a
+    /// temporary directory, removed afterwards; a local stage's are read in
+    /// place), then commits them on a blocking thread.
+    async fn commit_load(
+        &self,
+        stage: &Stage,
+        manifest: &Manifest,
+        spec: &LoadSpec,
+    ) -> Result<LoadReceipt, WarehouseError> {
+        let temp = if stage.local_dir().is_some() {
+            None
+        } else {
+            Some(
+                tempfile::Builder::new()
+                    .prefix("weft-load-")
+                    .tempdir()
+                    .map_err(|source| WarehouseError::TempDir {
+                        load_id: manifest.load_id.clone(),
+                        source,
+                    })?,
+            )
+        };
+        let dir = temp
+            .as_ref()
+            .map_or_else(std::env::temp_dir, |t| t.path().to_path_buf());
+        let files = stage.fetch_to_local(manifest, &dir).await?;
+        let what = format!(
+            "load {} of {}/{}",
+            manifest.load_id, spec.pipeline, spec.stream
+        );
+        let (manifest, spec) = (manifest.clone(), spec.clone());
+        let receipt = blocking(self, what, move |wh| {
+            wh.commit_local(&manifest, &files, &spec)
+        })
+        .await;
+        drop(temp);
+        receipt
+    }
+
+    async fn state(
+        &self,
+        pipeline: &str,
+        stream: &str,
+    ) -> Result<Option<serde_json::Value>, WarehouseError> {
+        let (p, s) = (pipeline.to_string(), stream.to_string());
+        let what = format!("state of {pipeline}/{stream}");
+        blocking(self, what, move |wh| wh.state(&p, &s)).await
+    }
+
+    async fn reset_state(
+        &self,
+        pipeline: &str,
+        stream: Option<&str>,
+    ) -> Result<u64, WarehouseError> {
+        let (p, s) = (pipeline.to_string(), stream.map(str::to_string));
+        let what = format!("reset state of {pipeline}");
+        blocking(self, what, move |wh| wh.reset_state(&p, s.as_deref())).await
+    }
+
+    async fn list_state(&self) -> Result<Vec<StateRow>, WarehouseError> {
+        blocking(self, "list state".into(), |wh| wh.list_state()).await
+    }
+
+    async fn loads(&self, pipeline: &str) -> Result<Vec<LoadRow>, WarehouseError> {
+        let p = pipeline.to_string();
+        let what = format!("loads of {pipeline}");
+        blocking(self, what, move |wh| wh.loads(&p)).await
+    }
+
+    async fn run_models(&self, models: &[Model]) -> Result<Vec<ModelRun>, WarehouseError> {
+        let models = models.to_vec();
+        blocking(self, "run models".into(), move |wh| wh.run_models(&models)).await
+    }
+
+    async fn query_rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError> {
+        let sql = sql.to_string();
+        blocking(self, "query".into(), move |wh| wh.query_rows(&sql)).await
     }
 }
 

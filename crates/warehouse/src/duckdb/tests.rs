@@ -13,7 +13,7 @@ use weft_stage::{LocalLoad, Manifest, Stage, StagedFile};
 
 use super::sql::{column_type, ident, key_match, table};
 use super::*;
-use crate::{StagedDestination, commit_staged, replay, replay_stream};
+use crate::{StagedDestination, replay, replay_stream};
 
 fn batch(rows: &[(&str, i64, &str)]) -> RecordBatch {
     id_updated_name(false, rows.iter().map(|&(id, u, n)| (Some(id), Some(u), n)))
@@ -103,7 +103,7 @@ async fn commit(
     spec: &LoadSpec,
 ) -> LoadReceipt {
     let wh: Arc<dyn Warehouse> = wh.clone();
-    commit_staged(wh, stage, manifest, spec).await.unwrap()
+    wh.commit_load(stage, &manifest, spec).await.unwrap()
 }
 
 /// Stages one batch of `rows` as load `load_id` (no rejects) and commits it.
@@ -566,7 +566,7 @@ async fn recommit_is_a_noop_and_failures_change_nothing() {
         parts: broken.files.iter().map(|f| root.join(&f.path)).collect(),
         rejects: broken.rejects_file.as_ref().map(|r| root.join(r)),
     };
-    let err = wh.commit_load(&broken, &files, &append).unwrap_err();
+    let err = wh.commit_local(&broken, &files, &append).unwrap_err();
     assert!(err.to_string().contains("part-00001.parquet"), "{err}");
     assert_eq!(count(&wh, r#"SELECT count(*) FROM "shop"."customers""#), 2);
     assert_eq!(count(&wh, "SELECT count(*) FROM _weft._weft_loads"), 1);
@@ -597,7 +597,7 @@ async fn recommit_is_a_noop_and_failures_change_nothing() {
     .await;
     let files = stage.fetch_to_local(&m, root.as_path()).await.unwrap();
     let err = wh
-        .commit_load(&m, &files, &bad_key)
+        .commit_local(&m, &files, &bad_key)
         .unwrap_err()
         .to_string();
     assert_eq!(
@@ -954,7 +954,8 @@ impl weft_conformance::destination::DestinationHarness for DuckDbConformance {
             .query_rows(&format!(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = '{pipeline}' \
                  AND table_name = '{stream}' ORDER BY ordinal_position"
-            ))?
+            ))
+            .await?
             .into_iter()
             .filter_map(|r| r.first().and_then(|v| v.as_str().map(String::from)))
             .collect();
@@ -963,7 +964,8 @@ impl weft_conformance::destination::DestinationHarness for DuckDbConformance {
         }
         let rows = d
             .warehouse()
-            .query_rows(&format!("SELECT * FROM {}", table(pipeline, stream)))?;
+            .query_rows(&format!("SELECT * FROM {}", table(pipeline, stream)))
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| names.iter().cloned().zip(r).collect())

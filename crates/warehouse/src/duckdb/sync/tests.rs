@@ -11,7 +11,7 @@ use weft_core::{
     SyncTarget, SyncWriteMode, run_sync,
 };
 
-use crate::{DuckDbWarehouse, Warehouse, WarehouseError};
+use crate::{DuckDbWarehouse, WarehouseError};
 
 fn exec(wh: &DuckDbWarehouse, sql: &str) {
     wh.lock().unwrap().execute_batch(sql).unwrap();

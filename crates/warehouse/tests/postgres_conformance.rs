@@ -1,0 +1,109 @@
+//! PostgreSQL behind [`StagedDestination`] under the shared destination
+//! suite (weft-conformance), on a real server (weft-testsvc): every
+//! destination the suite creates is a fresh database on one server.
+#![cfg(feature = "postgres")]
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use weft_conformance::Row;
+use weft_conformance::destination::{DestinationHarness, run_suite};
+use weft_core::{BoxError, LoadReceipt, LoadTarget};
+use weft_stage::Stage;
+use weft_testsvc::Postgres;
+use weft_warehouse::{LoadSpec, PostgresWarehouse, StagedDestination, Warehouse, replay};
+
+struct PostgresConformance {
+    pg: Postgres,
+    dir: tempfile::TempDir,
+    created: AtomicU64,
+}
+
+/// `"a"."b"` (quotes doubled).
+fn quoted(schema: &str, table: &str) -> String {
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    format!("{}.{}", q(schema), q(table))
+}
+
+#[async_trait::async_trait]
+impl DestinationHarness for PostgresConformance {
+    type Destination = StagedDestination;
+
+    fn name(&self) -> &str {
+        "postgres"
+    }
+
+    async fn create(&self) -> Result<StagedDestination, BoxError> {
+        let n = self.created.fetch_add(1, Ordering::Relaxed);
+        let url = self.pg.create_database(&format!("conformance_{n}"))?;
+        let wh: Arc<dyn Warehouse> = Arc::new(PostgresWarehouse::connect(&url, None).await?);
+        let dir = self.dir.path().join(format!("stage-{n}"));
+        let stage = Stage::from_url(dir.to_str().ok_or("temp dir is not UTF-8")?)?;
+        Ok(StagedDestination::new(stage, wh))
+    }
+
+    async fn rows(
+        &self,
+        d: &StagedDestination,
+        pipeline: &str,
+        stream: &str,
+    ) -> Result<Vec<Row>, BoxError> {
+        let literal = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let names: Vec<String> = d
+            .warehouse()
+            .query_rows(&format!(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = {} \
+                 AND table_name = {} ORDER BY ordinal_position",
+                literal(pipeline),
+                literal(stream)
+            ))
+            .await?
+            .into_iter()
+            .filter_map(|r| r.first().and_then(|v| v.as_str().map(String::from)))
+            .collect();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = d
+            .warehouse()
+            .query_rows(&format!("SELECT * FROM {}", quoted(pipeline, stream)))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| names.iter().cloned().zip(r).collect())
+            .collect())
+    }
+
+    async fn replay(
+        &self,
+        d: &StagedDestination,
+        target: &LoadTarget,
+        load_id: &str,
+    ) -> Result<Option<LoadReceipt>, BoxError> {
+        let spec = LoadSpec::from_target(target);
+        Ok(Some(
+            replay(Arc::clone(d.warehouse()), d.stage(), &spec, load_id).await?,
+        ))
+    }
+}
+
+#[tokio::test]
+async fn postgres_passes_the_destination_suite() {
+    let pg = tokio::task::spawn_blocking(Postgres::start)
+        .await
+        .unwrap()
+        .expect("a PostgreSQL >= 15 server (apt-get install -y postgresql)");
+    let harness = PostgresConformance {
+        pg,
+        dir: tempfile::tempdir().unwrap(),
+        created: AtomicU64::new(0),
+    };
+    let report = run_suite(&harness).await;
+    println!("{report}");
+    report.assert_passed();
+    assert_eq!(
+        report.checks.len(),
+        weft_conformance::destination::CHECKS.len()
+    );
+}
