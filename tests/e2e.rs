@@ -23,19 +23,6 @@ const STREAMS: [&str; 10] = [
     "events",
 ];
 
-async fn run(h: &Harness) -> weft_core::RunReport {
-    let mut reports = weft_runner::run(
-        &h.config(),
-        &RunOptions::default(),
-        CancellationToken::new(),
-        None,
-    )
-    .await
-    .unwrap();
-    assert_eq!(reports.pipelines.len(), 1);
-    reports.pipelines.remove(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stripe_full_then_incremental_run_lands_exact_rows() {
     let h = Harness::stripe(
@@ -49,7 +36,7 @@ async fn stripe_full_then_incremental_run_lands_exact_rows() {
     let db = h.warehouse_path();
     let control = h.sandbox.control();
 
-    let first = run(&h).await;
+    let first = h.run_one().await;
     assert!(first.succeeded(), "{}", first.to_table());
     assert_eq!(first.streams.len(), 10);
 
@@ -114,7 +101,7 @@ async fn stripe_full_then_incremental_run_lands_exact_rows() {
     control.advance_clock(600);
 
     let before = control.request_count(Api::Stripe);
-    let second = run(&h).await;
+    let second = h.run_one().await;
     assert!(second.succeeded(), "{}", second.to_table());
     let customers = second.stream("customers").unwrap();
     assert!(
@@ -172,7 +159,7 @@ async fn http_errors_fail_the_stream_with_a_clear_error_and_keep_state() {
         r#"streams = ["customers"]"#,
     )
     .await;
-    let first = run(&h).await;
+    let first = h.run_one().await;
     assert!(first.succeeded());
     h.sandbox.control().set_faults(
         Api::Stripe,
@@ -181,7 +168,7 @@ async fn http_errors_fail_the_stream_with_a_clear_error_and_keep_state() {
             ..Default::default()
         },
     );
-    let second = run(&h).await;
+    let second = h.run_one().await;
     let s = second.stream("customers").unwrap();
     assert_eq!(s.status, StreamStatus::Failed);
     let err = s.error.clone().unwrap();

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use weft_core::CancellationToken;
-use weft_e2e::{query_i64, query_strings};
+use weft_e2e::{query_i64, query_strings, secret_file};
 use weft_runner::{RunOptions, RunOutcome, WeftConfig};
 use weft_sandbox::{Api, Faults, RetryAfterStyle, Sandbox, SandboxConfig};
 
@@ -29,14 +29,9 @@ fn storm() -> Faults {
 
 /// Runs the three pipelines against a sandbox (faults set before the run).
 async fn run(sandbox: &Sandbox, dir: &Path) -> RunOutcome {
-    let secret = |name: &str, value: &str| {
-        let path = dir.join(name);
-        std::fs::write(&path, value).unwrap();
-        path.display().to_string()
-    };
-    let stripe_key = secret("stripe.key", weft_sandbox::DEFAULT_STRIPE_KEY);
-    let zendesk_token = secret("zendesk.token", weft_sandbox::DEFAULT_ZENDESK_TOKEN);
-    let intercom_token = secret("intercom.token", weft_sandbox::DEFAULT_INTERCOM_TOKEN);
+    let stripe_key = secret_file(dir, "stripe.key", weft_sandbox::DEFAULT_STRIPE_KEY);
+    let zendesk_token = secret_file(dir, "zendesk.token", weft_sandbox::DEFAULT_ZENDESK_TOKEN);
+    let intercom_token = secret_file(dir, "intercom.token", weft_sandbox::DEFAULT_INTERCOM_TOKEN);
     // Small pages so the storm hits many requests; more attempts than the
     // default so a long unlucky streak (0.19^12) cannot fail the test.
     let http = "http = { max_attempts = 12, initial_backoff_ms = 10, max_backoff_ms = 200 }";

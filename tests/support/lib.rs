@@ -127,19 +127,31 @@ api_key = {{ file = "{}" }}
         h
     }
 
+    /// Runs the config's one pipeline (what `weft run` does) and returns its report.
+    pub async fn run_one(&self) -> weft_core::RunReport {
+        let mut outcome = self.run().await;
+        assert_eq!(outcome.pipelines.len(), 1);
+        outcome.pipelines.remove(0)
+    }
+
     /// Runs every pipeline, then the models, then the syncs (what `weft run`
     /// does) and checks every stream and sync succeeded.
     pub async fn run_all(&self) -> weft_runner::RunOutcome {
-        let outcome = weft_runner::run(
+        let outcome = self.run().await;
+        assert!(outcome.succeeded(), "{}", outcome.render());
+        outcome
+    }
+
+    /// `weft run` with this config and default options.
+    async fn run(&self) -> weft_runner::RunOutcome {
+        weft_runner::run(
             &self.config(),
             &weft_runner::RunOptions::default(),
             weft_core::CancellationToken::new(),
             None,
         )
         .await
-        .unwrap();
-        assert!(outcome.succeeded(), "{}", outcome.render());
-        outcome
+        .unwrap()
     }
 
     /// Every member of the sandbox's Mailchimp audience, as the API renders them.
@@ -157,6 +169,13 @@ api_key = {{ file = "{}" }}
     pub fn warehouse_path(&self) -> PathBuf {
         self.dir.path().join("weft.duckdb")
     }
+}
+
+/// Writes a secret `value` to `dir/name`; returns the path for a `{ file = … }` ref.
+pub fn secret_file(dir: &Path, name: &str, value: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, value).unwrap();
+    path.display().to_string()
 }
 
 /// The `[warehouse]` and `[stage]` of the DuckDB harnesses.
@@ -228,14 +247,9 @@ impl PgStack {
     /// `[warehouse]` (kind postgres) and `[stage]` (the bucket) tables, their
     /// secrets written as files into `dir`.
     pub fn config_toml(&self, dir: &Path) -> String {
-        let secret = |name: &str, value: &str| {
-            let path = dir.join(name);
-            std::fs::write(&path, value).unwrap();
-            path.display().to_string()
-        };
-        let url = secret("pg.url", &self.url());
-        let key = secret("s3.key", self.s3.access_key_id());
-        let secret_key = secret("s3.secret", self.s3.secret_access_key());
+        let url = secret_file(dir, "pg.url", &self.url());
+        let key = secret_file(dir, "s3.key", self.s3.access_key_id());
+        let secret_key = secret_file(dir, "s3.secret", self.s3.secret_access_key());
         format!(
             r#"
 [warehouse]

@@ -55,13 +55,7 @@ async fn every_stream_has_exact_counts_and_reruns_read_only_changes() {
 /// passes whatever day it is: here the clock starts a year from now.
 #[tokio::test]
 async fn the_same_holds_with_the_clock_a_year_ahead() {
-    counts_then_incremental(Some(a_year_ahead())).await;
-}
-
-/// The wall clock a year from now (unix seconds): a sandbox started there
-/// behaves as it will when the suite runs a year later.
-fn a_year_ahead() -> i64 {
-    chrono::Utc::now().timestamp() + 365 * 86_400
+    counts_then_incremental(Some(weft_sandbox::a_year_ahead())).await;
 }
 
 async fn counts_then_incremental(clock_start: Option<i64>) {

@@ -9,23 +9,8 @@
 
 use std::time::Duration;
 
-use weft_core::CancellationToken;
 use weft_e2e::{Harness, PgStack, max_unix_seconds, query_i64, query_strings};
-use weft_runner::RunOptions;
 use weft_sandbox::{Faults, SandboxConfig};
-
-async fn run(h: &Harness) -> weft_core::RunReport {
-    let mut reports = weft_runner::run(
-        &h.config(),
-        &RunOptions::default(),
-        CancellationToken::new(),
-        None,
-    )
-    .await
-    .unwrap();
-    assert_eq!(reports.pipelines.len(), 1);
-    reports.pipelines.remove(0)
-}
 
 /// The streams the crash test runs.
 const CRASH_STREAMS: [&str; 4] = ["customers", "charges", "invoices", "events"];
@@ -133,7 +118,7 @@ async fn trials(mut target: Target<'_>) {
         let _ = child.start_kill();
         let _ = child.wait().await;
 
-        let report = run(&h).await;
+        let report = h.run_one().await;
         assert!(report.succeeded(), "trial {trial}: {}", report.to_table());
         let expected = h.sandbox.control().stripe_customer_ids().len() as i64;
         for s in CRASH_STREAMS {

@@ -109,6 +109,12 @@ pub fn process_clock_start() -> i64 {
     *START.get_or_init(crate::state::wall_clock)
 }
 
+/// A [`SandboxConfig::clock_start`] a year from now (unix seconds): a sandbox
+/// started there behaves as it will when the suite runs a year later.
+pub fn a_year_ahead() -> i64 {
+    crate::state::wall_clock() + 365 * 86_400
+}
+
 /// Configuration of a whole sandbox (all APIs).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

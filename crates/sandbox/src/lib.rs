@@ -44,7 +44,7 @@ pub use config::{
     DEFAULT_SALESFORCE_CLIENT_SECRET, DEFAULT_SALESFORCE_REFRESH_TOKEN,
     DEFAULT_SALESFORCE_USERNAME, DEFAULT_STRIPE_KEY, DEFAULT_ZENDESK_EMAIL, DEFAULT_ZENDESK_TOKEN,
     DEFAULT_ZOOM_ACCOUNT_ID, DEFAULT_ZOOM_CLIENT_ID, DEFAULT_ZOOM_CLIENT_SECRET, Drift, Faults,
-    RetryAfterStyle, SandboxConfig, process_clock_start,
+    RetryAfterStyle, SandboxConfig, a_year_ahead, process_clock_start,
 };
 pub use control::{Control, RecordedRequest, RecordedWrite};
 pub use error::SandboxError;

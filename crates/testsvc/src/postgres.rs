@@ -9,8 +9,8 @@ use tempfile::TempDir;
 
 use crate::Error;
 use crate::process::{
-    LOG_TAIL_LINES, account_ids, free_ports, is_executable, log_stdio, log_tail, path_dirs, run,
-    running_as_root, stop_child, tcp_accepts,
+    LOG_TAIL_LINES, account_ids, free_ports, is_executable, log_stdio, log_tail, path_dirs,
+    ready_or_respawn, run, running_as_root, stop_child, tcp_accepts,
 };
 
 /// The oldest PostgreSQL major version accepted.
@@ -21,8 +21,6 @@ const DEBIAN_ROOT: &str = "/usr/lib/postgresql";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long [`Drop`] waits after the shutdown signal before `SIGKILL`.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-/// How many times start-up is tried when the chosen port was taken meanwhile.
-const PORT_ATTEMPTS: usize = 3;
 /// The superuser that `initdb` creates (trust authentication, no password).
 const USER: &str = "weft";
 /// The database that [`Postgres::start`] creates.
@@ -136,28 +134,24 @@ impl Postgres {
             run_as,
             dir,
         };
-        let mut attempt = 1;
-        loop {
-            match pg.wait_ready() {
-                Ok(()) => break,
-                Err(Error::ServerExited { .. })
-                    if attempt < PORT_ATTEMPTS && port_was_taken(&pg.log) =>
-                {
-                    attempt += 1;
-                    pg.port = pick_port()?;
-                    pg.child = spawn_server(
-                        &pg.bin,
-                        &pg.data,
-                        &pg.socket_dir,
-                        &pg.log,
-                        pg.port,
-                        pg.run_as,
-                        pg.dir.path(),
-                    )?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        ready_or_respawn(
+            &mut pg,
+            Postgres::wait_ready,
+            |pg| port_was_taken(&pg.log),
+            |pg| {
+                pg.port = pick_port()?;
+                pg.child = spawn_server(
+                    &pg.bin,
+                    &pg.data,
+                    &pg.socket_dir,
+                    &pg.log,
+                    pg.port,
+                    pg.run_as,
+                    pg.dir.path(),
+                )?;
+                Ok(())
+            },
+        )?;
         pg.createdb(DEFAULT_DB)?;
         Ok(pg)
     }

@@ -16,6 +16,31 @@ use crate::Error;
 /// How many lines of a server log an error carries.
 pub(crate) const LOG_TAIL_LINES: usize = 30;
 
+/// How many times a server is started when the ports it was given were
+/// taken meanwhile (by another process, between picking and binding).
+const PORT_ATTEMPTS: usize = 3;
+
+/// Waits until `server` is ready; while it exits because a port was taken
+/// (`port_taken`), starts it again on fresh ports (`respawn`), up to
+/// [`PORT_ATTEMPTS`] starts in all.
+pub(crate) fn ready_or_respawn<S>(
+    server: &mut S,
+    wait_ready: impl Fn(&mut S) -> Result<(), Error>,
+    port_taken: impl Fn(&S) -> bool,
+    respawn: impl Fn(&mut S) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut attempt = 1;
+    loop {
+        match wait_ready(server) {
+            Err(Error::ServerExited { .. }) if attempt < PORT_ATTEMPTS && port_taken(server) => {
+                attempt += 1;
+                respawn(server)?;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// The command line of `cmd`, for messages.
 pub(crate) fn describe(cmd: &Command) -> String {
     let mut out = cmd.get_program().to_string_lossy().into_owned();

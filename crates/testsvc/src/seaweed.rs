@@ -9,15 +9,13 @@ use tempfile::TempDir;
 use crate::Error;
 use crate::process::{
     LOG_TAIL_LINES, free_port_pair, free_ports, http_get, is_executable, log_stdio, log_tail,
-    path_dirs, random_token, run, stop_child, tcp_accepts,
+    path_dirs, random_token, ready_or_respawn, run, stop_child, tcp_accepts,
 };
 
 /// How long [`SeaweedS3::start`] waits for S3 and the bucket.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long [`Drop`] waits after `SIGTERM` before `SIGKILL`.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-/// How many times start-up is tried when a chosen port was taken meanwhile.
-const PORT_ATTEMPTS: usize = 3;
 /// SeaweedFS derives a gRPC port as HTTP port + 10000 where none is given;
 /// `weed mini`'s maintenance workers do so for the admin server even when
 /// `-admin.port.grpc` is set, so the admin ports must keep this distance.
@@ -147,27 +145,24 @@ impl SeaweedS3 {
             log,
             dir,
         };
-        let mut attempt = 1;
-        loop {
-            match s3.wait_ready() {
-                Ok(()) => return Ok(s3),
-                Err(Error::ServerExited { .. })
-                    if attempt < PORT_ATTEMPTS && port_was_taken(&s3.log) =>
-                {
-                    attempt += 1;
-                    s3.ports = Ports::pick()?;
-                    s3.child = spawn_weed(
-                        &s3.weed,
-                        s3.dir.path(),
-                        &s3.log,
-                        s3.ports,
-                        &s3.access_key_id,
-                        &s3.secret_access_key,
-                    )?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        ready_or_respawn(
+            &mut s3,
+            SeaweedS3::wait_ready,
+            |s3| port_was_taken(&s3.log),
+            |s3| {
+                s3.ports = Ports::pick()?;
+                s3.child = spawn_weed(
+                    &s3.weed,
+                    s3.dir.path(),
+                    &s3.log,
+                    s3.ports,
+                    &s3.access_key_id,
+                    &s3.secret_access_key,
+                )?;
+                Ok(())
+            },
+        )?;
+        Ok(s3)
     }
 
     /// The S3 endpoint, `http://127.0.0.1:PORT` (plain HTTP, path-style).

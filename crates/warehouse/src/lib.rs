@@ -42,11 +42,14 @@ mod destination;
 #[cfg(feature = "duckdb")]
 mod duckdb;
 mod error;
+#[cfg(test)]
+mod fixtures;
 mod models;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "duckdb")]
 mod source;
+mod sql;
 mod warehouse;
 
 pub use destination::{StagedDestination, replay, replay_stream};

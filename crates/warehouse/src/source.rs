@@ -11,7 +11,7 @@ use weft_core::{
     WriteDisposition, spawn_events,
 };
 
-use crate::duckdb::relation;
+use crate::sql::relation;
 use crate::{DuckDbWarehouse, WarehouseError};
 
 /// One stream: its spec and the query that reads it.

@@ -1,5 +1,7 @@
 //! The warehouse contract: commit a staged load atomically, read state back.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -153,6 +155,41 @@ pub trait Warehouse: SyncStore + Send + Sync {
 
     /// Runs a query and returns its rows as JSON values (for tests and the CLI).
     async fn query_rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError>;
+
+    /// Every row of `schema.table` as column name -> value (empty when the
+    /// table does not exist), through [`Warehouse::query_rows`] and
+    /// `information_schema`, for tests and the CLI.
+    async fn table_rows(
+        &self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Vec<BTreeMap<String, serde_json::Value>>, WarehouseError> {
+        let literal = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let names: Vec<String> = self
+            .query_rows(&format!(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = {} \
+                 AND table_name = {} ORDER BY ordinal_position",
+                literal(schema),
+                literal(table)
+            ))
+            .await?
+            .into_iter()
+            .filter_map(|r| r.first().and_then(|v| v.as_str().map(String::from)))
+            .collect();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .query_rows(&format!(
+                "SELECT * FROM {}",
+                crate::sql::table(schema, table)
+            ))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| names.iter().cloned().zip(r).collect())
+            .collect())
+    }
 
     /// Takes `pipeline`'s run lock, so two runners sharing this warehouse
     /// never run the same pipeline at once: waits up to `wait` while another

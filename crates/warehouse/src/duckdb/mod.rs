@@ -13,8 +13,6 @@ mod sync;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use sync::relation;
-
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -27,8 +25,9 @@ use chrono::{DateTime, Utc};
 use weft_core::{LoadReceipt, WriteDisposition};
 use weft_stage::{LocalLoad, Manifest, Stage, StageError, read_local_part, read_local_rejects};
 
+use crate::sql::{column_list, ident, merge_delete, not_still_loaded, parse_state, table};
 use crate::{LoadRow, LoadSpec, Model, ModelRun, StateRow, Warehouse, WarehouseError};
-use sql::{column_list, column_type, ident, key_match, table};
+use sql::column_type;
 
 const NAME: &str = "duckdb";
 /// Name of the connection's temporary staging table (inside the commit transaction only).
@@ -491,18 +490,6 @@ fn db_step(step: &'static str) -> impl FnOnce(::duckdb::Error) -> WarehouseError
     db(step, "_weft._weft_state")
 }
 
-fn parse_state(
-    pipeline: &str,
-    stream: &str,
-    text: &str,
-) -> Result<serde_json::Value, WarehouseError> {
-    serde_json::from_str(text).map_err(|source| WarehouseError::InvalidState {
-        pipeline: pipeline.to_string(),
-        stream: stream.to_string(),
-        source,
-    })
-}
-
 fn micros(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
@@ -766,43 +753,14 @@ impl Load<'_> {
         // Into an empty table every staged key is new: nothing to replace.
         let loaded = self.has_rows()?;
         if loaded {
-            let fresh = match cursor {
-                None => String::new(),
-                Some(c) => {
-                    let c = ident(c);
-                    format!(
-                        " AND NOT EXISTS (SELECT 1 FROM {} AS __weft_o WHERE {} \
-                         AND __weft_o.{c} > __weft_s.__weft_c)",
-                        self.table,
-                        key_match("__weft_o", "__weft_s", keys)
-                    )
-                }
-            };
-            let staged_keys = match cursor {
-                // The winner's cursor is the greatest staged one (NULL when all are).
-                Some(c) => format!(
-                    "SELECT {key_cols}, max({}) AS __weft_c FROM {STAGED} GROUP BY {key_cols}",
-                    ident(c)
-                ),
-                None => format!("SELECT DISTINCT {key_cols} FROM {STAGED}"),
-            };
             self.exec(
                 "merge: delete",
-                &format!(
-                    "DELETE FROM {} AS __weft_t WHERE EXISTS (SELECT 1 FROM ({staged_keys}) \
-                     AS __weft_s WHERE {}{fresh})",
-                    self.table,
-                    key_match("__weft_t", "__weft_s", keys)
-                ),
+                &merge_delete(&self.table, STAGED, keys, cursor, false),
             )?;
         }
         // A key still loaded after the delete has a newer row: its staged rows lose.
         let not_loaded = if loaded && cursor.is_some() {
-            format!(
-                " WHERE NOT EXISTS (SELECT 1 FROM {} AS __weft_t WHERE {})",
-                self.table,
-                key_match("__weft_t", "__weft_s", keys)
-            )
+            not_still_loaded(&self.table, keys, false)
         } else {
             String::new()
         };

@@ -1,19 +1,10 @@
-//! SQL text for DuckDB: identifier quoting and Arrow -> DuckDB types.
+//! SQL text for DuckDB: Arrow -> DuckDB types (quoting and the merge's shared
+//! text are in `crate::sql`).
 
 use arrow_schema::{DataType, Field, TimeUnit};
 use weft_arrow::is_json_field;
 
 use crate::WarehouseError;
-
-/// Quotes an identifier: `"` doubled inside double quotes.
-pub(crate) fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `"schema"."table"`.
-pub(crate) fn table(schema: &str, table: &str) -> String {
-    format!("{}.{}", ident(schema), ident(table))
-}
 
 /// The DuckDB column type for an Arrow field.
 ///
@@ -59,20 +50,4 @@ pub(crate) fn column_type(
         }
     };
     Ok(t.to_string())
-}
-
-/// `a = b` over key columns, null-safe.
-pub(crate) fn key_match(left: &str, right: &str, keys: &[String]) -> String {
-    keys.iter()
-        .map(|k| {
-            let k = ident(k);
-            format!("{left}.{k} IS NOT DISTINCT FROM {right}.{k}")
-        })
-        .collect::<Vec<_>>()
-        .join(" AND ")
-}
-
-/// A comma-separated list of quoted column names.
-pub(crate) fn column_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
-    names.into_iter().map(ident).collect::<Vec<_>>().join(", ")
 }

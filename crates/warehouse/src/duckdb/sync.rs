@@ -14,9 +14,9 @@ use ::duckdb::{Connection, params};
 use async_trait::async_trait;
 use weft_core::{CoreError, RecordOutcome, SyncAction, SyncPlan, SyncRecord, SyncSpec, SyncStore};
 
-use super::sql::ident;
 use super::{DuckDbWarehouse, db, json_value};
 use crate::WarehouseError;
+use crate::sql::{ident, mapped_columns, relation, snapshot_table, value_column};
 
 #[cfg(test)]
 mod tests;
@@ -55,30 +55,9 @@ fn check_sync_name(name: &str) -> Result<(), WarehouseError> {
     }
 }
 
-/// A `schema.table` (or `table`) name, each part quoted.
-pub(crate) fn relation(name: &str) -> Result<String, WarehouseError> {
-    let parts: Vec<&str> = name.split('.').collect();
-    if parts.len() > 2 || parts.iter().any(|p| p.trim().is_empty()) {
-        return Err(WarehouseError::InvalidName {
-            what: "table",
-            name: name.to_string(),
-            reason: "expected `table` or `schema.table`".to_string(),
-        });
-    }
-    Ok(parts.into_iter().map(ident).collect::<Vec<_>>().join("."))
-}
-
-fn snapshot_table(sync: &str) -> String {
-    format!("_weft.{}", ident(&format!("_weft_sync_snapshot_{sync}")))
-}
-
 /// The plan table: temporary, so it lives as long as the connection.
 fn plan_table(sync: &str) -> String {
     ident(&format!("_weft_sync_plan_{sync}"))
-}
-
-fn value_column(i: usize) -> String {
-    ident(&format!("__weft_c{i}"))
 }
 
 fn ensure_tables(conn: &Connection, sync: &str) -> Result<(), WarehouseError> {
@@ -143,21 +122,7 @@ fn plan_blocking(conn: &Connection, spec: &SyncSpec) -> Result<SyncPlan, Warehou
         });
     }
 
-    let columns: Vec<String> = spec
-        .mapping
-        .values()
-        .enumerate()
-        .map(|(i, col)| format!("{} AS {}", ident(col), value_column(i)))
-        .collect();
-    let picked: Vec<String> = (0..spec.mapping.len())
-        .map(|i| format!("m.{}", value_column(i)))
-        .collect();
-    let mut select_cols = columns.join(", ");
-    let mut picked_cols = picked.join(", ");
-    if !select_cols.is_empty() {
-        select_cols.insert_str(0, ", ");
-        picked_cols.insert_str(0, ", ");
-    }
+    let (select_cols, picked_cols) = mapped_columns(&spec.mapping);
     let sql = format!(
         "CREATE OR REPLACE TEMP TABLE {plan} AS \
          WITH m AS (SELECT CAST({pk} AS VARCHAR) AS {KEY}, {hash} AS {HASH}{select_cols} \

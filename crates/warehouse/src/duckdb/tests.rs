@@ -3,98 +3,18 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Int64Array, RecordBatch, StringArray, TimestampSecondArray};
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use arrow_schema::{DataType, Field, TimeUnit};
 use serde_json::{Value, json};
 use weft_core::{
     Checkpoint, Destination, LoadTarget, Reject, StreamSpec, StreamState, WriteDisposition,
 };
 use weft_stage::{LocalLoad, Manifest, Stage, StagedFile};
 
-use super::sql::{column_type, ident, key_match, table};
+use super::sql::column_type;
 use super::*;
+use crate::fixtures::{batch, local_stage, nullable, spec, stage_load, wide};
+use crate::sql::{ident, table};
 use crate::{StagedDestination, replay, replay_stream};
-
-fn batch(rows: &[(&str, i64, &str)]) -> RecordBatch {
-    id_updated_name(false, rows.iter().map(|&(id, u, n)| (Some(id), Some(u), n)))
-}
-
-/// (id, updated, name) rows as a batch; `id` nullable in the schema or not.
-fn id_updated_name<'a>(
-    nullable_id: bool,
-    rows: impl Iterator<Item = (Option<&'a str>, Option<i64>, &'a str)>,
-) -> RecordBatch {
-    let (ids, (updated, names)): (Vec<_>, (Vec<_>, Vec<_>)) =
-        rows.map(|(id, u, n)| (id, (u, n))).unzip();
-    let schema = Schema::new(vec![
-        Field::new("id", DataType::Utf8, nullable_id),
-        Field::new("updated", DataType::Int64, true),
-        Field::new("name", DataType::Utf8, true),
-    ]);
-    RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(StringArray::from(ids)),
-            Arc::new(Int64Array::from(updated)),
-            Arc::new(StringArray::from(names)),
-        ],
-    )
-    .unwrap()
-}
-
-/// A batch with an extra `email` column and a timestamp.
-fn wide(rows: &[(&str, i64, &str, &str)]) -> RecordBatch {
-    let schema = Schema::new(vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("updated", DataType::Int64, true),
-        Field::new("name", DataType::Utf8, true),
-        Field::new("email", DataType::Utf8, true),
-        Field::new(
-            "seen",
-            DataType::Timestamp(TimeUnit::Second, Some("UTC".into())),
-            true,
-        ),
-    ]);
-    RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.3))),
-            Arc::new(
-                TimestampSecondArray::from_iter_values(rows.iter().map(|_| 1_700_000_000))
-                    .with_timezone("UTC"),
-            ),
-        ],
-    )
-    .unwrap()
-}
-
-fn spec(disposition: WriteDisposition) -> LoadSpec {
-    LoadSpec {
-        pipeline: "shop".to_string(),
-        stream: "customers".to_string(),
-        primary_key: vec!["id".to_string()],
-        cursor_field: Some("updated".to_string()),
-        disposition,
-    }
-}
-
-async fn stage_load(
-    stage: &Stage,
-    load_id: &str,
-    batches: Vec<RecordBatch>,
-    rejects: Vec<Reject>,
-    state: Value,
-) -> Manifest {
-    let mut w = stage.writer("shop", "customers", load_id);
-    for b in batches {
-        w.write(b).await.unwrap();
-    }
-    w.reject(rejects).await.unwrap();
-    w.finish(Some(state)).await.unwrap()
-}
 
 async fn commit(
     wh: &Arc<DuckDbWarehouse>,
@@ -135,12 +55,6 @@ fn count(wh: &DuckDbWarehouse, sql: &str) -> i64 {
     rows(wh, sql)[0][0].as_i64().unwrap()
 }
 
-fn local_stage() -> (tempfile::TempDir, Stage) {
-    let dir = tempfile::tempdir().unwrap();
-    let stage = Stage::from_url(dir.path().join("stage").to_str().unwrap()).unwrap();
-    (dir, stage)
-}
-
 #[test]
 fn sql_quoting_and_types() {
     assert_eq!(ident(r#"we"ird col"#), r#""we""ird col""#);
@@ -159,10 +73,6 @@ fn sql_quoting_and_types() {
     let bad = Field::new("l", DataType::Null, true);
     let err = column_type(&bad, false, "p.s").unwrap_err().to_string();
     assert_eq!(err, "p.s: column `l` has unsupported type Null");
-    assert_eq!(
-        key_match("t", "s", &["id".to_string(), "k".to_string()]),
-        r#"t."id" IS NOT DISTINCT FROM s."id" AND t."k" IS NOT DISTINCT FROM s."k""#
-    );
 }
 
 #[tokio::test]
@@ -231,10 +141,6 @@ async fn merge_dedupes_within_and_across_loads() {
 }
 
 /// A batch whose key and cursor may be NULL: (id, updated, name).
-fn nullable(rows: &[(Option<&str>, Option<i64>, &str)]) -> RecordBatch {
-    id_updated_name(true, rows.iter().copied())
-}
-
 /// Staging tables left in any catalog (the temp one included).
 fn leftover_staging(wh: &DuckDbWarehouse) -> i64 {
     count(
@@ -949,27 +855,7 @@ impl weft_conformance::destination::DestinationHarness for DuckDbConformance {
         pipeline: &str,
         stream: &str,
     ) -> Result<Vec<weft_conformance::Row>, weft_core::BoxError> {
-        let names: Vec<String> = d
-            .warehouse()
-            .query_rows(&format!(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = '{pipeline}' \
-                 AND table_name = '{stream}' ORDER BY ordinal_position"
-            ))
-            .await?
-            .into_iter()
-            .filter_map(|r| r.first().and_then(|v| v.as_str().map(String::from)))
-            .collect();
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = d
-            .warehouse()
-            .query_rows(&format!("SELECT * FROM {}", table(pipeline, stream)))
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| names.iter().cloned().zip(r).collect())
-            .collect())
+        Ok(d.warehouse().table_rows(pipeline, stream).await?)
     }
 
     async fn replay(

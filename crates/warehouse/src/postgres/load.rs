@@ -9,9 +9,10 @@ use weft_core::{LoadReceipt, Reject, WriteDisposition};
 use weft_stage::{Manifest, Stage, StageError};
 
 use super::copy::{Stager, open_parquet};
-use super::sql::{DDL_LOCK, check_ident, column_list, ident, key_match, storable};
+use super::sql::{DDL_LOCK, check_ident, column_list, ident, storable};
 use super::types::{Column, plan_columns};
 use super::{SEQ, STAGING, pg};
+use crate::sql::{merge_delete, not_still_loaded};
 use crate::{LoadSpec, WarehouseError};
 
 /// Rejects inserted per statement.
@@ -300,44 +301,15 @@ impl Load<'_> {
         // Into an empty table every staged key is new: nothing to replace.
         let loaded = self.has_rows().await?;
         if loaded {
-            let fresh = match cursor {
-                None => String::new(),
-                Some(c) => {
-                    let c = ident(c);
-                    format!(
-                        " AND NOT EXISTS (SELECT 1 FROM {} AS __weft_o WHERE {} \
-                         AND __weft_o.{c} > __weft_s.__weft_c)",
-                        self.table,
-                        key_match("__weft_o", "__weft_s", keys, non_null)
-                    )
-                }
-            };
-            let staged_keys = match cursor {
-                // The winner's cursor is the greatest staged one (NULL when all are).
-                Some(c) => format!(
-                    "SELECT {key_cols}, max({}) AS __weft_c FROM {STAGING} GROUP BY {key_cols}",
-                    ident(c)
-                ),
-                None => format!("SELECT DISTINCT {key_cols} FROM {STAGING}"),
-            };
             self.exec(
                 "merge: delete",
-                &format!(
-                    "DELETE FROM {} AS __weft_t WHERE EXISTS (SELECT 1 FROM ({staged_keys}) \
-                     AS __weft_s WHERE {}{fresh})",
-                    self.table,
-                    key_match("__weft_t", "__weft_s", keys, non_null)
-                ),
+                &merge_delete(&self.table, STAGING, keys, cursor, non_null),
             )
             .await?;
         }
         // A key still loaded after the delete has a newer row: its staged rows lose.
         let not_loaded = if loaded && cursor.is_some() {
-            format!(
-                " WHERE NOT EXISTS (SELECT 1 FROM {} AS __weft_t WHERE {})",
-                self.table,
-                key_match("__weft_t", "__weft_s", keys, non_null)
-            )
+            not_still_loaded(&self.table, keys, non_null)
         } else {
             String::new()
         };

@@ -106,6 +106,7 @@ use tokio_postgres::error::SqlState;
 use weft_core::LoadReceipt;
 use weft_stage::{Manifest, Stage};
 
+use crate::sql::parse_state;
 use crate::{LoadRow, LoadSpec, Model, ModelRun, RunLock, StateRow, Warehouse, WarehouseError};
 use conn::Pool;
 use sql::{DDL_LOCK, INIT, table, trim_sql};
@@ -512,16 +513,4 @@ async fn query_rows(
         }
         Err(e) => Err(pg("query", "query_rows")(e)),
     }
-}
-
-fn parse_state(
-    pipeline: &str,
-    stream: &str,
-    text: &str,
-) -> Result<serde_json::Value, WarehouseError> {
-    serde_json::from_str(text).map_err(|source| WarehouseError::InvalidState {
-        pipeline: pipeline.to_string(),
-        stream: stream.to_string(),
-        source,
-    })
 }

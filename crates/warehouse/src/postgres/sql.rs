@@ -1,6 +1,7 @@
 //! SQL text for PostgreSQL: identifier quoting, the `_weft` tables, key matching.
 
 use crate::WarehouseError;
+pub(crate) use crate::sql::{column_list, ident, relation, table};
 
 /// The longest identifier PostgreSQL keeps (`NAMEDATALEN - 1`); longer ones
 /// are silently truncated by the server, so weft refuses them instead.
@@ -30,41 +31,6 @@ CREATE TABLE IF NOT EXISTS _weft._weft_runs (
     started_at TIMESTAMPTZ NOT NULL);
 "#;
 
-/// Quotes an identifier: `"` doubled inside double quotes.
-pub(crate) fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `"schema"."table"`.
-pub(crate) fn table(schema: &str, table: &str) -> String {
-    format!("{}.{}", ident(schema), ident(table))
-}
-
-/// A comma-separated list of quoted column names.
-pub(crate) fn column_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
-    names.into_iter().map(ident).collect::<Vec<_>>().join(", ")
-}
-
-/// `left.k = right.k AND ...` over key columns.
-///
-/// Null-safe (`IS NOT DISTINCT FROM`) unless `non_null` says the right-hand
-/// side holds no NULL key: then plain `=` means the same (a NULL on the left
-/// matches nothing either way) and lets PostgreSQL hash-join or use an index.
-pub(crate) fn key_match(left: &str, right: &str, keys: &[String], non_null: bool) -> String {
-    let op = if non_null {
-        "="
-    } else {
-        "IS NOT DISTINCT FROM"
-    };
-    keys.iter()
-        .map(|k| {
-            let k = ident(k);
-            format!("{left}.{k} {op} {right}.{k}")
-        })
-        .collect::<Vec<_>>()
-        .join(" AND ")
-}
-
 /// Checks a name PostgreSQL must store as given: at most 63 bytes (longer
 /// names would be truncated, and could collide) and no NUL byte.
 pub(crate) fn check_ident(what: &'static str, name: &str) -> Result<(), WarehouseError> {
@@ -85,19 +51,6 @@ pub(crate) fn check_ident(what: &'static str, name: &str) -> Result<(), Warehous
         name: name.to_string(),
         reason,
     })
-}
-
-/// A `schema.table` (or `table`) name, each part quoted.
-pub(crate) fn relation(name: &str) -> Result<String, WarehouseError> {
-    let parts: Vec<&str> = name.split('.').collect();
-    if parts.len() > 2 || parts.iter().any(|p| p.trim().is_empty()) {
-        return Err(WarehouseError::InvalidName {
-            what: "table",
-            name: name.to_string(),
-            reason: "expected `table` or `schema.table`".to_string(),
-        });
-    }
-    Ok(parts.into_iter().map(ident).collect::<Vec<_>>().join("."))
 }
 
 /// Text PostgreSQL can store: a NUL byte becomes the six characters `\u0000`

@@ -25,6 +25,7 @@ use super::json::array_values;
 use super::sql::{ident, relation, storable};
 use super::{PostgresWarehouse, pg};
 use crate::WarehouseError;
+use crate::sql::{mapped_columns, snapshot_table, value_column};
 
 /// Key column of the plan table.
 const KEY: &str = "__weft_key";
@@ -67,10 +68,6 @@ fn check_sync_name(name: &str) -> Result<(), WarehouseError> {
     }
 }
 
-fn snapshot_table(sync: &str) -> String {
-    format!("_weft.{}", ident(&format!("_weft_sync_snapshot_{sync}")))
-}
-
 /// The plan table's name (in `pg_temp`).
 fn plan_name(sync: &str) -> String {
     format!("_weft_sync_plan_{sync}")
@@ -78,10 +75,6 @@ fn plan_name(sync: &str) -> String {
 
 fn plan_table(sync: &str) -> String {
     format!("pg_temp.{}", ident(&plan_name(sync)))
-}
-
-fn value_column(i: usize) -> String {
-    ident(&format!("__weft_c{i}"))
 }
 
 async fn ensure_tables(client: &Client, sync: &str) -> Result<(), WarehouseError> {
@@ -150,21 +143,7 @@ async fn plan(client: &Client, spec: &SyncSpec) -> Result<SyncPlan, WarehouseErr
         });
     }
 
-    let columns: Vec<String> = spec
-        .mapping
-        .values()
-        .enumerate()
-        .map(|(i, col)| format!("{} AS {}", ident(col), value_column(i)))
-        .collect();
-    let picked: Vec<String> = (0..spec.mapping.len())
-        .map(|i| format!("m.{}", value_column(i)))
-        .collect();
-    let mut select_cols = columns.join(", ");
-    let mut picked_cols = picked.join(", ");
-    if !select_cols.is_empty() {
-        select_cols.insert_str(0, ", ");
-        picked_cols.insert_str(0, ", ");
-    }
+    let (select_cols, picked_cols) = mapped_columns(&spec.mapping);
     let plan = plan_table(&spec.name);
     let sql = format!(
         "DROP TABLE IF EXISTS {plan}; \

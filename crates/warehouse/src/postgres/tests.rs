@@ -10,8 +10,7 @@ use std::sync::Arc;
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float64Array,
-    Int64Array, RecordBatch, StringArray, StructArray, TimestampMicrosecondArray,
-    TimestampSecondArray, UInt64Array,
+    Int64Array, RecordBatch, StringArray, StructArray, TimestampMicrosecondArray, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
 use serde_json::{Value, json};
@@ -23,9 +22,9 @@ use weft_stage::{Manifest, Stage, StagedFile};
 use weft_testsvc::Postgres;
 
 use super::conn::redact;
-use super::sql::{ident, key_match, relation, table};
 use super::types::{column_type, has_nul_escape, numeric_binary};
 use super::*;
+use crate::fixtures::{batch, local_stage, nullable, spec, stage_load, stage_stream, wide};
 use crate::{Materialized, StagedDestination, replay, replay_stream};
 
 // ---------------------------------------------------------------- helpers
@@ -41,108 +40,6 @@ async fn start() -> Postgres {
 async fn fresh(pg: &Postgres, db: &str) -> Arc<PostgresWarehouse> {
     let url = pg.create_database(db).unwrap();
     Arc::new(PostgresWarehouse::connect(&url, None).await.unwrap())
-}
-
-fn local_stage() -> (tempfile::TempDir, Stage) {
-    let dir = tempfile::tempdir().unwrap();
-    let stage = Stage::from_url(dir.path().join("stage").to_str().unwrap()).unwrap();
-    (dir, stage)
-}
-
-fn batch(rows: &[(&str, i64, &str)]) -> RecordBatch {
-    id_updated_name(false, rows.iter().map(|&(id, u, n)| (Some(id), Some(u), n)))
-}
-
-fn nullable(rows: &[(Option<&str>, Option<i64>, &str)]) -> RecordBatch {
-    id_updated_name(true, rows.iter().copied())
-}
-
-/// (id, updated, name) rows as a batch; `id` nullable in the schema or not.
-fn id_updated_name<'a>(
-    nullable_id: bool,
-    rows: impl Iterator<Item = (Option<&'a str>, Option<i64>, &'a str)>,
-) -> RecordBatch {
-    let (ids, (updated, names)): (Vec<_>, (Vec<_>, Vec<_>)) =
-        rows.map(|(id, u, n)| (id, (u, n))).unzip();
-    let schema = Schema::new(vec![
-        Field::new("id", DataType::Utf8, nullable_id),
-        Field::new("updated", DataType::Int64, true),
-        Field::new("name", DataType::Utf8, true),
-    ]);
-    RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(StringArray::from(ids)),
-            Arc::new(Int64Array::from(updated)),
-            Arc::new(StringArray::from(names)),
-        ],
-    )
-    .unwrap()
-}
-
-/// A batch with an extra `email` column and a timestamp.
-fn wide(rows: &[(&str, i64, &str, &str)]) -> RecordBatch {
-    let schema = Schema::new(vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("updated", DataType::Int64, true),
-        Field::new("name", DataType::Utf8, true),
-        Field::new("email", DataType::Utf8, true),
-        Field::new(
-            "seen",
-            DataType::Timestamp(TimeUnit::Second, Some("UTC".into())),
-            true,
-        ),
-    ]);
-    RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.3))),
-            Arc::new(
-                TimestampSecondArray::from_iter_values(rows.iter().map(|_| 1_700_000_000))
-                    .with_timezone("UTC"),
-            ),
-        ],
-    )
-    .unwrap()
-}
-
-fn spec(disposition: WriteDisposition) -> LoadSpec {
-    LoadSpec {
-        pipeline: "shop".to_string(),
-        stream: "customers".to_string(),
-        primary_key: vec!["id".to_string()],
-        cursor_field: Some("updated".to_string()),
-        disposition,
-    }
-}
-
-async fn stage_load(
-    stage: &Stage,
-    load_id: &str,
-    batches: Vec<RecordBatch>,
-    rejects: Vec<Reject>,
-    state: Value,
-) -> Manifest {
-    stage_stream(stage, "customers", load_id, batches, rejects, state).await
-}
-
-async fn stage_stream(
-    stage: &Stage,
-    stream: &str,
-    load_id: &str,
-    batches: Vec<RecordBatch>,
-    rejects: Vec<Reject>,
-    state: Value,
-) -> Manifest {
-    let mut w = stage.writer("shop", stream, load_id);
-    for b in batches {
-        w.write(b).await.unwrap();
-    }
-    w.reject(rejects).await.unwrap();
-    w.finish(Some(state)).await.unwrap()
 }
 
 async fn commit(
@@ -191,19 +88,7 @@ fn row(values: &[Value]) -> Vec<Value> {
 // ------------------------------------------------------- no server needed
 
 #[test]
-fn sql_quoting_names_and_types() {
-    assert_eq!(ident(r#"we"ird col"#), r#""we""ird col""#);
-    assert_eq!(table("stripe", "Custom__c"), r#""stripe"."Custom__c""#);
-    assert_eq!(relation("models.people").unwrap(), r#""models"."people""#);
-    assert!(relation("a.b.c").is_err());
-    assert_eq!(
-        key_match("t", "s", &["id".to_string(), "k".to_string()], false),
-        r#"t."id" IS NOT DISTINCT FROM s."id" AND t."k" IS NOT DISTINCT FROM s."k""#
-    );
-    assert_eq!(
-        key_match("t", "s", &["id".to_string()], true),
-        r#"t."id" = s."id""#
-    );
+fn sql_types() {
     let ty = |dt: DataType| column_type(&Field::new("c", dt, true), "p.s").unwrap();
     assert_eq!(ty(DataType::Boolean), "BOOLEAN");
     assert_eq!(ty(DataType::Int8), "SMALLINT");
