@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use weft_core::{RecordOutcome, SecretRef, SyncAction, SyncRecord, SyncTarget};
+use weft_core::{RecordOutcome, SyncAction, SyncRecord, SyncTarget};
 use weft_http::{BudgetRegistry, HttpSettings};
 use weft_intercom::{IntercomConfig, IntercomTarget};
 use wiremock::matchers::{body_json, header, method, path};
@@ -12,12 +12,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "SENTINEL_INTERCOM_TOKEN";
 
-fn target(server: &MockServer, name: &str) -> IntercomTarget {
-    let dir = std::env::temp_dir().join(format!("weft-intercom-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("token");
-    std::fs::write(&file, TOKEN).unwrap();
-    let mut config = IntercomConfig::new(SecretRef::File { file });
+fn target(server: &MockServer) -> IntercomTarget {
+    let mut config = IntercomConfig::new(weft_conformance::secret_file(TOKEN).unwrap());
     config.base_url = Some(server.uri());
     config.http = Some(HttpSettings {
         max_attempts: 2,
@@ -103,7 +99,7 @@ async fn unknown_email_is_created_as_a_user() {
         )
         .mount(&server)
         .await;
-    let t = target(&server, "create");
+    let t = target(&server);
     assert_eq!((t.name(), t.max_batch()), ("intercom", 50));
     assert_eq!(t.required_fields(), vec!["email".to_string()]);
     let out = t.apply(vec![ann()]).await.unwrap();
@@ -136,7 +132,7 @@ async fn known_email_is_updated_and_external_id_wins() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"type": "contact"})))
         .mount(&server)
         .await;
-    let out = target(&server, "update")
+    let out = target(&server)
         .apply(vec![record(
             "bob@example.com",
             SyncAction::Update,
@@ -197,10 +193,7 @@ async fn conflict_on_create_searches_again_and_updates() {
         .expect(1)
         .mount(&server)
         .await;
-    let out = target(&server, "conflict")
-        .apply(vec![ann()])
-        .await
-        .unwrap();
+    let out = target(&server).apply(vec![ann()]).await.unwrap();
     assert_eq!(results(out), vec![("ann@example.com".to_string(), Ok(()))]);
     let paths: Vec<String> = requests(&server)
         .await
@@ -241,7 +234,7 @@ async fn client_errors_reject_one_record_with_intercoms_message() {
         )
         .mount(&server)
         .await;
-    let out = target(&server, "reject")
+    let out = target(&server)
         .apply(vec![
             ann(),
             record(
@@ -292,7 +285,7 @@ async fn unauthorized_fails_the_batch_without_the_token() {
         })))
         .mount(&server)
         .await;
-    let err = target(&server, "unauth")
+    let err = target(&server)
         .apply(vec![ann()])
         .await
         .unwrap_err()
@@ -330,7 +323,7 @@ async fn mirror_delete_unsubscribes_and_missing_contact_is_acknowledged() {
         .expect(1)
         .mount(&server)
         .await;
-    let out = target(&server, "delete")
+    let out = target(&server)
         .apply(vec![
             record("gone@example.com", SyncAction::Delete, &[]),
             record("u-404", SyncAction::Delete, &[]),

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 use weft_conformance::read::{StreamRead, read_stream};
-use weft_core::{SecretRef, Source, StreamMetrics, StreamState};
+use weft_core::{Source, StreamMetrics, StreamState};
 use weft_http::{Auth, BudgetRegistry, HttpClient, RequestSpec, SecretString};
 use weft_intercom::{IntercomConfig, IntercomSource};
 use weft_sandbox::{Api, Sandbox, SandboxConfig};
@@ -56,15 +56,8 @@ async fn counts_then_incremental(clock_start: Option<i64>) {
     })
     .await
     .unwrap();
-    let dir = std::env::temp_dir().join(format!(
-        "weft-intercom-sandbox-{}-{}",
-        std::process::id(),
-        clock_start.is_some()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let token = dir.join("token");
-    std::fs::write(&token, weft_sandbox::DEFAULT_INTERCOM_TOKEN).unwrap();
-    let mut config = IntercomConfig::new(SecretRef::File { file: token });
+    let token = weft_conformance::secret_file(weft_sandbox::DEFAULT_INTERCOM_TOKEN).unwrap();
+    let mut config = IntercomConfig::new(token);
     config.base_url = Some(sandbox.base_url(Api::Intercom));
     config.page_size = 40;
     let src = IntercomSource::new(&config, &BudgetRegistry::new()).unwrap();

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use weft_conformance::read::{StreamRead, read_stream};
-use weft_core::{SecretRef, StreamState};
+use weft_core::StreamState;
 use weft_http::BudgetRegistry;
 use weft_intercom::{IntercomConfig, IntercomSource};
 use wiremock::matchers::{body_json, header, method, path, query_param, query_param_is_missing};
@@ -12,16 +12,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const TOKEN: &str = "SENTINEL_INTERCOM_SOURCE_TOKEN";
 
 fn source(server: &MockServer) -> IntercomSource {
-    // One file per call: tests run concurrently.
-    let dir = std::env::temp_dir().join(format!(
-        "weft-intercom-src-{}-{}",
-        std::process::id(),
-        server.address().port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("token");
-    std::fs::write(&file, TOKEN).unwrap();
-    let mut config = IntercomConfig::new(SecretRef::File { file });
+    let mut config = IntercomConfig::new(weft_conformance::secret_file(TOKEN).unwrap());
     config.base_url = Some(server.uri());
     config.page_size = 2;
     IntercomSource::new(&config, &BudgetRegistry::new()).unwrap()

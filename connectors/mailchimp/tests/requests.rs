@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use serde_json::{Value, json};
-use weft_core::{RecordOutcome, SecretRef, SyncAction, SyncRecord, SyncTarget};
+use weft_core::{RecordOutcome, SyncAction, SyncRecord, SyncTarget};
 use weft_http::{BudgetRegistry, HttpSettings};
 use weft_mailchimp::{MailchimpConfig, MailchimpTarget, NO_RESULT};
 use wiremock::matchers::{header, method, path};
@@ -13,12 +13,8 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const KEY: &str = "SENTINELKEY0123-us6";
 
-fn config(server: &MockServer, name: &str) -> MailchimpConfig {
-    let dir = std::env::temp_dir().join(format!("weft-mailchimp-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("key");
-    std::fs::write(&file, KEY).unwrap();
-    let mut config = MailchimpConfig::new(SecretRef::File { file }, "list1");
+fn config(server: &MockServer) -> MailchimpConfig {
+    let mut config = MailchimpConfig::new(weft_conformance::secret_file(KEY).unwrap(), "list1");
     config.base_url = Some(format!("{}/3.0", server.uri()));
     config.http = Some(HttpSettings {
         max_attempts: 3,
@@ -30,8 +26,8 @@ fn config(server: &MockServer, name: &str) -> MailchimpConfig {
     config
 }
 
-fn target(server: &MockServer, name: &str) -> MailchimpTarget {
-    MailchimpTarget::new(&config(server, name), &BudgetRegistry::new()).unwrap()
+fn target(server: &MockServer) -> MailchimpTarget {
+    MailchimpTarget::new(&config(server), &BudgetRegistry::new()).unwrap()
 }
 
 fn record(key: &str, action: SyncAction, fields: &[(&str, Value)]) -> SyncRecord {
@@ -106,7 +102,7 @@ async fn batch_subscribe_request_shape() {
         .expect(1)
         .mount(&server)
         .await;
-    let t = target(&server, "shape");
+    let t = target(&server);
     assert_eq!(t.name(), "mailchimp");
     assert_eq!(t.required_fields(), vec!["email_address".to_string()]);
     assert_eq!(t.max_batch(), 500);
@@ -178,7 +174,7 @@ async fn twelve_hundred_records_go_in_calls_of_500_500_200() {
     let records: Vec<SyncRecord> = (0..1200)
         .map(|i| person(&format!("p{i:04}@example.com"), SyncAction::Create))
         .collect();
-    let out = target(&server, "chunks").apply(records).await.unwrap();
+    let out = target(&server).apply(records).await.unwrap();
     assert_eq!(out.len(), 1200);
     assert!(out.iter().all(|o| o.result.is_ok()));
     let sizes: Vec<usize> = bodies(&server)
@@ -208,7 +204,7 @@ async fn answers_map_per_member_case_insensitively_and_silence_is_an_error() {
         })))
         .mount(&server)
         .await;
-    let out = target(&server, "mapping")
+    let out = target(&server)
         .apply(vec![
             person("Ann@Example.COM", SyncAction::Create),
             person("bob@example.com", SyncAction::Update),
@@ -265,7 +261,7 @@ async fn server_errors_are_retried_then_succeed() {
         .with_priority(2)
         .mount(&server)
         .await;
-    let t = target(&server, "retry");
+    let t = target(&server);
     let out = t
         .apply(vec![person("ann@example.com", SyncAction::Create)])
         .await
@@ -289,7 +285,7 @@ async fn unauthorized_fails_the_batch_naming_the_api_not_the_key() {
         })))
         .mount(&server)
         .await;
-    let err = target(&server, "unauth")
+    let err = target(&server)
         .apply(vec![person("ann@example.com", SyncAction::Create)])
         .await
         .unwrap_err()
@@ -314,7 +310,7 @@ async fn mirror_deletes_unsubscribe_the_key() {
         })))
         .mount(&server)
         .await;
-    let out = target(&server, "delete")
+    let out = target(&server)
         .apply(vec![
             record("gone@example.com", SyncAction::Delete, &[]),
             record("42", SyncAction::Delete, &[]),
@@ -343,7 +339,7 @@ async fn mirror_deletes_unsubscribe_the_key() {
 #[tokio::test]
 async fn nothing_sendable_means_no_call() {
     let server = MockServer::start().await;
-    let out = target(&server, "nocall")
+    let out = target(&server)
         .apply(vec![record(
             "x@example.com",
             SyncAction::Create,

@@ -1,8 +1,6 @@
 //! Request shapes, paging, bulk jobs and errors against a wiremock Salesforce.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::path::PathBuf;
-
 use serde_json::{Value, json};
 use weft_arrow::{FieldType, field_type_of};
 use weft_conformance::read::{StreamRead, read_stream};
@@ -14,12 +12,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const V: &str = "/services/data/v59.0";
 
-fn secret_file(name: &str, value: &str) -> SecretRef {
-    let dir = std::env::temp_dir().join(format!("weft-sf-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file: PathBuf = dir.join(name);
-    std::fs::write(&file, value).unwrap();
-    SecretRef::File { file }
+fn secret_file(value: &str) -> SecretRef {
+    weft_conformance::secret_file(value).unwrap()
 }
 
 fn config(server: &MockServer) -> SalesforceConfig {
@@ -27,8 +21,8 @@ fn config(server: &MockServer) -> SalesforceConfig {
         server.uri(),
         SalesforceAuth::RefreshToken {
             client_id: "app-id".into(),
-            client_secret: secret_file("secret", "CLIENT_SECRET_SENTINEL"),
-            refresh_token: secret_file("refresh", "REFRESH_SENTINEL"),
+            client_secret: secret_file("CLIENT_SECRET_SENTINEL"),
+            refresh_token: secret_file("REFRESH_SENTINEL"),
         },
     );
     c.objects = vec!["Contact".into()];
@@ -429,7 +423,7 @@ async fn jwt_bearer_token_request_carries_a_signed_assertion() {
     c.auth = SalesforceAuth::JwtBearer {
         client_id: "app-id".into(),
         username: "etl@example.com".into(),
-        private_key: secret_file("key.pem", &pem),
+        private_key: secret_file(&pem),
     };
     SalesforceSource::connect(c, &BudgetRegistry::new())
         .await

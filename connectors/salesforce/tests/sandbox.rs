@@ -10,12 +10,8 @@ use weft_http::BudgetRegistry;
 use weft_salesforce::{SalesforceAuth, SalesforceConfig, SalesforceSource};
 use weft_sandbox::{Api, Sandbox, SandboxConfig};
 
-fn secret(name: &str, value: &str) -> SecretRef {
-    let dir = std::env::temp_dir().join(format!("weft-sf-sandbox-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(name);
-    std::fs::write(&file, value).unwrap();
-    SecretRef::File { file }
+fn secret(value: &str) -> SecretRef {
+    weft_conformance::secret_file(value).unwrap()
 }
 
 fn config(sandbox: &Sandbox) -> SalesforceConfig {
@@ -23,8 +19,8 @@ fn config(sandbox: &Sandbox) -> SalesforceConfig {
         sandbox.base_url(Api::Salesforce),
         SalesforceAuth::RefreshToken {
             client_id: weft_sandbox::DEFAULT_SALESFORCE_CLIENT_ID.into(),
-            client_secret: secret("secret", weft_sandbox::DEFAULT_SALESFORCE_CLIENT_SECRET),
-            refresh_token: secret("refresh", weft_sandbox::DEFAULT_SALESFORCE_REFRESH_TOKEN),
+            client_secret: secret(weft_sandbox::DEFAULT_SALESFORCE_CLIENT_SECRET),
+            refresh_token: secret(weft_sandbox::DEFAULT_SALESFORCE_REFRESH_TOKEN),
         },
     );
     c.objects = vec!["Contact".into()];

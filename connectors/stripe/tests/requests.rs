@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use weft_conformance::read::read_stream;
-use weft_core::{SecretRef, StreamState};
+use weft_core::StreamState;
 use weft_http::BudgetRegistry;
 use weft_stripe::{StripeConfig, StripeSource};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -16,14 +16,8 @@ fn source(server: &MockServer) -> StripeSource {
 }
 
 fn source_settling(server: &MockServer, settle_secs: u64) -> StripeSource {
-    // One key file per source: tests run concurrently.
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("weft-stripe-key-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("key");
-    std::fs::write(&key, KEY).unwrap();
-    let mut config = StripeConfig::new(Some(server.uri()), SecretRef::File { file: key });
+    let key = weft_conformance::secret_file(KEY).unwrap();
+    let mut config = StripeConfig::new(Some(server.uri()), key);
     config.settle_secs = settle_secs;
     StripeSource::new(config, &BudgetRegistry::new()).unwrap()
 }

@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 use weft_conformance::read::{StreamRead, read_stream};
-use weft_core::{SecretRef, StreamState};
+use weft_core::StreamState;
 use weft_http::BudgetRegistry;
 use weft_zendesk::{ZendeskConfig, ZendeskSource};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -14,16 +14,8 @@ const TOKEN: &str = "ZENDESK_TOKEN_WIREMOCK_SENTINEL";
 const EMAIL: &str = "agent@acme.example";
 
 fn source(server: &MockServer) -> ZendeskSource {
-    // One file per call: tests run concurrently.
-    let dir = std::env::temp_dir().join(format!(
-        "weft-zendesk-req-{}-{}",
-        std::process::id(),
-        server.address().port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("token");
-    std::fs::write(&file, TOKEN).unwrap();
-    let mut config = ZendeskConfig::new("unused", EMAIL, SecretRef::File { file });
+    let token = weft_conformance::secret_file(TOKEN).unwrap();
+    let mut config = ZendeskConfig::new("unused", EMAIL, token);
     config.base_url = Some(server.uri());
     config.start_time = 1_700_000_000;
     config.page_size = 2;

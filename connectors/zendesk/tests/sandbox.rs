@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 use weft_conformance::read::{StreamRead, read_stream};
-use weft_core::{DELETED_AT, SecretRef, Source, StreamState};
+use weft_core::{DELETED_AT, Source, StreamState};
 use weft_http::BudgetRegistry;
 use weft_sandbox::{Api, Sandbox, SandboxConfig};
 use weft_zendesk::{ZendeskConfig, ZendeskSource};
@@ -66,19 +66,8 @@ async fn counts_then_incremental(clock_start: Option<i64>) {
     })
     .await
     .unwrap();
-    let dir = std::env::temp_dir().join(format!(
-        "weft-zendesk-sandbox-{}-{}",
-        std::process::id(),
-        clock_start.is_some()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let token = dir.join("token");
-    std::fs::write(&token, weft_sandbox::DEFAULT_ZENDESK_TOKEN).unwrap();
-    let mut config = ZendeskConfig::new(
-        "unused",
-        weft_sandbox::DEFAULT_ZENDESK_EMAIL,
-        SecretRef::File { file: token },
-    );
+    let token = weft_conformance::secret_file(weft_sandbox::DEFAULT_ZENDESK_TOKEN).unwrap();
+    let mut config = ZendeskConfig::new("unused", weft_sandbox::DEFAULT_ZENDESK_EMAIL, token);
     config.base_url = Some(sandbox.base_url(Api::Zendesk));
     config.requests_per_minute = 700;
     let src = ZendeskSource::new(config, &BudgetRegistry::new()).unwrap();

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use weft_conformance::read::{StreamRead, read_stream};
-use weft_core::{SecretRef, Source};
+use weft_core::Source;
 use weft_http::BudgetRegistry;
 use weft_zoom::{ZoomConfig, ZoomSource};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -16,11 +16,8 @@ const SECRET: &str = "ZOOM_SECRET_WIREMOCK_SENTINEL";
 const TOKEN: &str = "tok-1";
 
 fn config(server: &MockServer) -> ZoomConfig {
-    let dir = std::env::temp_dir().join(format!("weft-zoom-secret-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("secret");
-    std::fs::write(&file, SECRET).unwrap();
-    let mut config = ZoomConfig::new("acct-1", "client-1", SecretRef::File { file });
+    let secret = weft_conformance::secret_file(SECRET).unwrap();
+    let mut config = ZoomConfig::new("acct-1", "client-1", secret);
     config.base_url = Some(server.uri());
     config.token_url = Some(format!("{}/oauth/token", server.uri()));
     config

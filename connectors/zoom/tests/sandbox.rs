@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use weft_conformance::read::read_stream;
-use weft_core::{SecretRef, Source};
+use weft_core::Source;
 use weft_http::BudgetRegistry;
 use weft_sandbox::{Api, Sandbox, SandboxConfig};
 use weft_zoom::{ZoomConfig, ZoomSource};
@@ -30,14 +30,12 @@ async fn registrants_and_participants_match_what_the_sandbox_holds() {
     })
     .await
     .unwrap();
-    let dir = tempfile_dir();
-    let secret = dir.join("zoom-secret");
-    std::fs::write(&secret, weft_sandbox::DEFAULT_ZOOM_CLIENT_SECRET).unwrap();
+    let secret = weft_conformance::secret_file(weft_sandbox::DEFAULT_ZOOM_CLIENT_SECRET).unwrap();
     let base = sandbox.base_url(Api::Zoom);
     let mut config = ZoomConfig::new(
         weft_sandbox::DEFAULT_ZOOM_ACCOUNT_ID,
         weft_sandbox::DEFAULT_ZOOM_CLIENT_ID,
-        SecretRef::File { file: secret },
+        secret,
     );
     config.base_url = Some(base.clone());
     config.token_url = Some(format!("{base}/oauth/token"));
@@ -100,10 +98,4 @@ async fn registrants_and_participants_match_what_the_sandbox_holds() {
         .collect();
     assert_eq!(listed, webinars.iter().copied().collect());
     sandbox.shutdown().await;
-}
-
-fn tempfile_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("weft-zoom-sandbox-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

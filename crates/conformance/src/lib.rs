@@ -44,3 +44,17 @@ pub fn package_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR")
         .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }
+
+/// Writes `value` to a fresh file (one per call, never rewritten) and returns
+/// a `{ file = … }` secret ref to it, so tests running in parallel never see
+/// a file another test is still writing.
+pub fn secret_file(value: &str) -> Result<weft_core::SecretRef, std::io::Error> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("weft-test-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join(format!("secret-{n}"));
+    std::fs::write(&file, value)?;
+    Ok(weft_core::SecretRef::File { file })
+}
