@@ -49,6 +49,7 @@ async fn one(rate: u32, seconds: u32) -> Result<(), Box<dyn std::error::Error>> 
         started_at: chrono::Utc::now(),
         metrics: metrics.clone(),
         cancel: CancellationToken::new(),
+        max_in_flight: None,
     });
     let mut records = 0usize;
     while let Some(e) = events.next().await {

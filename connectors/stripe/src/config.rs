@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use weft_core::SecretRef;
-use weft_http::HttpSettings;
+use weft_http::{HttpSettings, SliceSettings};
 
 use crate::StripeError;
 
@@ -34,6 +34,9 @@ pub struct StripeConfig {
     /// Retry and timeout settings.
     #[serde(default)]
     pub http: Option<HttpSettings>,
+    /// Sliced reads of the entity lists (`enabled`, `max_pages` per slice).
+    #[serde(default)]
+    pub slices: SliceSettings,
 }
 
 fn default_settle_secs() -> u64 {
@@ -59,6 +62,7 @@ impl StripeConfig {
             page_size: default_page_size(),
             requests_per_second: None,
             http: None,
+            slices: SliceSettings::default(),
         }
     }
 

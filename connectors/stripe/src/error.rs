@@ -30,6 +30,14 @@ pub enum StripeError {
         /// What was wrong.
         reason: String,
     },
+    /// The saved state cannot be resumed.
+    #[error("stripe {stream}: saved state: {reason}")]
+    State {
+        /// Stream whose state it is.
+        stream: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The run was cancelled.
     #[error("stripe {stream}: cancelled")]
     Cancelled {

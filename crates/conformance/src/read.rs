@@ -42,6 +42,7 @@ pub fn read_stream<'a>(source: &'a dyn Source, stream: &str) -> ReadStream<'a> {
         state: None,
         started_at: Utc::now(),
         stop_after: None,
+        max_in_flight: None,
     }
 }
 
@@ -53,6 +54,7 @@ pub struct ReadStream<'a> {
     state: Option<StreamState>,
     started_at: DateTime<Utc>,
     stop_after: Option<usize>,
+    max_in_flight: Option<usize>,
 }
 
 impl ReadStream<'_> {
@@ -67,6 +69,12 @@ impl ReadStream<'_> {
     /// cap watermarks at it).
     pub fn started_at(mut self, at: DateTime<Utc>) -> Self {
         self.started_at = at;
+        self
+    }
+
+    /// Caps the requests a sliced read keeps in flight ([`ReadRequest::max_in_flight`]).
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = Some(n);
         self
     }
 
@@ -104,6 +112,7 @@ impl ReadStream<'_> {
             started_at: self.started_at,
             metrics: Arc::clone(&metrics),
             cancel: CancellationToken::new(),
+            max_in_flight: self.max_in_flight,
         });
         while let Some(event) = events.next().await {
             let event = match event {

@@ -28,7 +28,7 @@ pub use destination::{Checkpoint, Destination, LoadReceipt, LoadSink, LoadTarget
 pub use error::{BoxError, CoreError, QuotaReached};
 pub use metrics::{MetricsSnapshot, StreamMetrics};
 pub use pipeline::{Cadence, Pipeline, PipelineObserver, PipelineOptions};
-pub use report::{RunReport, StreamReport, StreamStatus};
+pub use report::{RunReport, SliceReport, StreamReport, StreamStatus};
 pub use secret::SecretRef;
 pub use source::{
     Connector, EventSender, EventStream, JsonPage, ReadRequest, Source, SourceEvent, spawn_events,

@@ -15,6 +15,11 @@ pub struct StreamMetrics {
     rate_limited: AtomicU64,
     wait_ms: AtomicU64,
     expected_errors: AtomicU64,
+    slices_planned: AtomicU64,
+    slices_done: AtomicU64,
+    slices_split: AtomicU64,
+    peak_in_flight: AtomicU64,
+    budget_milli_rps: AtomicU64,
 }
 
 /// A point-in-time copy of [`StreamMetrics`].
@@ -36,6 +41,16 @@ pub struct MetricsSnapshot {
     pub wait_ms: u64,
     /// Error statuses the connector declared as expected (counted, not fatal).
     pub expected_errors: u64,
+    /// Slices a sliced read planned (initial windows plus those split off).
+    pub slices_planned: u64,
+    /// Slices read to their end.
+    pub slices_done: u64,
+    /// Times a slice was split because it turned out dense.
+    pub slices_split: u64,
+    /// Most requests a sliced read had in flight at once.
+    pub peak_in_flight: u64,
+    /// The account budget's rate in thousandths of a request per second (0 = unlimited or unknown).
+    pub budget_milli_rps: u64,
 }
 
 macro_rules! counters {
@@ -50,7 +65,11 @@ macro_rules! counters {
 
             /// Copies every counter.
             pub fn snapshot(&self) -> MetricsSnapshot {
-                MetricsSnapshot { $($field: self.$field.load(Ordering::Relaxed)),* }
+                MetricsSnapshot {
+                    $($field: self.$field.load(Ordering::Relaxed),)*
+                    peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
+                    budget_milli_rps: self.budget_milli_rps.load(Ordering::Relaxed),
+                }
             }
         }
     };
@@ -65,4 +84,24 @@ counters! {
     add_rate_limited => rate_limited,
     add_wait_ms => wait_ms,
     add_expected_errors => expected_errors,
+    add_slices_planned => slices_planned,
+    add_slices_done => slices_done,
+    add_slices_split => slices_split,
+}
+
+impl StreamMetrics {
+    /// Raises the peak of requests in flight to `n` if it is higher.
+    pub fn observe_in_flight(&self, n: u64) {
+        self.peak_in_flight.fetch_max(n, Ordering::Relaxed);
+    }
+
+    /// Records the budget's rate (requests per second) the read ran under.
+    pub fn set_budget_rps(&self, rps: f64) {
+        let milli = if rps.is_finite() && rps > 0.0 {
+            (rps * 1000.0).round() as u64
+        } else {
+            0
+        };
+        self.budget_milli_rps.store(milli, Ordering::Relaxed);
+    }
 }

@@ -62,6 +62,9 @@ pub struct PipelineOptions {
     pub contract: SchemaContract,
     /// Overrides every stream's write disposition.
     pub disposition: Option<WriteDisposition>,
+    /// Requests each stream's sliced read may keep in flight (`None`: sized
+    /// from the rate budget and the observed latency).
+    pub max_in_flight: Option<usize>,
 }
 
 impl Default for PipelineOptions {
@@ -73,6 +76,7 @@ impl Default for PipelineOptions {
             cadence: Cadence::default(),
             contract: SchemaContract::Evolve,
             disposition: None,
+            max_in_flight: None,
         }
     }
 }
@@ -204,8 +208,8 @@ impl Pipeline {
             .instrument(span.clone())
             .await;
         let _enter = span.enter();
-        report.absorb(metrics.snapshot());
         report.seconds = started.elapsed().as_secs_f64();
+        report.absorb(metrics.snapshot());
         if let Err(e) = outcome {
             if let Some(quota) = crate::QuotaReached::in_chain(&e) {
                 report.status = StreamStatus::QuotaReached;
@@ -270,6 +274,7 @@ impl Pipeline {
             started_at: Utc::now(),
             metrics: metrics.clone(),
             cancel: self.cancel.clone(),
+            max_in_flight: self.options.max_in_flight,
         });
         let run = StreamRun {
             spec,

@@ -52,6 +52,25 @@ pub struct StreamReport {
     pub error: Option<String>,
     /// Things worth knowing (fallbacks taken, columns added, quota reached).
     pub notices: Vec<String>,
+    /// How a sliced read went, when the stream was read in slices.
+    pub slices: Option<SliceReport>,
+}
+
+/// How a stream's sliced read used the rate budget.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SliceReport {
+    /// Slices planned (initial windows plus those split off dense ones).
+    pub planned: u64,
+    /// Slices read to their end.
+    pub done: u64,
+    /// Dense slices split again.
+    pub split: u64,
+    /// Most requests in flight at once.
+    pub peak_in_flight: u64,
+    /// Requests per second achieved over the stream's run.
+    pub requests_per_second: f64,
+    /// The account budget's rate, when it has one.
+    pub budget_rps: Option<f64>,
 }
 
 impl StreamReport {
@@ -72,10 +91,26 @@ impl StreamReport {
             seconds: 0.0,
             error: None,
             notices: Vec::new(),
+            slices: None,
         }
     }
 
+    /// Copies the live counters; `seconds` must be set first for the slice rate.
     pub(crate) fn absorb(&mut self, m: MetricsSnapshot) {
+        if m.slices_planned > 0 {
+            self.slices = Some(SliceReport {
+                planned: m.slices_planned,
+                done: m.slices_done,
+                split: m.slices_split,
+                peak_in_flight: m.peak_in_flight,
+                requests_per_second: if self.seconds > 0.0 {
+                    m.requests as f64 / self.seconds
+                } else {
+                    0.0
+                },
+                budget_rps: (m.budget_milli_rps > 0).then(|| m.budget_milli_rps as f64 / 1000.0),
+            });
+        }
         self.rejected = m.rejected;
         self.bytes = m.bytes;
         self.requests = m.requests;
@@ -177,6 +212,21 @@ impl RunReport {
         for s in &self.streams {
             if let Some(e) = &s.error {
                 let _ = writeln!(out, "error  {}: {e}", s.stream);
+            }
+            if let Some(sl) = &s.slices {
+                let budget = sl
+                    .budget_rps
+                    .map_or_else(|| "no rate limit".to_string(), |r| format!("budget {r}/s"));
+                let _ = writeln!(
+                    out,
+                    "slices {}: {} planned, {} done, {} split; peak {} in flight; {:.1} requests/s ({budget})",
+                    s.stream,
+                    sl.planned,
+                    sl.done,
+                    sl.split,
+                    sl.peak_in_flight,
+                    sl.requests_per_second
+                );
             }
             for n in &s.notices {
                 let _ = writeln!(out, "note   {}: {n}", s.stream);

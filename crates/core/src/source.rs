@@ -48,6 +48,9 @@ pub struct ReadRequest {
     pub metrics: Arc<StreamMetrics>,
     /// Cancelled when the run is interrupted; sources should stop promptly.
     pub cancel: CancellationToken,
+    /// Requests a sliced read of this stream may keep in flight; `None` sizes
+    /// it from the account's rate budget and observed latency.
+    pub max_in_flight: Option<usize>,
 }
 
 /// A source of records: a SaaS API, or a warehouse model for reverse sync.

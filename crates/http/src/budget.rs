@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -155,6 +155,42 @@ pub struct Budget {
     quota_used: AtomicU64,
     /// Quota reported by the API (`Sforce-Limit-Info`), 0 when unknown.
     quota_reported: AtomicU64,
+    /// Moving average of request latency in microseconds, 0 until observed.
+    latency_us: AtomicU64,
+    /// Sliced readers sharing the budget right now.
+    readers: AtomicUsize,
+}
+
+/// Requests kept in flight on a budget without a rate or concurrency limit.
+const UNLIMITED_IN_FLIGHT: usize = 16;
+
+/// Never more in flight on one budget than this, whatever the rate x latency.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// A sliced reader's share of a budget; dropping it leaves the budget to the others.
+#[derive(Debug)]
+pub struct ReaderShare {
+    budget: Arc<Budget>,
+}
+
+impl ReaderShare {
+    /// Requests this reader should keep in flight now: the budget's
+    /// [`Budget::in_flight_target`] divided fairly among its current readers.
+    pub fn in_flight(&self) -> usize {
+        let readers = self.budget.readers.load(Ordering::Relaxed).max(1);
+        self.budget.in_flight_target().div_ceil(readers).max(1)
+    }
+
+    /// The budget shared.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+}
+
+impl Drop for ReaderShare {
+    fn drop(&mut self) {
+        self.budget.readers.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Budget {
@@ -180,6 +216,65 @@ impl Budget {
             paused_until: Mutex::new(None),
             quota_used: AtomicU64::new(0),
             quota_reported: AtomicU64::new(0),
+            latency_us: AtomicU64::new(0),
+            readers: AtomicUsize::new(0),
+        }
+    }
+
+    /// Feeds one request's latency (send to response) into the moving average.
+    pub fn observe_latency(&self, latency: Duration) {
+        let sample = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let old = self.latency_us.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            // Exponential moving average, weight 1/8 to the new sample.
+            (old.saturating_mul(7).saturating_add(sample)) / 8
+        };
+        self.latency_us.store(new.max(1), Ordering::Relaxed);
+    }
+
+    /// The moving average of request latency, once a request has been observed.
+    pub fn latency(&self) -> Option<Duration> {
+        match self.latency_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+
+    /// Requests worth keeping in flight on this account: rate x latency
+    /// (Little's law), rounded up, capped by the concurrency limit; 1 until a
+    /// latency has been observed. Without a rate limit: the concurrency
+    /// limit, or 16.
+    pub fn in_flight_target(&self) -> usize {
+        let concurrent = self
+            .limits
+            .max_concurrent
+            .filter(|n| *n > 0)
+            .map(|n| (n as usize).min(MAX_IN_FLIGHT));
+        let Some(rate) = self
+            .limits
+            .requests_per_second
+            .filter(|r| r.is_finite() && *r > 0.0)
+        else {
+            return concurrent.unwrap_or(UNLIMITED_IN_FLIGHT);
+        };
+        let cap = concurrent.unwrap_or(MAX_IN_FLIGHT);
+        let Some(latency) = self.latency() else {
+            return 1;
+        };
+        let little = (rate * latency.as_secs_f64()).ceil();
+        (little.clamp(1.0, MAX_IN_FLIGHT as f64) as usize).min(cap)
+    }
+
+    /// Joins the budget as a sliced reader: the readers of one account share
+    /// its in-flight target fairly, so one stream cannot starve the others.
+    pub fn join_reader(self: &Arc<Self>) -> ReaderShare {
+        self.readers.fetch_add(1, Ordering::Relaxed);
+        ReaderShare {
+            budget: Arc::clone(self),
         }
     }
 

@@ -486,10 +486,12 @@ impl HttpClient {
             );
             metrics.add_requests(1);
             inner.budget.record_requests(1);
+            let sent = Instant::now();
             let outcome = self
                 .attempt(req, url, token.as_ref())
                 .instrument(span.clone())
                 .await;
+            inner.budget.observe_latency(sent.elapsed());
             drop(permit);
             let failure = match outcome {
                 Err(AttemptError::Invalid(reason)) => {

@@ -9,6 +9,9 @@
 //!   span per request, and secrets redacted from logs and errors.
 //! * [`paginate`]: the pagination styles of the supported APIs as a stream of
 //!   [`Page`]s, with pagination-loop detection.
+//! * [`read_sliced`]: one stream read as concurrent windows of its key
+//!   ([`SlicedList`]), as many in flight as the budget's rate x latency
+//!   allows, with exact checkpoints ([`SliceState`]).
 
 mod auth;
 mod budget;
@@ -19,9 +22,12 @@ mod paginate;
 mod redact;
 mod request;
 mod settings;
+mod slice;
 
 pub use auth::{AccessToken, Auth, OAuth2ClientCredentials, OAuth2RefreshToken, TokenProvider};
-pub use budget::{Budget, BudgetKey, BudgetPermit, BudgetRegistry, Limits, fingerprint};
+pub use budget::{
+    Budget, BudgetKey, BudgetPermit, BudgetRegistry, Limits, ReaderShare, fingerprint,
+};
 pub use client::{HttpClient, HttpClientBuilder};
 pub use error::HttpError;
 pub use jwt::OAuth2JwtBearer;
@@ -29,6 +35,10 @@ pub use paginate::{CursorFrom, Page, Pagination, paginate};
 pub use redact::{DEFAULT_SECRET_PARAMS, REDACTED};
 pub use request::{Body, RequestSpec, Response};
 pub use settings::HttpSettings;
+pub use slice::{
+    Order, SLICE_STATE_VERSION, SliceError, SlicePage, SliceSettings, SliceState, SlicedList,
+    Window, read_sliced,
+};
 
 /// Re-exported so connectors implement [`TokenProvider`] without their own dependency.
 pub use async_trait::async_trait;

@@ -224,6 +224,10 @@ pub struct PipelineConfig {
     /// Streams run at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Requests each stream's sliced read keeps in flight at most; omitted =
+    /// sized from the account's rate budget x the observed latency.
+    #[serde(default)]
+    pub max_concurrency: Option<usize>,
     /// Commit after this many rows (at the next source checkpoint).
     #[serde(default)]
     pub checkpoint_rows: Option<u64>,

@@ -206,6 +206,7 @@ pub async fn run(
                 cadence: p.cadence(),
                 contract: p.contract,
                 disposition: p.write_disposition,
+                max_in_flight: p.max_concurrency,
             })
             .with_cancel(cancel.clone());
         if let Some(progress) = &progress {

@@ -31,6 +31,24 @@ pub struct RecordedRequest {
     pub path: String,
     /// Raw query string, empty when there was none.
     pub query: String,
+    /// When it arrived: milliseconds since the sandbox started.
+    pub at_ms: u64,
+}
+
+/// The most requests any one-second window of `requests` holds (a sliding
+/// window over their arrival times).
+pub fn busiest_second(requests: &[RecordedRequest]) -> usize {
+    let mut at: Vec<u64> = requests.iter().map(|r| r.at_ms).collect();
+    at.sort_unstable();
+    let mut best = 0;
+    let mut lo = 0;
+    for hi in 0..at.len() {
+        while at[hi] - at[lo] >= 1_000 {
+            lo += 1;
+        }
+        best = best.max(hi - lo + 1);
+    }
+    best
 }
 
 /// A write (POST/PUT/PATCH/DELETE) an API received.

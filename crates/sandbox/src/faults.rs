@@ -91,6 +91,7 @@ pub(crate) async fn apply(State(ctx): State<ApiCtx>, req: Request, next: Next) -
         method: method.to_string(),
         path: path.clone(),
         query,
+        at_ms: ctx.clock.elapsed_ms(),
     });
     let req = if is_write(&method) {
         let (parts, body) = req.into_parts();

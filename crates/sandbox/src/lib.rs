@@ -46,6 +46,6 @@ pub use config::{
     DEFAULT_ZOOM_ACCOUNT_ID, DEFAULT_ZOOM_CLIENT_ID, DEFAULT_ZOOM_CLIENT_SECRET, Drift, Faults,
     RetryAfterStyle, SandboxConfig, a_year_ahead, process_clock_start,
 };
-pub use control::{Control, RecordedRequest, RecordedWrite};
+pub use control::{Control, RecordedRequest, RecordedWrite, busiest_second};
 pub use error::SandboxError;
 pub use server::{Sandbox, serve_forever};

@@ -57,6 +57,11 @@ impl Clock {
         self.epoch
     }
 
+    /// Milliseconds since the sandbox started (for request timestamps).
+    pub(crate) fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// Current sandbox time (unix seconds).
     pub(crate) fn now(&self) -> i64 {
         self.running() + self.offset.load(Ordering::SeqCst)

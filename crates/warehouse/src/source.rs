@@ -172,6 +172,7 @@ mod tests {
             started_at: chrono::Utc::now(),
             metrics: Arc::new(StreamMetrics::default()),
             cancel: CancellationToken::new(),
+            max_in_flight: None,
         });
         let mut rows = Vec::new();
         let mut checkpoints = 0;

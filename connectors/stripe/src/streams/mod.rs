@@ -16,10 +16,12 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use weft_core::{
-    BoxError, Catalog, CatalogStream, Connector, EventSender, JsonPage, ReadRequest, SourceEvent,
-    StreamSpec, StreamState, Watermark,
+    BoxError, Catalog, Connector, EventSender, ReadRequest, SourceEvent, StreamSpec, StreamState,
 };
-use weft_http::{BudgetRegistry, RequestSpec, paginate};
+use weft_http::{
+    BudgetRegistry, Order, RequestSpec, SliceError, SlicePage, SliceState, SlicedList, Window,
+    paginate, read_sliced,
+};
 
 use crate::client::StripeClient;
 use crate::{StripeConfig, StripeError};
@@ -86,29 +88,47 @@ impl Connector for StripeSource {
 }
 
 /// The saved state of a Stripe stream.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+///
+/// `slices` is present while a sliced list read is unfinished (what is left
+/// of it); states saved before sliced reads had no `slices` and resume as a
+/// list read from `created`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Cursor {
     /// Objects created at or after this (Unix seconds) are read from the list.
     created: Option<i64>,
     /// Events created at or after this are read for changes.
     events_created: Option<i64>,
+    /// The unfinished sliced list read, if one is under way.
+    slices: Option<SliceState>,
 }
 
 impl Cursor {
-    fn from_state(state: Option<&StreamState>) -> Cursor {
-        state.map_or_else(Cursor::default, |s| Cursor {
+    fn from_state(state: Option<&StreamState>, stream: &str) -> Result<Cursor, StripeError> {
+        let Some(s) = state else {
+            return Ok(Cursor::default());
+        };
+        let slices =
+            SliceState::from_value(s.0.get("slices")).map_err(|reason| StripeError::State {
+                stream: stream.to_string(),
+                reason,
+            })?;
+        Ok(Cursor {
             created: s.get("created"),
             events_created: s.get("events_created"),
+            slices,
         })
     }
 
-    fn to_state(self) -> StreamState {
+    fn to_state(&self) -> StreamState {
         let mut v = json!({});
         if let Some(c) = self.created {
             v["created"] = json!(c);
         }
         if let Some(e) = self.events_created {
             v["events_created"] = json!(e);
+        }
+        if let Some(s) = &self.slices {
+            v["slices"] = json!(s);
         }
         StreamState(v)
     }
@@ -122,22 +142,26 @@ async fn read_stream(
     let name = request.spec.name.clone();
     let stream = inner.catalog.require("stripe", &name)?;
     let options: StreamOptions = stream.options()?;
-    let saved = Cursor::from_state(request.state.as_ref());
+    let saved = Cursor::from_state(request.state.as_ref(), &name)?;
     let now = request.started_at.timestamp();
     let settle = i64::try_from(inner.config.settle_secs).unwrap_or(i64::MAX);
     let retention = i64::try_from(inner.config.events_retention_days)
         .unwrap_or(i64::MAX / 86_400)
         .saturating_mul(86_400);
 
-    let mut full_read = saved.created.is_none();
-    let mut next = saved;
+    // Something was read before: a committed cursor, or part of a sliced read.
+    let read_before = saved.created.is_some() || saved.slices.is_some();
+    let mut full_read = !read_before;
+    let mut slices = saved.slices.clone();
+    let mut next = saved.clone();
     if !options.events.is_empty() {
         match saved.events_created {
-            Some(since) if saved.created.is_some() && since > now - retention => {
+            Some(since) if read_before && since > now - retention => {
                 events::read_changes(inner, stream, &options, since, &request, tx).await?;
             }
-            Some(since) if saved.created.is_some() => {
+            Some(since) if read_before => {
                 full_read = true;
+                slices = None;
                 let msg = format!(
                     "saved events cursor {since} is older than Stripe's {}-day event retention: \
                      re-reading {} in full",
@@ -152,108 +176,119 @@ async fn read_stream(
         next.events_created = Some(saved.events_created.unwrap_or(i64::MIN).max(now - settle));
     }
 
-    let created_from = if full_read { None } else { saved.created };
-    // While the list is read, resuming means: the events already read, the list again.
-    let resume = Cursor {
-        events_created: next.events_created,
-        ..saved
-    }
-    .to_state();
-    let watermark = read_list(
+    // A sliced read under way resumes; otherwise one is planned: everything
+    // on a full read, objects newer than the cursor on an incremental one. A
+    // saved cursor is at least `settle` seconds older than the run that saved
+    // it, so every object created in its second was listed then: a settled
+    // cursor needs only newer objects. Without a settle delay the cursor's own
+    // second is read again (the merge absorbs the overlap).
+    let plan = slices.unwrap_or_else(|| {
+        let lo = match saved.created {
+            Some(c) if !full_read && settle > 0 => c.saturating_add(1),
+            Some(c) if !full_read => c,
+            _ => 0,
+        };
+        SliceState::plan(Window::new(lo, i64::MAX), now.saturating_sub(settle))
+    });
+    let list = StripeList {
         inner,
-        stream,
-        ListRead {
-            created_from,
-            previous: saved.created,
-            now,
-            settle,
-            resume,
-        },
+        endpoint: stream.endpoint.as_deref().unwrap_or_default(),
+        stream: &name,
+        metrics: &request.metrics,
+    };
+    // While the list is read, resuming means: the events already read, the
+    // slices left.
+    let resume = Cursor {
+        created: if full_read { None } else { saved.created },
+        events_created: next.events_created,
+        slices: None,
+    };
+    let done = read_sliced(
+        &list,
+        inner.client.http.budget(),
+        plan,
+        &inner.config.slices,
         &request,
         tx,
+        |left| {
+            Cursor {
+                slices: Some(left.clone()),
+                ..resume.clone()
+            }
+            .to_state()
+        },
     )
-    .await?;
-    next.created = watermark.or(saved.created);
+    .await
+    .map_err(|e| match e {
+        SliceError::Source(e) => e,
+        SliceError::Stopped => StripeError::Cancelled {
+            stream: name.clone(),
+        },
+    })?;
+    next.created = done.cursor(resume.created).or(saved.created);
+    next.slices = None;
     send(tx, SourceEvent::Checkpoint(next.to_state()), &name).await
 }
 
-/// How one entity-list read goes.
-struct ListRead {
-    /// Objects created at or after this are listed (`None` = all).
-    created_from: Option<i64>,
-    /// The saved `created` cursor.
-    previous: Option<i64>,
-    /// Extraction start (Unix seconds).
-    now: i64,
-    /// Settle delay (seconds).
-    settle: i64,
-    /// The state that resumes this read if it stops midway.
-    resume: StreamState,
+/// One Stripe list endpoint, listed by windows of `created`.
+struct StripeList<'a> {
+    inner: &'a Inner,
+    endpoint: &'a str,
+    stream: &'a str,
+    metrics: &'a Arc<weft_core::StreamMetrics>,
 }
 
-/// Reads the entity list, checkpointing after every page; returns the new cursor.
-async fn read_list(
-    inner: &Inner,
-    stream: &CatalogStream,
-    read: ListRead,
-    request: &ReadRequest,
-    tx: &EventSender,
-) -> Result<Option<i64>, StripeError> {
-    let ListRead {
-        created_from,
-        previous,
-        now,
-        settle,
-        resume,
-    } = read;
-    let name = &stream.spec.name;
-    let endpoint = stream.endpoint.as_deref().unwrap_or_default();
-    let mut first = inner.client.list(endpoint);
-    if let Some(from) = created_from {
-        // A saved cursor is at least `settle` seconds older than the run that
-        // saved it, so every object created in its second was listed then: a
-        // settled cursor needs only newer objects. Without a settle delay the
-        // cursor's own second is read again (the merge absorbs the overlap).
-        let op = if settle > 0 {
-            "created[gt]"
-        } else {
-            "created[gte]"
-        };
-        first = first.query(op, from.to_string());
+#[async_trait]
+impl SlicedList for StripeList<'_> {
+    type Error = StripeError;
+
+    fn order(&self) -> Order {
+        Order::Descending
     }
-    let mut watermark = Watermark::new(previous, now, settle);
-    let mut pages = paginate(
-        inner.client.http.clone(),
-        first,
-        StripeClient::pagination(),
-        Arc::clone(&request.metrics),
-    );
-    while let Some(page) = next_page(&mut pages, request, name).await? {
-        // Lists are newest first: the first record of a page has its largest `created`.
-        if let Some(head) = page.records.first() {
-            let created = created_of(head.get()).map_err(|reason| StripeError::Shape {
-                stream: name.clone(),
-                endpoint: endpoint.to_string(),
-                page: page.number,
-                reason,
-            })?;
-            watermark.observe(created);
+
+    async fn page(
+        &self,
+        window: Window,
+        after: Option<&serde_json::Value>,
+    ) -> Result<SlicePage, StripeError> {
+        let mut first = self.inner.client.list(self.endpoint);
+        if window.lo > 0 {
+            first = first.query("created[gte]", window.lo.to_string());
         }
-        send(
-            tx,
-            SourceEvent::Page(JsonPage {
-                records: page.records,
-            }),
-            name,
-        )
-        .await?;
-        // Newest-first lists cannot move the cursor until they end, but the
-        // saved cursor stays a valid resume point: checkpointing it lets the
-        // pipeline commit bounded loads (its cadence) instead of one load per
-        // stream; a resumed read re-reads from it and the merge absorbs the overlap.
-        send(tx, SourceEvent::Checkpoint(resume.clone()), name).await?;
+        if window.hi < i64::MAX {
+            first = first.query("created[lt]", window.hi.to_string());
+        }
+        if let Some(id) = after.and_then(serde_json::Value::as_str) {
+            first = first.query("starting_after", id);
+        }
+        let mut pages = paginate(
+            self.inner.client.http.clone(),
+            first,
+            StripeClient::pagination(),
+            Arc::clone(self.metrics),
+        );
+        let Some(page) = pages.next().await.transpose()? else {
+            return Ok(SlicePage::default());
+        };
+        let records = page
+            .records
+            .into_iter()
+            .map(|r| {
+                created_of(r.get())
+                    .map(|c| (c, r))
+                    .map_err(|reason| StripeError::Shape {
+                        stream: self.stream.to_string(),
+                        endpoint: self.endpoint.to_string(),
+                        page: 1,
+                        reason,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SlicePage {
+            records,
+            next: page.next_cursor.map(serde_json::Value::String),
+        })
     }
-    Ok(watermark.value())
 }
 
 /// The next page, or `None` at the end; stops promptly on cancellation.
@@ -302,9 +337,26 @@ mod tests {
         let c = Cursor {
             created: Some(10),
             events_created: Some(20),
+            slices: None,
         };
-        assert_eq!(Cursor::from_state(Some(&c.to_state())), c);
-        assert_eq!(Cursor::from_state(None), Cursor::default());
+        assert_eq!(Cursor::from_state(Some(&c.to_state()), "s").unwrap(), c);
+        assert_eq!(Cursor::from_state(None, "s").unwrap(), Cursor::default());
+        let sliced = Cursor {
+            slices: Some(SliceState::plan(Window::new(5, 50), 40)),
+            ..c.clone()
+        };
+        assert_eq!(
+            Cursor::from_state(Some(&sliced.to_state()), "s").unwrap(),
+            sliced
+        );
+        // A state saved before sliced reads resumes as it did.
+        let old = StreamState(json!({"created": 10, "events_created": 20}));
+        assert_eq!(Cursor::from_state(Some(&old), "s").unwrap(), c);
+        let future = StreamState(json!({"slices": {"v": 99, "windows": [], "ceiling": 0}}));
+        let err = Cursor::from_state(Some(&future), "s")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("version 99"), "{err}");
     }
 
     #[test]
