@@ -10,7 +10,7 @@ use weft_http::HttpSettings;
 use weft_sandbox::{Api, Control, DEFAULT_STRIPE_KEY, SandboxConfig};
 use weft_stripe::{StripeConfig, StripeSource};
 
-/// Customers, read 10 per page; incremental on `created`.
+/// Customers, read 10 per page, in slices of `created`; incremental on it.
 struct Stripe {
     key_file: tempfile::NamedTempFile,
 }
@@ -29,6 +29,10 @@ impl SourceHarness for Stripe {
                 ..SandboxConfig::default()
             },
         }
+    }
+
+    fn slice_key(&self) -> Option<String> {
+        Some("created".into())
     }
 
     async fn build(&self, env: &SourceEnv<'_>) -> Result<Box<dyn Source>, BoxError> {

@@ -23,6 +23,9 @@ pub enum Check {
     SharedBudget,
     /// Records arrive in bounded pages, never all buffered into one.
     MemoryBounded,
+    /// A sliced read (windows read concurrently) yields every record once; a
+    /// read resumed mid-way re-reads no slice its checkpoint had finished.
+    SlicedExactlyOnce,
     /// Merge upserts by primary key; among duplicates the latest cursor wins.
     MergeSemantics,
     /// Append inserts every row.
@@ -52,6 +55,7 @@ impl Check {
             Check::ServerErrorRetried => "server_error_retried",
             Check::SharedBudget => "shared_budget",
             Check::MemoryBounded => "memory_bounded",
+            Check::SlicedExactlyOnce => "sliced_exactly_once",
             Check::MergeSemantics => "merge_semantics",
             Check::AppendSemantics => "append_semantics",
             Check::ReplaceSemantics => "replace_semantics",

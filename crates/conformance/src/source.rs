@@ -21,7 +21,7 @@ use crate::read::{StreamRead, chain, read_stream};
 use crate::{Check, Outcome, Report};
 
 /// The source checks, in the order [`run_suite`] runs them.
-pub const CHECKS: [Check; 8] = [
+pub const CHECKS: [Check; 9] = [
     Check::DiscoverStable,
     Check::PaginationExactlyOnce,
     Check::CursorForward,
@@ -30,7 +30,12 @@ pub const CHECKS: [Check; 8] = [
     Check::AuthFailure,
     Check::ServerErrorRetried,
     Check::SharedBudget,
+    Check::SlicedExactlyOnce,
 ];
+
+/// Latency the sandbox adds in the sliced check, so the budget sizes more
+/// than one request in flight.
+const SLICED_LATENCY_MS: u64 = 20;
 
 /// The rate each source's budget is configured to in the shared-budget check.
 pub const BUDGET_REQUESTS_PER_SECOND: f64 = 10.0;
@@ -97,6 +102,14 @@ pub trait SourceHarness: Send + Sync {
     /// only live records are compared with [`SourceHarness::expected_keys`].
     fn is_live(&self, _record: &Value) -> bool {
         true
+    }
+
+    /// For a source that reads the stream in slices ([`weft_http::read_sliced`],
+    /// saving its [`weft_http::SliceState`] under `slices` in its state): the
+    /// record field whose values the slices are windows of (Stripe: `created`).
+    /// `None` (the default) skips [`Check::SlicedExactlyOnce`].
+    fn slice_key(&self) -> Option<String> {
+        None
     }
 }
 
@@ -170,6 +183,10 @@ pub async fn run_suite<H: SourceHarness + ?Sized>(harness: &H) -> Report {
     report.record(
         Check::SharedBudget,
         suite.shared_budget(&spec, &expected).await,
+    );
+    report.record(
+        Check::SlicedExactlyOnce,
+        suite.sliced_exactly_once(&spec, &expected).await,
     );
     sandbox.shutdown().await;
     report
@@ -429,6 +446,101 @@ impl<H: SourceHarness + ?Sized> Suite<'_, H> {
                 again.records.len(),
                 key_of(first, &spec.primary_key).unwrap_or_default()
             ));
+        }
+        Ok(Outcome::Passed)
+    }
+
+    async fn sliced_exactly_once(
+        &self,
+        spec: &StreamSpec,
+        expected: &BTreeSet<String>,
+    ) -> Result<Outcome, String> {
+        let Some(key) = self.harness.slice_key() else {
+            return Ok(Outcome::Skipped {
+                reason: "the source does not read in slices".into(),
+            });
+        };
+        self.control.set_faults(
+            self.caps.api,
+            Faults {
+                latency_ms: SLICED_LATENCY_MS,
+                ..Faults::default()
+            },
+        );
+        let outcome = self.sliced_reads(spec, expected, &key).await;
+        self.control.set_faults(self.caps.api, Faults::default());
+        outcome
+    }
+
+    async fn sliced_reads(
+        &self,
+        spec: &StreamSpec,
+        expected: &BTreeSet<String>,
+        key: &str,
+    ) -> Result<Outcome, String> {
+        let source = self.fast_source().await?;
+        let full = finished(
+            self.read(source.as_ref(), None, None).await,
+            "the sliced read",
+        )?;
+        let m = full.metrics;
+        if m.slices_split == 0 {
+            return Err(format!(
+                "declared sliced, but the read never split ({} slice(s) planned, {} request(s))",
+                m.slices_planned, m.requests
+            ));
+        }
+        self.pagination(spec, expected, &full)
+            .map_err(|e| format!("across {} slices: {e}", m.slices_planned))?;
+        // Stop a second read a third of the way (as a crash after committing
+        // that checkpoint would), then resume from its state.
+        let stop = full.states.len().div_ceil(3).max(1);
+        let partial = finished(
+            self.read(source.as_ref(), None, Some(stop)).await,
+            "the partial sliced read",
+        )?;
+        let (Some(before), Some(state)) =
+            (partial.records_before_state.last(), partial.last_state())
+        else {
+            return Err(format!("the partial read did not reach checkpoint {stop}"));
+        };
+        let left = weft_http::SliceState::from_value(state.0.get("slices"))
+            .map_err(|e| format!("checkpoint {stop}: {e}"))?
+            .filter(|s| !s.is_done())
+            .ok_or_else(|| {
+                format!(
+                    "checkpoint {stop} of {} lists no slices left under `slices`",
+                    full.states.len()
+                )
+            })?;
+        let resumed = finished(
+            self.read(source.as_ref(), Some(round_trip(state)?), None)
+                .await,
+            "the resumed sliced read",
+        )?;
+        let committed = &partial.records[..*before];
+        let mut union = self.live_keys(committed, spec)?;
+        union.extend(self.live_keys(&resumed.records, spec)?);
+        compare_sets(
+            expected,
+            &union,
+            &format!("records before sliced checkpoint {stop} plus the read resumed from it"),
+        )?;
+        let again = self.live_keys(&resumed.records, spec)?;
+        for record in committed {
+            let k = key_of(record, &spec.primary_key)?;
+            if !again.contains(&k) {
+                continue;
+            }
+            let at = record.get(key).and_then(Value::as_i64);
+            if !at.is_some_and(|v| left.windows.iter().any(|w| w.contains(v))) {
+                return Err(format!(
+                    "record `{k}` ({key} = {}) was read again after checkpoint {stop}, outside \
+                     every slice that checkpoint left ({:?}): a finished slice was re-read",
+                    at.map_or_else(|| "none".to_string(), |v| v.to_string()),
+                    left.windows
+                ));
+            }
         }
         Ok(Outcome::Passed)
     }

@@ -18,7 +18,9 @@ use weft_core::{
     StreamState, spawn_events,
 };
 use weft_http::{
-    Auth, BudgetKey, BudgetRegistry, HttpClient, HttpSettings, Limits, RequestSpec, SecretString,
+    Auth, BudgetKey, BudgetRegistry, HttpClient, HttpSettings, Limits, Order, RequestSpec,
+    SecretString, SliceError, SlicePage, SliceSettings, SliceState, SlicedList, Window,
+    read_sliced,
 };
 use weft_sandbox::{Api, Control, DEFAULT_STRIPE_KEY, SandboxConfig};
 
@@ -43,11 +45,15 @@ enum Flaw {
     IgnoresBudget,
     /// Reads everything, then emits one page.
     BuffersAll,
+    /// A sliced read that ignores the slices its saved state lists: a resumed
+    /// read starts the backfill over.
+    RestartsSlices,
 }
 
 struct Customers {
     http: HttpClient,
     flaw: Option<Flaw>,
+    sliced: bool,
     discovers: AtomicU64,
 }
 
@@ -103,12 +109,96 @@ impl Source for Customers {
     fn read(&self, request: ReadRequest) -> EventStream<'_> {
         let http = self.http.clone();
         let flaw = self.flaw;
+        let sliced = self.sliced;
         spawn_events(move |tx| async move {
-            read(&http, flaw, &request, &tx)
-                .await
-                .map_err(|e| Box::new(e) as BoxError)
+            let read = match sliced {
+                true => read_in_slices(&http, flaw, &request, &tx).await,
+                false => read(&http, flaw, &request, &tx).await,
+            };
+            read.map_err(|e| Box::new(e) as BoxError)
         })
     }
+}
+
+/// `/v1/customers` listed by windows of `created`, newest first.
+struct CustomerWindows<'a> {
+    http: &'a HttpClient,
+    request: &'a ReadRequest,
+}
+
+#[async_trait]
+impl SlicedList for CustomerWindows<'_> {
+    type Error = ReadError;
+
+    fn order(&self) -> Order {
+        Order::Descending
+    }
+
+    async fn page(&self, window: Window, after: Option<&Value>) -> Result<SlicePage, ReadError> {
+        let mut req = RequestSpec::get("/v1/customers")
+            .query("limit", PAGE.to_string())
+            .query("created[gte]", window.lo.to_string());
+        if window.hi < i64::MAX {
+            req = req.query("created[lt]", window.hi.to_string());
+        }
+        if let Some(a) = after.and_then(Value::as_str) {
+            req = req.query("starting_after", a);
+        }
+        let body: Value = self
+            .http
+            .get_json(&req, &self.request.metrics)
+            .await
+            .map_err(ReadError::Http)?;
+        let records: Vec<Value> = body["data"].as_array().cloned().unwrap_or_default();
+        let next = (body["has_more"] == json!(true))
+            .then(|| records.last().map(|r| r["id"].clone()))
+            .flatten();
+        Ok(SlicePage {
+            records: records
+                .iter()
+                .map(|r| {
+                    let created = r["created"].as_i64().unwrap_or_default();
+                    (created, serde_json::value::to_raw_value(r).unwrap())
+                })
+                .collect(),
+            next,
+        })
+    }
+}
+
+async fn read_in_slices(
+    http: &HttpClient,
+    flaw: Option<Flaw>,
+    request: &ReadRequest,
+    tx: &EventSender,
+) -> Result<(), ReadError> {
+    let saved = match flaw {
+        Some(Flaw::RestartsSlices) => None,
+        _ => request
+            .state
+            .as_ref()
+            .and_then(|s| SliceState::from_value(s.0.get("slices")).ok().flatten()),
+    };
+    let previous: Option<i64> = request.state.as_ref().and_then(|s| s.get("created"));
+    let plan = saved.unwrap_or_else(|| SliceState::plan(Window::new(0, i64::MAX), i64::MAX));
+    let list = CustomerWindows { http, request };
+    let done = read_sliced(
+        &list,
+        http.budget(),
+        plan,
+        &SliceSettings::default(),
+        request,
+        tx,
+        |left| StreamState(json!({ "created": previous, "slices": left })),
+    )
+    .await
+    .map_err(|e| match e {
+        SliceError::Source(e) => e,
+        SliceError::Stopped => ReadError::Leaky("stopped".into()),
+    })?;
+    let state = StreamState(json!({ "created": done.cursor(previous) }));
+    send(tx, SourceEvent::Checkpoint(state)).await;
+    Ok(())
 }
 
 async fn page(
@@ -213,7 +303,8 @@ async fn send(tx: &EventSender, event: SourceEvent) {
     let _ = tx.send(Ok(event)).await;
 }
 
-struct Harness(Option<Flaw>);
+/// The customers reader with one flaw (or none), read in slices or page by page.
+struct Harness(Option<Flaw>, bool);
 
 #[async_trait]
 impl SourceHarness for Harness {
@@ -253,6 +344,7 @@ impl SourceHarness for Harness {
         Ok(Box::new(Customers {
             http,
             flaw: self.0,
+            sliced: self.1,
             discovers: AtomicU64::new(0),
         }))
     }
@@ -260,26 +352,46 @@ impl SourceHarness for Harness {
     fn expected_keys(&self, control: &Control) -> Result<BTreeSet<String>, BoxError> {
         Ok(control.stripe_customer_ids().into_iter().collect())
     }
+
+    fn slice_key(&self) -> Option<String> {
+        self.1.then(|| "created".to_string())
+    }
 }
 
 async fn failed(flaw: Option<Flaw>) -> Vec<Check> {
-    let report = run_suite(&Harness(flaw)).await;
+    let report = run_suite(&Harness(flaw, flaw == Some(Flaw::RestartsSlices))).await;
     println!("{report}");
-    assert_eq!(report.checks.len(), 8, "{report}");
+    assert_eq!(report.checks.len(), 9, "{report}");
     report.failed()
 }
 
 #[tokio::test]
 async fn a_correct_source_passes_every_check() {
-    let report = run_suite(&Harness(None)).await;
-    report.assert_passed();
+    // Read in slices, it passes every check; page by page, every check but
+    // the sliced one, which it skips.
+    for sliced in [true, false] {
+        let report = run_suite(&Harness(None, sliced)).await;
+        report.assert_passed();
+        assert_eq!(
+            report.checks.iter().map(|c| c.check).collect::<Vec<_>>(),
+            weft_conformance::source::CHECKS.to_vec()
+        );
+        for c in &report.checks {
+            let skipped = !sliced && c.check == Check::SlicedExactlyOnce;
+            assert_eq!(
+                matches!(c.outcome, Outcome::Skipped { .. }),
+                skipped,
+                "sliced {sliced}: {report}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn restarting_the_slices_on_resume_fails_the_sliced_check() {
     assert_eq!(
-        report.checks.iter().map(|c| c.check).collect::<Vec<_>>(),
-        weft_conformance::source::CHECKS.to_vec()
-    );
-    assert!(
-        report.checks.iter().all(|c| c.outcome == Outcome::Passed),
-        "{report}"
+        failed(Some(Flaw::RestartsSlices)).await,
+        [Check::SlicedExactlyOnce]
     );
 }
 
@@ -322,7 +434,7 @@ async fn retrying_a_401_fails_auth() {
 
 #[tokio::test]
 async fn leaking_the_key_fails_auth() {
-    let report = run_suite(&Harness(Some(Flaw::LeaksSecret))).await;
+    let report = run_suite(&Harness(Some(Flaw::LeaksSecret), false)).await;
     assert_eq!(report.failed(), [Check::AuthFailure], "{report}");
     let Some(Outcome::Failed { reason }) = report.outcome(Check::AuthFailure) else {
         panic!("{report}");
