@@ -235,3 +235,45 @@ impl RunReport {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sliced_stream_reports_its_slices_and_rate() {
+        let mut s = StreamReport::new("customers");
+        s.seconds = 2.0;
+        s.absorb(MetricsSnapshot {
+            requests: 150,
+            slices_planned: 12,
+            slices_done: 12,
+            slices_split: 5,
+            peak_in_flight: 9,
+            budget_milli_rps: 100_000,
+            ..MetricsSnapshot::default()
+        });
+        let sl = s.slices.unwrap();
+        assert_eq!((sl.planned, sl.split, sl.peak_in_flight), (12, 5, 9));
+        assert_eq!(sl.requests_per_second, 75.0);
+        assert_eq!(sl.budget_rps, Some(100.0));
+        let table = RunReport {
+            pipeline: "stripe".into(),
+            streams: vec![s],
+            seconds: 2.0,
+            error: None,
+        }
+        .to_table();
+        assert!(
+            table.contains(
+                "slices customers: 12 planned, 12 done, 5 split; peak 9 in flight; \
+                 75.0 requests/s (budget 100/s)"
+            ),
+            "{table}"
+        );
+        // A stream read without slices has no slice line.
+        let mut plain = StreamReport::new("events");
+        plain.absorb(MetricsSnapshot::default());
+        assert!(plain.slices.is_none());
+    }
+}

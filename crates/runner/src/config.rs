@@ -294,6 +294,12 @@ impl WeftConfig {
                     p.name
                 ));
             }
+            if p.max_concurrency == Some(0) {
+                return Err(format!(
+                    "pipeline `{}`: max_concurrency must be at least 1",
+                    p.name
+                ));
+            }
         }
         let mut syncs = std::collections::HashSet::new();
         for s in &config.syncs {
@@ -395,7 +401,20 @@ api_key = { env = "STRIPE_API_KEY" } # or { file = "…" }
         let p = c.pipeline("stripe").unwrap();
         assert_eq!(p.streams.as_deref().unwrap(), ["customers", "charges"]);
         assert_eq!(p.concurrency, 4);
+        assert_eq!(p.max_concurrency, None);
         assert_eq!(p.contract, SchemaContract::Evolve);
+        let capped = README_EXAMPLE.replace(
+            "connector = \"stripe\"\n",
+            "connector = \"stripe\"\nmax_concurrency = 8\n",
+        );
+        let capped = WeftConfig::parse(&capped).unwrap();
+        assert_eq!(capped.pipeline("stripe").unwrap().max_concurrency, Some(8));
+        let zero = README_EXAMPLE.replace(
+            "connector = \"stripe\"\n",
+            "connector = \"stripe\"\nmax_concurrency = 0\n",
+        );
+        let err = WeftConfig::parse(&zero).unwrap_err();
+        assert!(err.contains("max_concurrency must be at least 1"), "{err}");
         assert!(p.config.contains_key("api_key"));
         assert!(c.pipeline("nope").is_err());
     }
