@@ -83,7 +83,7 @@ async fn first_run_pages_with_limit_and_starting_after_and_saves_newest_created(
     assert_eq!(
         checkpoints,
         vec![
-            json!({"events_created": 2_000_000_000, "slices": slices(json!([{"lo": 0, "hi": 201}]))}),
+            json!({"events_created": 2_000_000_000, "slices": slices(json!([{"lo": i64::MIN, "hi": 201}]))}),
             json!({"events_created": 2_000_000_000, "slices": slices(json!([]))}),
             json!({"created": 300, "events_created": 2_000_000_000}),
         ]

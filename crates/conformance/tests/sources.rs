@@ -157,7 +157,7 @@ impl SlicedList for CustomerWindows<'_> {
             records: records
                 .iter()
                 .map(|r| {
-                    let created = r["created"].as_i64().unwrap_or_default();
+                    let created = r["created"].as_i64();
                     (created, serde_json::value::to_raw_value(r).unwrap())
                 })
                 .collect(),
@@ -195,6 +195,7 @@ async fn read_in_slices(
     .map_err(|e| match e {
         SliceError::Source(e) => e,
         SliceError::Stopped => ReadError::Leaky("stopped".into()),
+        SliceError::Loop { cursor, .. } => ReadError::Leaky(format!("pagination loop at {cursor}")),
     })?;
     let state = StreamState(json!({ "created": done.cursor(previous) }));
     send(tx, SourceEvent::Checkpoint(state)).await;

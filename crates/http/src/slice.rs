@@ -26,6 +26,7 @@
 //!   it stopped at; loads merge by key), finished windows gone, with the
 //!   largest key emitted and the cursor's ceiling.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -76,8 +77,10 @@ impl Window {
 /// what fetches the next page (`None` on the window's last page).
 #[derive(Debug, Default)]
 pub struct SlicePage {
-    /// The records, raw JSON, each with its key.
-    pub records: Vec<(i64, Box<RawValue>)>,
+    /// The records, raw JSON, each with its key. A record whose key cannot be
+    /// read (`None`) is emitted by the slice that fetched it and moves nothing
+    /// (the pipeline's decoder quarantines it if the key is a declared column).
+    pub records: Vec<(Option<i64>, Box<RawValue>)>,
     /// The cursor of the next page of the same window.
     pub next: Option<serde_json::Value>,
 }
@@ -194,6 +197,13 @@ pub enum SliceError<E> {
     Source(E),
     /// The run was cancelled or the pipeline stopped listening.
     Stopped,
+    /// A window's pagination handed back a cursor it had already given.
+    Loop {
+        /// The window being paged.
+        window: Window,
+        /// The cursor that came back.
+        cursor: serde_json::Value,
+    },
 }
 
 /// One slice being read.
@@ -208,6 +218,8 @@ struct Slice {
     start: Option<i64>,
     pages: u32,
     busy: bool,
+    /// Every cursor this slice's pagination has handed out.
+    seen: HashSet<String>,
 }
 
 impl Slice {
@@ -219,6 +231,7 @@ impl Slice {
             start: None,
             pages: 0,
             busy: false,
+            seen: HashSet::new(),
         }
     }
 
@@ -305,7 +318,7 @@ where
             },
         };
         let page = page.map_err(SliceError::Source)?;
-        let emitted = read.absorb(id, page, metrics);
+        let emitted = read.absorb(id, page, metrics)?;
         let changed = emitted.changed;
         if let Some(records) = emitted.records {
             send(tx, SourceEvent::Page(JsonPage { records })).await?;
@@ -374,25 +387,38 @@ impl SlicedRead {
 
     /// Takes in a page of slice `id`: keeps the records inside its window,
     /// moves its position, and retires it when the window is read.
-    fn absorb(
+    fn absorb<E>(
         &mut self,
         id: usize,
         page: SlicePage,
         metrics: &weft_core::StreamMetrics,
-    ) -> Absorbed {
+    ) -> Result<Absorbed, SliceError<E>> {
         let order = self.order;
         let Some(slice) = self.slices.get_mut(id).and_then(Option::as_mut) else {
-            return Absorbed {
+            return Ok(Absorbed {
                 records: None,
                 changed: false,
-            };
+            });
         };
+        if let Some(next) = &page.next
+            && !slice.seen.insert(next.to_string())
+        {
+            return Err(SliceError::Loop {
+                window: slice.window,
+                cursor: next.clone(),
+            });
+        }
+        let empty = page.records.is_empty();
         slice.busy = false;
         slice.pages += 1;
         let window = slice.window;
         let mut kept = Vec::with_capacity(page.records.len());
         let mut edge: Option<i64> = None;
         for (key, record) in page.records {
+            let Some(key) = key else {
+                kept.push(record);
+                continue;
+            };
             edge = Some(match (order, edge) {
                 (_, None) => key,
                 (Order::Descending, Some(e)) => e.min(key),
@@ -419,7 +445,7 @@ impl SlicedRead {
             (_, None) => false,
         };
         slice.after = page.next;
-        let done = edge.is_none() || slice.after.is_none() || passed;
+        let done = empty || slice.after.is_none() || passed;
         if done {
             self.slices[id] = None;
             metrics.add_slices_done(1);
@@ -427,10 +453,10 @@ impl SlicedRead {
         // A read's last slice ending without records moves nothing the
         // caller's final checkpoint does not.
         let others_left = self.slices.iter().flatten().next().is_some();
-        Absorbed {
+        Ok(Absorbed {
             changed: !kept.is_empty() || (done && others_left),
             records: (!kept.is_empty()).then_some(kept),
-        }
+        })
     }
 
     /// Splits slice `id`'s unread remainder when the budget has `spare`

@@ -96,12 +96,12 @@ impl SlicedList for FakeList {
             .take(self.page_size + 1)
             .collect();
         let more = matching.len() > self.page_size;
-        let records: Vec<(i64, Box<RawValue>)> = matching
+        let records: Vec<(Option<i64>, Box<RawValue>)> = matching
             .iter()
             .take(self.page_size)
             .map(|(k, i)| {
                 (
-                    *k,
+                    Some(*k),
                     RawValue::from_string(json!({"id": i, "key": k}).to_string()).unwrap(),
                 )
             })
@@ -165,6 +165,7 @@ async fn read(
             }
             Err(SliceError::Source(e)) => Err(e.into()),
             Err(SliceError::Stopped) => Err("stopped".into()),
+            Err(SliceError::Loop { cursor, .. }) => Err(format!("loop at {cursor}").into()),
         }
     });
     let mut r = Read::default();
@@ -520,4 +521,102 @@ fn saved_slices_are_versioned() {
         .cursor(Some(3)),
         Some(7)
     );
+}
+
+/// A list whose every page says "more after cursor 1".
+struct Looping;
+
+#[async_trait::async_trait]
+impl SlicedList for Looping {
+    type Error = String;
+
+    fn order(&self) -> Order {
+        Order::Descending
+    }
+
+    async fn page(&self, _: Window, _: Option<&Value>) -> Result<SlicePage, String> {
+        let record = RawValue::from_string(r#"{"id": 1}"#.to_string()).unwrap();
+        Ok(SlicePage {
+            records: vec![(Some(5), record)],
+            next: Some(json!("cur_1")),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_cursor_that_comes_back_ends_the_read_and_keyless_records_are_kept() {
+    let request = ReadRequest {
+        spec: StreamSpec::new("things", arrow_schema::Schema::empty()),
+        state: None,
+        started_at: chrono::Utc::now(),
+        metrics: Arc::new(StreamMetrics::default()),
+        cancel: CancellationToken::new(),
+        max_in_flight: Some(1),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let done = read_sliced(
+        &Looping,
+        &budget(1_000.0),
+        SliceState::plan(ALL, i64::MAX),
+        &SliceSettings::default(),
+        &request,
+        &tx,
+        |left| StreamState(json!({ "slices": left })),
+    )
+    .await;
+    let Err(SliceError::Loop { cursor, window }) = done else {
+        panic!("expected a loop, got {done:?}");
+    };
+    assert_eq!((cursor, window), (json!("cur_1"), ALL));
+    // The first page's record went out before the loop was seen.
+    assert!(matches!(rx.recv().await, Some(Ok(SourceEvent::Page(p))) if p.records.len() == 1));
+}
+
+/// One page: a record without a key, then one with key 5.
+struct Keyless;
+
+#[async_trait::async_trait]
+impl SlicedList for Keyless {
+    type Error = String;
+
+    fn order(&self) -> Order {
+        Order::Descending
+    }
+
+    async fn page(&self, _: Window, _: Option<&Value>) -> Result<SlicePage, String> {
+        let raw = |t: &str| RawValue::from_string(t.to_string()).unwrap();
+        Ok(SlicePage {
+            records: vec![(None, raw(r#"{"id": 0}"#)), (Some(5), raw(r#"{"id": 1}"#))],
+            next: None,
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_record_without_a_key_is_emitted_by_the_slice_that_read_it() {
+    let request = ReadRequest {
+        spec: StreamSpec::new("things", arrow_schema::Schema::empty()),
+        state: None,
+        started_at: chrono::Utc::now(),
+        metrics: Arc::new(StreamMetrics::default()),
+        cancel: CancellationToken::new(),
+        max_in_flight: None,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let done = read_sliced(
+        &Keyless,
+        &budget(1_000.0),
+        SliceState::plan(ALL, i64::MAX),
+        &SliceSettings::default(),
+        &request,
+        &tx,
+        |left| StreamState(json!({ "slices": left })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.max_seen, Some(5));
+    let Some(Ok(SourceEvent::Page(page))) = rx.recv().await else {
+        panic!("no page");
+    };
+    assert_eq!(page.records.len(), 2);
 }

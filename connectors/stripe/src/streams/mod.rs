@@ -186,7 +186,7 @@ async fn read_stream(
         let lo = match saved.created {
             Some(c) if !full_read && settle > 0 => c.saturating_add(1),
             Some(c) if !full_read => c,
-            _ => 0,
+            _ => i64::MIN,
         };
         SliceState::plan(Window::new(lo, i64::MAX), now.saturating_sub(settle))
     });
@@ -224,6 +224,18 @@ async fn read_stream(
         SliceError::Stopped => StripeError::Cancelled {
             stream: name.clone(),
         },
+        SliceError::Loop { window, cursor } => StripeError::Shape {
+            stream: name.clone(),
+            endpoint: list.endpoint.to_string(),
+            page: 0,
+            reason: format!(
+                "pagination loop: starting_after={} came back as the next cursor of created in \
+                 [{}, {})",
+                cursor.as_str().unwrap_or_default(),
+                window.lo,
+                window.hi
+            ),
+        },
     })?;
     next.created = done.cursor(resume.created).or(saved.created);
     next.slices = None;
@@ -252,7 +264,7 @@ impl SlicedList for StripeList<'_> {
         after: Option<&serde_json::Value>,
     ) -> Result<SlicePage, StripeError> {
         let mut first = self.inner.client.list(self.endpoint);
-        if window.lo > 0 {
+        if window.lo > i64::MIN {
             first = first.query("created[gte]", window.lo.to_string());
         }
         if window.hi < i64::MAX {
@@ -270,20 +282,22 @@ impl SlicedList for StripeList<'_> {
         let Some(page) = pages.next().await.transpose()? else {
             return Ok(SlicePage::default());
         };
+        // Lists are newest first: the first record must say where the page
+        // is; a later record without an integer `created` is still loaded
+        // (the decoder quarantines it) and moves nothing.
+        if let Some(head) = page.records.first() {
+            created_of(head.get()).map_err(|reason| StripeError::Shape {
+                stream: self.stream.to_string(),
+                endpoint: self.endpoint.to_string(),
+                page: 1,
+                reason,
+            })?;
+        }
         let records = page
             .records
             .into_iter()
-            .map(|r| {
-                created_of(r.get())
-                    .map(|c| (c, r))
-                    .map_err(|reason| StripeError::Shape {
-                        stream: self.stream.to_string(),
-                        endpoint: self.endpoint.to_string(),
-                        page: 1,
-                        reason,
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|r| (created_of(r.get()).ok(), r))
+            .collect();
         Ok(SlicePage {
             records,
             next: page.next_cursor.map(serde_json::Value::String),
