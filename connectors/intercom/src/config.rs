@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use weft_core::SecretRef;
-use weft_http::HttpSettings;
+use weft_http::{HttpSettings, SliceSettings};
 
 use crate::IntercomError;
 
@@ -49,6 +49,10 @@ pub struct IntercomConfig {
     /// Retry and timeout settings.
     #[serde(default)]
     pub http: Option<HttpSettings>,
+    /// Source: searches read in concurrent slices of `updated_at`
+    /// (`enabled`, `max_pages` per slice).
+    #[serde(default)]
+    pub slices: SliceSettings,
 }
 
 fn default_version() -> String {
@@ -83,6 +87,7 @@ impl IntercomConfig {
             page_size: default_page_size(),
             settle_secs: default_settle_secs(),
             http: None,
+            slices: SliceSettings::default(),
         }
     }
 

@@ -3,7 +3,9 @@
 //! What differs per stream is declared in `specs/intercom.toml` under
 //! `[streams.options]`: `read = "search"` (contacts, conversations: `POST
 //! .../search` with `updated_at > cursor - 1`, sorted ascending, paged with
-//! `pagination.starting_after` in the body), `"scroll"` (companies: `GET
+//! `pagination.starting_after` in the body; a large range is read in
+//! concurrent slices, windows `> lo - 1 AND < hi` of `updated_at`, see
+//! [`weft_http::read_sliced`]), `"scroll"` (companies: `GET
 //! /companies/scroll` with `scroll_param` until an empty page) or `"list"`
 //! (admins, tags: read in full).
 //!
@@ -12,7 +14,8 @@
 //! the scroll is interrupted, the companies are read from the paged list
 //! (`fallback`, `GET /companies?page=N`) instead, and the run report says so.
 //! A search re-reads its boundary second next run (the merge absorbs it); its
-//! state is `{"updated_at": t}`, a safe watermark at least `settle_secs` old.
+//! state is `{"updated_at": t}`, a safe watermark at least `settle_secs` old,
+//! plus `slices` (the windows left) while a sliced search is unfinished.
 
 use std::sync::Arc;
 
@@ -22,10 +25,13 @@ use futures::stream::BoxStream;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use weft_core::{
-    BoxError, Catalog, CatalogStream, Connector, EventSender, JsonPage, ReadRequest, SourceEvent,
-    StreamMetrics, StreamSpec, StreamState, Watermark,
+    BoxError, Catalog, CatalogStream, Connector, EventSender, ReadRequest, SourceEvent,
+    StreamMetrics, StreamSpec, StreamState,
 };
-use weft_http::{BudgetRegistry, HttpError, Page, Pagination, RequestSpec, paginate};
+use weft_http::{
+    BudgetRegistry, HttpError, Order, Page, Pagination, RequestSpec, SliceError, SlicePage,
+    SliceState, SlicedList, Window, paginate, read_sliced,
+};
 
 use crate::client::IntercomClient;
 use crate::{IntercomConfig, IntercomError};
@@ -79,6 +85,7 @@ struct Inner {
     catalog: Catalog,
     page_size: u32,
     settle_secs: u64,
+    slices: weft_http::SliceSettings,
 }
 
 impl IntercomSource {
@@ -118,6 +125,7 @@ impl IntercomSource {
                 catalog,
                 page_size: config.page_size,
                 settle_secs: config.settle_secs,
+                slices: config.slices.clone(),
             }),
         })
     }
@@ -208,7 +216,8 @@ async fn finish_full_read(request: &ReadRequest, tx: &EventSender) -> Result<(),
     send(tx, SourceEvent::Checkpoint(state), &request.spec.name).await
 }
 
-/// Records changed since the saved cursor, through the search API.
+/// Records changed since the saved cursor, through the search API, in
+/// concurrent slices of the cursor field (`updated_at`).
 async fn search(
     inner: &Inner,
     stream: &CatalogStream,
@@ -220,59 +229,148 @@ async fn search(
     let name = &stream.spec.name;
     let cursor = stream.spec.cursor_field.as_deref().unwrap_or("updated_at");
     let saved: Option<i64> = request.state.as_ref().and_then(|s| s.get(cursor));
+    let left = SliceState::from_value(request.state.as_ref().and_then(|s| s.0.get("slices")))
+        .map_err(|reason| IntercomError::Shape {
+            stream: name.clone(),
+            endpoint: endpoint.to_string(),
+            page: 0,
+            reason: format!("saved state: {reason}"),
+        })?;
     let settle = i64::try_from(inner.settle_secs).unwrap_or(i64::MAX);
-    let mut watermark = Watermark::new(saved, request.started_at.timestamp(), settle);
-    // `>` is the only lower bound Intercom offers: `> t - 1` re-reads second t.
-    let after = saved.map_or(0, |t| t.saturating_sub(1));
-    let body = json!({
-        "query": {"field": cursor, "operator": ">", "value": after},
-        "sort": {"field": cursor, "order": "ascending"},
-        "pagination": {"per_page": inner.page_size},
+    let now = request.started_at.timestamp();
+    // The saved cursor's second is searched again (the merge absorbs it); the
+    // top of the range leaves a day for a vendor clock ahead of ours (records
+    // changed after it are read next run: the cursor stays below it).
+    let plan = left.unwrap_or_else(|| {
+        SliceState::plan(
+            Window::new(saved.unwrap_or(0), now.saturating_add(86_400)),
+            now.saturating_sub(settle),
+        )
     });
-    // A search changes nothing: safe to repeat.
-    let first = RequestSpec::post_json(endpoint, body).idempotent(true);
-    let mut pages = paginate(
-        inner.client.http.clone(),
-        first,
-        Pagination::JsonBodyCursor {
-            items,
-            cursor: "/pages/next/starting_after".into(),
-            body_field: "/pagination/starting_after".into(),
+    let search = SearchWindows {
+        inner,
+        endpoint,
+        items,
+        cursor,
+        stream: name,
+        metrics: &request.metrics,
+    };
+    let done = read_sliced(
+        &search,
+        inner.client.http.budget(),
+        plan,
+        &inner.slices,
+        request,
+        tx,
+        |left| {
+            let mut state = state_of(cursor, saved);
+            state.0["slices"] = json!(left);
+            state
         },
-        Arc::clone(&request.metrics),
-    );
-    // Until the search ends, resuming means searching again from the saved cursor.
-    let resume = state_of(cursor, saved);
-    while let Some(page) = next_page(&mut pages, request).await? {
-        for raw in &page.records {
+    )
+    .await
+    .map_err(|e| match e {
+        SliceError::Source(e) => e,
+        SliceError::Stopped => IntercomError::Cancelled {
+            stream: name.clone(),
+        },
+        SliceError::Loop { window, cursor } => IntercomError::Shape {
+            stream: name.clone(),
+            endpoint: endpoint.to_string(),
+            page: 0,
+            reason: format!(
+                "pagination loop: cursor {cursor} came back for updated_at in [{}, {})",
+                window.lo, window.hi
+            ),
+        },
+    })?;
+    let state = state_of(cursor, done.cursor(saved));
+    send(tx, SourceEvent::Checkpoint(state), name).await
+}
+
+/// One search endpoint, listed by windows of its cursor field, ascending.
+struct SearchWindows<'a> {
+    inner: &'a Inner,
+    endpoint: &'a str,
+    items: String,
+    cursor: &'a str,
+    stream: &'a str,
+    metrics: &'a Arc<StreamMetrics>,
+}
+
+#[async_trait]
+impl SlicedList for SearchWindows<'_> {
+    type Error = IntercomError;
+
+    fn order(&self) -> Order {
+        Order::Ascending
+    }
+
+    async fn page(
+        &self,
+        window: Window,
+        after: Option<&Value>,
+    ) -> Result<SlicePage, IntercomError> {
+        // A search cursor belongs to its query: a continued page repeats the
+        // window it started with (records past a narrowed window are dropped).
+        let (lo, hi) = match after {
+            Some(a) => (
+                a["lo"].as_i64().unwrap_or(window.lo),
+                a["hi"].as_i64().unwrap_or(window.hi),
+            ),
+            None => (window.lo, window.hi),
+        };
+        let field = self.cursor;
+        let mut body = json!({
+            // `>` and `<` are the bounds Intercom offers: `> lo - 1` includes lo.
+            "query": {"operator": "AND", "value": [
+                {"field": field, "operator": ">", "value": lo.saturating_sub(1)},
+                {"field": field, "operator": "<", "value": hi},
+            ]},
+            "sort": {"field": field, "order": "ascending"},
+            "pagination": {"per_page": self.inner.page_size},
+        });
+        if let Some(c) = after.and_then(|a| a.get("starting_after")) {
+            body["pagination"]["starting_after"] = c.clone();
+        }
+        // A search changes nothing: safe to repeat.
+        let first = RequestSpec::post_json(self.endpoint, body).idempotent(true);
+        let mut pages = paginate(
+            self.inner.client.http.clone(),
+            first,
+            Pagination::JsonBodyCursor {
+                items: self.items.clone(),
+                cursor: "/pages/next/starting_after".into(),
+                body_field: "/pagination/starting_after".into(),
+            },
+            Arc::clone(self.metrics),
+        );
+        let Some(page) = pages.next().await.transpose()? else {
+            return Ok(SlicePage::default());
+        };
+        let mut records = Vec::with_capacity(page.records.len());
+        for raw in page.records {
             let v: Value = serde_json::from_str(raw.get()).map_err(|e| IntercomError::Shape {
-                stream: name.clone(),
-                endpoint: endpoint.to_string(),
-                page: page.number,
+                stream: self.stream.to_string(),
+                endpoint: self.endpoint.to_string(),
+                page: 1,
                 reason: format!("record is not JSON: {e}"),
             })?;
-            let t = v[cursor].as_i64().ok_or_else(|| IntercomError::Shape {
-                stream: name.clone(),
-                endpoint: endpoint.to_string(),
-                page: page.number,
-                reason: format!("record {} has no integer `{cursor}`", v["id"]),
+            let t = v[field].as_i64().ok_or_else(|| IntercomError::Shape {
+                stream: self.stream.to_string(),
+                endpoint: self.endpoint.to_string(),
+                page: 1,
+                reason: format!("record {} has no integer `{field}`", v["id"]),
             })?;
-            watermark.observe(t);
+            records.push((Some(t), raw));
         }
-        if !page.records.is_empty() {
-            send(
-                tx,
-                SourceEvent::Page(JsonPage {
-                    records: page.records,
-                }),
-                name,
-            )
-            .await?;
-            send(tx, SourceEvent::Checkpoint(resume.clone()), name).await?;
-        }
+        Ok(SlicePage {
+            records,
+            next: page
+                .next_cursor
+                .map(|c| json!({"starting_after": c, "lo": lo, "hi": hi})),
+        })
     }
-    let state = state_of(cursor, watermark.value());
-    send(tx, SourceEvent::Checkpoint(state), name).await
 }
 
 fn state_of(cursor: &str, value: Option<i64>) -> StreamState {

@@ -31,6 +31,10 @@ impl SourceHarness for Intercom {
         }
     }
 
+    fn slice_key(&self) -> Option<String> {
+        Some("updated_at".into())
+    }
+
     async fn build(&self, env: &SourceEnv<'_>) -> Result<Box<dyn Source>, BoxError> {
         let mut config = IntercomConfig::new(SecretRef::File {
             file: self.token_file.path().to_path_buf(),

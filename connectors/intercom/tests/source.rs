@@ -20,7 +20,12 @@ fn source(server: &MockServer) -> IntercomSource {
 
 async fn read(src: &IntercomSource, stream: &str, state: Option<StreamState>) -> StreamRead {
     let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-    let r = read_stream(src, stream).state(state).started_at(at).await;
+    // One request at a time: the mocks below answer exactly the pages asked.
+    let r = read_stream(src, stream)
+        .state(state)
+        .started_at(at)
+        .max_in_flight(1)
+        .await;
     let r = r.into_result().unwrap();
     assert_eq!(r.batches, 0, "{stream}");
     r
@@ -33,7 +38,11 @@ fn contact(id: &str, updated_at: i64) -> Value {
 #[tokio::test]
 async fn contacts_search_after_the_saved_cursor_and_page_in_the_body() {
     let server = MockServer::start().await;
-    let query = json!({"field": "updated_at", "operator": ">", "value": 1_699_999_999});
+    // The window: from the saved cursor's second to a day past extraction start.
+    let query = json!({"operator": "AND", "value": [
+        {"field": "updated_at", "operator": ">", "value": 1_699_999_999},
+        {"field": "updated_at", "operator": "<", "value": 1_800_086_400},
+    ]});
     let sort = json!({"field": "updated_at", "order": "ascending"});
     Mock::given(method("POST"))
         .and(path("/contacts/search"))
@@ -71,19 +80,27 @@ async fn contacts_search_after_the_saved_cursor_and_page_in_the_body() {
         .mount(&server)
         .await;
     let saved = StreamState(json!({"updated_at": 1_700_000_000}));
-    let r = read(&source(&server), "contacts", Some(saved.clone())).await;
+    let r = read(&source(&server), "contacts", Some(saved)).await;
     let ids: Vec<&str> = r
         .records
         .iter()
         .map(|c| c["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["a", "b", "c"]);
-    // Mid-search checkpoints resume from the saved cursor; the last one moves it.
+    // Mid-search checkpoints keep the saved cursor and list what is left of
+    // the window (from the last `updated_at` read); the last one moves it.
+    let left = |windows: Value, max_seen: i64| {
+        json!({"updated_at": 1_700_000_000, "slices": {
+            "v": 1, "windows": windows, "max_seen": max_seen, "ceiling": 1_799_999_940}})
+    };
     assert_eq!(
         r.states,
         [
-            saved.clone(),
-            saved,
+            StreamState(left(
+                json!([{"lo": 1_700_000_100, "hi": 1_800_086_400}]),
+                1_700_000_100
+            )),
+            StreamState(left(json!([]), 1_700_000_200)),
             StreamState(json!({"updated_at": 1_700_000_200}))
         ]
     );
