@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use weft_core::SecretRef;
-use weft_http::HttpSettings;
+use weft_http::{HttpSettings, SliceSettings};
 
 use crate::SalesforceError;
 
@@ -65,6 +65,10 @@ pub struct SalesforceConfig {
     /// Retry and timeout settings.
     #[serde(default)]
     pub http: Option<HttpSettings>,
+    /// REST reads in concurrent slices of the cursor field (`enabled`,
+    /// `max_pages` per slice).
+    #[serde(default)]
+    pub slices: SliceSettings,
 }
 
 /// How the connector gets an access token.
@@ -145,6 +149,7 @@ impl SalesforceConfig {
             daily_quota: None,
             quota_headroom: default_quota_headroom(),
             http: None,
+            slices: SliceSettings::default(),
         }
     }
 

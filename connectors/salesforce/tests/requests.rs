@@ -81,8 +81,10 @@ fn contact(id: &str, stamp: &str, deleted: bool) -> Value {
 }
 
 async fn read(src: &SalesforceSource, state: Option<Value>) -> StreamRead {
+    // One request at a time: the mocks answer exactly the pages asked.
     let r = read_stream(src, "Contact")
         .state(state.map(StreamState))
+        .max_in_flight(1)
         .await;
     assert_eq!(r.batches, 0);
     r
@@ -199,10 +201,17 @@ async fn incremental_query_follows_next_records_url_and_marks_deletions() {
     assert_eq!(r.records[0]["Score__c"], 1.5);
     assert!(r.records[0].get(DELETED_AT).is_none());
     assert_eq!(r.records[2][DELETED_AT], "2024-01-15T12:00:00.000000Z");
+    // Mid-read checkpoints keep the saved cursor and list the window left;
+    // the last moves the cursor.
+    let states = r.state_values();
     assert_eq!(
-        r.state_values(),
-        vec![json!({"cursor_us": T0_US + 2 * 3_600_000_000})]
+        states.last(),
+        Some(&json!({"cursor_us": T0_US + 2 * 3_600_000_000}))
     );
+    for mid in &states[..states.len() - 1] {
+        assert_eq!(mid["cursor_us"], T0_US, "{mid}");
+        assert!(mid["slices"]["windows"].is_array(), "{mid}");
+    }
     assert!(r.notices.is_empty());
 }
 
@@ -240,7 +249,7 @@ async fn first_run_reads_everything_and_401_refreshes_once() {
     let r = read(&src, None).await;
     assert_eq!(r.error_text(), None);
     assert_eq!(r.records.len(), 1);
-    assert_eq!(r.state_values(), vec![json!({"cursor_us": T0_US})]);
+    assert_eq!(r.state_values().last(), Some(&json!({"cursor_us": T0_US})));
     let token_requests = server
         .received_requests()
         .await
@@ -336,10 +345,17 @@ async fn above_the_threshold_a_bulk_job_is_read_by_locator() {
     assert_eq!(r.records[1]["Score__c"], -1.0);
     assert_eq!(r.records[2]["Email"], Value::Null);
     assert_eq!(r.records[2][DELETED_AT], "2024-01-15T12:00:00.000000Z");
+    // Mid-read checkpoints keep the saved cursor and list the window left;
+    // the last moves the cursor.
+    let states = r.state_values();
     assert_eq!(
-        r.state_values(),
-        vec![json!({"cursor_us": T0_US + 2 * 3_600_000_000})]
+        states.last(),
+        Some(&json!({"cursor_us": T0_US + 2 * 3_600_000_000}))
     );
+    for mid in &states[..states.len() - 1] {
+        assert_eq!(mid["cursor_us"], T0_US, "{mid}");
+        assert!(mid["slices"]["windows"].is_array(), "{mid}");
+    }
     assert_eq!(r.notices.len(), 1);
     assert!(r.notices[0].contains("Bulk API 2.0"), "{}", r.notices[0]);
     let polls = server
@@ -460,7 +476,7 @@ fn request_limit_message_names_the_quota() {
 }
 
 #[tokio::test]
-async fn long_reads_checkpoint_every_ten_pages_in_cursor_order() {
+async fn long_reads_checkpoint_every_page_with_the_window_left() {
     let server = MockServer::start().await;
     mount_token(&server, "tok1").await;
     mount_describe(&server).await;
@@ -499,12 +515,23 @@ async fn long_reads_checkpoint_every_ten_pages_in_cursor_order() {
     let r = read(&src, None).await;
     assert_eq!(r.error_text(), None);
     assert_eq!(r.records.len(), 11);
-    let minute = 60_000_000;
+    // After page n the window left starts at page n's `SystemModstamp`
+    // (milliseconds): a resumed read re-reads only that millisecond.
+    let minute_ms = 60_000;
+    let states = r.state_values();
+    assert_eq!(states.len(), 12, "{states:?}");
+    for (n, mid) in states[..10].iter().enumerate() {
+        let lo = T0_US / 1_000 + (n as i64 + 1) * minute_ms;
+        assert_eq!(
+            mid["slices"]["windows"],
+            json!([{"lo": lo, "hi": i64::MAX}]),
+            "after page {}",
+            n + 1
+        );
+    }
+    assert_eq!(states[10]["slices"]["windows"], json!([]));
     assert_eq!(
-        r.state_values(),
-        vec![
-            json!({"cursor_us": T0_US + 10 * minute}),
-            json!({"cursor_us": T0_US + 11 * minute}),
-        ]
+        states[11],
+        json!({"cursor_us": T0_US + 11 * minute_ms * 1_000})
     );
 }

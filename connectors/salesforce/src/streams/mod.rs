@@ -8,8 +8,10 @@
 //!
 //! A read counts the changed rows first (`SELECT COUNT() ... WHERE cursor >=
 //! saved`); up to `bulk_threshold` they are read with REST `queryAll` pages in
-//! cursor order (checkpointing every few pages), above it with a Bulk API 2.0
-//! query job (checkpointing once, at the end: job results are not ordered).
+//! cursor order, in concurrent slices of the cursor (windows `>= lo AND < hi`,
+//! [`weft_http::read_sliced`]; a checkpoint after every page lists the
+//! windows left), above it with a Bulk API 2.0 query job (checkpointing once,
+//! at the end: job results are not ordered).
 
 mod bulk;
 mod describe;
@@ -22,17 +24,16 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use weft_core::{
-    BoxError, Connector, EventSender, JsonPage, ReadRequest, SourceEvent, StreamSpec, StreamState,
-    Watermark,
+    BoxError, Connector, EventSender, ReadRequest, SourceEvent, StreamSpec, StreamState, Watermark,
 };
-use weft_http::{BudgetRegistry, paginate};
+use weft_http::{
+    BudgetRegistry, Order, RequestSpec, SliceError, SlicePage, SliceState, SlicedList, Window,
+    paginate, read_sliced,
+};
 
 use crate::client::SalesforceClient;
 use crate::{SalesforceConfig, SalesforceError};
 use describe::ObjectStream;
-
-/// A checkpoint is sent after this many REST pages (records are in cursor order).
-const CHECKPOINT_EVERY_PAGES: u64 = 10;
 
 /// The state key holding the cursor, in Unix microseconds.
 const CURSOR_KEY: &str = "cursor_us";
@@ -153,6 +154,23 @@ async fn read_stream(
         .saturating_mul(1_000_000);
     let mut watermark = Watermark::new(saved, request.started_at.timestamp_micros(), settle);
 
+    // A sliced REST read under way resumes where it stopped.
+    if request
+        .state
+        .as_ref()
+        .is_some_and(|s| s.0.get("slices").is_some())
+    {
+        read_rest(
+            inner,
+            object,
+            &object.select(),
+            &mut watermark,
+            &request,
+            tx,
+        )
+        .await?;
+        return send(tx, checkpoint(&watermark), &name).await;
+    }
     let count_soql = format!("SELECT COUNT() FROM {name}{filter}");
     let count: CountAnswer = inner
         .client
@@ -169,16 +187,22 @@ async fn read_stream(
         send(tx, SourceEvent::Notice(msg), &name).await?;
         bulk::read(inner, object, &soql, &mut watermark, &request, tx).await?;
     } else {
-        let ordered = match &object.cursor {
-            Some(c) => format!("{soql} ORDER BY {c} ASC"),
-            None => soql,
-        };
-        read_rest(inner, object, &ordered, &mut watermark, &request, tx).await?;
+        read_rest(
+            inner,
+            object,
+            &object.select(),
+            &mut watermark,
+            &request,
+            tx,
+        )
+        .await?;
     }
     send(tx, checkpoint(&watermark), &name).await
 }
 
-/// Reads REST `queryAll` pages, checkpointing every few pages.
+/// Reads REST `queryAll` pages in concurrent slices of the cursor field
+/// (windows in milliseconds, the precision of Salesforce datetimes), or in
+/// one pass when the object has no cursor.
 async fn read_rest(
     inner: &Inner,
     object: &ObjectStream,
@@ -188,39 +212,148 @@ async fn read_rest(
     tx: &EventSender,
 ) -> Result<(), SalesforceError> {
     let name = object.object();
-    let mut pages = paginate(
-        inner.client.http.clone(),
-        SalesforceClient::query_all(soql),
-        SalesforceClient::pagination(),
-        Arc::clone(&request.metrics),
-    );
-    loop {
-        let page = tokio::select! {
-            biased;
-            _ = request.cancel.cancelled() => return Err(SalesforceError::Cancelled { object: name.to_string() }),
-            page = pages.next() => page,
-        };
-        let Some(page) = page else { break };
-        let page = page.map_err(|e| inner.client.error(e, name))?;
-        let mut out = Vec::with_capacity(page.records.len());
-        for raw in &page.records {
-            let (record, cursor) =
-                records::rest_record(raw, object).map_err(|reason| SalesforceError::Shape {
-                    object: name.to_string(),
-                    what: format!("query page {}", page.number),
-                    reason,
-                })?;
-            if let Some(c) = cursor {
-                watermark.observe(c);
-            }
-            out.push(record);
-        }
-        send(tx, SourceEvent::Page(JsonPage { records: out }), name).await?;
-        if page.number % CHECKPOINT_EVERY_PAGES == 0 && page.next_cursor.is_some() {
-            send(tx, checkpoint(watermark), name).await?;
-        }
+    let list = QueryWindows {
+        inner,
+        object,
+        select: soql,
+        metrics: &request.metrics,
+    };
+    let left = SliceState::from_value(request.state.as_ref().and_then(|s| s.0.get("slices")))
+        .map_err(|reason| SalesforceError::Shape {
+            object: name.to_string(),
+            what: "saved state".into(),
+            reason,
+        })?;
+    let saved: Option<i64> = request.state.as_ref().and_then(|s| s.get(CURSOR_KEY));
+    let now_ms = request.started_at.timestamp_millis();
+    let settle_ms = i64::try_from(inner.config.settle_secs)
+        .unwrap_or(i64::MAX / 1_000)
+        .saturating_mul(1_000);
+    // From the saved cursor (inclusive), open-ended: the top window has no
+    // upper bound, so an org clock ahead of ours loses nothing.
+    let plan = left.unwrap_or_else(|| {
+        let lo = saved.map_or(i64::MIN, |us| us.div_euclid(1_000));
+        SliceState::plan(Window::new(lo, i64::MAX), now_ms.saturating_sub(settle_ms))
+    });
+    let settings = match object.cursor {
+        Some(_) => inner.config.slices.clone(),
+        // Without a cursor there is nothing to window: one pass.
+        None => weft_http::SliceSettings {
+            enabled: false,
+            max_pages: u32::MAX,
+        },
+    };
+    let done = read_sliced(
+        &list,
+        inner.client.http.budget(),
+        plan,
+        &settings,
+        request,
+        tx,
+        |left| {
+            let mut state = match saved {
+                Some(v) => json!({ CURSOR_KEY: v }),
+                None => json!({}),
+            };
+            state["slices"] = json!(left);
+            StreamState(state)
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        SliceError::Source(e) => e,
+        SliceError::Stopped => SalesforceError::Cancelled {
+            object: name.to_string(),
+        },
+        SliceError::Loop { window, cursor } => SalesforceError::Shape {
+            object: name.to_string(),
+            what: format!("query of [{}, {}) ms", window.lo, window.hi),
+            reason: format!("pagination loop: {cursor} came back"),
+        },
+    })?;
+    if let Some(ms) = done.cursor(None) {
+        watermark.observe(ms.saturating_mul(1_000));
     }
     Ok(())
+}
+
+/// One object's REST query, listed by windows of its cursor (milliseconds), ascending.
+struct QueryWindows<'a> {
+    inner: &'a Inner,
+    object: &'a ObjectStream,
+    /// `SELECT ... FROM Obj`, without a filter.
+    select: &'a str,
+    metrics: &'a Arc<weft_core::StreamMetrics>,
+}
+
+#[async_trait]
+impl SlicedList for QueryWindows<'_> {
+    type Error = SalesforceError;
+
+    fn order(&self) -> Order {
+        Order::Ascending
+    }
+
+    async fn page(
+        &self,
+        window: Window,
+        after: Option<&serde_json::Value>,
+    ) -> Result<SlicePage, SalesforceError> {
+        let name = self.object.object();
+        let first = match (
+            after.and_then(serde_json::Value::as_str),
+            &self.object.cursor,
+        ) {
+            // A query locator continues the query it belongs to.
+            (Some(next), _) => RequestSpec::get(next),
+            (None, Some(c)) => {
+                let mut bounds = Vec::with_capacity(2);
+                if window.lo > i64::MIN {
+                    bounds.push(format!(
+                        "{c} >= {}",
+                        records::soql_datetime(window.lo.saturating_mul(1_000))
+                    ));
+                }
+                if window.hi < i64::MAX {
+                    bounds.push(format!(
+                        "{c} < {}",
+                        records::soql_datetime(window.hi.saturating_mul(1_000))
+                    ));
+                }
+                let filter = match bounds.is_empty() {
+                    true => String::new(),
+                    false => format!(" WHERE {}", bounds.join(" AND ")),
+                };
+                SalesforceClient::query_all(&format!("{}{filter} ORDER BY {c} ASC", self.select))
+            }
+            (None, None) => SalesforceClient::query_all(self.select),
+        };
+        let mut pages = paginate(
+            self.inner.client.http.clone(),
+            first,
+            SalesforceClient::pagination(),
+            Arc::clone(self.metrics),
+        );
+        let Some(page) = pages.next().await else {
+            return Ok(SlicePage::default());
+        };
+        let page = page.map_err(|e| self.inner.client.error(e, name))?;
+        let mut records = Vec::with_capacity(page.records.len());
+        for raw in &page.records {
+            let (record, cursor) = records::rest_record(raw, self.object).map_err(|reason| {
+                SalesforceError::Shape {
+                    object: name.to_string(),
+                    what: "query page".into(),
+                    reason,
+                }
+            })?;
+            records.push((cursor.map(|us| us.div_euclid(1_000)), record));
+        }
+        Ok(SlicePage {
+            records,
+            next: page.next_cursor.map(serde_json::Value::String),
+        })
+    }
 }
 
 fn checkpoint(watermark: &Watermark) -> SourceEvent {
