@@ -164,6 +164,10 @@ pub struct Budget {
 /// Requests kept in flight on a budget without a rate or concurrency limit.
 const UNLIMITED_IN_FLIGHT: usize = 16;
 
+/// In flight beyond rate x latency, so latency jitter and slices ending
+/// unevenly leave no gap in the rate (the extra requests wait on the limiter).
+const IN_FLIGHT_HEADROOM: f64 = 1.5;
+
 /// Never more in flight on one budget than this, whatever the rate x latency.
 const MAX_IN_FLIGHT: usize = 256;
 
@@ -245,7 +249,7 @@ impl Budget {
     }
 
     /// Requests worth keeping in flight on this account: rate x latency
-    /// (Little's law), rounded up, capped by the concurrency limit; 1 until a
+    /// (Little's law) x 1.5, rounded up, capped by the concurrency limit; 1 until a
     /// latency has been observed. Without a rate limit: the concurrency
     /// limit, or 16.
     pub fn in_flight_target(&self) -> usize {
@@ -265,7 +269,7 @@ impl Budget {
         let Some(latency) = self.latency() else {
             return 1;
         };
-        let little = (rate * latency.as_secs_f64()).ceil();
+        let little = (rate * latency.as_secs_f64() * IN_FLIGHT_HEADROOM).ceil();
         (little.clamp(1.0, MAX_IN_FLIGHT as f64) as usize).min(cap)
     }
 
