@@ -1,6 +1,7 @@
 //! The write side: where batches go and how a checkpoint is committed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use arrow_array::RecordBatch;
 use async_trait::async_trait;
@@ -99,18 +100,31 @@ pub trait LoadSink: Send {
     }
 }
 
-/// A new, unique, time-ordered load id such as `20261122T230102Z-00c0ffee0001`.
+/// A new, unique, time-ordered load id such as `20261122T230102Z-4f2a10c0ffee`.
+///
+/// The id is the UTC second, then the microsecond within it (5 hex digits),
+/// then a salt drawn once per process (7 hex digits). Ids made by one process
+/// sort in the order they were made, even within one microsecond or when the
+/// clock steps back; ids of two processes differ by their salt.
 pub fn new_load_id() -> String {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let now = chrono::Utc::now();
-    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    let salt = (u64::from(std::process::id()) << 24) ^ u64::from(now.timestamp_subsec_nanos());
-    format!(
-        "{}-{:08x}{:04x}",
-        now.format("%Y%m%dT%H%M%SZ"),
-        salt & 0xffff_ffff,
-        seq & 0xffff
-    )
+    use std::hash::{BuildHasher, Hasher};
+    static LAST_MICROS: AtomicI64 = AtomicI64::new(i64::MIN);
+    static SALT: OnceLock<u64> = OnceLock::new();
+    let salt = *SALT.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.finish() & 0x0fff_ffff
+    });
+    let now = chrono::Utc::now().timestamp_micros();
+    let prev = LAST_MICROS
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(now.max(last.saturating_add(1)))
+        })
+        .unwrap_or(now);
+    let micros = now.max(prev.saturating_add(1));
+    let (secs, sub) = (micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000));
+    let stamp = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
+    format!("{}-{sub:05x}{salt:07x}", stamp.format("%Y%m%dT%H%M%SZ"))
 }
 
 #[cfg(test)]
@@ -121,5 +135,11 @@ mod tests {
         let set: std::collections::HashSet<_> = ids.iter().collect();
         assert_eq!(set.len(), ids.len());
         assert!(ids.iter().all(|i| i.len() == 29 && i.as_bytes()[8] == b'T'));
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted, ids,
+            "ids of one process sort in the order they were made"
+        );
     }
 }
