@@ -23,7 +23,7 @@ struct Opts {
 
 #[test]
 fn every_stream_matches_intercoms_openapi() {
-    let spec = OpenApi::load("intercom/2.16/api.intercom.io.yaml").unwrap();
+    let spec = OpenApi::load("intercom/2.16/api.intercom.io.json").unwrap();
     let catalog = weft_intercom::catalog().unwrap();
     assert_eq!(catalog.connector, "intercom");
     let names: Vec<&str> = catalog

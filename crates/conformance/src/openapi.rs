@@ -1,7 +1,8 @@
 //! A connector's catalog checked against the vendor's own OpenAPI description.
 //!
-//! [`OpenApi::load`] reads a description (YAML or JSON) from the vendor specs
-//! directory ([`specs_dir`]); [`OpenApi::properties`] gives a schema's
+//! [`OpenApi::load`] reads a description (JSON, or YAML) from the vendor specs
+//! directory ([`specs_dir`]: the repository's `specs/vendor`, extracts of the
+//! vendors' own files made by `specs/tools/extract_vendor.py`); [`OpenApi::properties`] gives a schema's
 //! properties with `$ref`s followed and `allOf`/`anyOf`/`oneOf` parts merged;
 //! [`field_mismatches`] (or [`assert_fields_match`]) compares a catalog
 //! stream's declared fields with a vendor record's properties, both ways,
@@ -12,7 +13,7 @@
 //! ```no_run
 //! use weft_conformance::openapi::{OpenApi, TimeEncoding, TypeRules, assert_fields_match};
 //! # fn demo(catalog: &weft_core::Catalog) {
-//! let spec = OpenApi::load("zendesk/openapi-src.yaml").unwrap();
+//! let spec = OpenApi::load("zendesk/openapi-src.json").unwrap();
 //! let rules = TypeRules {
 //!     times: TimeEncoding::Iso8601,
 //!     time_formats: &["date-time"],
@@ -34,13 +35,13 @@ use weft_core::{CatalogStream, FieldType};
 
 use crate::ConformanceError;
 
-/// Where the vendors' API descriptions live, relative to an ancestor of the
-/// workspace (`stripe/spec3.yaml`... under it).
-const SPECS_UNDER: &str = "shared/upstream-api-specs";
+/// Where the vendors' API descriptions live, relative to the workspace root.
+const SPECS_UNDER: &str = "specs/vendor";
 
 /// The directory holding the vendors' API descriptions: `WEFT_SPECS_DIR` when
-/// set, else `shared/upstream-api-specs` in the nearest ancestor of the
-/// running package's directory ([`crate::package_dir`]).
+/// set, else `specs/vendor` in the nearest ancestor of the running package's
+/// directory ([`crate::package_dir`]) — inside the repository, so a fresh
+/// clone has it.
 pub fn specs_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("WEFT_SPECS_DIR") {
         return PathBuf::from(dir);
@@ -50,7 +51,7 @@ pub fn specs_dir() -> PathBuf {
         .ancestors()
         .map(|dir| dir.join(SPECS_UNDER))
         .find(|dir| dir.is_dir())
-        .unwrap_or_else(|| manifest.join("../../..").join(SPECS_UNDER))
+        .unwrap_or_else(|| manifest.join("../..").join(SPECS_UNDER))
 }
 
 /// How deep `$ref` chains and nested `allOf`/`anyOf`/`oneOf` parts are followed

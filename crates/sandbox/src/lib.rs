@@ -2,8 +2,8 @@
 //! loopback.
 //!
 //! A [`Sandbox`] binds one listener per [`Api`] and serves that vendor's
-//! endpoints in the vendor's real shapes (the specs in
-//! `upstream-api-specs/` are the contract), plus a control API under
+//! endpoints in the vendor's real shapes (the vendors' API
+//! descriptions, extracted to `specs/vendor/`, are the contract), plus a control API under
 //! `/__sandbox/` on every listener. Data is generated lazily and
 //! deterministically from [`SandboxConfig::seed`] and [`SandboxConfig::size`]:
 //! only mutations (updates, deletions, creations, events, writes) are stored,

@@ -8,22 +8,38 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-/// `upstream-api-specs/<rel>`, found from the package directory `cargo test`
+/// `specs/vendor/<rel>` of this checkout (the vendors' descriptions, cut
+/// down to what weft uses), found from the package directory `cargo test`
 /// gives the running binary (not the one fixed at build time, so a binary
 /// reused from a checkout at another path reads this checkout's files).
+/// `WEFT_SPECS_DIR` points elsewhere.
 pub fn spec_path(rel: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("WEFT_SPECS_DIR") {
+        return PathBuf::from(dir).join(rel);
+    }
     std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-        .join("../../../shared/upstream-api-specs")
+        .join("../../specs/vendor")
         .join(rel)
 }
 
-/// Loads `upstream-api-specs/<rel>`.
+/// Loads `specs/vendor/<rel>` (JSON).
 pub fn load(rel: &str) -> Value {
     let path = spec_path(rel);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The component schema `name` of `spec`; panics when the extract lacks it
+/// (add it to specs/tools/vendor.toml and rerun the extractor).
+pub fn component<'a>(spec: &'a Value, name: &str) -> &'a Value {
+    let schema = &spec["components"]["schemas"][name];
+    assert!(
+        schema.is_object(),
+        "schema {name} is not in the vendor extract: add it to specs/tools/vendor.toml"
+    );
+    schema
 }
 
 /// The `application/json` schema of `method path` answering `status`.
