@@ -12,6 +12,16 @@ use weft_warehouse::{Materialized, Model};
 /// `models.people`: `rows` people with email, name and visits; with `changed`,
 /// every hundredth name differs (exactly `rows / 100` updates).
 pub fn people_model(rows: u64, changed: bool) -> Model {
+    people_model_from(&format!("range({rows}) t(i)"), changed)
+}
+
+/// [`people_model`] in PostgreSQL's SQL (`generate_series` for `range`).
+pub fn people_model_postgres(rows: u64, changed: bool) -> Model {
+    let last = rows.saturating_sub(1);
+    people_model_from(&format!("generate_series(0, {last}) t(i)"), changed)
+}
+
+fn people_model_from(series: &str, changed: bool) -> Model {
     let name = if changed {
         "CASE WHEN i % 100 = 0 THEN 'Person ' || CAST(i AS VARCHAR) || ' (renamed)' \
          ELSE 'Person ' || CAST(i AS VARCHAR) END"
@@ -22,7 +32,7 @@ pub fn people_model(rows: u64, changed: bool) -> Model {
         name: "models.people".to_string(),
         sql: format!(
             "SELECT 'person.' || CAST(i AS VARCHAR) || '@example.com' AS email, {name} AS name, \
-             i % 97 AS visits FROM range({rows}) t(i)"
+             i % 97 AS visits FROM {series}"
         ),
         materialized: Materialized::Table,
     }

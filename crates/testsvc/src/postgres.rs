@@ -167,6 +167,12 @@ impl Postgres {
         self.port
     }
 
+    /// The process id of the server (the postmaster; its backends are its
+    /// children), e.g. to read its CPU time from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The directory holding `initdb`, `postgres`, `psql`, `pg_dump` and the
     /// other PostgreSQL programs this server was started with.
     pub fn bin_dir(&self) -> &Path {

@@ -18,6 +18,12 @@
 //! `WEFT_E2E_THREADS=2` DuckDB's threads (default: the runner's, 1),
 //! `WEFT_E2E_CHECKPOINT_ROWS=50000` the rows per load (default 10000).
 //! A bare list of sizes (`e2e 10000 100000`) means `throughput`.
+//!
+//! `WEFT_E2E_WAREHOUSE=postgres` runs `throughput` and `diff` against a real
+//! PostgreSQL (and stages `throughput` in a real S3 bucket, SeaweedFS), both
+//! started on loopback for the run: the load line adds `pg_cpu_s` (the
+//! server's CPU time over the load: postmaster, its reaped backends and its
+//! live workers, from `/proc`) and `pg_db_bytes`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -59,10 +65,17 @@ fn write_config(dir: &Path, base_url: &str, api_key: &str, rate: f64) -> Result<
     let threads = std::env::var("WEFT_E2E_THREADS")
         .map(|t| format!("threads = {t}\n"))
         .unwrap_or_default();
+    // The warehouse and stage: a target the parent set up (PostgreSQL + S3),
+    // else DuckDB and a local stage in `dir`.
+    let target = std::env::var("WEFT_E2E_TARGET").unwrap_or_else(|_| {
+        format!(
+            "[warehouse]\nkind = \"duckdb\"\npath = \"{}\"\nmemory_limit = \"{memory_limit}\"\n{threads}[stage]\nurl = \"{}\"\n",
+            dir.join("w.duckdb").display(),
+            dir.join("stage").display(),
+        )
+    });
     let text = format!(
-        "[warehouse]\nkind = \"duckdb\"\npath = \"{}\"\nmemory_limit = \"{memory_limit}\"\n{threads}[stage]\nurl = \"{}\"\n[[pipelines]]\nname = \"stripe\"\nconnector = \"stripe\"\nstreams = [\"customers\"]\ncheckpoint_rows = {checkpoint_rows}\n[pipelines.config]\nbase_url = \"{base_url}\"\napi_key = {{ file = \"{}\" }}\nrequests_per_second = {rate}\n",
-        dir.join("w.duckdb").display(),
-        dir.join("stage").display(),
+        "{target}[[pipelines]]\nname = \"stripe\"\nconnector = \"stripe\"\nstreams = [\"customers\"]\ncheckpoint_rows = {checkpoint_rows}\n[pipelines.config]\nbase_url = \"{base_url}\"\napi_key = {{ file = \"{}\" }}\nrequests_per_second = {rate}\n",
         key.display()
     );
     let path = dir.join("weft.toml");
@@ -120,7 +133,7 @@ async fn load(base_url: &str, size: usize) -> Result<(), Error> {
         .and_then(|v| v.parse().ok());
     let peak_anon = sample_rss(trace.unwrap_or(50), trace.is_some());
     let (s, secs) = run_once(&config).await?;
-    let staged: u64 = walk_bytes(&dir.path().join("stage"));
+    let staged = staged_bytes(&config).await?;
     let db = std::fs::metadata(dir.path().join("w.duckdb"))
         .map(|m| m.len())
         .unwrap_or(0);
@@ -167,24 +180,68 @@ fn sample_rss(ms: u64, print: bool) -> Arc<AtomicU64> {
     peak
 }
 
-/// Total size of the files under `dir`.
-fn walk_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
+/// Bytes of the staged Parquet parts of the customers stream (from the
+/// loads' manifests, so a local and an S3 stage are counted alike).
+async fn staged_bytes(config: &WeftConfig) -> Result<u64, Error> {
+    let stage = config.stage.open()?;
+    let mut bytes = 0;
+    for load in stage.list_loads("stripe", "customers").await? {
+        let manifest = stage.manifest("stripe", "customers", &load).await?;
+        bytes += manifest.files.iter().map(|f| f.bytes).sum::<u64>();
+    }
+    Ok(bytes)
+}
+
+/// CPU seconds of process `pid` and of its children: its own, its reaped
+/// children's (`cutime`, `cstime`) and its live children's, from `/proc`.
+fn tree_cpu_secs(pid: u32) -> f64 {
+    // Fields after the `(comm)`: state is 3, ppid 4, utime 14 .. cstime 17.
+    fn stat(path: &Path) -> Option<(u32, [u64; 4])> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let rest = &text[text.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<u64>().ok());
+        Some((
+            u32::try_from(num(4)?).ok()?,
+            [num(14)?, num(15)?, num(16)?, num(17)?],
+        ))
+    }
+    let ticks = 100.0; // USER_HZ on Linux
+    let own = stat(&Path::new("/proc").join(pid.to_string()).join("stat"))
+        .map_or(0, |(_, t)| t.iter().sum::<u64>());
+    let live: u64 = std::fs::read_dir("/proc")
+        .into_iter()
         .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => walk_bytes(&e.path()),
-            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-        })
-        .sum()
+        .flatten()
+        .filter_map(|e| stat(&e.path().join("stat")))
+        .filter(|(ppid, _)| *ppid == pid)
+        .map(|(_, t)| t[0] + t[1])
+        .sum();
+    (own + live) as f64 / ticks
+}
+
+/// `WEFT_E2E_WAREHOUSE=postgres`.
+fn on_postgres() -> bool {
+    std::env::var("WEFT_E2E_WAREHOUSE").is_ok_and(|w| w == "postgres")
 }
 
 /// Parent: per size, a sandbox child and a weft child.
 fn throughput(sizes: &[String]) -> Result<(), Error> {
     let exe = std::env::current_exe()?;
+    let mut servers = if on_postgres() {
+        Some((
+            weft_testsvc::Postgres::start()?,
+            weft_testsvc::SeaweedS3::start()?,
+        ))
+    } else {
+        None
+    };
+    let secrets = tempfile::tempdir()?;
     for size in sizes {
+        // PostgreSQL + S3: a fresh database and bucket prefix per size.
+        let stack = servers
+            .take()
+            .map(|(pg, s3)| weft_e2e::PgStack::on(pg, s3, &format!("bench_{size}")));
         let mut sandbox = Command::new(&exe)
             .args(["--sandbox", size])
             .stdin(Stdio::piped())
@@ -197,7 +254,23 @@ fn throughput(sizes: &[String]) -> Result<(), Error> {
         if url.is_empty() {
             return Err("the sandbox child printed no URL".into());
         }
-        let status = Command::new(&exe).args(["--load", url, size]).status()?;
+        let mut child = Command::new(&exe);
+        child.args(["--load", url, size]);
+        let pg_cpu_before = stack.as_ref().map(|s| {
+            child.env("WEFT_E2E_TARGET", s.config_toml(secrets.path()));
+            tree_cpu_secs(s.pg.pid())
+        });
+        let status = child.status()?;
+        if let (Some(stack), Some(before)) = (&stack, pg_cpu_before) {
+            // The run's backends have exited; give the postmaster a moment to reap them.
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            println!(
+                "  postgres: pg_cpu_s={:.2} pg_db_bytes={} rows={}",
+                tree_cpu_secs(stack.pg.pid()) - before,
+                stack.i64("SELECT pg_database_size(current_database())"),
+                stack.i64("SELECT count(*) FROM stripe.customers"),
+            );
+        }
         drop(sandbox.stdin.take());
         let mut tail = String::new();
         out.read_to_string(&mut tail)?;
@@ -206,6 +279,7 @@ fn throughput(sizes: &[String]) -> Result<(), Error> {
         if !status.success() {
             return Err(format!("size {size} failed").into());
         }
+        servers = stack.map(|s| (s.pg, s.s3));
     }
     Ok(())
 }
@@ -341,28 +415,52 @@ fn main() -> Result<(), Error> {
 }
 
 /// The reverse-sync diff of a `rows`-row model with 1% changed rows, in
-/// DuckDB: the plan (counts) plus every page of changed records, then a real
-/// sync that must send exactly the changed rows.
+/// DuckDB (or PostgreSQL, see `WEFT_E2E_WAREHOUSE`): the plan (counts) plus
+/// every page of changed records, then a real sync that must send exactly
+/// the changed rows.
 async fn diff(rows: u64) -> Result<(), Error> {
-    use weft_benches::sync::{Counting, people_model, people_sync};
-    use weft_core::{SyncAction, SyncOptions, SyncStore, run_sync};
-    use weft_warehouse::DuckDbWarehouse;
+    use weft_benches::sync::{people_model, people_model_postgres};
+    use weft_warehouse::{DuckDbWarehouse, PostgresWarehouse};
 
-    let wh = DuckDbWarehouse::open_in_memory()?;
-    if let Ok(threads) = std::env::var("WEFT_E2E_THREADS") {
-        wh.set_threads(threads.parse()?)?;
+    if on_postgres() {
+        let pg = weft_testsvc::Postgres::start()?;
+        let wh = PostgresWarehouse::connect(&pg.url(), None).await?;
+        println!("warehouse: PostgreSQL {}", wh.server());
+        diff_on(&wh, rows, people_model_postgres).await
+    } else {
+        let wh = DuckDbWarehouse::open_in_memory()?;
+        if let Ok(threads) = std::env::var("WEFT_E2E_THREADS") {
+            wh.set_threads(threads.parse()?)?;
+        }
+        println!("warehouse: DuckDB (in memory)");
+        diff_on(&wh, rows, people_model).await
     }
+}
+
+async fn diff_on(
+    wh: &dyn weft_warehouse::Warehouse,
+    rows: u64,
+    model: fn(u64, bool) -> weft_warehouse::Model,
+) -> Result<(), Error> {
+    use weft_benches::sync::{Counting, people_sync};
+    use weft_core::{SyncAction, SyncOptions, run_sync};
+
     let spec = people_sync();
     let target = Counting::default();
-    wh.run_models(&[people_model(rows, false)])?;
     let started = Instant::now();
-    let first = run_sync(&wh, &target, &spec, SyncOptions::default()).await?;
+    wh.run_models(&[model(rows, false)]).await?;
+    println!(
+        "model: {rows} rows built in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let first = run_sync(wh, &target, &spec, SyncOptions::default()).await?;
     println!(
         "initial sync: {} created in {:.2} s (snapshot written)",
         first.created,
         started.elapsed().as_secs_f64()
     );
-    wh.run_models(&[people_model(rows, true)])?;
+    wh.run_models(&[model(rows, true)]).await?;
     for attempt in 1..=3 {
         let started = Instant::now();
         let plan = wh.plan(&spec).await?;
@@ -389,7 +487,7 @@ async fn diff(rows: u64) -> Result<(), Error> {
     }
     target.clear();
     let started = Instant::now();
-    let report = run_sync(&wh, &target, &spec, SyncOptions::default()).await?;
+    let report = run_sync(wh, &target, &spec, SyncOptions::default()).await?;
     let sent = target.sent();
     println!(
         "sync after the change: created={} updated={} deleted={} calls={} sent={sent:?} seconds={:.2}",
