@@ -3,7 +3,9 @@
 //! Each part is read from the stage's object store with parquet's async
 //! reader, one batch (8,192 rows) at a time; every batch is aligned to the
 //! load's schema, cast where the type mapping says so, scanned for values
-//! PostgreSQL text cannot hold (rows with a NUL byte become rejects), given
+//! PostgreSQL cannot hold (rows with a NUL byte in text, a value over 1 GB,
+//! or a date, timestamp or time outside PostgreSQL's range become rejects:
+//! see `limits`), given
 //! its `__weft_seq` numbers, encoded by pgpq and sent down the `COPY` sink.
 //! Memory is bounded by the row group being read (the stage writes row
 //! groups of at most 16 MiB) plus one batch and its encoding; nothing is
@@ -33,7 +35,8 @@ use tokio_postgres::Transaction;
 use weft_core::Reject;
 use weft_stage::{Stage, StageError, StagedFile};
 
-use super::types::{Column, NulCheck, bad_rows, encoders};
+use super::limits::{Unstorable, unstorable};
+use super::types::{Column, encoders};
 use super::{SEQ, pg};
 use crate::WarehouseError;
 
@@ -260,13 +263,13 @@ impl<'a> Stager<'a> {
             cast.push(c.cast(&array).map_err(arrow)?);
         }
         // Per row, the first column holding a value PostgreSQL cannot store.
-        let mut bad: Option<Vec<Option<usize>>> = None;
+        let mut bad: Option<Vec<Option<(usize, Unstorable)>>> = None;
         for (i, (c, array)) in self.columns.iter().zip(&cast).enumerate() {
-            if let Some(flags) = bad_rows(array.as_ref(), c.nul) {
+            if let Some(flags) = unstorable(array.as_ref(), c.check) {
                 let rows = bad.get_or_insert_with(|| vec![None; n]);
                 for (row, flag) in flags.into_iter().enumerate() {
-                    if flag && rows[row].is_none() {
-                        rows[row] = Some(i);
+                    if let (Some(why), None) = (flag, rows[row]) {
+                        rows[row] = Some((i, why));
                     }
                 }
             }
@@ -279,11 +282,11 @@ impl<'a> Stager<'a> {
                 let keep: BooleanArray = bad.iter().map(|b| Some(b.is_none())).collect();
                 let rejected = filter_record_batch(&cast, &dropped).map_err(arrow)?;
                 let records = json_records(&rejected);
-                for (record, i) in records.into_iter().zip(bad.iter().flatten()) {
+                for (record, (i, why)) in records.into_iter().zip(bad.iter().flatten()) {
                     let column = &self.columns[*i];
                     rejects.push(Reject {
                         record,
-                        reason: nul_reason(column.name(), column.nul),
+                        reason: why.reason(column.name()),
                         field: Some(column.name().to_string()),
                         row_loaded: false,
                     });
@@ -324,21 +327,6 @@ fn batch_of<'n>(
         .map(|(name, a)| Field::new(name, a.data_type().clone(), true))
         .collect();
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
-}
-
-/// Why a row was quarantined.
-fn nul_reason(column: &str, check: NulCheck) -> String {
-    match check {
-        NulCheck::Json => format!(
-            "column \"{column}\" holds JSON with a NUL character (\\u0000), which PostgreSQL jsonb cannot store"
-        ),
-        NulCheck::TextList => format!(
-            "column \"{column}\" has an element with a NUL byte, which PostgreSQL text cannot store"
-        ),
-        NulCheck::Text | NulCheck::None => {
-            format!("column \"{column}\" contains a NUL byte, which PostgreSQL text cannot store")
-        }
-    }
 }
 
 /// Each row of `batch` as a JSON object (arrow-json; column values shown as

@@ -38,9 +38,12 @@
 //! readers keep seeing the old rows until the commit).
 //!
 //! Rows PostgreSQL cannot store are quarantined, not loaded: a text value
-//! (or text array element) with a NUL byte, or a JSON value holding the
-//! escape `\u0000`, makes its row a reject (`row_loaded = false`, the reason
-//! naming the column) recorded in the same transaction.
+//! (or text array element) with a NUL byte, a JSON value holding the escape
+//! `\u0000`, a text or bytea value over PostgreSQL's 1 GB field limit, or a
+//! date, timestamp or time of day outside PostgreSQL's ranges (Arrow's are
+//! wider: a date of year 6,000,000, a timestamp of 100,000 BC) makes its row
+//! a reject (`row_loaded = false`, the reason naming the column) recorded in
+//! the same transaction.
 //!
 //! # Types
 //!
@@ -89,6 +92,7 @@
 mod conn;
 mod copy;
 mod json;
+mod limits;
 mod load;
 mod models;
 mod sql;

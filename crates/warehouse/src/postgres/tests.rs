@@ -22,7 +22,7 @@ use weft_stage::{Manifest, Stage, StagedFile};
 use weft_testsvc::Postgres;
 
 use super::conn::redact;
-use super::types::{column_type, has_nul_escape, numeric_binary};
+use super::types::{column_type, numeric_binary};
 use super::*;
 use crate::fixtures::{batch, local_stage, nullable, spec, stage_load, stage_stream, wide};
 use crate::{Materialized, StagedDestination, replay, replay_stream};
@@ -182,14 +182,6 @@ fn numeric_values_are_encoded_exactly() {
     ] {
         assert_eq!(numeric_text(&numeric_binary(neg, digits, scale)), want);
     }
-}
-
-#[test]
-fn nul_escapes_in_json_are_found() {
-    assert!(has_nul_escape(r#"{"a":"x\u0000y"}"#));
-    assert!(!has_nul_escape(r#"{"a":"x\\u0000y"}"#));
-    assert!(has_nul_escape(r#"{"a":"\\\u0000"}"#));
-    assert!(!has_nul_escape(r#"{"a":"\u0001"}"#));
 }
 
 #[test]
@@ -923,6 +915,119 @@ async fn nul_bytes_are_quarantined_with_the_column_named() {
         wh.loads("shop").await.unwrap()[0].rejects,
         3,
         "quarantined rows count as rejects of the load"
+    );
+}
+
+#[tokio::test]
+async fn out_of_range_dates_timestamps_and_times_are_quarantined_with_the_column_named() {
+    use arrow_array::{Date32Array, Time64MicrosecondArray, TimestampMicrosecondArray};
+    let pg = start().await;
+    let (_dir, stage) = local_stage();
+    let wh = fresh(&pg, "ranges").await;
+    let at_type = DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, Some("UTC".into()));
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("day", DataType::Date32, true),
+        Field::new("at", at_type, true),
+        Field::new(
+            "t",
+            DataType::Time64(arrow_schema::TimeUnit::Microsecond),
+            true,
+        ),
+    ]);
+    // Year 2024; the first day and microsecond PostgreSQL has (4713 BC);
+    // then one value out of range per row.
+    let first_day = -2_440_588;
+    let first_us = -210_866_803_200_000_000;
+    let b = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(StringArray::from(vec!["ok", "edge", "day", "at", "t"])),
+            Arc::new(Date32Array::from(vec![
+                Some(19_800),
+                Some(first_day),
+                Some(i32::MAX),
+                None,
+                None,
+            ])),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![
+                    Some(1_700_000_000_000_000),
+                    Some(first_us),
+                    None,
+                    Some(first_us - 1),
+                    None,
+                ])
+                .with_timezone("UTC"),
+            ),
+            Arc::new(Time64MicrosecondArray::from(vec![
+                Some(3_600_000_000),
+                Some(86_400_000_000),
+                None,
+                None,
+                Some(86_400_000_001),
+            ])),
+        ],
+    )
+    .unwrap();
+    let m = stage_load(&stage, "L1", vec![b], vec![], json!(1)).await;
+    let mut s = spec(WriteDisposition::Merge);
+    s.cursor_field = None;
+    let r = commit(&wh, &stage, &m, &s).await;
+    assert_eq!((r.rows, r.rejects), (2, 3));
+    assert_eq!(
+        rows(
+            &wh,
+            r#"SELECT id, day::text, (at AT TIME ZONE 'UTC')::text, t::text
+               FROM "shop"."customers" ORDER BY id"#
+        )
+        .await,
+        vec![
+            row(&[
+                json!("edge"),
+                json!("4714-11-24 BC"),
+                json!("4714-11-24 00:00:00 BC"),
+                json!("24:00:00")
+            ]),
+            row(&[
+                json!("ok"),
+                json!("2024-03-18"),
+                json!("2023-11-14 22:13:20"),
+                json!("01:00:00")
+            ]),
+        ]
+    );
+    let rejects = rows(
+        &wh,
+        "SELECT record::json->>'id', reason, field, row_loaded FROM _weft._weft_rejects ORDER BY field",
+    )
+    .await;
+    assert_eq!(
+        rejects,
+        vec![
+            row(&[
+                json!("at"),
+                json!(
+                    "column \"at\" holds a timestamp outside PostgreSQL's range (4713 BC to 294276 AD)"
+                ),
+                json!("at"),
+                json!(false),
+            ]),
+            row(&[
+                json!("day"),
+                json!(
+                    "column \"day\" holds a date outside PostgreSQL's range (4713 BC to 5874897 AD)"
+                ),
+                json!("day"),
+                json!(false),
+            ]),
+            row(&[
+                json!("t"),
+                json!("column \"t\" holds a time of day outside 00:00:00 to 24:00:00"),
+                json!("t"),
+                json!(false),
+            ]),
+        ]
     );
 }
 

@@ -16,26 +16,15 @@ use std::sync::Arc;
 use arrow::compute::cast;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Decimal32Type, Decimal64Type, Decimal128Type, Decimal256Type};
-use arrow_array::{Array, ArrayRef, BinaryArray, GenericListArray, OffsetSizeTrait};
+use arrow_array::{Array, ArrayRef, BinaryArray};
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use pgpq::encoders::{EncoderBuilder, LargeStringEncoderBuilder, StringEncoderBuilder};
 use pgpq::pg_schema::PostgresType;
 use weft_arrow::is_json_field;
 
-use crate::WarehouseError;
+use super::limits::Check;
 
-/// Which NUL scan a column needs before encoding (PostgreSQL text holds no `\0`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NulCheck {
-    /// Not text.
-    None,
-    /// `TEXT`: a NUL byte.
-    Text,
-    /// `JSONB`: a NUL byte or the escape `\u0000`.
-    Json,
-    /// `TEXT[]`: a NUL byte in any element.
-    TextList,
-}
+use crate::WarehouseError;
 
 /// What happens to a column's arrays before pgpq encodes them.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,8 +44,8 @@ pub(crate) struct Column {
     pub(crate) field: Field,
     /// The PostgreSQL column type, e.g. `NUMERIC(12,2)` or `TEXT[]`.
     pub(crate) pg_type: String,
-    /// The NUL scan its values need.
-    pub(crate) nul: NulCheck,
+    /// What its values are scanned for before they are sent.
+    pub(crate) check: Check,
     prep: Prep,
 }
 
@@ -102,7 +91,7 @@ impl Column {
     /// The pgpq encoder of this column.
     fn encoder(&self) -> Result<EncoderBuilder, pgpq::error::ErrorKind> {
         let field = Arc::new(self.encoded_field());
-        if self.nul == NulCheck::Json {
+        if self.check == Check::Json {
             return match field.data_type() {
                 DataType::LargeUtf8 => {
                     LargeStringEncoderBuilder::new_with_output(field, PostgresType::Jsonb)
@@ -138,15 +127,16 @@ fn list_item(data_type: &DataType) -> Option<(&'static str, bool)> {
     })
 }
 
-/// The PostgreSQL type, cast and NUL scan of a field; `None` when unsupported.
-fn map_field(field: &Field) -> Option<(String, Prep, NulCheck)> {
+/// The PostgreSQL type, cast and value scan of a field; `None` when unsupported.
+fn map_field(field: &Field) -> Option<(String, Prep, Check)> {
     use DataType as D;
-    let plain = |t: &str| Some((t.to_string(), Prep::None, NulCheck::None));
+    let plain = |t: &str| Some((t.to_string(), Prep::None, Check::None));
+    let checked = |t: &str, check| Some((t.to_string(), Prep::None, check));
     let text = |prep: Prep| {
         if is_json_field(field) {
-            Some(("JSONB".to_string(), prep, NulCheck::Json))
+            Some(("JSONB".to_string(), prep, Check::Json))
         } else {
-            Some(("TEXT".to_string(), prep, NulCheck::Text))
+            Some(("TEXT".to_string(), prep, Check::Text))
         }
     };
     match field.data_type() {
@@ -158,7 +148,7 @@ fn map_field(field: &Field) -> Option<(String, Prep, NulCheck)> {
         D::Float16 | D::Float32 => plain("REAL"),
         D::Float64 => plain("DOUBLE PRECISION"),
         D::Decimal32(p, s) | D::Decimal64(p, s) | D::Decimal128(p, s) | D::Decimal256(p, s) => {
-            Some((format!("NUMERIC({p},{s})"), Prep::Numeric, NulCheck::None))
+            Some((format!("NUMERIC({p},{s})"), Prep::Numeric, Check::None))
         }
         D::Utf8 | D::LargeUtf8 | D::Utf8View => text(Prep::None),
         D::Dictionary(_, value) => match value.as_ref() {
@@ -166,15 +156,16 @@ fn map_field(field: &Field) -> Option<(String, Prep, NulCheck)> {
             D::LargeUtf8 => text(Prep::Cast(D::LargeUtf8)),
             _ => None,
         },
-        D::Binary | D::LargeBinary => plain("BYTEA"),
-        D::FixedSizeBinary(_) => Some(("BYTEA".to_string(), Prep::Cast(D::Binary), NulCheck::None)),
-        D::Date32 => plain("DATE"),
-        D::Date64 => Some(("DATE".to_string(), Prep::Cast(D::Date32), NulCheck::None)),
-        D::Time32(_) | D::Time64(TimeUnit::Microsecond) => plain("TIME"),
+        D::Binary | D::LargeBinary => checked("BYTEA", Check::Bytes),
+        D::FixedSizeBinary(_) => Some(("BYTEA".to_string(), Prep::Cast(D::Binary), Check::Bytes)),
+        D::Date32 => checked("DATE", Check::Date),
+        D::Date64 => Some(("DATE".to_string(), Prep::Cast(D::Date32), Check::Date)),
+        D::Time32(unit) => checked("TIME", Check::Time(*unit)),
+        D::Time64(TimeUnit::Microsecond) => checked("TIME", Check::Time(TimeUnit::Microsecond)),
         D::Time64(_) => Some((
             "TIME".to_string(),
             Prep::Cast(D::Time64(TimeUnit::Microsecond)),
-            NulCheck::None,
+            Check::Time(TimeUnit::Microsecond),
         )),
         D::Timestamp(unit, tz) => {
             let pg = if tz.is_some() {
@@ -182,26 +173,29 @@ fn map_field(field: &Field) -> Option<(String, Prep, NulCheck)> {
             } else {
                 "TIMESTAMP"
             };
-            let prep = match unit {
-                TimeUnit::Nanosecond => Prep::Cast(D::Timestamp(TimeUnit::Microsecond, tz.clone())),
-                _ => Prep::None,
+            let (prep, unit) = match unit {
+                TimeUnit::Nanosecond => (
+                    Prep::Cast(D::Timestamp(TimeUnit::Microsecond, tz.clone())),
+                    TimeUnit::Microsecond,
+                ),
+                unit => (Prep::None, *unit),
             };
-            Some((pg.to_string(), prep, NulCheck::None))
+            Some((pg.to_string(), prep, Check::Timestamp(unit)))
         }
         D::Duration(TimeUnit::Nanosecond) => Some((
             "INTERVAL".to_string(),
             Prep::Cast(D::Duration(TimeUnit::Microsecond)),
-            NulCheck::None,
+            Check::None,
         )),
         D::Duration(_) => plain("INTERVAL"),
         D::List(item) | D::LargeList(item) => {
             let (elem, is_text) = list_item(item.data_type())?;
-            let nul = if is_text {
-                NulCheck::TextList
+            let check = if is_text {
+                Check::TextList
             } else {
-                NulCheck::None
+                Check::None
             };
-            Some((format!("{elem}[]"), Prep::None, nul))
+            Some((format!("{elem}[]"), Prep::None, check))
         }
         _ => None,
     }
@@ -214,15 +208,16 @@ pub(crate) fn column_type(field: &Field, table: &str) -> Result<String, Warehous
 }
 
 fn plan_column(field: &Field, table: &str) -> Result<Column, WarehouseError> {
-    let (pg_type, prep, nul) = map_field(field).ok_or_else(|| WarehouseError::UnsupportedType {
-        table: table.to_string(),
-        column: field.name().clone(),
-        data_type: field.data_type().clone(),
-    })?;
+    let (pg_type, prep, check) =
+        map_field(field).ok_or_else(|| WarehouseError::UnsupportedType {
+            table: table.to_string(),
+            column: field.name().clone(),
+            data_type: field.data_type().clone(),
+        })?;
     Ok(Column {
         field: field.clone(),
         pg_type,
-        nul,
+        check,
         prep,
     })
 }
@@ -355,75 +350,4 @@ fn numeric_payloads(array: &dyn Array) -> Result<BinaryArray, ArrowError> {
             )));
         }
     })
-}
-
-/// Per row, whether a text column's value cannot be stored (see [`NulCheck`]).
-///
-/// `None` when no row is affected (the common case, decided on the value
-/// buffer alone when it holds no NUL and no backslash).
-pub(crate) fn bad_rows(array: &dyn Array, check: NulCheck) -> Option<Vec<bool>> {
-    let json = check == NulCheck::Json;
-    let flags = match check {
-        NulCheck::None => return None,
-        NulCheck::Text | NulCheck::Json => string_flags(array, json)?,
-        NulCheck::TextList => match array.data_type() {
-            DataType::List(_) => list_flags(array.as_list::<i32>())?,
-            DataType::LargeList(_) => list_flags(array.as_list::<i64>())?,
-            _ => return None,
-        },
-    };
-    flags.iter().any(|b| *b).then_some(flags)
-}
-
-fn list_flags<O: OffsetSizeTrait>(list: &GenericListArray<O>) -> Option<Vec<bool>> {
-    let items = string_flags(list.values().as_ref(), false)?;
-    let offsets = list.value_offsets();
-    Some(
-        (0..list.len())
-            .map(|row| {
-                let (start, end) = (offsets[row].as_usize(), offsets[row + 1].as_usize());
-                !list.is_null(row) && items[start..end].iter().any(|b| *b)
-            })
-            .collect(),
-    )
-}
-
-/// Per value of a string array, whether it holds a NUL byte (or, for JSON,
-/// the escape `\u0000`); `None` when none can.
-fn string_flags(array: &dyn Array, json: bool) -> Option<Vec<bool>> {
-    let suspicious = |bytes: &[u8]| bytes.iter().any(|b| *b == 0 || (json && *b == b'\\'));
-    let bad = |s: &str| s.contains('\0') || (json && has_nul_escape(s));
-    match array.data_type() {
-        DataType::Utf8 => {
-            let a = array.as_string::<i32>();
-            suspicious(a.value_data()).then(|| a.iter().map(|v| v.is_some_and(bad)).collect())
-        }
-        DataType::LargeUtf8 => {
-            let a = array.as_string::<i64>();
-            suspicious(a.value_data()).then(|| a.iter().map(|v| v.is_some_and(bad)).collect())
-        }
-        DataType::Utf8View => {
-            let a = array.as_string_view();
-            Some(a.iter().map(|v| v.is_some_and(bad)).collect())
-        }
-        _ => None,
-    }
-}
-
-/// Whether JSON text holds the escape `\u0000` (an escaped backslash
-/// followed by `u0000` does not count).
-pub(crate) fn has_nul_escape(json: &str) -> bool {
-    let b = json.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' {
-            if b[i + 1..].starts_with(b"u0000") {
-                return true;
-            }
-            i += 2;
-        } else {
-            i += 1;
-        }
-    }
-    false
 }
