@@ -1,7 +1,7 @@
 //! `weft demo`: the headline story, offline, against the built-in sandbox.
 //!
 //! Zoom webinar registrants + Salesforce contacts (+ Stripe) -> stage ->
-//! DuckDB -> a SQL model with one row per person by normalised email -> a
+//! DuckDB (or PostgreSQL: [`DemoWarehouse`]) -> a SQL model with one row per person by normalised email -> a
 //! Mailchimp audience. The demo starts the sandbox in-process, writes a
 //! `weft.toml` (and the sandbox's credentials as files) under the demo
 //! directory, and runs it with exactly the code `weft run` uses. Running it
@@ -9,13 +9,49 @@
 
 use std::path::{Path, PathBuf};
 
-use weft_core::{CancellationToken, SyncWriteMode};
+use weft_core::{CancellationToken, SecretRef, SyncWriteMode};
 use weft_sandbox::{Api, Sandbox, SandboxConfig};
 
 use crate::{RunOptions, RunOutcome, RunnerError, WeftConfig};
 
 /// The demo's dedupe model (also in `models/demo/01_people.sql`).
 pub const PEOPLE_MODEL: &str = include_str!("../../../models/demo/01_people.sql");
+
+/// Where `weft demo` loads.
+#[derive(Debug, Clone, Default)]
+pub enum DemoWarehouse {
+    /// A DuckDB file in the demo directory, `weft.duckdb`.
+    #[default]
+    DuckDb,
+    /// A PostgreSQL database; its URL (which may hold a password) is read
+    /// from this secret ref at run time and never written to the config.
+    Postgres(SecretRef),
+}
+
+impl DemoWarehouse {
+    /// The config's `[warehouse]` table.
+    fn toml(&self) -> String {
+        match self {
+            DemoWarehouse::DuckDb => {
+                "[warehouse]\nkind = \"duckdb\"\npath = \"weft.duckdb\"\n".to_string()
+            }
+            DemoWarehouse::Postgres(url) => {
+                format!(
+                    "[warehouse]\nkind = \"postgres\"\nurl = {}\n",
+                    secret_toml(url)
+                )
+            }
+        }
+    }
+}
+
+/// A secret ref as an inline TOML table.
+fn secret_toml(secret: &SecretRef) -> String {
+    match secret {
+        SecretRef::Env { env } => format!("{{ env = {env:?} }}"),
+        SecretRef::File { file } => format!("{{ file = {:?} }}", file.display().to_string()),
+    }
+}
 
 /// What a demo run did and where its results are.
 #[derive(Debug)]
@@ -24,7 +60,9 @@ pub struct DemoSummary {
     pub dir: PathBuf,
     /// The generated config file.
     pub config_path: PathBuf,
-    /// The DuckDB file.
+    /// Where the demo loaded.
+    pub warehouse: DemoWarehouse,
+    /// The DuckDB file (used when [`DemoSummary::warehouse`] is DuckDB).
     pub warehouse_path: PathBuf,
     /// The Parquet stage directory.
     pub stage_path: PathBuf,
@@ -39,28 +77,42 @@ pub struct DemoSummary {
 impl DemoSummary {
     /// Human-readable summary: per-stream table, model, sync, paths, a query to try.
     pub fn render(&self) -> String {
+        let query = "SELECT email, first_name, last_name, sources FROM models.people LIMIT 10";
+        let (warehouse, client) = match &self.warehouse {
+            DemoWarehouse::DuckDb => (
+                self.warehouse_path.display().to_string(),
+                format!("duckdb {} \"{query}\"", self.warehouse_path.display()),
+            ),
+            DemoWarehouse::Postgres(SecretRef::Env { env }) => (
+                format!("PostgreSQL (the URL in ${env})"),
+                format!("psql \"${env}\" -c \"{query}\""),
+            ),
+            DemoWarehouse::Postgres(SecretRef::File { file }) => (
+                format!("PostgreSQL (the URL in {})", file.display()),
+                format!("psql \"$(cat {})\" -c \"{query}\"", file.display()),
+            ),
+        };
         let mut out = self.outcome.render();
         out.push_str(&format!(
             "\npeople after dedupe: {} (models.people); the sandbox Mailchimp audience (fresh each demo run) holds {} members\n\n\
-             warehouse  {}\nstage      {}\nconfig     {}\n\ntry:\n  \
-             weft sync --config {} --dry-run\n  \
-             duckdb {} \"SELECT email, first_name, last_name, sources FROM models.people LIMIT 10\"\n",
+             warehouse  {warehouse}\nstage      {}\nconfig     {}\n\ntry:\n  \
+             weft sync --config {} --dry-run\n  {client}\n",
             self.people,
             self.audience_members,
-            self.warehouse_path.display(),
             self.stage_path.display(),
             self.config_path.display(),
             self.config_path.display(),
-            self.warehouse_path.display(),
         ));
         out
     }
 }
 
-/// Runs the demo in `dir` against a sandbox of `size` people.
+/// Runs the demo in `dir` against a sandbox of `size` people, loading into
+/// `warehouse`.
 pub async fn run_demo(
     dir: &Path,
     size: usize,
+    warehouse: DemoWarehouse,
     cancel: CancellationToken,
 ) -> Result<DemoSummary, RunnerError> {
     let dir = create_dir(dir)?;
@@ -72,6 +124,10 @@ pub async fn run_demo(
     let control = sandbox.control();
     let config_path =
         write_demo_config(&dir, &sandbox, &sandbox_config, SyncWriteMode::Upsert, None)?;
+    if !matches!(warehouse, DemoWarehouse::DuckDb) {
+        let text = read(&config_path)?.replace(&DemoWarehouse::DuckDb.toml(), &warehouse.toml());
+        write(&config_path, &text)?;
+    }
     let config = WeftConfig::load(&config_path)?;
     let outcome = crate::run(&config, &RunOptions::default(), cancel, None).await;
     let audience_members = control
@@ -85,6 +141,7 @@ pub async fn run_demo(
         .find(|m| m.name == "models.people")
         .map_or(0, |m| m.rows);
     Ok(DemoSummary {
+        warehouse,
         warehouse_path: dir.join("weft.duckdb"),
         stage_path: dir.join("stage"),
         config_path,
@@ -96,9 +153,9 @@ pub async fn run_demo(
 }
 
 /// Writes the demo's files into `dir` for a running `sandbox`: its
-/// credentials as secret files, the dedupe model, and a `weft.toml` with the
-/// Zoom, Salesforce and Stripe pipelines and the Mailchimp sync (`mode`,
-/// optional `batch_size`). Returns the config path. The end-to-end tests use
+/// credentials as secret files, the dedupe model, and a `weft.toml` with a
+/// DuckDB warehouse, the Zoom, Salesforce and Stripe pipelines and the
+/// Mailchimp sync (`mode`, optional `batch_size`). Returns the config path. The end-to-end tests use
 /// it too, so they run exactly the demo's configuration.
 pub fn write_demo_config(
     dir: &Path,
@@ -138,11 +195,8 @@ pub fn write_demo_config(
     let control = sandbox.control();
     let zoom = sandbox.base_url(Api::Zoom);
     let text = format!(
-        r#"# Generated by `weft demo`: the built-in sandbox into DuckDB, then out to Mailchimp.
-[warehouse]
-kind = "duckdb"
-path = "weft.duckdb"
-
+        r#"# Generated by `weft demo`: the built-in sandbox into a warehouse, then out to Mailchimp.
+{warehouse}
 [stage]
 url = "stage"
 
@@ -204,6 +258,7 @@ list_id = "{list_id}"
         stripe = sandbox.base_url(Api::Stripe),
         mailchimp = sandbox.base_url(Api::Mailchimp),
         list_id = control.mailchimp_list_id(),
+        warehouse = DemoWarehouse::DuckDb.toml(),
     );
     let config_path = dir.join("weft.toml");
     write(&config_path, &text)?;
@@ -219,6 +274,14 @@ fn create_dir(dir: &Path) -> Result<PathBuf, RunnerError> {
     dir.canonicalize().map_err(|source| RunnerError::Io {
         what: "resolving",
         path: dir.to_path_buf(),
+        source,
+    })
+}
+
+fn read(path: &Path) -> Result<String, RunnerError> {
+    std::fs::read_to_string(path).map_err(|source| RunnerError::Io {
+        what: "reading",
+        path: path.to_path_buf(),
         source,
     })
 }

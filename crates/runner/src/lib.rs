@@ -28,7 +28,7 @@ pub use config::{
     ModelsConfig, PipelineConfig, StageConfig, SyncConfig, WarehouseConfig, WeftConfig,
 };
 pub use connectors::{CONNECTORS, SYNC_TARGETS, build_source, build_sync_target, catalog};
-pub use demo::{DemoSummary, run_demo, write_demo_config};
+pub use demo::{DemoSummary, DemoWarehouse, run_demo, write_demo_config};
 pub use error::RunnerError;
 pub use progress::Progress;
 

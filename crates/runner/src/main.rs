@@ -86,7 +86,8 @@ enum Command {
         #[arg(long)]
         load_id: Option<String>,
     },
-    /// Run the offline demo: the built-in sandbox into DuckDB under DIR.
+    /// Run the offline demo: the built-in sandbox into DuckDB under DIR
+    /// (or into PostgreSQL with --postgres-url-env).
     Demo {
         /// Where the DuckDB file, the stage and the generated config go.
         #[arg(long, default_value = ".weft-demo")]
@@ -94,6 +95,10 @@ enum Command {
         /// Sandbox size (customers).
         #[arg(long, default_value_t = 250)]
         size: usize,
+        /// Load into PostgreSQL instead of DuckDB: the environment variable
+        /// holding its URL (e.g. WEFT_PG_URL; the URL is never written to disk).
+        #[arg(long, value_name = "VAR")]
+        postgres_url_env: Option<String>,
     },
     /// Serve the sandbox APIs on loopback until Ctrl-C.
     Sandbox {
@@ -335,8 +340,18 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { dir, size } => {
-            let summary = weft_runner::run_demo(&dir, size, cancel_on_ctrl_c()).await?;
+        Command::Demo {
+            dir,
+            size,
+            postgres_url_env,
+        } => {
+            let warehouse = match postgres_url_env {
+                Some(env) => {
+                    weft_runner::DemoWarehouse::Postgres(weft_core::SecretRef::Env { env })
+                }
+                None => weft_runner::DemoWarehouse::DuckDb,
+            };
+            let summary = weft_runner::run_demo(&dir, size, warehouse, cancel_on_ctrl_c()).await?;
             print!("{}", summary.render());
             Ok(exit_code(summary.outcome.succeeded()))
         }

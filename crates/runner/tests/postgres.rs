@@ -341,3 +341,57 @@ async fn two_runners_on_one_postgres_never_run_a_pipeline_at_once() {
         );
     }
 }
+
+/// `weft demo` into PostgreSQL: the URL comes from a secret ref (here a
+/// file; on the command line `--postgres-url-env VAR`) and is written
+/// nowhere; the story lands in the database, the audience gets everyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weft_demo_loads_into_postgres_without_writing_its_url() {
+    let pg = tokio::task::spawn_blocking(weft_testsvc::Postgres::start)
+        .await
+        .unwrap()
+        .unwrap();
+    // Trust authentication ignores the password; it stands for a real one.
+    let url = pg
+        .create_database("demo")
+        .unwrap()
+        .replacen("weft@", "weft:sentinel-pw-4711@", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let url_file = secret_file(dir.path(), "pg.url", &url);
+    let demo_dir = dir.path().join("demo");
+    let warehouse = weft_runner::DemoWarehouse::Postgres(weft_core::SecretRef::File {
+        file: url_file.into(),
+    });
+    let summary = weft_runner::run_demo(&demo_dir, 60, warehouse, CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(summary.outcome.succeeded(), "{}", summary.render());
+    let people = pg
+        .psql("demo", "SELECT count(*) FROM models.people")
+        .unwrap()
+        .trim()
+        .parse::<u64>()
+        .unwrap();
+    assert!(people > 0);
+    assert_eq!(summary.people, people);
+    assert_eq!(summary.audience_members as u64, people);
+    let customers = pg
+        .psql("demo", "SELECT count(*) FROM stripe.customers")
+        .unwrap();
+    assert_eq!(customers.trim(), "60");
+    assert!(
+        !demo_dir.join("weft.duckdb").exists(),
+        "nothing went to DuckDB"
+    );
+    let rendered = summary.render();
+    assert!(
+        rendered.contains("warehouse  PostgreSQL (the URL in "),
+        "{rendered}"
+    );
+    assert!(rendered.contains("psql \"$(cat "), "{rendered}");
+    let config = std::fs::read_to_string(&summary.config_path).unwrap();
+    assert!(config.contains("kind = \"postgres\""), "{config}");
+    for text in [&rendered, &config] {
+        assert!(!text.contains("sentinel-pw-4711"), "the URL leaked: {text}");
+    }
+}
