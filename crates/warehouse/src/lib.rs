@@ -47,7 +47,7 @@ mod fixtures;
 mod models;
 #[cfg(feature = "postgres")]
 mod postgres;
-#[cfg(feature = "duckdb")]
+#[cfg(any(feature = "duckdb", feature = "postgres"))]
 mod source;
 mod sql;
 mod warehouse;
@@ -59,6 +59,6 @@ pub use error::WarehouseError;
 pub use models::{MODELS_SCHEMA, Materialized, Model, ModelRun, load_models_dir};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresWarehouse;
-#[cfg(feature = "duckdb")]
+#[cfg(any(feature = "duckdb", feature = "postgres"))]
 pub use source::WarehouseSource;
 pub use warehouse::{LoadRow, LoadSpec, RunLock, StateRow, Warehouse};

@@ -1,8 +1,15 @@
-//! The warehouse as a source: a table, view or query read as Arrow batches.
+//! The warehouse as a source: a table, view or query read as a stream.
 //!
-//! Each stream is read in full on its own DuckDB connection (a clone of the
-//! warehouse's, so loads into the same database can commit while it reads),
-//! emitted as [`SourceEvent::Batch`]es, and closed by one checkpoint.
+//! DuckDB streams are read in full on their own connection (a clone of the
+//! warehouse's, so loads into the same database can commit while it reads)
+//! and emitted as Arrow [`SourceEvent::Batch`]es; PostgreSQL streams are read
+//! through a portal in one read-only transaction and emitted as JSON pages
+//! the pipeline decodes under the stream's schema (columns typed from their
+//! PostgreSQL types). Either way a stream ends with one checkpoint,
+//! `{"rows": N}`.
+
+#[cfg(feature = "postgres")]
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::json;
@@ -11,8 +18,12 @@ use weft_core::{
     WriteDisposition, spawn_events,
 };
 
+#[cfg(feature = "duckdb")]
+use crate::DuckDbWarehouse;
+#[cfg(feature = "postgres")]
+use crate::PostgresWarehouse;
+use crate::WarehouseError;
 use crate::sql::relation;
-use crate::{DuckDbWarehouse, WarehouseError};
 
 /// One stream: its spec and the query that reads it.
 #[derive(Debug, Clone)]
@@ -21,20 +32,60 @@ struct WarehouseStream {
     query: String,
 }
 
-/// Tables, views or queries of a DuckDB warehouse as a [`Source`].
+/// The warehouse a source reads.
+#[derive(Debug, Clone)]
+enum Backend {
+    #[cfg(feature = "duckdb")]
+    DuckDb(DuckDbWarehouse),
+    #[cfg(feature = "postgres")]
+    Postgres(Arc<PostgresWarehouse>),
+}
+
+/// Tables, views or queries of a warehouse (DuckDB or PostgreSQL) as a [`Source`].
 #[derive(Debug, Clone)]
 pub struct WarehouseSource {
-    warehouse: DuckDbWarehouse,
+    backend: Backend,
     streams: Vec<WarehouseStream>,
 }
 
+/// `table_or_query` as a query: a `table` / `schema.table` name is read whole.
+fn query_of(source: &str) -> Result<String, WarehouseError> {
+    Ok(
+        if source.contains(|c: char| c.is_whitespace() || c == '(') {
+            source.trim().trim_end_matches(';').to_string()
+        } else {
+            format!("SELECT * FROM {}", relation(source)?)
+        },
+    )
+}
+
+/// A stream's spec: merged on its key, replaced in full without one.
+fn stream_spec(
+    name: &str,
+    schema: arrow_schema::Schema,
+    primary_key: Vec<String>,
+    source: &str,
+) -> StreamSpec {
+    let disposition = if primary_key.is_empty() {
+        WriteDisposition::Replace
+    } else {
+        WriteDisposition::Merge
+    };
+    let mut spec = StreamSpec::new(name.to_string(), schema)
+        .with_primary_key(primary_key)
+        .with_disposition(disposition);
+    spec.description = format!("warehouse: {source}");
+    spec
+}
+
 impl WarehouseSource {
-    /// A source over `streams`: `(name, table_or_query, primary_key)`.
+    /// A source over DuckDB `streams`: `(name, table_or_query, primary_key)`.
     ///
     /// `table_or_query` is a `table` / `schema.table` name or a `SELECT`
     /// (anything with a space or parenthesis). Each stream's schema is read
     /// from DuckDB here (this blocks briefly), so an unknown table or a bad
     /// query fails now, naming the stream.
+    #[cfg(feature = "duckdb")]
     pub fn new(
         warehouse: DuckDbWarehouse,
         streams: Vec<(String, String, Vec<String>)>,
@@ -42,11 +93,7 @@ impl WarehouseSource {
         let conn = warehouse.reader()?;
         let mut out = Vec::with_capacity(streams.len());
         for (name, source, primary_key) in streams {
-            let query = if source.contains(|c: char| c.is_whitespace() || c == '(') {
-                source.trim().trim_end_matches(';').to_string()
-            } else {
-                format!("SELECT * FROM {}", relation(&source)?)
-            };
+            let query = query_of(&source)?;
             let err = |source| WarehouseError::DuckDb {
                 step: "read source schema",
                 target: name.clone(),
@@ -56,19 +103,33 @@ impl WarehouseSource {
                 .prepare(&format!("SELECT * FROM ({query}) LIMIT 0"))
                 .map_err(err)?;
             let schema = stmt.query_arrow([]).map_err(err)?.get_schema();
-            let disposition = if primary_key.is_empty() {
-                WriteDisposition::Replace
-            } else {
-                WriteDisposition::Merge
-            };
-            let mut spec = StreamSpec::new(name.clone(), schema.as_ref().clone())
-                .with_primary_key(primary_key)
-                .with_disposition(disposition);
-            spec.description = format!("warehouse: {source}");
+            let spec = stream_spec(&name, schema.as_ref().clone(), primary_key, &source);
             out.push(WarehouseStream { spec, query });
         }
         Ok(WarehouseSource {
-            warehouse,
+            backend: Backend::DuckDb(warehouse),
+            streams: out,
+        })
+    }
+
+    /// A source over PostgreSQL `streams`, as [`WarehouseSource::new`]: each
+    /// stream's columns are typed from the query's result here (integers,
+    /// floats, booleans, text, dates, timestamps, JSON; `numeric` and other
+    /// types as their text), so an unknown table or a bad query fails now,
+    /// naming the stream.
+    #[cfg(feature = "postgres")]
+    pub async fn postgres(
+        warehouse: Arc<PostgresWarehouse>,
+        streams: Vec<(String, String, Vec<String>)>,
+    ) -> Result<Self, WarehouseError> {
+        let mut out = Vec::with_capacity(streams.len());
+        for (name, source, primary_key) in streams {
+            let (schema, query) = warehouse.source_query(&name, &query_of(&source)?).await?;
+            let spec = stream_spec(&name, schema, primary_key, &source);
+            out.push(WarehouseStream { spec, query });
+        }
+        Ok(WarehouseSource {
+            backend: Backend::Postgres(warehouse),
             streams: out,
         })
     }
@@ -85,11 +146,25 @@ impl Source for WarehouseSource {
     }
 
     async fn check(&self) -> Result<(), BoxError> {
-        let warehouse = self.warehouse.clone();
-        tokio::task::spawn_blocking(move || warehouse.reader().map(drop))
-            .await
-            .map_err(|e| Box::new(e) as BoxError)?
-            .map_err(|e| Box::new(e) as BoxError)
+        match &self.backend {
+            #[cfg(feature = "duckdb")]
+            Backend::DuckDb(warehouse) => {
+                let warehouse = warehouse.clone();
+                tokio::task::spawn_blocking(move || warehouse.reader().map(drop))
+                    .await
+                    .map_err(|e| Box::new(e) as BoxError)?
+                    .map_err(|e| Box::new(e) as BoxError)
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(warehouse) => {
+                use crate::Warehouse;
+                warehouse
+                    .query_rows("SELECT 1")
+                    .await
+                    .map(drop)
+                    .map_err(|e| Box::new(e) as BoxError)
+            }
+        }
     }
 
     fn read(&self, request: ReadRequest) -> EventStream<'_> {
@@ -98,7 +173,7 @@ impl Source for WarehouseSource {
             .iter()
             .find(|s| s.spec.name == request.spec.name)
             .cloned();
-        let warehouse = self.warehouse.clone();
+        let backend = self.backend.clone();
         spawn_events(move |tx| async move {
             let Some(stream) = stream else {
                 return Err(
@@ -106,34 +181,50 @@ impl Source for WarehouseSource {
                 );
             };
             let cancel = request.cancel.clone();
-            let task = tokio::task::spawn_blocking(move || -> Result<(), BoxError> {
-                let conn = warehouse.reader()?;
-                let err = |source| WarehouseError::DuckDb {
-                    step: "read source",
-                    target: stream.spec.name.clone(),
-                    source,
-                };
-                let mut stmt = conn.prepare(&stream.query).map_err(err)?;
-                let mut rows = 0u64;
-                for batch in stmt.query_arrow([]).map_err(err)? {
-                    if cancel.is_cancelled() {
-                        return Ok(());
-                    }
-                    rows += batch.num_rows() as u64;
-                    if tx.blocking_send(Ok(SourceEvent::Batch(batch))).is_err() {
-                        return Ok(());
-                    }
+            let rows = match backend {
+                #[cfg(feature = "duckdb")]
+                Backend::DuckDb(warehouse) => {
+                    let tx = tx.clone();
+                    let task = tokio::task::spawn_blocking(move || -> Result<u64, BoxError> {
+                        let conn = warehouse.reader()?;
+                        let err = |source| WarehouseError::DuckDb {
+                            step: "read source",
+                            target: stream.spec.name.clone(),
+                            source,
+                        };
+                        let mut stmt = conn.prepare(&stream.query).map_err(err)?;
+                        let mut rows = 0u64;
+                        for batch in stmt.query_arrow([]).map_err(err)? {
+                            if cancel.is_cancelled() {
+                                return Ok(rows);
+                            }
+                            rows += batch.num_rows() as u64;
+                            if tx.blocking_send(Ok(SourceEvent::Batch(batch))).is_err() {
+                                return Ok(rows);
+                            }
+                        }
+                        Ok(rows)
+                    });
+                    task.await.map_err(|e| Box::new(e) as BoxError)??
                 }
-                let state = StreamState(json!({ "rows": rows }));
-                let _ = tx.blocking_send(Ok(SourceEvent::Checkpoint(state)));
-                Ok(())
-            });
-            task.await.map_err(|e| Box::new(e) as BoxError)?
+                #[cfg(feature = "postgres")]
+                Backend::Postgres(warehouse) => {
+                    warehouse
+                        .read_source_pages(&stream.spec.name, &stream.query, &tx, &cancel)
+                        .await?
+                }
+            };
+            if request.cancel.is_cancelled() {
+                return Ok(());
+            }
+            let state = StreamState(json!({ "rows": rows }));
+            let _ = tx.send(Ok(SourceEvent::Checkpoint(state))).await;
+            Ok(())
         })
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "duckdb"))]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -95,6 +95,7 @@ mod json;
 mod limits;
 mod load;
 mod models;
+mod source;
 mod sql;
 mod sync;
 #[cfg(test)]

@@ -25,7 +25,7 @@ use super::conn::redact;
 use super::types::{column_type, numeric_binary};
 use super::*;
 use crate::fixtures::{batch, local_stage, nullable, spec, stage_load, stage_stream, wide};
-use crate::{Materialized, StagedDestination, replay, replay_stream};
+use crate::{Materialized, StagedDestination, WarehouseSource, replay, replay_stream};
 
 // ---------------------------------------------------------------- helpers
 
@@ -1873,6 +1873,167 @@ async fn tls_verifies_the_server_certificate() {
         .to_string();
     assert!(
         err.contains("invalid peer certificate: UnknownIssuer"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn tables_and_queries_read_as_a_source_with_typed_columns() {
+    use futures::StreamExt;
+    use weft_arrow::{JsonDecoder, SchemaContract, field_type_of};
+    use weft_core::{
+        CancellationToken, FieldType, ReadRequest, Source, SourceEvent, StreamMetrics,
+    };
+
+    let pg = start().await;
+    let wh = fresh(&pg, "source").await;
+    // 12,000 rows: three portal pages of 5,000.
+    wh.query_rows(
+        "CREATE SCHEMA models;
+         CREATE TABLE models.people AS SELECT
+           i::bigint AS id, 'p' || i AS email, (i / 100.0)::numeric(12,2) AS score,
+           (i % 2 = 0) AS even, timestamptz '2024-01-01 00:00:00+00' + i * interval '1 minute' AS seen,
+           date '2024-01-01' + (i % 365) AS born, timestamp '2024-06-01 12:00:00' AS naive,
+           jsonb_build_object('i', i) AS meta, ARRAY['a', 'b'] AS tags
+         FROM generate_series(1, 12000) i",
+    )
+    .await
+    .unwrap();
+    let source = WarehouseSource::postgres(
+        wh.clone(),
+        vec![
+            (
+                "people".to_string(),
+                "models.people".to_string(),
+                vec!["id".to_string()],
+            ),
+            (
+                "evens".to_string(),
+                "SELECT id, email FROM models.people WHERE even ORDER BY id;".to_string(),
+                vec![],
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+    source.check().await.unwrap();
+    let streams = source.streams();
+    let types: Vec<_> = streams[0]
+        .schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), field_type_of(f).unwrap()))
+        .collect();
+    let expected = [
+        ("id", FieldType::Integer),
+        ("email", FieldType::String),
+        ("score", FieldType::String),
+        ("even", FieldType::Boolean),
+        ("seen", FieldType::Timestamp),
+        ("born", FieldType::Date),
+        ("naive", FieldType::Timestamp),
+        ("meta", FieldType::Json),
+        ("tags", FieldType::String),
+    ];
+    assert_eq!(types, expected.map(|(n, t)| (n.to_string(), t)).to_vec());
+    assert_eq!(streams[0].write_disposition, WriteDisposition::Merge);
+    assert_eq!(streams[1].write_disposition, WriteDisposition::Replace);
+
+    let read = |spec: weft_core::StreamSpec| {
+        source.read(ReadRequest {
+            spec,
+            state: None,
+            started_at: chrono::Utc::now(),
+            metrics: Arc::new(StreamMetrics::default()),
+            cancel: CancellationToken::new(),
+            max_in_flight: None,
+        })
+    };
+    let mut decoder = JsonDecoder::new(
+        streams[0].schema.clone(),
+        vec!["id".to_string()],
+        SchemaContract::Freeze,
+    )
+    .unwrap();
+    let (mut pages, mut rows, mut checkpoint) = (0, Vec::new(), None);
+    let mut events = read(streams[0].clone());
+    while let Some(event) = events.next().await {
+        match event.unwrap() {
+            SourceEvent::Page(page) => {
+                pages += 1;
+                let decoded = decoder.decode_page(&page.records).unwrap();
+                assert!(decoded.rejects.is_empty(), "{:?}", decoded.rejects);
+                rows.push(decoded.batch.unwrap());
+            }
+            SourceEvent::Checkpoint(state) => checkpoint = Some(state),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 12_000);
+    assert_eq!(checkpoint.unwrap().get::<u64>("rows"), Some(12_000));
+    let all = arrow::compute::concat_batches(&rows[0].schema(), &rows).unwrap();
+    fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> &'a T {
+        b.column_by_name(name)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<T>()
+            .unwrap()
+    }
+    let id = col::<Int64Array>(&all, "id").value(0);
+    let text = |name: &str| col::<StringArray>(&all, name).value(0).to_string();
+    assert_eq!(text("email"), format!("p{id}"));
+    assert_eq!(text("score"), format!("{:.2}", id as f64 / 100.0));
+    assert_eq!(col::<BooleanArray>(&all, "even").value(0), id % 2 == 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text("meta")).unwrap(),
+        json!({"i": id})
+    );
+    assert_eq!(text("tags"), "{a,b}");
+    // 2024-01-01 00:00 UTC + id minutes; 2024-01-01 + id days; naive read as UTC.
+    let jan1_us = 1_704_067_200_000_000;
+    assert_eq!(
+        col::<TimestampMicrosecondArray>(&all, "seen").value(0),
+        jan1_us + id * 60_000_000
+    );
+    assert_eq!(
+        col::<Date32Array>(&all, "born").value(0),
+        19_723 + (id % 365) as i32
+    );
+    assert_eq!(
+        col::<TimestampMicrosecondArray>(&all, "naive").value(0),
+        1_717_243_200_000_000
+    );
+    let ids: std::collections::BTreeSet<i64> = all
+        .column_by_name("id")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert_eq!(ids.len(), 12_000, "every row once");
+    assert_eq!((ids.first(), ids.last()), (Some(&1), Some(&12_000)));
+
+    let mut evens = 0;
+    let mut events = read(streams[1].clone());
+    while let Some(event) = events.next().await {
+        if let SourceEvent::Page(page) = event.unwrap() {
+            evens += page.records.len();
+        }
+    }
+    assert_eq!(evens, 6_000);
+
+    let err = WarehouseSource::postgres(
+        wh.clone(),
+        vec![("ghost".to_string(), "models.ghost".to_string(), vec![])],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("ghost") && err.contains("does not exist"),
         "{err}"
     );
 }
