@@ -78,20 +78,19 @@ impl DemoSummary {
     /// Human-readable summary: per-stream table, model, sync, paths, a query to try.
     pub fn render(&self) -> String {
         let query = "SELECT email, first_name, last_name, sources FROM models.people LIMIT 10";
-        let (warehouse, client) = match &self.warehouse {
-            DemoWarehouse::DuckDb => (
-                self.warehouse_path.display().to_string(),
-                format!("duckdb {} \"{query}\"", self.warehouse_path.display()),
-            ),
-            DemoWarehouse::Postgres(SecretRef::Env { env }) => (
-                format!("PostgreSQL (the URL in ${env})"),
-                format!("psql \"${env}\" -c \"{query}\""),
-            ),
-            DemoWarehouse::Postgres(SecretRef::File { file }) => (
-                format!("PostgreSQL (the URL in {})", file.display()),
-                format!("psql \"$(cat {})\" -c \"{query}\"", file.display()),
-            ),
+        let warehouse = match &self.warehouse {
+            DemoWarehouse::DuckDb => self.warehouse_path.display().to_string(),
+            DemoWarehouse::Postgres(SecretRef::Env { env }) => {
+                format!("PostgreSQL (the URL in ${env})")
+            }
+            DemoWarehouse::Postgres(SecretRef::File { file }) => {
+                format!("PostgreSQL (the URL in {})", file.display())
+            }
         };
+        let client = format!(
+            "weft query --config {} \"{query}\"",
+            self.config_path.display()
+        );
         let mut out = self.outcome.render();
         out.push_str(&format!(
             "\npeople after dedupe: {} (models.people); the sandbox Mailchimp audience (fresh each demo run) holds {} members\n\n\

@@ -10,6 +10,7 @@ mod connectors;
 mod demo;
 mod error;
 mod progress;
+mod query;
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ pub use connectors::{CONNECTORS, SYNC_TARGETS, build_source, build_sync_target, 
 pub use demo::{DemoSummary, DemoWarehouse, run_demo, write_demo_config};
 pub use error::RunnerError;
 pub use progress::Progress;
+pub use query::{query, render_query};
 
 /// What `weft run` was asked to do.
 #[derive(Debug, Clone, Default)]

@@ -86,6 +86,17 @@ enum Command {
         #[arg(long)]
         load_id: Option<String>,
     },
+    /// Run one SQL statement in the configured warehouse and print the result.
+    Query {
+        /// Config file.
+        #[arg(long, short, default_value = "weft.toml")]
+        config: PathBuf,
+        /// The statement, e.g. "SELECT * FROM models.people LIMIT 10".
+        sql: String,
+        /// Print columns and rows as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the offline demo: the built-in sandbox into DuckDB under DIR
     /// (or into PostgreSQL with --postgres-url-env).
     Demo {
@@ -337,6 +348,19 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
                     ""
                 };
                 println!("{}: {} rows{note}", r.load_id, r.rows);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Query { config, sql, json } => {
+            let config = WeftConfig::load(&config)?;
+            let result = weft_runner::query(&config, &sql).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&result).unwrap_or_default()
+                );
+            } else {
+                print!("{}", weft_runner::render_query(&result));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -388,7 +388,20 @@ async fn weft_demo_loads_into_postgres_without_writing_its_url() {
         rendered.contains("warehouse  PostgreSQL (the URL in "),
         "{rendered}"
     );
-    assert!(rendered.contains("psql \"$(cat "), "{rendered}");
+    assert!(rendered.contains("weft query --config "), "{rendered}");
+    // What the summary says to try works on PostgreSQL too.
+    let config = weft_runner::WeftConfig::load(&summary.config_path).unwrap();
+    let result = weft_runner::query(
+        &config,
+        "SELECT count(*) AS people, count(DISTINCT email) AS emails FROM models.people",
+    )
+    .await
+    .unwrap();
+    assert_eq!(result.columns, ["people", "emails"]);
+    assert_eq!(
+        result.rows,
+        vec![vec![serde_json::json!(people), serde_json::json!(people)]]
+    );
     let config = std::fs::read_to_string(&summary.config_path).unwrap();
     assert!(config.contains("kind = \"postgres\""), "{config}");
     for text in [&rendered, &config] {

@@ -61,4 +61,4 @@ pub use models::{MODELS_SCHEMA, Materialized, Model, ModelRun, load_models_dir};
 pub use postgres::PostgresWarehouse;
 #[cfg(any(feature = "duckdb", feature = "postgres"))]
 pub use source::WarehouseSource;
-pub use warehouse::{LoadRow, LoadSpec, RunLock, StateRow, Warehouse};
+pub use warehouse::{LoadRow, LoadSpec, QueryResult, RunLock, StateRow, Warehouse};

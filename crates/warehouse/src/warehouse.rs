@@ -76,6 +76,15 @@ pub struct StateRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What a query returned: its column names and its rows, values as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct QueryResult {
+    /// Column names, in order (empty for a statement that returns no rows).
+    pub columns: Vec<String>,
+    /// Rows, each with one value per column.
+    pub rows: Vec<Vec<serde_json::Value>>,
+}
+
 /// A pipeline's run lock, held until dropped (see [`Warehouse::lock_pipeline`]).
 pub struct RunLock {
     _guard: Option<Box<dyn std::any::Any + Send + Sync>>,
@@ -153,8 +162,14 @@ pub trait Warehouse: SyncStore + Send + Sync {
     /// the schema); stops at the first failure, naming the model.
     async fn run_models(&self, models: &[Model]) -> Result<Vec<ModelRun>, WarehouseError>;
 
-    /// Runs a query and returns its rows as JSON values (for tests and the CLI).
-    async fn query_rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError>;
+    /// Runs a query (or any statement) and returns its column names and rows
+    /// as JSON values (for `weft query`, tests and tools).
+    async fn query(&self, sql: &str) -> Result<QueryResult, WarehouseError>;
+
+    /// The rows of [`Warehouse::query`].
+    async fn query_rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError> {
+        self.query(sql).await.map(|r| r.rows)
+    }
 
     /// Every row of `schema.table` as column name -> value (empty when the
     /// table does not exist), through [`Warehouse::query_rows`] and

@@ -26,7 +26,7 @@ use weft_core::{LoadReceipt, WriteDisposition};
 use weft_stage::{LocalLoad, Manifest, Stage, StageError, read_local_part, read_local_rejects};
 
 use crate::sql::{column_list, ident, merge_delete, not_still_loaded, parse_state, table};
-use crate::{LoadRow, LoadSpec, Model, ModelRun, StateRow, Warehouse, WarehouseError};
+use crate::{LoadRow, LoadSpec, Model, ModelRun, QueryResult, StateRow, Warehouse, WarehouseError};
 use sql::column_type;
 
 const NAME: &str = "duckdb";
@@ -367,21 +367,25 @@ impl DuckDbWarehouse {
 
     /// Blocking [`Warehouse::query_rows`].
     pub fn query_rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError> {
+        self.query(sql).map(|r| r.rows)
+    }
+
+    /// Blocking [`Warehouse::query`].
+    pub fn query(&self, sql: &str) -> Result<QueryResult, WarehouseError> {
         let conn = self.lock()?;
-        let mut stmt = conn.prepare(sql).map_err(db("query", "query_rows"))?;
-        let mut rows = stmt.query([]).map_err(db("query", "query_rows"))?;
-        let width = rows.as_ref().map_or(0, |s| s.column_count());
+        let mut stmt = conn.prepare(sql).map_err(db("query", "query"))?;
+        let mut rows = stmt.query([]).map_err(db("query", "query"))?;
+        let columns = rows.as_ref().map_or_else(Vec::new, |s| s.column_names());
+        let width = columns.len();
         let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(db("query", "query_rows"))? {
+        while let Some(row) = rows.next().map_err(db("query", "query"))? {
             let mut values = Vec::with_capacity(width);
             for i in 0..width {
-                values.push(json_value(
-                    row.get_ref(i).map_err(db("query", "query_rows"))?,
-                ));
+                values.push(json_value(row.get_ref(i).map_err(db("query", "query"))?));
             }
             out.push(values);
         }
-        Ok(out)
+        Ok(QueryResult { columns, rows: out })
     }
 }
 
@@ -480,9 +484,9 @@ impl Warehouse for DuckDbWarehouse {
         blocking(self, "run models".into(), move |wh| wh.run_models(&models)).await
     }
 
-    async fn query_rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError> {
+    async fn query(&self, sql: &str) -> Result<QueryResult, WarehouseError> {
         let sql = sql.to_string();
-        blocking(self, "query".into(), move |wh| wh.query_rows(&sql)).await
+        blocking(self, "query".into(), move |wh| wh.query(&sql)).await
     }
 }
 

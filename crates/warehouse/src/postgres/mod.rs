@@ -112,7 +112,9 @@ use weft_core::LoadReceipt;
 use weft_stage::{Manifest, Stage};
 
 use crate::sql::parse_state;
-use crate::{LoadRow, LoadSpec, Model, ModelRun, RunLock, StateRow, Warehouse, WarehouseError};
+use crate::{
+    LoadRow, LoadSpec, Model, ModelRun, QueryResult, RunLock, StateRow, Warehouse, WarehouseError,
+};
 use conn::Pool;
 use sql::{DDL_LOCK, INIT, table, trim_sql};
 
@@ -409,8 +411,8 @@ impl Warehouse for PostgresWarehouse {
         Ok(runs)
     }
 
-    async fn query_rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError> {
-        self.read(async |c| query_rows(c, sql).await).await
+    async fn query(&self, sql: &str) -> Result<QueryResult, WarehouseError> {
+        self.read(async |c| query(c, sql).await).await
     }
 
     /// A session-level advisory lock on `weft-run:{pipeline}`, held by a
@@ -476,34 +478,47 @@ fn host_name() -> String {
 }
 
 /// Rows of `sql` as JSON values (see the module doc).
-async fn query_rows(
-    client: &Client,
-    sql: &str,
-) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError> {
+async fn query(client: &Client, sql: &str) -> Result<QueryResult, WarehouseError> {
     let body = trim_sql(sql);
     let wrapped = format!("SELECT row_to_json(__weft_q)::text FROM (\n{body}\n) AS __weft_q");
-    match client.query(&wrapped, &[]).await {
-        Ok(rows) => rows
+    let columns = async || match client.prepare(body).await {
+        Ok(stmt) => Ok(stmt
+            .columns()
             .iter()
-            .map(|r| {
-                let text: String = r.get(0);
-                json::object_values(&text).map_err(|source| WarehouseError::ResultJson {
-                    context: "query_rows".to_string(),
-                    source,
+            .map(|c| c.name().to_string())
+            .collect()),
+        Err(e) => Err(pg("query: columns", "query")(e)),
+    };
+    match client.query(&wrapped, &[]).await {
+        Ok(rows) => Ok(QueryResult {
+            columns: columns().await?,
+            rows: rows
+                .iter()
+                .map(|r| {
+                    let text: String = r.get(0);
+                    json::object_values(&text).map_err(|source| WarehouseError::ResultJson {
+                        context: "query".to_string(),
+                        source,
+                    })
                 })
-            })
-            .collect(),
+                .collect::<Result<_, _>>()?,
+        }),
         Err(e) if e.code() == Some(&SqlState::SYNTAX_ERROR) => {
             // Not a query that can be a subquery (SHOW, DDL, ...): run it as
             // it is and return its values as text.
             let messages = client
                 .simple_query(sql)
                 .await
-                .map_err(pg("query", "query_rows"))?;
-            Ok(messages
-                .iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                .map_err(pg("query", "query"))?;
+            let mut result = QueryResult::default();
+            for m in &messages {
+                match m {
+                    tokio_postgres::SimpleQueryMessage::RowDescription(cols)
+                        if result.columns.is_empty() =>
+                    {
+                        result.columns = cols.iter().map(|c| c.name().to_string()).collect();
+                    }
+                    tokio_postgres::SimpleQueryMessage::Row(row) => result.rows.push(
                         (0..row.len())
                             .map(|i| {
                                 row.get(i).map_or(serde_json::Value::Null, |v| {
@@ -512,10 +527,11 @@ async fn query_rows(
                             })
                             .collect(),
                     ),
-                    _ => None,
-                })
-                .collect())
+                    _ => {}
+                }
+            }
+            Ok(result)
         }
-        Err(e) => Err(pg("query", "query_rows")(e)),
+        Err(e) => Err(pg("query", "query")(e)),
     }
 }
