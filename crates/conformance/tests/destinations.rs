@@ -19,6 +19,10 @@ use weft_core::{
 enum Flaw {
     /// Merge loads are appended.
     AppendsOnMerge,
+    /// Append loads are merged on the key.
+    MergesOnAppend,
+    /// Replace loads are appended.
+    AppendsOnReplace,
     /// Columns a table did not have at its first load are dropped.
     DropsNewColumn,
     /// Every written batch is committed at once, before the load's checkpoint.
@@ -52,9 +56,12 @@ impl Destination for Broken {
     }
 
     async fn open(&self, mut target: LoadTarget) -> Result<Box<dyn LoadSink>, CoreError> {
-        if self.flaw == Flaw::AppendsOnMerge && target.disposition == WriteDisposition::Merge {
-            target.disposition = WriteDisposition::Append;
-        }
+        target.disposition = match (self.flaw, target.disposition) {
+            (Flaw::AppendsOnMerge, WriteDisposition::Merge)
+            | (Flaw::AppendsOnReplace, WriteDisposition::Replace) => WriteDisposition::Append,
+            (Flaw::MergesOnAppend, WriteDisposition::Append) => WriteDisposition::Merge,
+            (_, disposition) => disposition,
+        };
         let stream = target.spec.name.clone();
         let pipeline = target.pipeline.clone();
         Ok(Box::new(BrokenSink {
@@ -181,6 +188,21 @@ async fn appending_on_merge_fails_merge() {
     let (failed, text) = failed(Flaw::AppendsOnMerge).await;
     assert_eq!(failed, [Check::MergeSemantics]);
     assert!(text.contains("after two merge loads"), "{text}");
+}
+
+#[tokio::test]
+async fn merging_on_append_fails_append() {
+    let (failed, text) = failed(Flaw::MergesOnAppend).await;
+    // The background check appends its loads too: the flaw merges them there as well.
+    assert_eq!(failed, [Check::AppendSemantics, Check::BackgroundCommit]);
+    assert!(text.contains("append"), "{text}");
+}
+
+#[tokio::test]
+async fn appending_on_replace_fails_replace() {
+    let (failed, text) = failed(Flaw::AppendsOnReplace).await;
+    assert_eq!(failed, [Check::ReplaceSemantics]);
+    assert!(text.contains("replace"), "{text}");
 }
 
 #[tokio::test]

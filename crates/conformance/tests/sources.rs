@@ -48,6 +48,8 @@ enum Flaw {
     /// A sliced read that ignores the slices its saved state lists: a resumed
     /// read starts the backfill over.
     RestartsSlices,
+    /// Sends each request once: a 5xx ends the read.
+    GivesUpOnServerErrors,
 }
 
 struct Customers {
@@ -339,6 +341,11 @@ impl SourceHarness for Harness {
             .settings(HttpSettings {
                 initial_backoff_ms: 10,
                 max_backoff_ms: 100,
+                max_attempts: if self.0 == Some(Flaw::GivesUpOnServerErrors) {
+                    1
+                } else {
+                    HttpSettings::default().max_attempts
+                },
                 ..HttpSettings::default()
             })
             .build()?;
@@ -431,6 +438,14 @@ async fn a_checkpoint_ahead_of_its_page_fails_the_round_trip() {
 #[tokio::test]
 async fn retrying_a_401_fails_auth() {
     assert_eq!(failed(Some(Flaw::RetriesAuth)).await, [Check::AuthFailure]);
+}
+
+#[tokio::test]
+async fn giving_up_on_a_server_error_fails_server_error_retried() {
+    assert_eq!(
+        failed(Some(Flaw::GivesUpOnServerErrors)).await,
+        [Check::ServerErrorRetried]
+    );
 }
 
 #[tokio::test]
