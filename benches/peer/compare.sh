@@ -8,7 +8,9 @@
 # Env: WEFT_PROFILE=release|debug (default release: builds `weft` with
 # `cargo build --release -p weft-runner`), WEFT_PEER_VENV (default
 # /root/.cache/weft/peer-venv; created with `dlt[duckdb,parquet]` if missing),
-# CARGO_TARGET_DIR (default /root/.cache/weft/target), KEEP=1 keeps the runs.
+# CARGO_TARGET_DIR (default /root/.cache/weft/target), KEEP=1 keeps the runs,
+# WEFT_PEER_WAREHOUSE=postgres loads both into a PostgreSQL server started on
+# loopback for the run (weft stages locally, as dlt does; dlt inserts rows).
 #
 # Records/s = rows / wall time of the whole process (start-up included, for
 # both); dlt's own pipeline time (imports excluded) is printed beside it.
@@ -35,19 +37,41 @@ if ! "$VENV/bin/python" -c 'import dlt, duckdb, pyarrow' 2>/dev/null; then
     "$VENV/bin/pip" install -q --upgrade pip
     "$VENV/bin/pip" install -q 'dlt[duckdb,parquet]'
 fi
+WAREHOUSE=${WEFT_PEER_WAREHOUSE:-duckdb}
+if [[ $WAREHOUSE == postgres ]] && ! "$VENV/bin/python" -c 'import psycopg2' 2>/dev/null; then
+    "$VENV/bin/pip" install -q 'dlt[postgres]'
+fi
 PY="$VENV/bin/python"
 DLT_VERSION=$("$PY" -c 'import dlt; print(dlt.__version__)')
 
 WORK=$(mktemp -d /tmp/weft-peer.XXXXXX)
 SANDBOX_PID=
+PG_PID=
 cleanup() {
     if [[ -n $SANDBOX_PID ]]; then kill "$SANDBOX_PID" 2>/dev/null || true; fi
+    if [[ -n $PG_PID ]]; then exec 3>&-; wait "$PG_PID" 2>/dev/null || true; fi
     if [[ ${KEEP:-0} != 1 ]]; then rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
 # --- the sandbox, in its own process (its memory is not counted) --------------
 start_sandbox "$SIZE" "$WORK/sandbox.out"
+
+# --- PostgreSQL, when asked: a server of its own, stopped when fd 3 closes -----
+PG_URL=
+if [[ $WAREHOUSE == postgres ]]; then
+    (cd "$ROOT" && cargo build --release -q -p weft-bench-e2e --bin e2e)
+    mkfifo "$WORK/pg.in"
+    "$CARGO_TARGET_DIR/release/e2e" --postgres-server <"$WORK/pg.in" >"$WORK/pg.out" 2>"$WORK/pg.err" &
+    PG_PID=$!
+    exec 3>"$WORK/pg.in"
+    for _ in $(seq 300); do
+        PG_URL=$(head -1 "$WORK/pg.out" 2>/dev/null || true)
+        [[ -n $PG_URL ]] && break
+        sleep 0.1
+    done
+    [[ -n $PG_URL ]] || { echo "PostgreSQL did not start:" >&2; cat "$WORK/pg.err" >&2; exit 1; }
+fi
 
 # measure NAME CMD...: runs CMD with stdout to $WORK/NAME.out and sets
 # SECONDS_TAKEN and PEAK_KIB.
@@ -73,7 +97,9 @@ sys.exit(r)' "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
 run_dlt() {
     local dir="$WORK/dlt-$1"
     mkdir -p "$dir"
-    measure "dlt-$1" "$PY" "$ROOT/benches/peer/dlt_stripe.py" --base-url "$BASE" --api-key "$KEY" --dir "$dir" \
+    local target=()
+    if [[ -n $PG_URL ]]; then target=(--postgres-url "$PG_URL" --dataset "stripe_dlt_$1"); fi
+    measure "dlt-$1" "$PY" "$ROOT/benches/peer/dlt_stripe.py" --base-url "$BASE" --api-key "$KEY" --dir "$dir" "${target[@]}" \
         || { echo "dlt failed:" >&2; tail -20 "$WORK/dlt-$1.err" >&2; exit 1; }
     ROWS=$(sed -n 's/^dlt rows=\([0-9]*\).*/\1/p' "$WORK/dlt-$1.out")
     INNER=$(sed -n 's/^dlt .*seconds=\([0-9.]*\).*/\1/p' "$WORK/dlt-$1.out")
@@ -83,13 +109,25 @@ run_weft() {
     local dir="$WORK/weft-$1"
     mkdir -p "$dir"
     write_config "$dir"
+    if [[ -n $PG_URL ]]; then
+        # The same pipeline into PostgreSQL, schema stripe_weft_N, staged locally.
+        printf '%s' "$PG_URL" >"$dir/pg.url"
+        "$PY" - "$dir/weft.toml" "$dir/pg.url" "$1" <<'PY'
+import re, sys
+path, url, n = sys.argv[1:]
+text = open(path).read()
+text = re.sub(r'\[warehouse\][^\[]*', '[warehouse]\nkind = "postgres"\nurl = { file = "%s" }\n' % url, text, count=1)
+text = text.replace('name = "stripe"', 'name = "stripe_weft_%s"' % n, 1)
+open(path, "w").write(text)
+PY
+    fi
     measure "weft-$1" "$WEFT" run --config "$dir/weft.toml" --json \
         || { echo "weft failed:" >&2; tail -20 "$WORK/weft-$1.err" >&2; exit 1; }
     ROWS=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["pipelines"][0]["streams"][0]["rows"])' "$WORK/weft-$1.out")
     INNER=$("$PY" -c 'import json, sys; print("%.2f" % json.load(open(sys.argv[1]))["pipelines"][0]["seconds"])' "$WORK/weft-$1.out")
 }
 
-echo "sandbox Stripe customers: $SIZE at $BASE; dlt $DLT_VERSION; weft $PROFILE; $ROUNDS rounds"
+echo "sandbox Stripe customers: $SIZE at $BASE into $WAREHOUSE; dlt $DLT_VERSION; weft $PROFILE; $ROUNDS rounds"
 printf '%-6s %-5s %9s %9s %12s %12s %12s\n' round tool rows seconds records/s inner_s peak_rss_MiB
 declare -a DLT_RATES WEFT_RATES DLT_RSS WEFT_RSS
 for round in $(seq "$ROUNDS"); do
@@ -116,4 +154,6 @@ dlt_mean=$(mean "${DLT_RATES[@]}")
 weft_mean=$(mean "${WEFT_RATES[@]}")
 echo "dlt:  $dlt_mean records/s (mean), peak RSS $(max "${DLT_RSS[@]}") MiB (max)"
 echo "weft: $weft_mean records/s (mean), peak RSS $(max "${WEFT_RSS[@]}") MiB (max)"
-awk -v w="$weft_mean" -v d="$dlt_mean" 'BEGIN { printf "ratio weft/dlt: %.1fx (target >= 30x)\n", w / d }'
+TARGET=30
+[[ $WAREHOUSE == postgres ]] && TARGET=10
+awk -v w="$weft_mean" -v d="$dlt_mean" -v t="$TARGET" 'BEGIN { printf "ratio weft/dlt: %.1fx (target >= %dx)\n", w / d, t }'

@@ -1,5 +1,6 @@
 """dlt's rest_api source against the weft sandbox's Stripe /v1/customers, into
-DuckDB via Parquet: the peer side of benches/peer/compare.sh.
+DuckDB via Parquet (or PostgreSQL with --postgres-url): the peer side of
+benches/peer/compare.sh.
 
     python dlt_stripe.py --base-url http://127.0.0.1:PORT --api-key sk_test_... \
         --dir /tmp/dlt-run
@@ -18,6 +19,8 @@ def main() -> None:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--dir", required=True, help="pipelines dir and DuckDB file go here")
+    parser.add_argument("--postgres-url", help="load into this PostgreSQL database instead of DuckDB")
+    parser.add_argument("--dataset", default="stripe", help="schema (dataset) name")
     args = parser.parse_args()
 
     # Keep dlt's state, working files and telemetry inside the run directory.
@@ -57,14 +60,21 @@ def main() -> None:
             ],
         }
     )
+    if args.postgres_url:
+        # dlt loads PostgreSQL with INSERT ... VALUES files (its default there).
+        destination = dlt.destinations.postgres(credentials=args.postgres_url)
+        file_format = None
+    else:
+        destination = dlt.destinations.duckdb(os.path.join(args.dir, "dlt.duckdb"))
+        file_format = "parquet"
     pipeline = dlt.pipeline(
         pipeline_name="stripe_peer",
-        destination=dlt.destinations.duckdb(os.path.join(args.dir, "dlt.duckdb")),
-        dataset_name="stripe",
+        destination=destination,
+        dataset_name=args.dataset,
         pipelines_dir=os.path.join(args.dir, "pipelines"),
     )
     started = time.perf_counter()
-    pipeline.run(source, loader_file_format="parquet")
+    pipeline.run(source, loader_file_format=file_format)
     seconds = time.perf_counter() - started
     with pipeline.sql_client() as client:
         rows = client.execute_sql("SELECT count(*) FROM customers")[0][0]

@@ -487,6 +487,13 @@ async fn the_rate_is_never_exceeded_and_readers_share_the_budget() {
         10,
         "the API's concurrency limit caps it"
     );
+    let fast = budget(10_000.0);
+    fast.observe_latency(Duration::from_millis(800));
+    assert_eq!(
+        fast.in_flight_target(),
+        64,
+        "never more than 64 in flight on one budget"
+    );
 }
 
 #[test]

@@ -16,8 +16,11 @@
 //! `WEFT_E2E_RSS_TRACE_MS=500` prints the memory over time;
 //! `WEFT_E2E_MEMORY_LIMIT=64MB` changes DuckDB's `memory_limit` (default 32MB),
 //! `WEFT_E2E_THREADS=2` DuckDB's threads (default: the runner's, 1),
-//! `WEFT_E2E_CHECKPOINT_ROWS=50000` the rows per load (default 10000).
+//! `WEFT_E2E_CHECKPOINT_ROWS=50000` the rows per load (default 10000),
+//! `WEFT_E2E_MAX_CONCURRENCY=8` the pipeline's `max_concurrency`.
 //! A bare list of sizes (`e2e 10000 100000`) means `throughput`.
+//! `e2e --postgres-server` starts a PostgreSQL server, prints its URL and
+//! stops it when standard input closes (benches/peer/compare.sh uses it).
 //!
 //! `WEFT_E2E_WAREHOUSE=postgres` runs `throughput` and `diff` against a real
 //! PostgreSQL (and stages `throughput` in a real S3 bucket, SeaweedFS), both
@@ -74,8 +77,11 @@ fn write_config(dir: &Path, base_url: &str, api_key: &str, rate: f64) -> Result<
             dir.join("stage").display(),
         )
     });
+    let concurrency = std::env::var("WEFT_E2E_MAX_CONCURRENCY")
+        .map(|n| format!("max_concurrency = {n}\n"))
+        .unwrap_or_default();
     let text = format!(
-        "{target}[[pipelines]]\nname = \"stripe\"\nconnector = \"stripe\"\nstreams = [\"customers\"]\ncheckpoint_rows = {checkpoint_rows}\n[pipelines.config]\nbase_url = \"{base_url}\"\napi_key = {{ file = \"{}\" }}\nrequests_per_second = {rate}\n",
+        "{target}[[pipelines]]\nname = \"stripe\"\nconnector = \"stripe\"\nstreams = [\"customers\"]\ncheckpoint_rows = {checkpoint_rows}\n{concurrency}[pipelines.config]\nbase_url = \"{base_url}\"\napi_key = {{ file = \"{}\" }}\nrequests_per_second = {rate}\n",
         key.display()
     );
     let path = dir.join("weft.toml");
@@ -100,6 +106,17 @@ async fn run_once(config: &WeftConfig) -> Result<(StreamReport, f64), Error> {
         return Err(format!("customers stream failed: {e}").into());
     }
     Ok((s.clone(), secs))
+}
+
+/// Child (for benches/peer/compare.sh): start a PostgreSQL server on
+/// loopback, print its URL, and stop it when standard input closes.
+fn postgres_server() -> Result<(), Error> {
+    let pg = weft_testsvc::Postgres::start()?;
+    println!("{}", pg.url());
+    std::io::stdout().flush()?;
+    std::io::stdin().read_to_end(&mut Vec::new())?;
+    drop(pg);
+    Ok(())
 }
 
 /// Child: serve the sandbox, print the Stripe base URL, and when standard
@@ -382,6 +399,7 @@ fn main() -> Result<(), Error> {
             let size = rest.first().ok_or("--sandbox SIZE")?.parse()?;
             runtime()?.block_on(serve_sandbox(size))
         }
+        Some("--postgres-server") => postgres_server(),
         Some("--load") => {
             let [url, size] = rest else {
                 return Err("--load URL SIZE".into());
