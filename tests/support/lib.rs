@@ -103,9 +103,15 @@ api_key = {{ file = "{}" }}
         let dir = tempfile::tempdir().unwrap();
         let sandbox = Sandbox::start(config.clone()).await.unwrap();
         // Exactly the configuration `weft demo` writes.
-        let config_path =
-            weft_runner::write_demo_config(dir.path(), &sandbox, &config, mode, batch_size)
-                .unwrap();
+        let config_path = weft_runner::write_demo_config(
+            dir.path(),
+            &sandbox,
+            &config,
+            &weft_runner::DemoWarehouse::DuckDb,
+            mode,
+            batch_size,
+        )
+        .unwrap();
         Harness {
             sandbox,
             dir,

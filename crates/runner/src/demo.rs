@@ -121,12 +121,14 @@ pub async fn run_demo(
     };
     let sandbox = Sandbox::start(sandbox_config.clone()).await?;
     let control = sandbox.control();
-    let config_path =
-        write_demo_config(&dir, &sandbox, &sandbox_config, SyncWriteMode::Upsert, None)?;
-    if !matches!(warehouse, DemoWarehouse::DuckDb) {
-        let text = read(&config_path)?.replace(&DemoWarehouse::DuckDb.toml(), &warehouse.toml());
-        write(&config_path, &text)?;
-    }
+    let config_path = write_demo_config(
+        &dir,
+        &sandbox,
+        &sandbox_config,
+        &warehouse,
+        SyncWriteMode::Upsert,
+        None,
+    )?;
     let config = WeftConfig::load(&config_path)?;
     let outcome = crate::run(&config, &RunOptions::default(), cancel, None).await;
     let audience_members = control
@@ -152,14 +154,15 @@ pub async fn run_demo(
 }
 
 /// Writes the demo's files into `dir` for a running `sandbox`: its
-/// credentials as secret files, the dedupe model, and a `weft.toml` with a
-/// DuckDB warehouse, the Zoom, Salesforce and Stripe pipelines and the
-/// Mailchimp sync (`mode`, optional `batch_size`). Returns the config path. The end-to-end tests use
+/// credentials as secret files, the dedupe model, and a `weft.toml` with
+/// `warehouse`, the Zoom, Salesforce and Stripe pipelines and the Mailchimp
+/// sync (`mode`, optional `batch_size`). Returns the config path. The end-to-end tests use
 /// it too, so they run exactly the demo's configuration.
 pub fn write_demo_config(
     dir: &Path,
     sandbox: &Sandbox,
     sandbox_config: &SandboxConfig,
+    warehouse: &DemoWarehouse,
     mode: SyncWriteMode,
     batch_size: Option<usize>,
 ) -> Result<PathBuf, RunnerError> {
@@ -257,7 +260,7 @@ list_id = "{list_id}"
         stripe = sandbox.base_url(Api::Stripe),
         mailchimp = sandbox.base_url(Api::Mailchimp),
         list_id = control.mailchimp_list_id(),
-        warehouse = DemoWarehouse::DuckDb.toml(),
+        warehouse = warehouse.toml(),
     );
     let config_path = dir.join("weft.toml");
     write(&config_path, &text)?;
@@ -273,14 +276,6 @@ fn create_dir(dir: &Path) -> Result<PathBuf, RunnerError> {
     dir.canonicalize().map_err(|source| RunnerError::Io {
         what: "resolving",
         path: dir.to_path_buf(),
-        source,
-    })
-}
-
-fn read(path: &Path) -> Result<String, RunnerError> {
-    std::fs::read_to_string(path).map_err(|source| RunnerError::Io {
-        what: "reading",
-        path: path.to_path_buf(),
         source,
     })
 }

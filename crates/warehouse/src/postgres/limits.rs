@@ -47,10 +47,10 @@ pub(crate) enum Check {
     Bytes,
     /// `DATE`: outside 4713 BC to 5874897 AD.
     Date,
-    /// `TIMESTAMP`/`TIMESTAMPTZ` in this unit: outside 4713 BC to 294276 AD.
-    Timestamp(TimeUnit),
-    /// `TIME` in this unit: outside 00:00:00 to 24:00:00.
-    Time(TimeUnit),
+    /// `TIMESTAMP`/`TIMESTAMPTZ`: outside 4713 BC to 294276 AD.
+    Timestamp,
+    /// `TIME`: outside 00:00:00 to 24:00:00.
+    Time,
 }
 
 /// Why PostgreSQL cannot store a value.
@@ -116,70 +116,67 @@ pub(crate) fn unstorable(array: &dyn Array, check: Check) -> Option<Vec<Option<U
             _ => return None,
         },
         Check::Bytes => binary_flags(array)?,
-        Check::Date => {
-            let days = array.as_primitive_opt::<Date32Type>()?;
-            range_flags(days, 1, Unstorable::Date, |d| {
-                (i128::from(PG_MIN_DATE)..i128::from(PG_END_DATE)).contains(&d)
-            })
-        }
-        Check::Timestamp(unit) => {
-            let valid =
-                |us: i128| (PG_MIN_TIMESTAMP..PG_END_TIMESTAMP).contains(&(us - PG_EPOCH_US));
-            let bad = Unstorable::Timestamp;
-            match unit {
-                TimeUnit::Second => range_flags(
-                    array.as_primitive_opt::<TimestampSecondType>()?,
-                    1_000_000,
-                    bad,
-                    valid,
-                ),
-                TimeUnit::Millisecond => range_flags(
-                    array.as_primitive_opt::<TimestampMillisecondType>()?,
-                    1_000,
-                    bad,
-                    valid,
-                ),
-                TimeUnit::Microsecond => range_flags(
-                    array.as_primitive_opt::<TimestampMicrosecondType>()?,
-                    1,
-                    bad,
-                    valid,
-                ),
-                // Cast to microseconds before the scan.
-                TimeUnit::Nanosecond => return None,
-            }
-        }
-        Check::Time(unit) => {
-            let valid = |us: i128| (0..=DAY_US).contains(&us);
-            let bad = Unstorable::Time;
-            match unit {
-                TimeUnit::Second => range_flags(
-                    array.as_primitive_opt::<Time32SecondType>()?,
-                    1_000_000,
-                    bad,
-                    valid,
-                ),
-                TimeUnit::Millisecond => range_flags(
-                    array.as_primitive_opt::<Time32MillisecondType>()?,
-                    1_000,
-                    bad,
-                    valid,
-                ),
-                TimeUnit::Microsecond => range_flags(
-                    array.as_primitive_opt::<Time64MicrosecondType>()?,
-                    1,
-                    bad,
-                    valid,
-                ),
-                TimeUnit::Nanosecond => return None,
-            }
-        }
+        Check::Date => temporal_flags(array, Unstorable::Date, |days| {
+            (i128::from(PG_MIN_DATE)..i128::from(PG_END_DATE)).contains(&days)
+        })?,
+        Check::Timestamp => temporal_flags(array, Unstorable::Timestamp, |us| {
+            (PG_MIN_TIMESTAMP..PG_END_TIMESTAMP).contains(&(us - PG_EPOCH_US))
+        })?,
+        Check::Time => temporal_flags(array, Unstorable::Time, |us| (0..=DAY_US).contains(&us))?,
     };
     flags.iter().any(Option::is_some).then_some(flags)
 }
 
-/// Per value of a temporal array, `bad` when `value x scale` (in the unit
-/// `valid` judges) is out of range.
+/// Per value of a date or time array, `bad` when `valid` refuses it — in
+/// days for dates, in microseconds for timestamps and times (nanoseconds
+/// are cast to microseconds before the scan); `None` for other types.
+fn temporal_flags(
+    array: &dyn Array,
+    bad: Unstorable,
+    valid: impl Fn(i128) -> bool,
+) -> Option<Vec<Option<Unstorable>>> {
+    use DataType as D;
+    use TimeUnit as U;
+    Some(match array.data_type() {
+        D::Date32 => range_flags(array.as_primitive::<Date32Type>(), 1, bad, valid),
+        D::Timestamp(U::Second, _) => range_flags(
+            array.as_primitive::<TimestampSecondType>(),
+            1_000_000,
+            bad,
+            valid,
+        ),
+        D::Timestamp(U::Millisecond, _) => range_flags(
+            array.as_primitive::<TimestampMillisecondType>(),
+            1_000,
+            bad,
+            valid,
+        ),
+        D::Timestamp(U::Microsecond, _) => range_flags(
+            array.as_primitive::<TimestampMicrosecondType>(),
+            1,
+            bad,
+            valid,
+        ),
+        D::Time32(U::Second) => range_flags(
+            array.as_primitive::<Time32SecondType>(),
+            1_000_000,
+            bad,
+            valid,
+        ),
+        D::Time32(U::Millisecond) => range_flags(
+            array.as_primitive::<Time32MillisecondType>(),
+            1_000,
+            bad,
+            valid,
+        ),
+        D::Time64(U::Microsecond) => {
+            range_flags(array.as_primitive::<Time64MicrosecondType>(), 1, bad, valid)
+        }
+        _ => return None,
+    })
+}
+
+/// Per value of `array`, `bad` when `value x scale` is not `valid`.
 fn range_flags<T>(
     array: &PrimitiveArray<T>,
     scale: i128,
@@ -338,13 +335,13 @@ mod tests {
         ]);
         let t = Some(Unstorable::Timestamp);
         assert_eq!(
-            scan(Arc::new(us), Check::Timestamp(TimeUnit::Microsecond)),
+            scan(Arc::new(us), Check::Timestamp),
             Some(vec![None, t, t, None, None, None])
         );
         // Seconds reach far past 294276 AD.
         let secs = TimestampSecondArray::from(vec![1_700_000_000, i64::MAX / 2, -i64::MAX / 2]);
         assert_eq!(
-            scan(Arc::new(secs), Check::Timestamp(TimeUnit::Second)),
+            scan(Arc::new(secs), Check::Timestamp),
             Some(vec![None, t, t])
         );
     }
@@ -354,7 +351,7 @@ mod tests {
         let times = Time64MicrosecondArray::from(vec![0, DAY_US as i64, DAY_US as i64 + 1, -1]);
         let t = Some(Unstorable::Time);
         assert_eq!(
-            scan(Arc::new(times), Check::Time(TimeUnit::Microsecond)),
+            scan(Arc::new(times), Check::Time),
             Some(vec![None, None, t, t])
         );
     }

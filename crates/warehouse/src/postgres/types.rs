@@ -160,12 +160,11 @@ fn map_field(field: &Field) -> Option<(String, Prep, Check)> {
         D::FixedSizeBinary(_) => Some(("BYTEA".to_string(), Prep::Cast(D::Binary), Check::Bytes)),
         D::Date32 => checked("DATE", Check::Date),
         D::Date64 => Some(("DATE".to_string(), Prep::Cast(D::Date32), Check::Date)),
-        D::Time32(unit) => checked("TIME", Check::Time(*unit)),
-        D::Time64(TimeUnit::Microsecond) => checked("TIME", Check::Time(TimeUnit::Microsecond)),
+        D::Time32(_) | D::Time64(TimeUnit::Microsecond) => checked("TIME", Check::Time),
         D::Time64(_) => Some((
             "TIME".to_string(),
             Prep::Cast(D::Time64(TimeUnit::Microsecond)),
-            Check::Time(TimeUnit::Microsecond),
+            Check::Time,
         )),
         D::Timestamp(unit, tz) => {
             let pg = if tz.is_some() {
@@ -173,14 +172,11 @@ fn map_field(field: &Field) -> Option<(String, Prep, Check)> {
             } else {
                 "TIMESTAMP"
             };
-            let (prep, unit) = match unit {
-                TimeUnit::Nanosecond => (
-                    Prep::Cast(D::Timestamp(TimeUnit::Microsecond, tz.clone())),
-                    TimeUnit::Microsecond,
-                ),
-                unit => (Prep::None, *unit),
+            let prep = match unit {
+                TimeUnit::Nanosecond => Prep::Cast(D::Timestamp(TimeUnit::Microsecond, tz.clone())),
+                _ => Prep::None,
             };
-            Some((pg.to_string(), prep, Check::Timestamp(unit)))
+            Some((pg.to_string(), prep, Check::Timestamp))
         }
         D::Duration(TimeUnit::Nanosecond) => Some((
             "INTERVAL".to_string(),
