@@ -33,6 +33,7 @@ pub use demo::{DemoSummary, DemoWarehouse, run_demo, write_demo_config};
 pub use error::RunnerError;
 pub use progress::Progress;
 pub use query::{query, render_query};
+pub use weft_warehouse::{RunRecord, RunStatus};
 
 /// What `weft run` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -169,20 +170,8 @@ pub async fn run(
     let stage = config.stage.open()?;
     // An unreachable bucket or refused credentials fail here, before any API call.
     stage.check().await?;
-    let budgets = BudgetRegistry::global();
     let mut outcome = RunOutcome::default();
     for p in selected {
-        // A source that cannot be built or connected (bad config, a token
-        // endpoint down) fails its own pipeline; the others still run.
-        let source = match build_source(&p.name, &p.connector, &p.config, budgets).await {
-            Ok(source) => source,
-            Err(e) => {
-                outcome
-                    .pipelines
-                    .push(RunReport::not_started(p.name.clone(), e.to_string()));
-                continue;
-            }
-        };
         // Two runners sharing a warehouse never run one pipeline at once.
         let _lock = match warehouse
             .lock_pipeline(&p.name, config.warehouse.lock_wait())
@@ -196,32 +185,19 @@ pub async fn run(
                 continue;
             }
         };
-        let destination = Arc::new(StagedDestination::new(
-            stage.clone(),
-            Arc::clone(&warehouse),
-        ));
-        let mut pipeline = Pipeline::new(p.name.clone(), source, destination)
-            .with_options(PipelineOptions {
-                streams: p.streams.clone(),
-                full_refresh: options.full_refresh,
-                concurrency: p.concurrency,
-                cadence: p.cadence(),
-                contract: p.contract,
-                disposition: p.write_disposition,
-                max_in_flight: p.max_concurrency,
-            })
-            .with_cancel(cancel.clone());
-        if let Some(progress) = &progress {
-            pipeline = pipeline.with_observer(progress.clone());
-        }
-        let report = pipeline.run().await?;
-        if config.stage.keep_loads > 0 && report.succeeded() {
-            for s in &report.streams {
-                stage
-                    .prune(&p.name, &s.stream, config.stage.keep_loads)
-                    .await?;
+        let mut record = RunRecord::start(&p.name, "manual");
+        warehouse.begin_run(&record).await?;
+        let report = run_pipeline(config, options, p, &stage, &warehouse, &cancel, &progress).await;
+        let report = match report {
+            Ok(report) => report,
+            Err(e) => {
+                record.finish(&RunReport::not_started(p.name.clone(), e.to_string()));
+                warehouse.end_run(&record).await?;
+                return Err(e);
             }
-        }
+        };
+        record.finish(&report);
+        warehouse.end_run(&record).await?;
         outcome.pipelines.push(report);
     }
     if options.pipeline.is_none() && !cancel.is_cancelled() {
@@ -229,6 +205,100 @@ pub async fn run(
         outcome.syncs = run_syncs(config, warehouse.as_ref(), None, false).await?;
     }
     Ok(outcome)
+}
+
+/// One pipeline's run, under its lock: a source that cannot be built or
+/// connected (bad config, a token endpoint down) fails only this pipeline.
+async fn run_pipeline(
+    config: &WeftConfig,
+    options: &RunOptions,
+    p: &PipelineConfig,
+    stage: &weft_stage::Stage,
+    warehouse: &Arc<dyn Warehouse>,
+    cancel: &CancellationToken,
+    progress: &Option<Arc<Progress>>,
+) -> Result<RunReport, RunnerError> {
+    let source =
+        match build_source(&p.name, &p.connector, &p.config, BudgetRegistry::global()).await {
+            Ok(source) => source,
+            Err(e) => return Ok(RunReport::not_started(p.name.clone(), e.to_string())),
+        };
+    let destination = Arc::new(StagedDestination::new(stage.clone(), Arc::clone(warehouse)));
+    let mut pipeline = Pipeline::new(p.name.clone(), source, destination)
+        .with_options(PipelineOptions {
+            streams: p.streams.clone(),
+            full_refresh: options.full_refresh,
+            concurrency: p.concurrency,
+            cadence: p.cadence(),
+            contract: p.contract,
+            disposition: p.write_disposition,
+            max_in_flight: p.max_concurrency,
+        })
+        .with_cancel(cancel.clone());
+    if let Some(progress) = progress {
+        pipeline = pipeline.with_observer(progress.clone());
+    }
+    let report = pipeline.run().await?;
+    if config.stage.keep_loads > 0 && report.succeeded() {
+        for s in &report.streams {
+            stage
+                .prune(&p.name, &s.stream, config.stage.keep_loads)
+                .await?;
+        }
+    }
+    Ok(report)
+}
+
+/// The latest `limit` runs recorded in the warehouse (of `pipeline`, or of
+/// every pipeline), newest first: what `weft runs` prints.
+pub async fn runs(
+    config: &WeftConfig,
+    pipeline: Option<&str>,
+    limit: usize,
+) -> Result<Vec<RunRecord>, RunnerError> {
+    if let Some(name) = pipeline {
+        config.pipeline(name)?;
+    }
+    let warehouse = open_warehouse(config).await?;
+    Ok(warehouse.runs(pipeline, limit).await?)
+}
+
+/// `weft runs` as a table: one line per run, newest first.
+pub fn render_runs(runs: &[RunRecord]) -> String {
+    let mut out = format!(
+        "{:<29} {:<16} {:<10} {:<24} {:>8} {:>10} {:>8} {:>8} {:>6}\n",
+        "run", "pipeline", "status", "started", "seconds", "rows", "rejects", "requests", "429s"
+    );
+    for r in runs {
+        let seconds = r.finished_at.map_or_else(
+            || "-".to_string(),
+            |end| {
+                format!(
+                    "{:.1}",
+                    (end - r.started_at).num_milliseconds() as f64 / 1000.0
+                )
+            },
+        );
+        out.push_str(&format!(
+            "{:<29} {:<16} {:<10} {:<24} {:>8} {:>10} {:>8} {:>8} {:>6}\n",
+            r.run_id,
+            r.pipeline,
+            r.status.to_string(),
+            r.started_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            seconds,
+            r.rows,
+            r.rejects,
+            r.requests,
+            r.rate_limited
+        ));
+        if let Some(e) = &r.error {
+            out.push_str(&format!("    error: {e}\n"));
+        }
+    }
+    if runs.is_empty() {
+        out.push_str("(no runs recorded)\n");
+    }
+    out
 }
 
 /// Runs the configured SQL models (none when `[models]` has no `dir`).

@@ -86,6 +86,21 @@ enum Command {
         #[arg(long)]
         load_id: Option<String>,
     },
+    /// List recent runs (newest first) from the warehouse's run history.
+    Runs {
+        /// Config file.
+        #[arg(long, short, default_value = "weft.toml")]
+        config: PathBuf,
+        /// Only this pipeline.
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// At most this many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one SQL statement in the configured warehouse and print the result.
     Query {
         /// Config file.
@@ -348,6 +363,24 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
                     ""
                 };
                 println!("{}: {} rows{note}", r.load_id, r.rows);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs {
+            config,
+            pipeline,
+            limit,
+            json,
+        } => {
+            let config = WeftConfig::load(&config)?;
+            let runs = weft_runner::runs(&config, pipeline.as_deref(), limit).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&runs).unwrap_or_default()
+                );
+            } else {
+                print!("{}", weft_runner::render_runs(&runs));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -116,3 +116,216 @@ fn a_missing_config_fails_naming_the_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("weft.toml"), "{}", stderr(&out));
 }
+
+/// The sandbox, served by a runtime of its own while the test runs the
+/// binary, and the demo's config for it in `dir`.
+fn sandbox_config(dir: &Path) -> (tokio::runtime::Runtime, weft_sandbox::Sandbox) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = weft_sandbox::SandboxConfig {
+        size: 20,
+        ..Default::default()
+    };
+    let sandbox = rt
+        .block_on(weft_sandbox::Sandbox::start(config.clone()))
+        .unwrap();
+    weft_runner::write_demo_config(
+        dir,
+        &sandbox,
+        &config,
+        &weft_runner::DemoWarehouse::DuckDb,
+        weft_core::SyncWriteMode::Upsert,
+        None,
+    )
+    .unwrap();
+    (rt, sandbox)
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn check_reports_each_part_and_fails_on_refused_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, sandbox) = sandbox_config(dir.path());
+    let out = weft(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "stage: ok\nwarehouse: ok\nzoom: ok\nsalesforce: ok\nstripe: ok\n"
+    );
+
+    sandbox.control().set_faults(
+        weft_sandbox::Api::Stripe,
+        weft_sandbox::Faults {
+            bad_auth: true,
+            ..Default::default()
+        },
+    );
+    let out = weft(dir.path(), &["check", "--pipeline", "stripe"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("stage: ok\nwarehouse: ok\nstripe: FAILED: "),
+        "{text}"
+    );
+    assert!(text.contains("401"), "{text}");
+    assert!(!text.contains(weft_sandbox::DEFAULT_STRIPE_KEY), "{text}");
+
+    let out = weft(dir.path(), &["check", "--pipeline", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
+    rt.block_on(sandbox.shutdown());
+}
+
+#[test]
+fn runs_lists_each_run_and_replay_reloads_the_stage_into_a_fresh_warehouse() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, sandbox) = sandbox_config(dir.path());
+    let out = weft(dir.path(), &["runs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).ends_with("(no runs recorded)\n"),
+        "{}",
+        stdout(&out)
+    );
+
+    let first = json(&weft(
+        dir.path(),
+        &["run", "--pipeline", "stripe", "--json"],
+    ));
+    let stream_rows = |report: &serde_json::Value, stream: &str| {
+        report["pipelines"][0]["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stream"] == stream)
+            .unwrap()["rows"]
+            .as_u64()
+            .unwrap()
+    };
+    let customers = stream_rows(&first, "customers");
+    let charges = stream_rows(&first, "charges");
+    assert_eq!(customers, 20);
+    assert!(charges > 0);
+
+    let runs = json(&weft(dir.path(), &["runs", "--json"]));
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["pipeline"], "stripe");
+    assert_eq!(runs[0]["status"], "succeeded");
+    assert_eq!(runs[0]["trigger"], "manual");
+    assert_eq!(runs[0]["rows"].as_u64(), Some(customers + charges));
+    assert_eq!(runs[0]["rate_limited"].as_u64(), Some(0));
+    assert!(runs[0]["requests"].as_u64().unwrap() >= 2);
+    assert!(runs[0]["finished_at"].is_string());
+    assert!(runs[0]["error"].is_null());
+
+    // Nothing changed: the second run commits nothing, and lists first.
+    let second = json(&weft(
+        dir.path(),
+        &["run", "--pipeline", "stripe", "--json"],
+    ));
+    assert_eq!(stream_rows(&second, "customers"), 0);
+    let latest = json(&weft(
+        dir.path(),
+        &["runs", "--pipeline", "stripe", "--limit", "1", "--json"],
+    ));
+    assert_eq!(latest.as_array().unwrap().len(), 1);
+    assert_eq!(latest[0]["rows"].as_u64(), Some(0));
+    assert!(latest[0]["run_id"].as_str().unwrap() > runs[0]["run_id"].as_str().unwrap());
+    let table = stdout(&weft(dir.path(), &["runs"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("run "), "{table}");
+    assert!(
+        lines[1].contains(" stripe ") && lines[1].contains(" succeeded "),
+        "{table}"
+    );
+
+    // A failed run is recorded with its error.
+    sandbox.control().set_faults(
+        weft_sandbox::Api::Stripe,
+        weft_sandbox::Faults {
+            bad_auth: true,
+            ..Default::default()
+        },
+    );
+    let failed = weft(dir.path(), &["run", "--pipeline", "stripe"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    let latest = json(&weft(dir.path(), &["runs", "--limit", "1", "--json"]));
+    assert_eq!(latest[0]["status"], "failed");
+    assert!(
+        latest[0]["error"].as_str().unwrap().contains("401"),
+        "{latest}"
+    );
+
+    // Every staged load is already in the warehouse: replay is a no-op.
+    let out = weft(
+        dir.path(),
+        &["replay", "--pipeline", "stripe", "--stream", "customers"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.is_empty());
+    assert!(
+        text.lines().all(|l| l.ends_with("(already loaded: no-op)")),
+        "{text}"
+    );
+
+    // Into a fresh warehouse from the same stage: the same customers.
+    let config = std::fs::read_to_string(dir.path().join("weft.toml")).unwrap();
+    let fresh = config.replace("path = \"weft.duckdb\"", "path = \"fresh.duckdb\"");
+    assert_ne!(fresh, config);
+    std::fs::write(dir.path().join("fresh.toml"), fresh).unwrap();
+    let out = weft(
+        dir.path(),
+        &[
+            "replay",
+            "--config",
+            "fresh.toml",
+            "--pipeline",
+            "stripe",
+            "--stream",
+            "customers",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let loaded: u64 = stdout(&out)
+        .lines()
+        .map(|l| {
+            assert!(!l.contains("no-op"), "{l}");
+            l.split(": ")
+                .nth(1)
+                .unwrap()
+                .trim_end_matches(" rows")
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(loaded, customers);
+    let count = |config: &str| {
+        json(&weft(
+            dir.path(),
+            &[
+                "query",
+                "--config",
+                config,
+                "--json",
+                "SELECT count(*) AS n, min(id) AS lo, max(id) AS hi FROM stripe.customers",
+            ],
+        ))["rows"][0]
+            .clone()
+    };
+    assert_eq!(count("fresh.toml"), count("weft.toml"));
+    assert_eq!(count("fresh.toml")[0].as_u64(), Some(customers));
+
+    let out = weft(
+        dir.path(),
+        &["replay", "--pipeline", "stripe", "--stream", "nosuch"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("nosuch"), "{}", stderr(&out));
+    rt.block_on(sandbox.shutdown());
+}

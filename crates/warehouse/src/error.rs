@@ -106,6 +106,14 @@ pub enum WarehouseError {
         #[source]
         source: serde_json::Error,
     },
+    /// A row of one of weft's own `_weft` tables does not read back.
+    #[error("{what}: {reason}")]
+    Corrupt {
+        /// Which table's row.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A temporary directory for a remote stage's files could not be created.
     #[error("temporary directory for load {load_id}: {source}")]
     TempDir {

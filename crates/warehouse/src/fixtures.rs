@@ -114,3 +114,104 @@ pub(crate) async fn stage_stream(
     w.reject(rejects).await.unwrap();
     w.finish(Some(state)).await.unwrap()
 }
+
+fn stream_report(
+    stream: &str,
+    status: weft_core::StreamStatus,
+    rows: u64,
+) -> weft_core::StreamReport {
+    weft_core::StreamReport {
+        stream: stream.to_string(),
+        status,
+        rows,
+        rejected: 1,
+        bytes: 0,
+        requests: 7,
+        retries: 0,
+        rate_limited: 2,
+        wait_ms: 0,
+        loads: 1,
+        cursor: None,
+        seconds: 0.0,
+        error: (status == weft_core::StreamStatus::Failed).then(|| "boom: it's broken".to_string()),
+        notices: Vec::new(),
+        slices: None,
+    }
+}
+
+/// The run history on any warehouse: begin/end round-trip exactly, newest
+/// first, filtered by pipeline, limited; a run left `running` is marked
+/// `abandoned` by the pipeline's next run; a failed run keeps its error.
+pub(crate) async fn run_history(wh: &dyn crate::Warehouse) {
+    use crate::{RunRecord, RunStatus};
+    use weft_core::{RunReport, StreamStatus};
+    assert!(wh.runs(None, 10).await.unwrap().is_empty());
+
+    let mut first = RunRecord::start("shop", "manual");
+    wh.begin_run(&first).await.unwrap();
+    let read = wh.runs(None, 10).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].status, RunStatus::Running);
+    assert_eq!(read[0].finished_at, None);
+    first.finish(&RunReport {
+        pipeline: "shop".into(),
+        streams: vec![
+            stream_report("customers", StreamStatus::Succeeded, 40),
+            stream_report("orders", StreamStatus::Succeeded, 2),
+        ],
+        seconds: 1.0,
+        error: None,
+    });
+    wh.end_run(&first).await.unwrap();
+
+    // Killed: never ended.
+    let killed = RunRecord::start("shop", "schedule");
+    wh.begin_run(&killed).await.unwrap();
+    let other = RunRecord::start("crm", "manual");
+    wh.begin_run(&other).await.unwrap();
+    let mut failed = RunRecord::start("shop", "manual");
+    wh.begin_run(&failed).await.unwrap();
+    failed.finish(&RunReport {
+        pipeline: "shop".into(),
+        streams: vec![stream_report("customers", StreamStatus::Failed, 0)],
+        seconds: 1.0,
+        error: None,
+    });
+    wh.end_run(&failed).await.unwrap();
+
+    let shop = wh.runs(Some("shop"), 10).await.unwrap();
+    let ids: Vec<&str> = shop.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(ids, [&failed.run_id, &killed.run_id, &first.run_id]);
+    // Times are kept to the millisecond.
+    let ms = |t: chrono::DateTime<chrono::Utc>| t.timestamp_millis();
+    assert_eq!(ms(shop[2].started_at), ms(first.started_at));
+    assert_eq!(shop[2].finished_at.map(ms), first.finished_at.map(ms));
+    let mut expected = first.clone();
+    expected.started_at = shop[2].started_at;
+    expected.finished_at = shop[2].finished_at;
+    assert_eq!(shop[2], expected);
+    assert_eq!(shop[2].status, RunStatus::Succeeded);
+    assert_eq!(
+        (
+            shop[2].rows,
+            shop[2].rejects,
+            shop[2].requests,
+            shop[2].rate_limited
+        ),
+        (42, 2, 14, 4)
+    );
+    assert_eq!(shop[1].status, RunStatus::Abandoned);
+    assert_eq!(shop[1].trigger, "schedule");
+    assert_eq!(shop[0].status, RunStatus::Failed);
+    assert_eq!(
+        shop[0].error.as_deref(),
+        Some("customers: boom: it's broken")
+    );
+
+    let all = wh.runs(None, 2).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].run_id, failed.run_id);
+    assert_eq!(all[1].run_id, other.run_id);
+    assert_eq!(all[1].status, RunStatus::Running);
+    assert!(wh.runs(Some("nope"), 10).await.unwrap().is_empty());
+}

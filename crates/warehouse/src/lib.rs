@@ -31,7 +31,8 @@
 //!   the same shape: per key the greatest cursor wins (ties to the last staged
 //!   row), merge / append / replace with null-safe key comparison, the load
 //!   row, rejects and state, all in one transaction; a known load id is a no-op;
-//! - state, loads and models are plain SQL on the `_weft` tables;
+//! - state, loads and models are plain SQL on the `_weft` tables; the run
+//!   history (`_weft._weft_runs`) comes free, through [`Warehouse::query`];
 //! - `lock_pipeline` when several runners can share the warehouse;
 //! - the sync diff runs as SQL inside the warehouse, never in weft's memory.
 //!
@@ -47,6 +48,7 @@ mod fixtures;
 mod models;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod runs;
 #[cfg(any(feature = "duckdb", feature = "postgres"))]
 mod source;
 mod sql;
@@ -59,6 +61,7 @@ pub use error::WarehouseError;
 pub use models::{MODELS_SCHEMA, Materialized, Model, ModelRun, load_models_dir};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresWarehouse;
+pub use runs::{RunRecord, RunStatus};
 #[cfg(any(feature = "duckdb", feature = "postgres"))]
 pub use source::WarehouseSource;
 pub use warehouse::{LoadRow, LoadSpec, QueryResult, RunLock, StateRow, Warehouse};

@@ -8,6 +8,7 @@ use serde::Serialize;
 use weft_core::{LoadReceipt, LoadTarget, SyncStore, WriteDisposition};
 use weft_stage::{Manifest, Stage};
 
+use crate::runs::RunRecord;
 use crate::{Model, ModelRun, WarehouseError};
 
 /// How a load is applied: the target table and the stream's keys.
@@ -218,5 +219,26 @@ pub trait Warehouse: SyncStore + Send + Sync {
     ) -> Result<RunLock, WarehouseError> {
         let _ = (pipeline, wait);
         Ok(RunLock::unlocked())
+    }
+
+    /// Records in `_weft._weft_runs` that `run` started (marking the
+    /// pipeline's earlier runs still `running` as `abandoned`: call it while
+    /// holding the pipeline's run lock).
+    async fn begin_run(&self, run: &RunRecord) -> Result<(), WarehouseError> {
+        crate::runs::begin(self, run).await
+    }
+
+    /// Records how `run` ended.
+    async fn end_run(&self, run: &RunRecord) -> Result<(), WarehouseError> {
+        crate::runs::end(self, run).await
+    }
+
+    /// The latest `limit` runs, of `pipeline` or of every pipeline, newest first.
+    async fn runs(
+        &self,
+        pipeline: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, WarehouseError> {
+        crate::runs::list(self, pipeline, limit).await
     }
 }

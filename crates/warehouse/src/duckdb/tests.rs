@@ -881,3 +881,9 @@ async fn duckdb_passes_the_destination_suite() {
         .await
         .assert_passed();
 }
+
+#[tokio::test]
+async fn run_history_round_trips() {
+    let wh = DuckDbWarehouse::open_in_memory().unwrap();
+    crate::fixtures::run_history(&wh).await;
+}

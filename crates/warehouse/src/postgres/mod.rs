@@ -418,7 +418,7 @@ impl Warehouse for PostgresWarehouse {
     /// A session-level advisory lock on `weft-run:{pipeline}`, held by a
     /// dedicated connection for as long as the [`RunLock`] lives (a killed
     /// runner's session ends, and its lock with it). The holder's host, pid
-    /// and start are recorded in `_weft._weft_runs` for the next runner's message.
+    /// and start are recorded in `_weft._weft_run_locks` for the next runner's message.
     async fn lock_pipeline(
         &self,
         pipeline: &str,
@@ -437,10 +437,10 @@ impl Warehouse for PostgresWarehouse {
                 let pid = i64::from(std::process::id());
                 client
                     .execute(
-                        "INSERT INTO _weft._weft_runs (pipeline, host, pid, started_at) \
+                        "INSERT INTO _weft._weft_run_locks (pipeline, host, pid, started_at) \
                          VALUES ($1, $2, $3, now()) ON CONFLICT (pipeline) DO UPDATE \
                          SET host = EXCLUDED.host, pid = EXCLUDED.pid, started_at = EXCLUDED.started_at",
-                        &[&pipeline, &host_name(), &pid],
+                        &[&pipeline, &crate::runs::host_name(), &pid],
                     )
                     .await
                     .map_err(pg("record run lock", &target))?;
@@ -451,7 +451,7 @@ impl Warehouse for PostgresWarehouse {
                     .query_opt(
                         "SELECT 'host ' || host || ' (pid ' || pid || ') since ' || \
                          to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
-                         FROM _weft._weft_runs WHERE pipeline = $1",
+                         FROM _weft._weft_run_locks WHERE pipeline = $1",
                         &[&pipeline],
                     )
                     .await
@@ -466,15 +466,6 @@ impl Warehouse for PostgresWarehouse {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
-}
-
-/// This machine's host name (`unknown` when the kernel does not say).
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// Rows of `sql` as JSON values (see the module doc).

@@ -2037,3 +2037,10 @@ async fn tables_and_queries_read_as_a_source_with_typed_columns() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn run_history_round_trips() {
+    let pg = start().await;
+    let wh = fresh(&pg, "runs").await;
+    crate::fixtures::run_history(wh.as_ref()).await;
+}

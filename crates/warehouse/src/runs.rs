@@ -1,0 +1,291 @@
+//! Run history: one row per pipeline run in `_weft._weft_runs`, written when
+//! the run starts and again when it ends, the same plain SQL on every
+//! warehouse (through [`Warehouse::query`]), so a new warehouse gets it free.
+
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use weft_core::RunReport;
+
+use crate::WarehouseError;
+use crate::warehouse::Warehouse;
+
+/// `CREATE TABLE` of the history (portable types; times are RFC 3339 text).
+const CREATE: &str = "CREATE TABLE IF NOT EXISTS _weft._weft_runs (\
+    run_id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, \"trigger\" TEXT NOT NULL, \
+    host TEXT NOT NULL, pid BIGINT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, \
+    status TEXT NOT NULL, \"rows\" BIGINT NOT NULL, rejects BIGINT NOT NULL, \
+    requests BIGINT NOT NULL, rate_limited BIGINT NOT NULL, error TEXT)";
+
+/// The columns [`Warehouse::runs`] reads, in [`RunRecord`] order.
+const COLUMNS: &str = "run_id, pipeline, \"trigger\", host, pid, started_at, finished_at, \
+    status, \"rows\", rejects, requests, rate_limited, error";
+
+/// How a run ended (or that it has not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Still running (or killed before it could say otherwise).
+    Running,
+    /// Every stream succeeded (or stopped at its API quota, cleanly).
+    Succeeded,
+    /// A stream failed, or the pipeline could not start.
+    Failed,
+    /// Stopped by a signal; committed loads are kept.
+    Cancelled,
+    /// Left `running` by a runner that died: a later run of the pipeline
+    /// took its lock.
+    Abandoned,
+}
+
+impl RunStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Abandoned => "abandoned",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+            RunStatus::Abandoned,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One row of `_weft._weft_runs`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRecord {
+    /// The run's id (time-ordered, unique).
+    pub run_id: String,
+    /// Pipeline name.
+    pub pipeline: String,
+    /// What started it: `manual` (`weft run`) or `schedule`.
+    pub trigger: String,
+    /// Host of the runner.
+    pub host: String,
+    /// Process id of the runner.
+    pub pid: u32,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended (`None` while running).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Rows committed.
+    pub rows: u64,
+    /// Rows rejected.
+    pub rejects: u64,
+    /// API requests made.
+    pub requests: u64,
+    /// Requests answered 429.
+    pub rate_limited: u64,
+    /// The first error, when it failed (no secrets: the report's own text).
+    pub error: Option<String>,
+}
+
+impl RunRecord {
+    /// A run of `pipeline` starting now in this process.
+    pub fn start(pipeline: &str, trigger: &str) -> Self {
+        RunRecord {
+            run_id: weft_core::new_load_id(),
+            pipeline: pipeline.to_string(),
+            trigger: trigger.to_string(),
+            host: host_name(),
+            pid: std::process::id(),
+            started_at: Utc::now(),
+            finished_at: None,
+            status: RunStatus::Running,
+            rows: 0,
+            rejects: 0,
+            requests: 0,
+            rate_limited: 0,
+            error: None,
+        }
+    }
+
+    /// The run ended now with `report`.
+    pub fn finish(&mut self, report: &RunReport) {
+        use weft_core::StreamStatus;
+        self.finished_at = Some(Utc::now());
+        let cancelled = report
+            .streams
+            .iter()
+            .any(|s| s.status == StreamStatus::Cancelled);
+        self.status = if report.succeeded() {
+            RunStatus::Succeeded
+        } else if cancelled && report.streams.iter().all(|s| s.error.is_none()) {
+            RunStatus::Cancelled
+        } else {
+            RunStatus::Failed
+        };
+        self.rows = report.rows();
+        self.rejects = report.streams.iter().map(|s| s.rejected).sum();
+        self.requests = report.streams.iter().map(|s| s.requests).sum();
+        self.rate_limited = report.streams.iter().map(|s| s.rate_limited).sum();
+        self.error = report.error.clone().or_else(|| {
+            report
+                .streams
+                .iter()
+                .find_map(|s| s.error.as_ref().map(|e| format!("{}: {e}", s.stream)))
+        });
+    }
+}
+
+/// This machine's host name (`unknown` when the kernel does not say).
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// A SQL string literal.
+fn text(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn opt_text(s: Option<&str>) -> String {
+    s.map_or_else(|| "NULL".to_string(), text)
+}
+
+fn time(t: &DateTime<Utc>) -> String {
+    text(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// Records that `run` started: earlier runs of the pipeline still marked
+/// `running` are marked `abandoned` (the caller holds the pipeline's run
+/// lock, so none of them is still going), then the run is inserted.
+pub(crate) async fn begin<W: Warehouse + ?Sized>(
+    warehouse: &W,
+    run: &RunRecord,
+) -> Result<(), WarehouseError> {
+    warehouse.query(CREATE).await?;
+    warehouse
+        .query(&format!(
+            "UPDATE _weft._weft_runs SET status = 'abandoned' \
+             WHERE pipeline = {} AND status = 'running'",
+            text(&run.pipeline)
+        ))
+        .await?;
+    warehouse
+        .query(&format!(
+            "INSERT INTO _weft._weft_runs ({COLUMNS}) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+            text(&run.run_id),
+            text(&run.pipeline),
+            text(&run.trigger),
+            text(&run.host),
+            run.pid,
+            time(&run.started_at),
+            opt_text(run.finished_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)).as_deref()),
+            text(run.status.as_str()),
+            run.rows,
+            run.rejects,
+            run.requests,
+            run.rate_limited,
+            opt_text(run.error.as_deref()),
+        ))
+        .await?;
+    Ok(())
+}
+
+/// Records how `run` ended.
+pub(crate) async fn end<W: Warehouse + ?Sized>(
+    warehouse: &W,
+    run: &RunRecord,
+) -> Result<(), WarehouseError> {
+    warehouse
+        .query(&format!(
+            "UPDATE _weft._weft_runs SET finished_at = {}, status = {}, \"rows\" = {}, \
+             rejects = {}, requests = {}, rate_limited = {}, error = {} WHERE run_id = {}",
+            opt_text(
+                run.finished_at
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+                    .as_deref()
+            ),
+            text(run.status.as_str()),
+            run.rows,
+            run.rejects,
+            run.requests,
+            run.rate_limited,
+            opt_text(run.error.as_deref()),
+            text(&run.run_id),
+        ))
+        .await?;
+    Ok(())
+}
+
+/// The latest `limit` runs (of `pipeline`, or of all), newest first.
+pub(crate) async fn list<W: Warehouse + ?Sized>(
+    warehouse: &W,
+    pipeline: Option<&str>,
+    limit: usize,
+) -> Result<Vec<RunRecord>, WarehouseError> {
+    warehouse.query(CREATE).await?;
+    let filter = pipeline.map_or_else(String::new, |p| format!("WHERE pipeline = {}", text(p)));
+    let rows = warehouse
+        .query_rows(&format!(
+            "SELECT {COLUMNS} FROM _weft._weft_runs {filter} ORDER BY run_id DESC LIMIT {limit}"
+        ))
+        .await?;
+    rows.iter().map(|r| parse(r)).collect()
+}
+
+fn parse(row: &[serde_json::Value]) -> Result<RunRecord, WarehouseError> {
+    let bad = |what: &str| WarehouseError::Corrupt {
+        what: "_weft._weft_runs row".to_string(),
+        reason: format!(
+            "{what} is missing or malformed in {}",
+            serde_json::Value::from(row.to_vec())
+        ),
+    };
+    let s = |i: usize| row.get(i).and_then(|v| v.as_str());
+    let n = |i: usize, what: &str| {
+        row.get(i)
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .ok_or_else(|| bad(what))
+    };
+    let t = |v: &str| DateTime::parse_from_rfc3339(v).map(|t| t.with_timezone(&Utc));
+    Ok(RunRecord {
+        run_id: s(0).ok_or_else(|| bad("run_id"))?.to_string(),
+        pipeline: s(1).ok_or_else(|| bad("pipeline"))?.to_string(),
+        trigger: s(2).ok_or_else(|| bad("trigger"))?.to_string(),
+        host: s(3).ok_or_else(|| bad("host"))?.to_string(),
+        pid: u32::try_from(n(4, "pid")?).map_err(|_| bad("pid"))?,
+        started_at: s(5)
+            .and_then(|v| t(v).ok())
+            .ok_or_else(|| bad("started_at"))?,
+        finished_at: match s(6) {
+            Some(v) => Some(t(v).map_err(|_| bad("finished_at"))?),
+            None => None,
+        },
+        status: s(7)
+            .and_then(RunStatus::parse)
+            .ok_or_else(|| bad("status"))?,
+        rows: n(8, "rows")?,
+        rejects: n(9, "rejects")?,
+        requests: n(10, "requests")?,
+        rate_limited: n(11, "rate_limited")?,
+        error: s(12).map(str::to_string),
+    })
+}
