@@ -168,22 +168,41 @@ enum StateAction {
     },
 }
 
-fn init_logging() {
-    let filter = EnvFilter::try_from_env("WEFT_LOG").unwrap_or_else(|_| {
-        EnvFilter::new(if std::io::stderr().is_terminal() {
-            "warn"
-        } else {
-            "info"
-        })
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() {
-        builder.compact().init();
+/// Logs go to stderr: compact warnings on a terminal, JSON lines at `info`
+/// otherwise, `WEFT_LOG` overriding the level. `weft demo` with stderr not a
+/// terminal and no `WEFT_LOG` writes them to `log_file` instead, so its
+/// summary reads cleanly; returns where they went when it was a file.
+fn init_logging(log_file: Option<PathBuf>) -> Option<PathBuf> {
+    let terminal = std::io::stderr().is_terminal();
+    let level = EnvFilter::try_from_env("WEFT_LOG");
+    let to_file = if terminal || level.is_ok() {
+        None
     } else {
-        builder.json().init();
+        log_file.and_then(|path| {
+            let dir = path.parent()?;
+            std::fs::create_dir_all(dir).ok()?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .ok()?;
+            Some((path, file))
+        })
+    };
+    let filter = level.unwrap_or_else(|_| EnvFilter::new(if terminal { "warn" } else { "info" }));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match to_file {
+        Some((path, file)) => {
+            builder
+                .json()
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
+            return Some(path);
+        }
+        None if terminal => builder.compact().with_writer(std::io::stderr).init(),
+        None => builder.json().with_writer(std::io::stderr).init(),
     }
+    None
 }
 
 fn cancel_on_ctrl_c() -> CancellationToken {
@@ -200,8 +219,13 @@ fn cancel_on_ctrl_c() -> CancellationToken {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_logging();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let demo_log = match &cli.command {
+        Command::Demo { dir, .. } => Some(dir.join("weft.log")),
+        _ => None,
+    };
+    let log = init_logging(demo_log);
+    match run(cli, log).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
@@ -215,7 +239,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
+async fn run(cli: Cli, log: Option<PathBuf>) -> Result<ExitCode, weft_runner::RunnerError> {
     match cli.command {
         Command::Run {
             config,
@@ -410,6 +434,9 @@ async fn run(cli: Cli) -> Result<ExitCode, weft_runner::RunnerError> {
             };
             let summary = weft_runner::run_demo(&dir, size, warehouse, cancel_on_ctrl_c()).await?;
             print!("{}", summary.render());
+            if log.is_some() {
+                println!("log        {}", summary.dir.join("weft.log").display());
+            }
             Ok(exit_code(summary.outcome.succeeded()))
         }
         Command::Sandbox {

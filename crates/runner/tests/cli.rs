@@ -329,3 +329,47 @@ fn runs_lists_each_run_and_replay_reloads_the_stage_into_a_fresh_warehouse() {
     assert!(stderr(&out).contains("nosuch"), "{}", stderr(&out));
     rt.block_on(sandbox.shutdown());
 }
+
+#[test]
+fn demo_prints_a_clean_summary_and_logs_to_its_dir_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_weft"))
+            .args(["demo", "--size", "20", "--dir"])
+            .arg(&demo)
+            .env_remove("WEFT_LOG")
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "",
+        "stderr is not a terminal: logs go to the file"
+    );
+    let text = stdout(&out);
+    let log = demo.canonicalize().unwrap().join("weft.log");
+    assert!(
+        text.ends_with(&format!("log        {}\n", log.display())),
+        "{text}"
+    );
+    let people: u64 = text
+        .split("people after dedupe: ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(people > 0, "{text}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = logged
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|l| l["level"].is_string()), "{logged}");
+    assert!(!logged.contains(weft_sandbox::DEFAULT_STRIPE_KEY));
+    assert!(!logged.contains(weft_sandbox::DEFAULT_MAILCHIMP_KEY));
+}
