@@ -63,6 +63,22 @@ impl Target<'_> {
         texts.pop().map(|t| serde_json::from_str(&t).unwrap())
     }
 
+    /// How many recorded runs have `status` (0 before the history exists).
+    fn runs_with_status(&self, h: &Harness, status: &str) -> i64 {
+        if matches!(self, Target::DuckDb) && !h.warehouse_path().exists() {
+            return 0;
+        }
+        let exists = "SELECT count(*) FROM information_schema.tables \
+                      WHERE table_schema = '_weft' AND table_name = '_weft_runs'";
+        if self.i64(h, exists) == 0 {
+            return 0;
+        }
+        self.i64(
+            h,
+            &format!("SELECT count(*) FROM _weft._weft_runs WHERE status = '{status}'"),
+        )
+    }
+
     fn max_created(&self, h: &Harness) -> i64 {
         match self {
             Target::DuckDb => max_unix_seconds(&h.warehouse_path(), "stripe.customers", "created"),
@@ -93,47 +109,77 @@ async fn killed_run_into_postgres_via_s3_loses_and_duplicates_nothing() {
     trials(Target::Postgres(&mut stack)).await;
 }
 
+/// The crash trials' sandbox: four streams (lists, the events feed), 40 ms
+/// per request under a live key's 100 requests/s, so the lists are read in
+/// concurrent slices (~4 in flight) over a second or more.
+fn crash_sandbox() -> SandboxConfig {
+    SandboxConfig {
+        size: 1_000,
+        api_key: "sk_live_weft_crash".into(),
+        faults: Faults {
+            latency_ms: 40,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// A commit every 200 rows: many kill points between commits.
+const CRASH_EXTRA: &str =
+    "checkpoint_rows = 200\nstreams = [\"customers\", \"charges\", \"invoices\", \"events\"]";
+
+fn weft_run(h: &Harness) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["run", "--config"])
+        .arg(&h.config_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 async fn trials(mut target: Target<'_>) {
     let trials = env_u64("WEFT_CRASH_TRIALS", 20);
     let seed = env_u64("WEFT_CRASH_SEED", 7);
     eprintln!("crash trials: {trials}, seed {seed}");
+    // How long a whole run takes on this machine now: kill points are drawn
+    // inside it, so every kill lands while the run is working.
+    let calibration = target.harness(trials, crash_sandbox(), CRASH_EXTRA).await;
+    let started = std::time::Instant::now();
+    let status = weft_run(&calibration).wait().await.unwrap();
+    let whole_run = started.elapsed();
+    assert!(status.success(), "the uninterrupted run failed: {status}");
+    assert_eq!(target.runs_with_status(&calibration, "succeeded"), 1);
+    eprintln!("an uninterrupted run takes {whole_run:?}");
+    drop(calibration);
     let mut killed_mid_slices = 0;
     for trial in 0..trials {
-        // Four streams (lists, the events feed), a commit every 200 rows and
-        // 40 ms per request under a live key's 100 requests/s: the lists are
-        // read in concurrent slices (~4 in flight), over a second or two with
-        // many kill points.
-        let sandbox = SandboxConfig {
-            size: 1_000,
-            api_key: "sk_live_weft_crash".into(),
-            faults: Faults {
-                latency_ms: 40,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let h = target
-            .harness(
-                trial,
-                sandbox,
-                "checkpoint_rows = 200\nstreams = [\"customers\", \"charges\", \"invoices\", \"events\"]",
-            )
-            .await;
-        // A seeded pseudo-random kill point between 0.2 s and 1.8 s.
+        let h = target.harness(trial, crash_sandbox(), CRASH_EXTRA).await;
+        // A seeded pseudo-random kill point between 5% and 60% of a whole run.
         let x =
             (seed ^ trial.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0x2545_f491_4f6c_dd1d);
-        let kill_after = Duration::from_millis(200 + (x >> 33) % 1600);
+        let fraction = 0.05 + 0.55 * ((x >> 33) % 1000) as f64 / 1000.0;
+        let kill_after = whole_run.mul_f64(fraction);
         eprintln!("trial {trial}: kill after {kill_after:?}");
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_weft"))
-            .args(["run", "--config"])
-            .arg(&h.config_path)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = weft_run(&h);
         tokio::time::sleep(kill_after).await;
+        // The kill lands while the run is working: the child is alive, and
+        // no run it recorded has ended.
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "trial {trial}: the run exited before its kill point"
+        );
         let _ = child.start_kill();
         let _ = child.wait().await;
+        for ended in ["succeeded", "failed", "cancelled"] {
+            assert_eq!(
+                target.runs_with_status(&h, ended),
+                0,
+                "trial {trial}: a run had {ended} before the kill"
+            );
+        }
+        let interrupted = target.runs_with_status(&h, "running");
+        assert!(interrupted <= 1, "trial {trial}");
         if target.committed_customers_state(&h).is_some_and(|s| {
             s["slices"]["windows"]
                 .as_array()
@@ -144,6 +190,10 @@ async fn trials(mut target: Target<'_>) {
 
         let report = h.run_one().await;
         assert!(report.succeeded(), "trial {trial}: {}", report.to_table());
+        // The killed run shows as abandoned once the re-run took its lock.
+        assert_eq!(target.runs_with_status(&h, "abandoned"), interrupted);
+        assert_eq!(target.runs_with_status(&h, "running"), 0);
+        assert_eq!(target.runs_with_status(&h, "succeeded"), 1);
         let expected = h.sandbox.control().stripe_customer_ids().len() as i64;
         for s in CRASH_STREAMS {
             let n = target.i64(&h, &format!("SELECT count(*) FROM stripe.{s}"));
