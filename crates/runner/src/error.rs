@@ -61,6 +61,14 @@ pub enum RunnerError {
     /// The sandbox could not start.
     #[error(transparent)]
     Sandbox(#[from] weft_sandbox::SandboxError),
+    /// `weft new connector` was given a name it cannot use, or would overwrite files.
+    #[error("new connector `{name}`: {reason}")]
+    NewConnector {
+        /// The name asked for.
+        name: String,
+        /// Why it cannot be written.
+        reason: String,
+    },
     /// A local file operation failed.
     #[error("{what} {}: {source}", path.display())]
     Io {

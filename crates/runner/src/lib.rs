@@ -11,6 +11,7 @@ mod demo;
 mod error;
 mod progress;
 mod query;
+mod scaffold;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub use demo::{DemoSummary, DemoWarehouse, run_demo, write_demo_config};
 pub use error::RunnerError;
 pub use progress::Progress;
 pub use query::{query, render_query};
+pub use scaffold::{NewConnector, new_connector};
 pub use weft_warehouse::{RunRecord, RunStatus};
 
 /// What `weft run` was asked to do.

@@ -126,6 +126,11 @@ enum Command {
         #[arg(long, value_name = "VAR")]
         postgres_url_env: Option<String>,
     },
+    /// Write a new crate from a template (`weft new connector NAME`).
+    New {
+        #[command(subcommand)]
+        what: NewWhat,
+    },
     /// Serve the sandbox APIs on loopback until Ctrl-C.
     Sandbox {
         /// Port (0 = any free port).
@@ -140,6 +145,19 @@ enum Command {
         /// Turn the documented rate limits off (benchmarks).
         #[arg(long)]
         no_rate_limits: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum NewWhat {
+    /// A connector crate copied from connectors/template, named NAME:
+    /// connectors/NAME/ and specs/NAME.toml under the workspace root.
+    Connector {
+        /// Connector name: lowercase letters, digits and `_` (e.g. `acme_crm`).
+        name: String,
+        /// The workspace root to write into.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
 }
 
@@ -438,6 +456,13 @@ async fn run(cli: Cli, log: Option<PathBuf>) -> Result<ExitCode, weft_runner::Ru
                 println!("log        {}", summary.dir.join("weft.log").display());
             }
             Ok(exit_code(summary.outcome.succeeded()))
+        }
+        Command::New {
+            what: NewWhat::Connector { name, dir },
+        } => {
+            let written = weft_runner::new_connector(&dir, &name)?;
+            print!("{}", written.next_steps(&name));
+            Ok(ExitCode::SUCCESS)
         }
         Command::Sandbox {
             port,

@@ -373,3 +373,47 @@ fn demo_prints_a_clean_summary_and_logs_to_its_dir_when_stderr_is_not_a_terminal
     assert!(!logged.contains(weft_sandbox::DEFAULT_STRIPE_KEY));
     assert!(!logged.contains(weft_sandbox::DEFAULT_MAILCHIMP_KEY));
 }
+
+#[test]
+fn new_connector_writes_a_renamed_copy_of_the_template_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = weft(dir.path(), &["new", "connector", "acme_crm"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("wrote 9 files: "), "{text}");
+    assert!(text.contains("cargo test -p weft-acme_crm"), "{text}");
+    let root = dir.path();
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let cargo = read("connectors/acme_crm/Cargo.toml");
+    assert!(cargo.contains("name = \"weft-acme_crm\""), "{cargo}");
+    let lib = read("connectors/acme_crm/src/lib.rs");
+    assert!(lib.contains("pub use source::AcmeCrmSource;"), "{lib}");
+    assert!(lib.contains("include_str!(\"../../../specs/acme_crm.toml\")"), "{lib}");
+    assert!(read("specs/acme_crm.toml").contains("connector = \"acme_crm\""));
+    // Every file of the template, each renamed everywhere.
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../connectors/template");
+    for file in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "src/config.rs",
+        "src/client.rs",
+        "src/source.rs",
+        "src/error.rs",
+        "tests/requests.rs",
+        "tests/conformance.rs",
+    ] {
+        let written = read(&format!("connectors/acme_crm/{file}"));
+        let original = std::fs::read_to_string(template.join(file)).unwrap();
+        assert!(original.contains("emplate"), "{file}");
+        assert!(!written.to_lowercase().contains("template"), "{file}: {written}");
+        assert_eq!(written.lines().count(), original.lines().count(), "{file}");
+    }
+
+    let again = weft(root, &["new", "connector", "acme_crm"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+    let bad = weft(root, &["new", "connector", "Acme"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("lowercase"), "{}", stderr(&bad));
+    assert!(!root.join("connectors/Acme").exists());
+}
