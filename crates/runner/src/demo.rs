@@ -5,7 +5,9 @@
 //! Mailchimp audience. The demo starts the sandbox in-process, writes a
 //! `weft.toml` (and the sandbox's credentials as files) under the demo
 //! directory, and runs it with exactly the code `weft run` uses. Running it
-//! again sends nothing: the model has not changed.
+//! again sends nothing: the model has not changed, and the simulated tools
+//! keep what earlier runs wrote to them (`sandbox-state.json` in the demo
+//! directory).
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +18,10 @@ use crate::{RunOptions, RunOutcome, RunnerError, WeftConfig};
 
 /// The demo's dedupe model (also in `models/demo/01_people.sql`).
 pub const PEOPLE_MODEL: &str = include_str!("../../../models/demo/01_people.sql");
+
+/// The file in the demo directory that keeps the simulated tools' state
+/// (what the demo wrote to them) from one `weft demo` to the next.
+pub const SANDBOX_STATE: &str = "sandbox-state.json";
 
 /// Where `weft demo` loads.
 #[derive(Debug, Clone, Default)]
@@ -93,11 +99,12 @@ impl DemoSummary {
         );
         let mut out = self.outcome.render();
         out.push_str(&format!(
-            "\npeople after dedupe: {} (models.people); the sandbox Mailchimp audience (fresh each demo run) holds {} members\n\n\
+            "\npeople after dedupe: {} (models.people); the sandbox Mailchimp audience holds {} members (kept in {} across demo runs)\n\n\
              warehouse  {warehouse}\nstage      {}\nconfig     {}\n\ntry:\n  \
              weft sync --config {} --dry-run\n  {client}\n",
             self.people,
             self.audience_members,
+            self.dir.join(SANDBOX_STATE).display(),
             self.stage_path.display(),
             self.config_path.display(),
             self.config_path.display(),
@@ -121,6 +128,22 @@ pub async fn run_demo(
     };
     let sandbox = Sandbox::start(sandbox_config.clone()).await?;
     let control = sandbox.control();
+    // The simulated tools keep what the demo wrote to them across runs.
+    let saved = dir.join(SANDBOX_STATE);
+    if saved.exists() {
+        let text = std::fs::read_to_string(&saved).map_err(|source| RunnerError::Io {
+            what: "reading",
+            path: saved.clone(),
+            source,
+        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| RunnerError::Io {
+                what: "parsing",
+                path: saved.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            })?;
+        control.restore_state(&value)?;
+    }
     let config_path = write_demo_config(
         &dir,
         &sandbox,
@@ -134,7 +157,9 @@ pub async fn run_demo(
     let audience_members = control
         .mailchimp_members(&control.mailchimp_list_id())
         .len();
+    let state = control.save_state();
     sandbox.shutdown().await;
+    write(&saved, &serde_json::to_string(&state).unwrap_or_default())?;
     let outcome = outcome?;
     let people = outcome
         .models

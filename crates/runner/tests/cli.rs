@@ -372,6 +372,27 @@ fn demo_prints_a_clean_summary_and_logs_to_its_dir_when_stderr_is_not_a_terminal
     assert!(lines.iter().all(|l| l["level"].is_string()), "{logged}");
     assert!(!logged.contains(weft_sandbox::DEFAULT_STRIPE_KEY));
     assert!(!logged.contains(weft_sandbox::DEFAULT_MAILCHIMP_KEY));
+
+    // The second demo sends nothing, and the audience still holds what the
+    // first one sent: the simulated tools keep their state in the demo dir.
+    let audience = |text: &str| -> u64 {
+        text.split("Mailchimp audience holds ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let sent = audience(&text);
+    assert!(sent > 0 && sent <= people, "{text}");
+    assert!(text.contains(&format!("created {sent}, updated 0")), "{text}");
+    let saved = std::fs::read_to_string(demo.join("sandbox-state.json")).unwrap();
+    assert!(!saved.contains(weft_sandbox::DEFAULT_MAILCHIMP_KEY));
+    let again = run();
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let text = stdout(&again);
+    assert_eq!(audience(&text), sent, "{text}");
+    assert!(text.contains("created 0, updated 0, deleted 0"), "{text}");
 }
 
 #[test]

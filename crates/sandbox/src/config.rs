@@ -35,6 +35,8 @@ pub const DEFAULT_ZENDESK_EMAIL: &str = "admin@weft-sandbox.example.com";
 pub const DEFAULT_ZENDESK_TOKEN: &str = "zd_weft_sandbox_token";
 /// The Intercom access token accepted by default.
 pub const DEFAULT_INTERCOM_TOKEN: &str = "ic_weft_sandbox_token";
+/// The example API's key accepted by default (`Authorization: Bearer <key>`).
+pub const DEFAULT_EXAMPLE_KEY: &str = "ex_weft_sandbox_key";
 
 /// A simulated vendor API.
 ///
@@ -56,17 +58,21 @@ pub enum Api {
     Zendesk,
     /// Intercom (`/contacts`, `/companies`, ...).
     Intercom,
+    /// The example API (`/v1/widgets`) that `connectors/template` reads: the
+    /// room a new simulated API is copied from.
+    Example,
 }
 
 impl Api {
     /// Every simulated API, in listener order (listener `k` binds `port + k`).
-    pub const ALL: [Api; 6] = [
+    pub const ALL: [Api; 7] = [
         Api::Stripe,
         Api::Zoom,
         Api::Mailchimp,
         Api::Salesforce,
         Api::Zendesk,
         Api::Intercom,
+        Api::Example,
     ];
 
     /// The lowercase name used in the control API (`?api=stripe`).
@@ -78,6 +84,7 @@ impl Api {
             Api::Salesforce => "salesforce",
             Api::Zendesk => "zendesk",
             Api::Intercom => "intercom",
+            Api::Example => "example",
         }
     }
 }
@@ -164,6 +171,8 @@ pub struct SandboxConfig {
     pub intercom_token: String,
     /// Intercom per-app limit in requests per minute, enforced per 10 s (a sixth each).
     pub intercom_requests_per_min: u32,
+    /// The example API's key (`Authorization: Bearer <key>`).
+    pub example_key: String,
 }
 
 impl Default for SandboxConfig {
@@ -190,6 +199,7 @@ impl Default for SandboxConfig {
             zendesk_requests_per_min: 700,
             intercom_token: DEFAULT_INTERCOM_TOKEN.to_owned(),
             intercom_requests_per_min: 10_000,
+            example_key: DEFAULT_EXAMPLE_KEY.to_owned(),
         }
     }
 }
@@ -221,6 +231,7 @@ impl fmt::Debug for SandboxConfig {
             .field("zendesk_requests_per_min", &self.zendesk_requests_per_min)
             .field("intercom_token", &"<redacted>")
             .field("intercom_requests_per_min", &self.intercom_requests_per_min)
+            .field("example_key", &"<redacted>")
             .finish()
     }
 }

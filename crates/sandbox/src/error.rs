@@ -54,6 +54,21 @@ pub enum SandboxError {
         /// The name given.
         name: String,
     },
+    /// The sandbox has no simulator for this API.
+    #[error("the sandbox does not serve {api}")]
+    NotServed {
+        /// The API asked for.
+        api: Api,
+    },
+    /// A saved state handed to `Control::restore_state` does not fit this
+    /// sandbox (not a JSON object, or an API's part is malformed).
+    #[error("cannot restore the sandbox state{}: {reason}", .api.map(|a| format!(" of {a}")).unwrap_or_default())]
+    InvalidSavedState {
+        /// The API whose part is malformed (`None`: the state as a whole).
+        api: Option<Api>,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Waiting for the shutdown signal failed.
     #[error("failed to wait for ctrl-c: {source}")]
     Signal {

@@ -12,38 +12,18 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderValue, Method, header};
 
-use crate::config::{Api, RetryAfterStyle};
-use crate::control::{RecordedRequest, RecordedWrite};
-use crate::state::{ApiState, Clock};
-use crate::stripe;
+use crate::config::RetryAfterStyle;
+use crate::room::{Room, VendorError};
+use crate::state::{Clock, RecordedRequest, RecordedWrite};
 
 /// Largest request body the sandbox reads (larger bodies get a 413).
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
-/// What the middleware needs: the API's state and the shared clock.
+/// What the middleware needs: the room it guards and the shared clock.
 #[derive(Clone)]
-pub(crate) struct ApiCtx {
-    pub(crate) state: Arc<ApiState>,
+pub(crate) struct FaultCtx {
+    pub(crate) room: Arc<dyn Room>,
     pub(crate) clock: Arc<Clock>,
-}
-
-/// An error every vendor answers in its own shape.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum VendorError {
-    Unauthorized,
-    RateLimited,
-    ServerError,
-}
-
-fn vendor_error(api: Api, kind: VendorError) -> Response {
-    match api {
-        Api::Stripe => stripe::vendor_error(kind),
-        Api::Zoom => crate::zoom::vendor_error(kind),
-        Api::Mailchimp => crate::mailchimp::vendor_error(kind),
-        Api::Salesforce => crate::salesforce::vendor_error(kind),
-        Api::Zendesk => crate::zendesk::vendor_error(kind),
-        Api::Intercom => crate::intercom::vendor_error(kind),
-    }
 }
 
 fn retry_after_value(style: RetryAfterStyle, seq: u64) -> String {
@@ -66,9 +46,9 @@ fn retry_after_value(style: RetryAfterStyle, seq: u64) -> String {
     }
 }
 
-fn too_many(ctx: &ApiCtx, style: RetryAfterStyle) -> Response {
-    let mut resp = vendor_error(ctx.state.api, VendorError::RateLimited);
-    let value = retry_after_value(style, ctx.state.next_retry_seq());
+fn too_many(ctx: &FaultCtx, style: RetryAfterStyle) -> Response {
+    let mut resp = ctx.room.vendor_error(VendorError::RateLimited);
+    let value = retry_after_value(style, ctx.room.state().next_retry_seq());
     if let Ok(v) = HeaderValue::from_str(&value) {
         resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
@@ -83,11 +63,12 @@ fn is_write(method: &Method) -> bool {
 }
 
 /// The middleware wrapped around every vendor route.
-pub(crate) async fn apply(State(ctx): State<ApiCtx>, req: Request, next: Next) -> Response {
+pub(crate) async fn apply(State(ctx): State<FaultCtx>, req: Request, next: Next) -> Response {
+    let state = ctx.room.state();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
-    ctx.state.record_request(RecordedRequest {
+    state.record_request(RecordedRequest {
         method: method.to_string(),
         path: path.clone(),
         query,
@@ -101,7 +82,7 @@ pub(crate) async fn apply(State(ctx): State<ApiCtx>, req: Request, next: Next) -
                 .body(Body::empty())
                 .unwrap_or_default();
         };
-        ctx.state.record_write(RecordedWrite {
+        state.record_write(RecordedWrite {
             method: method.to_string(),
             path,
             body: String::from_utf8_lossy(&bytes).into_owned(),
@@ -112,27 +93,27 @@ pub(crate) async fn apply(State(ctx): State<ApiCtx>, req: Request, next: Next) -
         req
     };
 
-    let faults = ctx.state.faults();
+    let faults = state.faults();
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }
     if faults.bad_auth {
-        return vendor_error(ctx.state.api, VendorError::Unauthorized);
+        return ctx.room.vendor_error(VendorError::Unauthorized);
     }
-    if !ctx.state.admit() {
+    if !state.admit() {
         return too_many(&ctx, faults.retry_after);
     }
-    if ctx.state.roll(faults.rate_limit_rate) {
+    if state.roll(faults.rate_limit_rate) {
         return too_many(&ctx, faults.retry_after);
     }
-    if ctx.state.roll(faults.error_rate) {
-        return vendor_error(ctx.state.api, VendorError::ServerError);
+    if state.roll(faults.error_rate) {
+        return ctx.room.vendor_error(VendorError::ServerError);
     }
     let resp = next.run(req).await;
-    if ctx.state.roll(faults.reset_rate) {
+    if state.roll(faults.reset_rate) {
         return break_body(resp, Break::Reset).await;
     }
-    if ctx.state.roll(faults.truncate_rate) {
+    if state.roll(faults.truncate_rate) {
         return break_body(resp, Break::Truncate).await;
     }
     resp

@@ -8,9 +8,51 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
 
-use crate::config::{Api, Faults};
-use crate::control::{RecordedRequest, RecordedWrite};
+use crate::config::Faults;
+
+/// A request an API received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    /// HTTP method (`GET`).
+    pub method: String,
+    /// Path without the query (`/v1/customers`).
+    pub path: String,
+    /// Raw query string, empty when there was none.
+    pub query: String,
+    /// When it arrived: milliseconds since the sandbox started.
+    pub at_ms: u64,
+}
+
+/// The most requests any one-second window of `requests` holds (a sliding
+/// window over their arrival times).
+pub fn busiest_second(requests: &[RecordedRequest]) -> usize {
+    let mut at: Vec<u64> = requests.iter().map(|r| r.at_ms).collect();
+    at.sort_unstable();
+    let mut best = 0;
+    let mut lo = 0;
+    for hi in 0..at.len() {
+        while at[hi] - at[lo] >= 1_000 {
+            lo += 1;
+        }
+        best = best.max(hi - lo + 1);
+    }
+    best
+}
+
+/// A write (POST/PUT/PATCH/DELETE) an API received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedWrite {
+    /// HTTP method.
+    pub method: String,
+    /// Path without the query.
+    pub path: String,
+    /// The request body as received (lossy UTF-8).
+    pub body: String,
+    /// Sandbox clock time it arrived (unix seconds).
+    pub at: i64,
+}
 
 /// The clock start unit tests generate data from (2026-11-01T00:00:00Z), so
 /// their golden values stay fixed.
@@ -100,7 +142,6 @@ pub(crate) enum RateLimit {
 
 /// Per-API run-time state.
 pub(crate) struct ApiState {
-    pub(crate) api: Api,
     faults: RwLock<Faults>,
     limit: RwLock<RateLimit>,
     documented_per_sec: u32,
@@ -113,15 +154,8 @@ pub(crate) struct ApiState {
 }
 
 impl ApiState {
-    pub(crate) fn new(
-        api: Api,
-        seed: u64,
-        faults: Faults,
-        limits_on: bool,
-        documented_per_sec: u32,
-    ) -> Self {
+    pub(crate) fn new(seed: u64, faults: Faults, limits_on: bool, documented_per_sec: u32) -> Self {
         Self {
-            api,
             faults: RwLock::new(faults),
             limit: RwLock::new(if limits_on {
                 RateLimit::Documented

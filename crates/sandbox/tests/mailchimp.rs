@@ -441,3 +441,63 @@ async fn more_than_ten_simultaneous_connections_get_429() {
     assert_eq!(body["health_status"], "Everything's Chimpy!");
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_saved_audience_is_served_again_by_a_restored_sandbox() {
+    let sb = sandbox(2, false).await;
+    let list = sb.control().mailchimp_list_id();
+    for (email, first) in [("ada@example.com", "Ada"), ("grace@example.com", "Grace")] {
+        let path = format!("/3.0/lists/{list}/members/{}", md5_hex(email));
+        let (status, body) = call(
+            &sb,
+            Method::PUT,
+            &path,
+            Some(json!({"email_address": email, "status_if_new": "subscribed", "merge_fields": {"FNAME": first}})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let erased = format!(
+        "/3.0/lists/{list}/members/{}/actions/delete-permanent",
+        md5_hex("ada@example.com")
+    );
+    let (status, _) = call(&sb, Method::POST, &erased, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let before = sb.control().mailchimp_members(&list);
+    assert_eq!(before.len(), 3);
+    let saved = sb.control().save_state();
+    assert_eq!(
+        saved.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["mailchimp"]
+    );
+    assert!(!saved.to_string().contains(DEFAULT_MAILCHIMP_KEY));
+    sb.shutdown().await;
+
+    // A fresh sandbox (no seeded members) restored from it serves the same
+    // members, and still refuses the erased one.
+    let fresh = sandbox(0, false).await;
+    assert!(fresh.control().mailchimp_members(&list).is_empty());
+    fresh.control().restore_state(&saved).unwrap();
+    assert_eq!(fresh.control().mailchimp_members(&list), before);
+    let (status, body) = call(
+        &fresh,
+        Method::PUT,
+        &format!("/3.0/lists/{list}/members/{}", md5_hex("ada@example.com")),
+        Some(json!({"email_address": "ada@example.com", "status_if_new": "subscribed"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Malformed or foreign states are errors naming what is wrong, and
+    // change nothing.
+    let err = |v: Value| fresh.control().restore_state(&v).unwrap_err().to_string();
+    assert!(err(json!([1])).contains("JSON object"));
+    assert!(err(json!({"nosuch": {}})).contains("nosuch"));
+    assert!(err(json!({"mailchimp": {"members": 3, "erased": []}})).contains("mailchimp"));
+    let mut twice = saved["mailchimp"].clone();
+    let first = twice["members"][0].clone();
+    twice["members"].as_array_mut().unwrap().push(first);
+    assert!(err(json!({"mailchimp": twice})).contains("appears twice"));
+    assert_eq!(fresh.control().mailchimp_members(&list), before);
+    fresh.shutdown().await;
+}

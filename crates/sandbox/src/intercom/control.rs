@@ -10,8 +10,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::Api;
-use crate::control::Control;
 use crate::error::SandboxError;
+use crate::room::Control;
+
+use super::IntercomState;
 
 impl Control {
     /// Updates Intercom contact `id` with JSON `fields` (contact properties)
@@ -25,7 +27,10 @@ impl Control {
                 reason: "fields must be a JSON object".to_owned(),
             });
         };
-        if self.shared.intercom.update_contact(id, fields) {
+        if self
+            .served::<IntercomState>(Api::Intercom)?
+            .update_contact(id, fields)
+        {
             Ok(())
         } else {
             Err(SandboxError::NotFound {
@@ -38,22 +43,28 @@ impl Control {
 
     /// Creates `n` Intercom contacts now and returns their ids.
     pub fn intercom_create_contacts(&self, n: usize) -> Vec<String> {
-        self.shared.intercom.create_contacts(n)
+        self.room::<IntercomState>()
+            .map(|i| i.create_contacts(n))
+            .unwrap_or_default()
     }
 
     /// The id of every Intercom contact, generated and created.
     pub fn intercom_contact_ids(&self) -> Vec<String> {
-        self.shared.intercom.contact_ids()
+        self.room::<IntercomState>()
+            .map(IntercomState::contact_ids)
+            .unwrap_or_default()
     }
 
     /// An Intercom contact as the API serves it now.
     pub fn intercom_contact(&self, id: &str) -> Option<Value> {
-        self.shared.intercom.contact(id)
+        self.room::<IntercomState>()?.contact(id)
     }
 
     /// Contacts created or updated through the Intercom API, as they are now.
     pub fn intercom_written_contacts(&self) -> Vec<Value> {
-        self.shared.intercom.written_contacts()
+        self.room::<IntercomState>()
+            .map(IntercomState::written_contacts)
+            .unwrap_or_default()
     }
 }
 
@@ -89,7 +100,7 @@ async fn written(State(c): State<Control>) -> Json<Value> {
 }
 
 /// The `/__sandbox/intercom/` routes.
-pub(crate) fn routes() -> Router<Control> {
+pub(super) fn routes() -> Router<Control> {
     Router::new()
         .route("/__sandbox/intercom/contacts/{id}/update", post(update))
         .route("/__sandbox/intercom/contacts/create", post(create))

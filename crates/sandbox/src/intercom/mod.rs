@@ -22,16 +22,15 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 
-use crate::faults::VendorError;
+use crate::config::Api;
 use crate::hash::h;
 use crate::people::person;
+use crate::room::{Control, Room, VendorError};
 use crate::state::{ApiState, Clock, RateLimit, lock};
 use crate::timeline::{Key, Timeline};
 use crate::window::Window;
 
 use data::{Kind, Universe};
-
-pub(crate) use control::routes as control_routes;
 
 /// The API version answered when the request names none.
 const DEFAULT_VERSION: &str = "2.16";
@@ -102,7 +101,7 @@ fn invalid(message: &str) -> Response {
 }
 
 /// Intercom's body for an error the fault layer produces.
-pub(crate) fn vendor_error(kind: VendorError) -> Response {
+fn vendor_error(kind: VendorError) -> Response {
     match kind {
         VendorError::Unauthorized => unauthorized(),
         VendorError::RateLimited => error(
@@ -356,7 +355,7 @@ impl IntercomState {
 type Shared = Arc<IntercomState>;
 
 /// The Intercom routes (without the fault layer).
-pub(crate) fn router(state: Shared) -> Router {
+fn router(state: Shared) -> Router {
     Router::new()
         .route("/contacts", get(list_contacts).post(create_contact))
         .route("/contacts/search", post(search_contacts))
@@ -370,6 +369,28 @@ pub(crate) fn router(state: Shared) -> Router {
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "Resource Not Found") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits))
         .with_state(state)
+}
+
+impl Room for IntercomState {
+    fn api(&self) -> Api {
+        Api::Intercom
+    }
+
+    fn state(&self) -> &Arc<ApiState> {
+        &self.api
+    }
+
+    fn routes(self: Arc<Self>) -> Router {
+        router(self)
+    }
+
+    fn control_routes(&self) -> Router<Control> {
+        control::routes()
+    }
+
+    fn vendor_error(&self, kind: VendorError) -> Response {
+        vendor_error(kind)
+    }
 }
 
 /// Authentication, the rate limit and its headers, and the version echo.

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use md5::{Digest, Md5};
+use serde::Deserialize as _;
 use serde_json::{Map, Value, json};
 
 use crate::hash::h;
@@ -52,7 +53,8 @@ pub(crate) fn looks_real(email: &str) -> bool {
 }
 
 /// One list member.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Member {
     pub(crate) email: String,
     pub(crate) hash: String,
@@ -74,7 +76,50 @@ pub(crate) struct Members {
     pub(crate) erased: HashSet<String>,
 }
 
+/// What [`Members::save`] writes: every member in list order, and the
+/// permanently deleted hashes.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Saved {
+    members: Vec<Member>,
+    erased: Vec<String>,
+}
+
 impl Members {
+    /// The whole audience as JSON (see [`Members::restore`]).
+    pub(crate) fn save(&self) -> Value {
+        let mut erased: Vec<String> = self.erased.iter().cloned().collect();
+        erased.sort_unstable();
+        serde_json::to_value(Saved {
+            members: self.all.clone(),
+            erased,
+        })
+        .unwrap_or(Value::Null)
+    }
+
+    /// An audience from what [`Members::save`] wrote; an error says what
+    /// does not fit (a malformed member, two members with one hash).
+    pub(crate) fn restore(saved: &Value) -> Result<Members, String> {
+        let saved = Saved::deserialize(saved).map_err(|e| e.to_string())?;
+        let mut by_hash = HashMap::with_capacity(saved.members.len());
+        for (i, m) in saved.members.iter().enumerate() {
+            if m.hash != subscriber_hash(&m.email) {
+                return Err(format!(
+                    "member {i}: hash {} is not that of its email",
+                    m.hash
+                ));
+            }
+            if by_hash.insert(m.hash.clone(), i).is_some() {
+                return Err(format!("member {i}: {} appears twice", m.email));
+            }
+        }
+        Ok(Members {
+            all: saved.members,
+            by_hash,
+            erased: saved.erased.into_iter().collect(),
+        })
+    }
+
     /// `n` subscribed members from the shared people, changed over the 30
     /// days before `epoch` (where generated history ends).
     pub(crate) fn seeded(seed: u64, n: usize, epoch: i64) -> Self {

@@ -12,6 +12,7 @@
 // its size does not matter on that path.
 #![allow(clippy::result_large_err)]
 
+mod control;
 mod members;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -27,8 +28,10 @@ use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 
-use crate::faults::VendorError;
+use crate::config::Api;
+use crate::error::SandboxError;
 use crate::hash::h;
+use crate::room::{Control, Room, VendorError};
 use crate::state::{ApiState, Clock, RateLimit};
 
 use members::{Members, WRITABLE_STATUSES, iso, looks_real, subscriber_hash};
@@ -100,7 +103,7 @@ fn invalid(detail: &str) -> Response {
 }
 
 /// Mailchimp's body for an error the fault layer produces.
-pub(crate) fn vendor_error(kind: VendorError) -> Response {
+fn vendor_error(kind: VendorError) -> Response {
     match kind {
         VendorError::Unauthorized => problem(
             StatusCode::UNAUTHORIZED,
@@ -277,7 +280,7 @@ impl Drop for InFlight<'_> {
 
 /// Enforces Mailchimp's 10 simultaneous connections (when rate limits are on).
 /// It wraps the fault layer, so injected latency holds a connection open.
-pub(crate) async fn concurrency(State(st): State<Shared>, req: Request, next: Next) -> Response {
+async fn concurrency(State(st): State<Shared>, req: Request, next: Next) -> Response {
     if req.uri().path().starts_with("/__sandbox/") {
         return next.run(req).await;
     }
@@ -290,7 +293,7 @@ pub(crate) async fn concurrency(State(st): State<Shared>, req: Request, next: Ne
 }
 
 /// The Mailchimp routes (without the fault and connection layers).
-pub(crate) fn router(state: Shared) -> Router {
+fn router(state: Shared) -> Router {
     Router::new()
         .route("/3.0/ping", get(ping))
         .route("/3.0/lists", get(lists))
@@ -313,6 +316,52 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/3.0/campaigns", get(campaigns))
         .fallback(|| async { not_found() })
         .with_state(state)
+}
+
+impl Room for MailchimpState {
+    fn api(&self) -> Api {
+        Api::Mailchimp
+    }
+
+    fn state(&self) -> &Arc<ApiState> {
+        &self.api
+    }
+
+    fn routes(self: Arc<Self>) -> Router {
+        router(self)
+    }
+
+    fn around_faults(self: Arc<Self>, faulted: Router) -> Router {
+        faulted.layer(axum::middleware::from_fn_with_state(self, concurrency))
+    }
+
+    fn control_routes(&self) -> Router<Control> {
+        control::routes()
+    }
+
+    fn vendor_error(&self, kind: VendorError) -> Response {
+        vendor_error(kind)
+    }
+
+    /// The audience's members (seeded and written), and the erased hashes.
+    fn save(&self) -> Option<Value> {
+        Some(
+            self.members
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .save(),
+        )
+    }
+
+    fn restore(&self, saved: &Value) -> Result<(), SandboxError> {
+        let members =
+            Members::restore(saved).map_err(|reason| SandboxError::InvalidSavedState {
+                api: Some(Api::Mailchimp),
+                reason,
+            })?;
+        *self.members.write().unwrap_or_else(PoisonError::into_inner) = members;
+        Ok(())
+    }
 }
 
 fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {

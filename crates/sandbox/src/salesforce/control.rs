@@ -11,9 +11,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::Api;
-use crate::control::Control;
 use crate::error::SandboxError;
+use crate::room::Control;
 
+use super::SalesforceState;
 use super::schema::SObject;
 use super::store::{Raw, convert};
 
@@ -40,7 +41,7 @@ impl Control {
         id: &str,
         fields: Value,
     ) -> Result<(), SandboxError> {
-        let sf = &self.shared.salesforce;
+        let sf = self.served::<SalesforceState>(Api::Salesforce)?;
         let obj = object(object_name)?;
         let values = values(obj, id, &fields)?;
         let mut store = sf.write();
@@ -55,7 +56,7 @@ impl Control {
 
     /// Deletes a Salesforce record: it then appears only in `queryAll`, with `IsDeleted: true`.
     pub fn salesforce_delete(&self, object_name: &str, id: &str) -> Result<(), SandboxError> {
-        let sf = &self.shared.salesforce;
+        let sf = self.served::<SalesforceState>(Api::Salesforce)?;
         let obj = object(object_name)?;
         let mut store = sf.write();
         let i = sf
@@ -73,7 +74,7 @@ impl Control {
         object_name: &str,
         fields: Value,
     ) -> Result<String, SandboxError> {
-        let sf = &self.shared.salesforce;
+        let sf = self.served::<SalesforceState>(Api::Salesforce)?;
         let obj = object(object_name)?;
         let values = values(obj, "(new)", &fields)?;
         let i = sf.write().create(&sf.org, obj, values, sf.clock.now());
@@ -82,7 +83,7 @@ impl Control {
 
     /// Ids of every live record of a Salesforce object, in Id order (meant for small sandboxes).
     pub fn salesforce_ids(&self, object_name: &str) -> Result<Vec<String>, SandboxError> {
-        let sf = &self.shared.salesforce;
+        let sf = self.served::<SalesforceState>(Api::Salesforce)?;
         let obj = object(object_name)?;
         let store = sf.read();
         Ok((0..store.total(&sf.org, obj))
@@ -94,7 +95,7 @@ impl Control {
     /// Records of a Salesforce object written through the API (composite
     /// upsert, Bulk 2.0 ingest), as they are now, in first-write order.
     pub fn salesforce_upserted(&self, object_name: &str) -> Result<Vec<Value>, SandboxError> {
-        let sf = &self.shared.salesforce;
+        let sf = self.served::<SalesforceState>(Api::Salesforce)?;
         let obj = object(object_name)?;
         let rows = sf.read().upserted(obj);
         Ok(rows.into_iter().map(|i| sf.record_json(obj, i)).collect())
@@ -103,12 +104,15 @@ impl Control {
     /// Sets the Salesforce daily API request allocation (requests beyond it get
     /// `REQUEST_LIMIT_EXCEEDED`).
     pub fn salesforce_set_daily_allocation(&self, requests: u64) {
-        self.shared.salesforce.set_allocation(requests);
+        if let Some(sf) = self.room::<SalesforceState>() {
+            sf.set_allocation(requests);
+        }
     }
 
     /// Salesforce API requests counted against the daily allocation so far.
     pub fn salesforce_api_usage(&self) -> u64 {
-        self.shared.salesforce.api_usage()
+        self.room::<SalesforceState>()
+            .map_or(0, SalesforceState::api_usage)
     }
 }
 
@@ -160,7 +164,7 @@ fn err(e: &SandboxError) -> Response {
 }
 
 /// The `/__sandbox/salesforce/` routes.
-pub(crate) fn routes() -> Router<Control> {
+pub(super) fn routes() -> Router<Control> {
     Router::new()
         .route("/__sandbox/salesforce/limits", post(set_allocation))
         .route("/__sandbox/salesforce/{obj}/create", post(create))

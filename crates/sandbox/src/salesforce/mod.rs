@@ -28,17 +28,15 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::Drift;
-use crate::faults::VendorError;
+use crate::config::{Api, Drift};
 use crate::json::Obj;
+use crate::room::{Control, Room, VendorError};
 use crate::state::{ApiState, Clock, lock};
 
 use data::{Org, Val};
 use errors::SfError;
 use schema::SObject;
 use store::{Raw, Store};
-
-pub(crate) use control::routes as control_routes;
 
 /// Records per `query` batch (the default and the maximum `batchSize`).
 const QUERY_BATCH: usize = 2_000;
@@ -221,7 +219,7 @@ pub(crate) fn respond_json(status: StatusCode, body: String) -> Response {
 }
 
 /// Salesforce's body for an error the fault layer produces.
-pub(crate) fn vendor_error(kind: VendorError) -> Response {
+fn vendor_error(kind: VendorError) -> Response {
     match kind {
         VendorError::Unauthorized => SfError::invalid_session(),
         VendorError::RateLimited => SfError::new(
@@ -241,7 +239,7 @@ pub(crate) fn vendor_error(kind: VendorError) -> Response {
 type Shared = Arc<SalesforceState>;
 
 /// The Salesforce routes (without the fault layer).
-pub(crate) fn router(state: Shared) -> Router {
+fn router(state: Shared) -> Router {
     let data = Router::new()
         .route("/services/data/{v}/query", get(query))
         .route("/services/data/{v}/query/", get(query))
@@ -268,6 +266,28 @@ pub(crate) fn router(state: Shared) -> Router {
         .merge(data)
         .fallback(not_found)
         .with_state(state)
+}
+
+impl Room for SalesforceState {
+    fn api(&self) -> Api {
+        Api::Salesforce
+    }
+
+    fn state(&self) -> &Arc<ApiState> {
+        &self.api
+    }
+
+    fn routes(self: Arc<Self>) -> Router {
+        router(self)
+    }
+
+    fn control_routes(&self) -> Router<Control> {
+        control::routes()
+    }
+
+    fn vendor_error(&self, kind: VendorError) -> Response {
+        vendor_error(kind)
+    }
 }
 
 async fn not_found() -> Response {

@@ -1,6 +1,7 @@
 //! The Stripe simulator: `/v1/` list, retrieve and customer write endpoints,
 //! Stripe's authentication, errors, idempotency keys and events.
 
+mod control;
 mod data;
 mod errors;
 mod form;
@@ -20,8 +21,8 @@ use axum::routing::get;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use serde_json::{Map, Value};
 
-use crate::config::Drift;
-use crate::faults::VendorError;
+use crate::config::{Api, Drift};
+use crate::room::{Control, Room, VendorError};
 use crate::state::{ApiState, Clock, lock};
 
 use data::{Kind, Universe};
@@ -58,7 +59,7 @@ pub(crate) fn respond(status: StatusCode, body: String) -> Response {
 }
 
 /// Stripe's body for an error the fault layer produces.
-pub(crate) fn vendor_error(kind: VendorError) -> Response {
+fn vendor_error(kind: VendorError) -> Response {
     match kind {
         VendorError::Unauthorized => StripeError::unauthorized(
             "Invalid API Key provided: sk_test_********************".to_owned(),
@@ -212,7 +213,7 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 type Shared = Arc<StripeState>;
 
 /// The Stripe routes (without the fault layer).
-pub(crate) fn router(state: Shared) -> Router {
+fn router(state: Shared) -> Router {
     Router::new()
         .route("/v1/account", get(account))
         .route(
@@ -229,6 +230,28 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/v1/{collection}/{id}", get(retrieve))
         .fallback(unrecognized)
         .with_state(state)
+}
+
+impl Room for StripeState {
+    fn api(&self) -> Api {
+        Api::Stripe
+    }
+
+    fn state(&self) -> &Arc<ApiState> {
+        &self.api
+    }
+
+    fn routes(self: Arc<Self>) -> Router {
+        router(self)
+    }
+
+    fn control_routes(&self) -> Router<Control> {
+        control::routes()
+    }
+
+    fn vendor_error(&self, kind: VendorError) -> Response {
+        vendor_error(kind)
+    }
 }
 
 fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, StripeError> {
@@ -678,7 +701,6 @@ mod tests {
     fn digest_of_pages() -> String {
         use md5::{Digest, Md5};
         let api = Arc::new(ApiState::new(
-            crate::config::Api::Stripe,
             7,
             crate::config::Faults::default(),
             false,

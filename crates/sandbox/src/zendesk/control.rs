@@ -10,8 +10,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::Api;
-use crate::control::Control;
 use crate::error::SandboxError;
+use crate::room::Control;
+
+use super::ZendeskState;
 
 fn not_found(object: &'static str, id: impl ToString) -> SandboxError {
     SandboxError::NotFound {
@@ -35,7 +37,10 @@ impl Control {
         let Value::Object(fields) = fields else {
             return Err(invalid("fields must be a JSON object".to_owned()));
         };
-        match self.shared.zendesk.update_ticket(id, fields) {
+        match self
+            .served::<ZendeskState>(Api::Zendesk)?
+            .update_ticket(id, fields)
+        {
             Ok(true) => Ok(()),
             Ok(false) => Err(not_found("ticket", id)),
             Err(field) => Err(invalid(format!(
@@ -47,7 +52,7 @@ impl Control {
     /// Deletes Zendesk ticket `id`: the incremental export serves it with
     /// `status: "deleted"` and `GET /api/v2/deleted_tickets` lists it.
     pub fn zendesk_delete_ticket(&self, id: u64) -> Result<(), SandboxError> {
-        if self.shared.zendesk.delete_ticket(id) {
+        if self.served::<ZendeskState>(Api::Zendesk)?.delete_ticket(id) {
             Ok(())
         } else {
             Err(not_found("ticket", id))
@@ -56,17 +61,21 @@ impl Control {
 
     /// The id of every Zendesk ticket the exports serve (deleted ones included).
     pub fn zendesk_ticket_ids(&self) -> Vec<u64> {
-        self.shared.zendesk.ticket_ids()
+        self.room::<ZendeskState>()
+            .map(ZendeskState::ticket_ids)
+            .unwrap_or_default()
     }
 
     /// Creates `n` Zendesk end users now and returns their ids.
     pub fn zendesk_create_users(&self, n: usize) -> Vec<u64> {
-        self.shared.zendesk.create_users(n)
+        self.room::<ZendeskState>()
+            .map(|z| z.create_users(n))
+            .unwrap_or_default()
     }
 
     /// A Zendesk job status (`create_or_update_many`) with its per-user results.
     pub fn zendesk_job_status(&self, id: &str) -> Option<Value> {
-        self.shared.zendesk.job_status(id)
+        self.room::<ZendeskState>()?.job_status(id)
     }
 }
 
@@ -113,7 +122,7 @@ async fn job(State(c): State<Control>, Path(id): Path<String>) -> Response {
 }
 
 /// The `/__sandbox/zendesk/` routes.
-pub(crate) fn routes() -> Router<Control> {
+pub(super) fn routes() -> Router<Control> {
     Router::new()
         .route("/__sandbox/zendesk/tickets/{id}/update", post(update))
         .route("/__sandbox/zendesk/tickets/{id}/delete", post(delete))

@@ -21,16 +21,15 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 
-use crate::faults::VendorError;
+use crate::config::Api;
 use crate::hash::h;
 use crate::people::person;
+use crate::room::{Control, Room, VendorError};
 use crate::state::{ApiState, Clock, RateLimit};
 use crate::timeline::{Key, Timeline};
 use crate::window::{Admission, Window};
 
 use data::{Kind, USER_BASE, Universe, iso};
-
-pub(crate) use control::routes as control_routes;
 
 /// Incremental export requests per minute.
 pub(crate) const INCREMENTAL_PER_MINUTE: u32 = 10;
@@ -109,7 +108,7 @@ fn rate_limited(description: &str, retry_after: u64) -> Response {
 }
 
 /// Zendesk's body for an error the fault layer produces.
-pub(crate) fn vendor_error(kind: VendorError) -> Response {
+fn vendor_error(kind: VendorError) -> Response {
     match kind {
         VendorError::Unauthorized => unauthorized(),
         VendorError::RateLimited => error(
@@ -334,7 +333,7 @@ impl ZendeskState {
 type Shared = Arc<ZendeskState>;
 
 /// The Zendesk routes (without the fault layer), with and without `.json`.
-pub(crate) fn router(state: Shared) -> Router {
+fn router(state: Shared) -> Router {
     let mut r = Router::new();
     for suffix in ["", ".json"] {
         r = r
@@ -368,6 +367,28 @@ pub(crate) fn router(state: Shared) -> Router {
         .fallback(|| async { error(StatusCode::NOT_FOUND, "InvalidEndpoint", "Not found") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits))
         .with_state(state)
+}
+
+impl Room for ZendeskState {
+    fn api(&self) -> Api {
+        Api::Zendesk
+    }
+
+    fn state(&self) -> &Arc<ApiState> {
+        &self.api
+    }
+
+    fn routes(self: Arc<Self>) -> Router {
+        router(self)
+    }
+
+    fn control_routes(&self) -> Router<Control> {
+        control::routes()
+    }
+
+    fn vendor_error(&self, kind: VendorError) -> Response {
+        vendor_error(kind)
+    }
 }
 
 fn set_header(resp: &mut Response, name: &'static str, value: u64) {

@@ -13,6 +13,7 @@
 // its size does not matter on that path.
 #![allow(clippy::result_large_err)]
 
+mod control;
 mod data;
 
 use std::collections::HashMap;
@@ -31,8 +32,8 @@ use serde_json::{Value, json};
 
 use crate::config::Api;
 use crate::error::SandboxError;
-use crate::faults::VendorError;
 use crate::hash::{mix, parse_base62, push_base62};
+use crate::room::{Control, Room, VendorError};
 use crate::state::{ApiState, Clock, RateLimit, lock};
 
 use data::{MEETINGS_PER_USER, Registrant, Status, Universe, WEBINARS_PER_USER};
@@ -106,7 +107,7 @@ fn rate_limited(category: Category) -> Response {
 }
 
 /// Zoom's body for an error the fault layer produces.
-pub(crate) fn vendor_error(kind: VendorError) -> Response {
+fn vendor_error(kind: VendorError) -> Response {
     match kind {
         VendorError::Unauthorized => error(StatusCode::UNAUTHORIZED, 124, "Invalid access token."),
         VendorError::RateLimited => {
@@ -444,7 +445,7 @@ fn registrant_from_json(v: &Value, now: i64) -> Result<Registrant, String> {
 type Shared = Arc<ZoomState>;
 
 /// The Zoom routes (without the fault layer).
-pub(crate) fn router(state: Shared) -> Router {
+fn router(state: Shared) -> Router {
     Router::new()
         .route("/oauth/token", post(token))
         .route("/v2/users", get(list_users))
@@ -466,6 +467,28 @@ pub(crate) fn router(state: Shared) -> Router {
             )
         })
         .with_state(state)
+}
+
+impl Room for ZoomState {
+    fn api(&self) -> Api {
+        Api::Zoom
+    }
+
+    fn state(&self) -> &Arc<ApiState> {
+        &self.api
+    }
+
+    fn routes(self: Arc<Self>) -> Router {
+        router(self)
+    }
+
+    fn control_routes(&self) -> Router<Control> {
+        control::routes()
+    }
+
+    fn vendor_error(&self, kind: VendorError) -> Response {
+        vendor_error(kind)
+    }
 }
 
 fn oauth_error(error: &str, reason: &str) -> Response {

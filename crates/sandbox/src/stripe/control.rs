@@ -1,0 +1,108 @@
+//! The Stripe part of the control API: update, delete and create customers
+//! (emitting the matching events), list customer ids.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::Api;
+use crate::error::SandboxError;
+use crate::room::Control;
+
+use super::StripeState;
+
+impl Control {
+    /// Updates a Stripe customer with JSON `fields` (a JSON object of customer
+    /// fields, merged like the API merges them) and emits `customer.updated`.
+    pub fn stripe_update_customer(&self, id: &str, fields: Value) -> Result<(), SandboxError> {
+        let Value::Object(fields) = fields else {
+            return Err(SandboxError::InvalidUpdate {
+                api: Api::Stripe,
+                object: "customer",
+                id: id.to_owned(),
+                reason: "fields must be a JSON object".to_owned(),
+            });
+        };
+        self.served::<StripeState>(Api::Stripe)?
+            .update_customer(id, fields)
+            .map(|_| ())
+            .ok_or_else(|| not_found(id))
+    }
+
+    /// Deletes a Stripe customer and emits `customer.deleted`.
+    pub fn stripe_delete_customer(&self, id: &str) -> Result<(), SandboxError> {
+        if self.served::<StripeState>(Api::Stripe)?.delete_customer(id) {
+            Ok(())
+        } else {
+            Err(not_found(id))
+        }
+    }
+
+    /// Creates `n` Stripe customers at the current time (emitting
+    /// `customer.created`) and returns their ids.
+    pub fn stripe_create_customers(&self, n: usize) -> Vec<String> {
+        self.room::<StripeState>()
+            .map(|s| s.create_customers(n))
+            .unwrap_or_default()
+    }
+
+    /// Ids of every live Stripe customer, oldest first (`size` entries and more:
+    /// meant for small sandboxes).
+    pub fn stripe_customer_ids(&self) -> Vec<String> {
+        self.room::<StripeState>()
+            .map(StripeState::customer_ids)
+            .unwrap_or_default()
+    }
+}
+
+fn not_found(id: &str) -> SandboxError {
+    SandboxError::NotFound {
+        api: Api::Stripe,
+        object: "customer",
+        id: id.to_owned(),
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateMany {
+    n: usize,
+}
+
+fn err(status: StatusCode, e: &SandboxError) -> Response {
+    (status, Json(json!({"error": e.to_string()}))).into_response()
+}
+
+/// The `/__sandbox/stripe/` routes.
+pub(super) fn routes() -> Router<Control> {
+    Router::new()
+        .route("/__sandbox/stripe/customers/create", post(create))
+        .route("/__sandbox/stripe/customers/{id}/update", post(update))
+        .route("/__sandbox/stripe/customers/{id}/delete", post(delete))
+}
+
+async fn create(State(c): State<Control>, Json(m): Json<CreateMany>) -> Json<Value> {
+    Json(json!({"ids": c.stripe_create_customers(m.n)}))
+}
+
+async fn update(
+    State(c): State<Control>,
+    Path(id): Path<String>,
+    Json(fields): Json<Value>,
+) -> Response {
+    match c.stripe_update_customer(&id, fields) {
+        Ok(()) => Json(json!({"ok": true})).into_response(),
+        Err(e @ SandboxError::NotFound { .. }) => err(StatusCode::NOT_FOUND, &e),
+        Err(e) => err(StatusCode::BAD_REQUEST, &e),
+    }
+}
+
+async fn delete(State(c): State<Control>, Path(id): Path<String>) -> Response {
+    match c.stripe_delete_customer(&id) {
+        Ok(()) => Json(json!({"ok": true})).into_response(),
+        Err(e) => err(StatusCode::NOT_FOUND, &e),
+    }
+}
