@@ -175,7 +175,10 @@ mod tests {
     #[test]
     fn names_change_in_every_case() {
         assert_eq!(
-            rename("weft-template TemplateSource TEMPLATE_KEY weft_template", "help_desk"),
+            rename(
+                "weft-template TemplateSource TEMPLATE_KEY weft_template",
+                "help_desk"
+            ),
             "weft-help_desk HelpDeskSource HELP_DESK_KEY weft_help_desk"
         );
         // The sandbox's example API is left alone.

@@ -385,7 +385,10 @@ fn demo_prints_a_clean_summary_and_logs_to_its_dir_when_stderr_is_not_a_terminal
     };
     let sent = audience(&text);
     assert!(sent > 0 && sent <= people, "{text}");
-    assert!(text.contains(&format!("created {sent}, updated 0")), "{text}");
+    assert!(
+        text.contains(&format!("created {sent}, updated 0")),
+        "{text}"
+    );
     let saved = std::fs::read_to_string(demo.join("sandbox-state.json")).unwrap();
     assert!(!saved.contains(weft_sandbox::DEFAULT_MAILCHIMP_KEY));
     let again = run();
@@ -409,7 +412,10 @@ fn new_connector_writes_a_renamed_copy_of_the_template_and_never_overwrites() {
     assert!(cargo.contains("name = \"weft-acme_crm\""), "{cargo}");
     let lib = read("connectors/acme_crm/src/lib.rs");
     assert!(lib.contains("pub use source::AcmeCrmSource;"), "{lib}");
-    assert!(lib.contains("include_str!(\"../../../specs/acme_crm.toml\")"), "{lib}");
+    assert!(
+        lib.contains("include_str!(\"../../../specs/acme_crm.toml\")"),
+        "{lib}"
+    );
     assert!(read("specs/acme_crm.toml").contains("connector = \"acme_crm\""));
     // Every file of the template, each renamed everywhere.
     let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../connectors/template");
@@ -426,13 +432,20 @@ fn new_connector_writes_a_renamed_copy_of_the_template_and_never_overwrites() {
         let written = read(&format!("connectors/acme_crm/{file}"));
         let original = std::fs::read_to_string(template.join(file)).unwrap();
         assert!(original.contains("emplate"), "{file}");
-        assert!(!written.to_lowercase().contains("template"), "{file}: {written}");
+        assert!(
+            !written.to_lowercase().contains("template"),
+            "{file}: {written}"
+        );
         assert_eq!(written.lines().count(), original.lines().count(), "{file}");
     }
 
     let again = weft(root, &["new", "connector", "acme_crm"]);
     assert_eq!(again.status.code(), Some(2));
-    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
     let bad = weft(root, &["new", "connector", "Acme"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("lowercase"), "{}", stderr(&bad));
