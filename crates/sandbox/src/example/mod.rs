@@ -97,7 +97,12 @@ impl ExampleState {
             i64::try_from(h(self.seed, 0xE8A_3B1E, u64::from(i)) % HISTORY_SECS).unwrap_or(0)
         };
         // Every seventh widget shares the previous one's second.
-        let created_at = epoch - offset(if index % 7 == 0 { index - 1 } else { index });
+        let created_at = epoch
+            - offset(if index.is_multiple_of(7) {
+                index - 1
+            } else {
+                index
+            });
         let generated = Widget {
             index,
             name: format!("{} widget", person(self.seed, u64::from(index)).last_name),
