@@ -7,8 +7,6 @@
 //! binary for it and `CARGO_BIN_EXE_weft` names it (on a clean target dir too).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::time::Duration;
-
 use weft_e2e::{Harness, PgStack, max_unix_seconds, query_i64, query_strings};
 use weft_sandbox::{Faults, SandboxConfig};
 
