@@ -8,7 +8,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::config::Api;
@@ -71,6 +71,28 @@ pub(crate) trait Room: Any + Send + Sync {
         let _ = saved;
         Ok(())
     }
+}
+
+/// A control route's answer: the value as JSON, or the error as
+/// `{"error": "..."}` with 404 for an unknown object and 400 otherwise.
+pub(crate) fn control_reply(result: Result<Value, SandboxError>) -> Response {
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => control_error(&e),
+    }
+}
+
+/// A control route's error: 404 for an unknown object, 400 otherwise.
+pub(crate) fn control_error(e: &SandboxError) -> Response {
+    let status = match e {
+        SandboxError::NotFound { .. } => http::StatusCode::NOT_FOUND,
+        _ => http::StatusCode::BAD_REQUEST,
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({"error": e.to_string()})),
+    )
+        .into_response()
 }
 
 /// What every [`Control`] clone shares.

@@ -170,6 +170,10 @@ fn time(t: &DateTime<Utc>) -> String {
     text(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
+fn opt_time(t: Option<&DateTime<Utc>>) -> String {
+    t.map_or_else(|| "NULL".to_string(), time)
+}
+
 /// Records that `run` started: earlier runs of the pipeline still marked
 /// `running` are marked `abandoned` (the caller holds the pipeline's run
 /// lock, so none of them is still going), then the run is inserted.
@@ -194,7 +198,7 @@ pub(crate) async fn begin<W: Warehouse + ?Sized>(
             text(&run.host),
             run.pid,
             time(&run.started_at),
-            opt_text(run.finished_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)).as_deref()),
+            opt_time(run.finished_at.as_ref()),
             text(run.status.as_str()),
             run.rows,
             run.rejects,
@@ -215,11 +219,7 @@ pub(crate) async fn end<W: Warehouse + ?Sized>(
         .query(&format!(
             "UPDATE _weft._weft_runs SET finished_at = {}, status = {}, \"rows\" = {}, \
              rejects = {}, requests = {}, rate_limited = {}, error = {} WHERE run_id = {}",
-            opt_text(
-                run.finished_at
-                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
-                    .as_deref()
-            ),
+            opt_time(run.finished_at.as_ref()),
             text(run.status.as_str()),
             run.rows,
             run.rejects,

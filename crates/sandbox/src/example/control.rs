@@ -2,16 +2,15 @@
 //! widget (which moves its `updated_at` to the sandbox clock).
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::Api;
 use crate::error::SandboxError;
-use crate::room::Control;
+use crate::room::{Control, control_reply};
 
 use super::ExampleState;
 
@@ -50,15 +49,8 @@ async fn rename(
     Path(id): Path<String>,
     Json(r): Json<Rename>,
 ) -> Response {
-    match c.example_rename_widget(&id, &r.name) {
-        Ok(()) => Json(json!({"ok": true})).into_response(),
-        Err(e @ SandboxError::NotFound { .. }) => {
-            (StatusCode::NOT_FOUND, Json(json!({"error": e.to_string()}))).into_response()
-        }
-        Err(e) => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": e.to_string()})),
-        )
-            .into_response(),
-    }
+    control_reply(
+        c.example_rename_widget(&id, &r.name)
+            .map(|()| json!({"ok": true})),
+    )
 }

@@ -2,16 +2,15 @@
 //! the contacts syncs wrote.
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::Api;
 use crate::error::SandboxError;
-use crate::room::Control;
+use crate::room::{Control, control_reply};
 
 use super::IntercomState;
 
@@ -78,17 +77,10 @@ async fn update(
     Path(id): Path<String>,
     Json(fields): Json<Value>,
 ) -> Response {
-    match c.intercom_update_contact(&id, fields) {
-        Ok(()) => Json(json!({"ok": true})).into_response(),
-        Err(e @ SandboxError::NotFound { .. }) => {
-            (StatusCode::NOT_FOUND, Json(json!({"error": e.to_string()}))).into_response()
-        }
-        Err(e) => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": e.to_string()})),
-        )
-            .into_response(),
-    }
+    control_reply(
+        c.intercom_update_contact(&id, fields)
+            .map(|()| json!({"ok": true})),
+    )
 }
 
 async fn create(State(c): State<Control>, Json(m): Json<CreateMany>) -> Json<Value> {

@@ -6,13 +6,12 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::Api;
 use crate::error::SandboxError;
-use crate::room::Control;
+use crate::room::{Control, control_error};
 
 use super::SalesforceState;
 use super::schema::SObject;
@@ -155,14 +154,6 @@ struct Allocation {
     daily_api_requests: u64,
 }
 
-fn err(e: &SandboxError) -> Response {
-    let status = match e {
-        SandboxError::NotFound { .. } => StatusCode::NOT_FOUND,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    (status, Json(json!({"error": e.to_string()}))).into_response()
-}
-
 /// The `/__sandbox/salesforce/` routes.
 pub(super) fn routes() -> Router<Control> {
     Router::new()
@@ -186,21 +177,21 @@ async fn create(
 ) -> Response {
     match c.salesforce_create(&obj, fields) {
         Ok(id) => Json(json!({"id": id})).into_response(),
-        Err(e) => err(&e),
+        Err(e) => control_error(&e),
     }
 }
 
 async fn ids(State(c): State<Control>, Path(obj): Path<String>) -> Response {
     match c.salesforce_ids(&obj) {
         Ok(ids) => Json(json!({"ids": ids})).into_response(),
-        Err(e) => err(&e),
+        Err(e) => control_error(&e),
     }
 }
 
 async fn upserted(State(c): State<Control>, Path(obj): Path<String>) -> Response {
     match c.salesforce_upserted(&obj) {
         Ok(records) => Json(Value::Array(records)).into_response(),
-        Err(e) => err(&e),
+        Err(e) => control_error(&e),
     }
 }
 
@@ -211,13 +202,13 @@ async fn update(
 ) -> Response {
     match c.salesforce_update(&obj, &id, fields) {
         Ok(()) => Json(json!({"ok": true})).into_response(),
-        Err(e) => err(&e),
+        Err(e) => control_error(&e),
     }
 }
 
 async fn delete(State(c): State<Control>, Path((obj, id)): Path<(String, String)>) -> Response {
     match c.salesforce_delete(&obj, &id) {
         Ok(()) => Json(json!({"ok": true})).into_response(),
-        Err(e) => err(&e),
+        Err(e) => control_error(&e),
     }
 }

@@ -5,13 +5,12 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::Api;
 use crate::error::SandboxError;
-use crate::room::Control;
+use crate::room::{Control, control_error};
 
 use super::StripeState;
 
@@ -72,10 +71,6 @@ struct CreateMany {
     n: usize,
 }
 
-fn err(status: StatusCode, e: &SandboxError) -> Response {
-    (status, Json(json!({"error": e.to_string()}))).into_response()
-}
-
 /// The `/__sandbox/stripe/` routes.
 pub(super) fn routes() -> Router<Control> {
     Router::new()
@@ -95,14 +90,13 @@ async fn update(
 ) -> Response {
     match c.stripe_update_customer(&id, fields) {
         Ok(()) => Json(json!({"ok": true})).into_response(),
-        Err(e @ SandboxError::NotFound { .. }) => err(StatusCode::NOT_FOUND, &e),
-        Err(e) => err(StatusCode::BAD_REQUEST, &e),
+        Err(e) => control_error(&e),
     }
 }
 
 async fn delete(State(c): State<Control>, Path(id): Path<String>) -> Response {
     match c.stripe_delete_customer(&id) {
         Ok(()) => Json(json!({"ok": true})).into_response(),
-        Err(e) => err(StatusCode::NOT_FOUND, &e),
+        Err(e) => control_error(&e),
     }
 }

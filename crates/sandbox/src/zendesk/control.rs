@@ -5,13 +5,12 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::Api;
 use crate::error::SandboxError;
-use crate::room::Control;
+use crate::room::{Control, control_reply};
 
 use super::ZendeskState;
 
@@ -85,17 +84,7 @@ struct CreateMany {
 }
 
 fn answer(result: Result<(), SandboxError>) -> Response {
-    match result {
-        Ok(()) => Json(json!({"ok": true})).into_response(),
-        Err(e @ SandboxError::NotFound { .. }) => {
-            (StatusCode::NOT_FOUND, Json(json!({"error": e.to_string()}))).into_response()
-        }
-        Err(e) => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": e.to_string()})),
-        )
-            .into_response(),
-    }
+    control_reply(result.map(|()| json!({"ok": true})))
 }
 
 async fn update(

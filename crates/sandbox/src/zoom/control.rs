@@ -2,16 +2,15 @@
 //! webinar registrants, rename registrants.
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::Api;
 use crate::error::SandboxError;
-use crate::room::Control;
+use crate::room::{Control, control_reply};
 
 use super::ZoomState;
 
@@ -65,18 +64,6 @@ struct Rename {
     last_name: String,
 }
 
-fn err(status: StatusCode, e: &SandboxError) -> Response {
-    (status, Json(json!({"error": e.to_string()}))).into_response()
-}
-
-fn sandbox_result(r: Result<Value, SandboxError>) -> Response {
-    match r {
-        Ok(v) => Json(v).into_response(),
-        Err(e @ SandboxError::NotFound { .. }) => err(StatusCode::NOT_FOUND, &e),
-        Err(e) => err(StatusCode::BAD_REQUEST, &e),
-    }
-}
-
 /// The `/__sandbox/zoom/` routes.
 pub(super) fn routes() -> Router<Control> {
     Router::new()
@@ -100,11 +87,11 @@ async fn webinars(State(c): State<Control>) -> Json<Value> {
 }
 
 async fn registrants(State(c): State<Control>, Path(id): Path<i64>) -> Response {
-    sandbox_result(c.zoom_registrants(id).map(Value::from))
+    control_reply(c.zoom_registrants(id).map(Value::from))
 }
 
 async fn registrant_count(State(c): State<Control>, Path(id): Path<i64>) -> Response {
-    sandbox_result(c.zoom_registrant_count(id).map(|n| json!({"count": n})))
+    control_reply(c.zoom_registrant_count(id).map(|n| json!({"count": n})))
 }
 
 async fn add_registrant(
@@ -112,7 +99,7 @@ async fn add_registrant(
     Path(id): Path<i64>,
     Json(fields): Json<Value>,
 ) -> Response {
-    sandbox_result(
+    control_reply(
         c.zoom_add_registrant(id, fields)
             .map(|rid| json!({"registrant_id": rid})),
     )
@@ -123,7 +110,7 @@ async fn rename_registrant(
     Path(id): Path<String>,
     Json(r): Json<Rename>,
 ) -> Response {
-    sandbox_result(
+    control_reply(
         c.zoom_rename_registrant(&id, &r.first_name, &r.last_name)
             .map(|()| json!({"ok": true})),
     )
