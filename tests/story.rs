@@ -433,12 +433,10 @@ async fn dry_run_plans_and_calls_nothing() {
     let writes = mailchimp_writes(&h);
     let requests = control.request_count(Api::Mailchimp);
     let before = audience(&h);
-    let results = {
-        let warehouse = weft_runner::open_warehouse(&config).await.unwrap();
-        weft_runner::run_syncs(&config, warehouse.as_ref(), Some(SYNC), true)
-            .await
-            .unwrap()
-    };
+    let results = weft_runner::sync(&config, Some(SYNC), true)
+        .await
+        .unwrap()
+        .syncs;
     assert_eq!(results.len(), 1);
     let r = results[0].report.as_ref().unwrap();
     assert!(r.dry_run);

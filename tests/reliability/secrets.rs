@@ -241,13 +241,9 @@ async fn round(h: &Harness) -> Round {
             }
         }
     }
-    let warehouse = weft_runner::open_warehouse(&config).await.unwrap();
-    outcome.models = weft_runner::run_models(&config, warehouse.as_ref())
-        .await
-        .unwrap();
-    outcome.syncs = weft_runner::run_syncs(&config, warehouse.as_ref(), None, false)
-        .await
-        .unwrap();
+    let synced = weft_runner::sync(&config, None, false).await.unwrap();
+    outcome.models = synced.models;
+    outcome.syncs = synced.syncs;
     Round { outcome, errors }
 }
 

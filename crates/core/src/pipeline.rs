@@ -487,6 +487,7 @@ impl LoadProgress {
         let Some(receipt) = receipt else { return };
         tracing::info!(load_id = %receipt.load_id, rows = receipt.rows, "load committed");
         report.rows += receipt.rows;
+        report.staged_bytes += receipt.bytes;
         report.loads += 1;
         if let Some(state) = self.applying.pop_front() {
             report.cursor = Some(state.0);

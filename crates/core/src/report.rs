@@ -44,6 +44,8 @@ pub struct StreamReport {
     pub wait_ms: u64,
     /// Loads committed.
     pub loads: u64,
+    /// Parquet bytes staged by the committed loads.
+    pub staged_bytes: u64,
     /// The committed cursor at the end of the run.
     pub cursor: Option<serde_json::Value>,
     /// Wall time in seconds.
@@ -87,6 +89,7 @@ impl StreamReport {
             rate_limited: 0,
             wait_ms: 0,
             loads: 0,
+            staged_bytes: 0,
             cursor: None,
             seconds: 0.0,
             error: None,

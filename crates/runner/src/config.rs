@@ -10,6 +10,7 @@ use serde::Deserialize;
 use weft_core::{Cadence, SchemaContract, SyncSpec, SyncWriteMode, WriteDisposition};
 
 use crate::RunnerError;
+use crate::schedule::{Job, JobConfig, Schedule};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -29,6 +30,62 @@ pub struct WeftConfig {
     /// Reverse syncs: models out to SaaS tools, after the models.
     #[serde(default)]
     pub syncs: Vec<SyncConfig>,
+    /// Scheduled chains of pipelines -> models -> syncs (`weft serve`).
+    #[serde(default)]
+    pub jobs: Vec<JobConfig>,
+    /// Leases, shutdown and scheduling settings of the runner itself.
+    #[serde(default)]
+    pub runner: RunnerSettings,
+}
+
+/// `[runner]`: how runs share a warehouse and how `weft serve` behaves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunnerSettings {
+    /// A run's lease lasts this long without a heartbeat (renewed every
+    /// third of it): a killed runner's pipelines are taken over this long
+    /// after it died (at once by a runner on the same host). Default 30.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+    /// `weft serve` on SIGTERM/SIGINT: how long running jobs get to stop at
+    /// a checkpoint before the process exits anyway. Default 30.
+    #[serde(default = "default_grace_secs")]
+    pub grace_secs: u64,
+    /// `weft serve`: each scheduled run starts up to this many seconds late,
+    /// at random, so many jobs on one schedule do not start in one burst.
+    /// Default 0.
+    #[serde(default)]
+    pub jitter_secs: u64,
+    /// `weft serve`: where to serve `/metrics`, `/healthz` and `/readyz`
+    /// (e.g. `127.0.0.1:9464`); `--metrics` overrides it. Default: not served.
+    #[serde(default)]
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        RunnerSettings {
+            lease_secs: default_lease_secs(),
+            grace_secs: default_grace_secs(),
+            jitter_secs: 0,
+            metrics: None,
+        }
+    }
+}
+
+impl RunnerSettings {
+    /// The lease time to live.
+    pub fn lease_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lease_secs)
+    }
+}
+
+fn default_lease_secs() -> u64 {
+    30
+}
+
+fn default_grace_secs() -> u64 {
+    30
 }
 
 /// Where the SQL models are.
@@ -61,6 +118,12 @@ pub struct SyncConfig {
     /// Records per API call (capped by the destination's maximum).
     #[serde(default)]
     pub batch_size: Option<usize>,
+    /// Cron schedule for `weft serve` (the models, then this sync).
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// IANA time zone of `schedule`; default UTC.
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// The destination connector's own settings.
     #[serde(default)]
     pub config: toml::Table,
@@ -243,6 +306,13 @@ pub struct PipelineConfig {
     /// Overrides every stream's write disposition: `merge`, `append`, `replace`.
     #[serde(default)]
     pub write_disposition: Option<WriteDisposition>,
+    /// Cron schedule for `weft serve`, e.g. `"*/15 * * * *"` (six fields
+    /// with seconds first for short intervals: `"*/10 * * * * *"`).
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// IANA time zone of `schedule` (e.g. `Europe/Berlin`); default UTC.
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// The connector's own settings.
     #[serde(default)]
     pub config: toml::Table,
@@ -307,7 +377,80 @@ impl WeftConfig {
                 return Err(format!("sync `{}` is defined twice", s.name));
             }
         }
+        if config.runner.lease_secs == 0 {
+            return Err("[runner] lease_secs must be at least 1".to_string());
+        }
+        config.jobs()?;
         Ok(config)
+    }
+
+    /// The scheduled jobs: one per `[[jobs]]`, per pipeline with a
+    /// `schedule` and per sync with one. Errors name what is wrong where.
+    pub fn jobs(&self) -> Result<Vec<Job>, String> {
+        let mut jobs = Vec::new();
+        for p in &self.pipelines {
+            if let Some(expr) = &p.schedule {
+                jobs.push(Job {
+                    name: p.name.clone(),
+                    schedule: Schedule::parse(expr, p.timezone.as_deref())
+                        .map_err(|e| format!("pipeline `{}`: {e}", p.name))?,
+                    pipelines: vec![p.name.clone()],
+                    models: false,
+                    syncs: Vec::new(),
+                });
+            }
+        }
+        for s in &self.syncs {
+            if let Some(expr) = &s.schedule {
+                jobs.push(Job {
+                    name: s.name.clone(),
+                    schedule: Schedule::parse(expr, s.timezone.as_deref())
+                        .map_err(|e| format!("sync `{}`: {e}", s.name))?,
+                    pipelines: Vec::new(),
+                    models: true,
+                    syncs: vec![s.name.clone()],
+                });
+            }
+        }
+        for j in &self.jobs {
+            let schedule = Schedule::parse(&j.schedule, j.timezone.as_deref())
+                .map_err(|e| format!("job `{}`: {e}", j.name))?;
+            for p in &j.pipelines {
+                if !self.pipelines.iter().any(|c| &c.name == p) {
+                    return Err(format!("job `{}`: no pipeline is named `{p}`", j.name));
+                }
+            }
+            for s in &j.syncs {
+                if !self.syncs.iter().any(|c| &c.name == s) {
+                    return Err(format!("job `{}`: no sync is named `{s}`", j.name));
+                }
+            }
+            let models = j.models.unwrap_or(!j.syncs.is_empty());
+            if j.pipelines.is_empty() && j.syncs.is_empty() && !models {
+                return Err(format!(
+                    "job `{}` runs nothing: list pipelines or syncs",
+                    j.name
+                ));
+            }
+            jobs.push(Job {
+                name: j.name.clone(),
+                schedule,
+                pipelines: j.pipelines.clone(),
+                models,
+                syncs: j.syncs.clone(),
+            });
+        }
+        let mut names = std::collections::HashSet::new();
+        for j in &jobs {
+            if !names.insert(j.name.as_str()) {
+                return Err(format!(
+                    "job name `{}` is used twice (a [[jobs]] table, a scheduled pipeline \
+                     or a scheduled sync)",
+                    j.name
+                ));
+            }
+        }
+        Ok(jobs)
     }
 
     fn rebase(&mut self, base: &Path) {
@@ -417,6 +560,43 @@ api_key = { env = "STRIPE_API_KEY" } # or { file = "…" }
         assert!(err.contains("max_concurrency must be at least 1"), "{err}");
         assert!(p.config.contains_key("api_key"));
         assert!(c.pipeline("nope").is_err());
+    }
+
+    #[test]
+    fn schedules_become_jobs_and_bad_ones_name_their_place() {
+        let text = format!(
+            "{README_EXAMPLE}\n[[jobs]]\nname = \"nightly\"\nschedule = \"0 2 * * *\"\n\
+             timezone = \"Europe/Berlin\"\npipelines = [\"stripe\"]\n"
+        )
+        .replace(
+            "connector = \"stripe\"\n",
+            "connector = \"stripe\"\nschedule = \"*/10 * * * * *\"\n",
+        );
+        let c = WeftConfig::parse(&text).unwrap();
+        let jobs = c.jobs().unwrap();
+        let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(names, ["stripe", "nightly"]);
+        assert_eq!(jobs[0].pipelines, ["stripe"]);
+        assert!(!jobs[1].models, "no syncs: no models by default");
+        assert_eq!(jobs[1].schedule.expression(), "0 2 * * *");
+        let bad = text.replace("*/10 * * * * *", "*/10 * * *");
+        let err = WeftConfig::parse(&bad).unwrap_err();
+        assert!(
+            err.starts_with("pipeline `stripe`: schedule `*/10 * * *` has 4 fields"),
+            "{err}"
+        );
+        let bad = text.replace("pipelines = [\"stripe\"]", "pipelines = [\"strip\"]");
+        let err = WeftConfig::parse(&bad).unwrap_err();
+        assert_eq!(err, "job `nightly`: no pipeline is named `strip`");
+        let bad = text.replace("name = \"nightly\"", "name = \"stripe\"");
+        let err = WeftConfig::parse(&bad).unwrap_err();
+        assert!(err.contains("job name `stripe` is used twice"), "{err}");
+        let bad = text.replace("Europe/Berlin", "Europe/Nowhere");
+        let err = WeftConfig::parse(&bad).unwrap_err();
+        assert!(
+            err.starts_with("job `nightly`: timezone `Europe/Nowhere`"),
+            "{err}"
+        );
     }
 
     #[test]

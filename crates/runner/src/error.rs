@@ -69,6 +69,21 @@ pub enum RunnerError {
         /// Why it cannot be written.
         reason: String,
     },
+    /// `weft serve` was started with nothing to run.
+    #[error(
+        "nothing is scheduled: add `schedule = \"*/15 * * * *\"` to a pipeline or a sync, \
+         or a [[jobs]] table"
+    )]
+    NothingScheduled,
+    /// The metrics listener could not bind its address.
+    #[error("metrics listener on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A local file operation failed.
     #[error("{what} {}: {source}", path.display())]
     Io {

@@ -9,9 +9,12 @@ mod config;
 mod connectors;
 mod demo;
 mod error;
+mod metrics;
 mod progress;
 mod query;
 mod scaffold;
+mod schedule;
+mod serve;
 
 use std::sync::Arc;
 
@@ -23,19 +26,24 @@ use weft_core::{
 };
 use weft_http::BudgetRegistry;
 use weft_warehouse::{
-    DuckDbWarehouse, LoadSpec, ModelRun, PostgresWarehouse, StagedDestination, Warehouse,
+    Claim, DuckDbWarehouse, Lease, LeaseOptions, LoadSpec, ModelRun, PostgresWarehouse,
+    StagedDestination, Warehouse,
 };
 
 pub use config::{
-    ModelsConfig, PipelineConfig, StageConfig, SyncConfig, WarehouseConfig, WeftConfig,
+    ModelsConfig, PipelineConfig, RunnerSettings, StageConfig, SyncConfig, WarehouseConfig,
+    WeftConfig,
 };
 pub use connectors::{CONNECTORS, SYNC_TARGETS, build_source, build_sync_target, catalog};
 pub use demo::{DemoSummary, DemoWarehouse, run_demo, write_demo_config};
 pub use error::RunnerError;
+pub use metrics::{Metrics, cursor_time};
 pub use progress::Progress;
 pub use query::{query, render_query};
 pub use scaffold::{NewConnector, new_connector};
-pub use weft_warehouse::{RunRecord, RunStatus};
+pub use schedule::{Job, JobConfig, Schedule};
+pub use serve::{JobCounts, ServeOptions, ServeSummary, Server};
+pub use weft_warehouse::{RunKind, RunRecord, RunStatus};
 
 /// What `weft run` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -168,49 +176,281 @@ pub async fn run(
         Some(name) => vec![config.pipeline(name)?],
         None => config.pipelines.iter().collect(),
     };
-    let warehouse = open_warehouse(config).await?;
-    let stage = config.stage.open()?;
+    let session = Session::open(config, None).await?;
     // An unreachable bucket or refused credentials fail here, before any API call.
-    stage.check().await?;
+    session.stage.check().await?;
     let mut outcome = RunOutcome::default();
     for p in selected {
-        // Two runners sharing a warehouse never run one pipeline at once.
-        let _lock = match warehouse
-            .lock_pipeline(&p.name, config.warehouse.lock_wait())
-            .await
-        {
-            Ok(lock) => lock,
-            Err(e) => {
-                outcome
-                    .pipelines
-                    .push(RunReport::not_started(p.name.clone(), e.to_string()));
-                continue;
-            }
-        };
-        let mut record = RunRecord::start(&p.name, "manual");
-        warehouse.begin_run(&record).await?;
-        let report = run_pipeline(config, options, p, &stage, &warehouse, &cancel, &progress).await;
-        let report = match report {
-            Ok(report) => report,
-            Err(e) => {
-                record.finish(&RunReport::not_started(p.name.clone(), e.to_string()));
-                warehouse.end_run(&record).await?;
-                return Err(e);
-            }
-        };
-        record.finish(&report);
-        warehouse.end_run(&record).await?;
+        let record = RunRecord::start(&p.name, "manual");
+        let report = session
+            .pipeline(p, options, record, &cancel, &progress)
+            .await?;
         outcome.pipelines.push(report);
     }
     if options.pipeline.is_none() && !cancel.is_cancelled() {
-        outcome.models = run_models(config, warehouse.as_ref()).await?;
-        outcome.syncs = run_syncs(config, warehouse.as_ref(), None, false).await?;
+        outcome.models = session.models().await?;
+        for sync in &config.syncs {
+            let record = RunRecord::start_sync(&sync.name, "manual");
+            outcome.syncs.push(session.sync(sync, false, record).await);
+        }
     }
     Ok(outcome)
 }
 
-/// One pipeline's run, under its lock: a source that cannot be built or
-/// connected (bad config, a token endpoint down) fails only this pipeline.
+/// `weft sync`: the models, then the syncs (or only `only`); `dry_run`
+/// plans without sending (and records no run).
+pub async fn sync(
+    config: &WeftConfig,
+    only: Option<&str>,
+    dry_run: bool,
+) -> Result<RunOutcome, RunnerError> {
+    let selected: Vec<&SyncConfig> = match only {
+        Some(name) => vec![config.sync(name)?],
+        None => config.syncs.iter().collect(),
+    };
+    let session = Session::open(config, None).await?;
+    let mut outcome = RunOutcome {
+        models: session.models().await?,
+        ..RunOutcome::default()
+    };
+    for sync in selected {
+        let record = RunRecord::start_sync(&sync.name, "manual");
+        outcome
+            .syncs
+            .push(session.sync(sync, dry_run, record).await);
+    }
+    Ok(outcome)
+}
+
+/// What runs of pipelines, models and syncs share: the config, the opened
+/// warehouse and stage, and (under `weft serve`) the metrics.
+pub(crate) struct Session {
+    pub(crate) config: WeftConfig,
+    pub(crate) warehouse: Arc<dyn Warehouse>,
+    pub(crate) stage: weft_stage::Stage,
+    pub(crate) metrics: Option<Arc<Metrics>>,
+}
+
+impl Session {
+    /// Opens the configured warehouse and stage.
+    pub(crate) async fn open(
+        config: &WeftConfig,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<Session, RunnerError> {
+        Ok(Session {
+            warehouse: open_warehouse(config).await?,
+            stage: config.stage.open()?,
+            config: config.clone(),
+            metrics,
+        })
+    }
+
+    /// Takes lease `name` for `run_id` (waiting `lock_wait_secs` for a run
+    /// of another runner; a scheduled job passes its slot and waits not at all).
+    pub(crate) async fn lease(
+        &self,
+        name: &str,
+        run_id: &str,
+        slot_ms: Option<i64>,
+    ) -> Result<Claim, weft_warehouse::WarehouseError> {
+        let options = LeaseOptions {
+            ttl: self.config.runner.lease_ttl(),
+            wait: if slot_ms.is_some() {
+                std::time::Duration::ZERO
+            } else {
+                self.config.warehouse.lock_wait()
+            },
+            slot_ms,
+        };
+        let claim = Lease::acquire(Arc::clone(&self.warehouse), name, run_id, options).await;
+        if let (Some(m), Ok(Claim::Held(_))) = (&self.metrics, &claim) {
+            m.lease(name, true);
+        }
+        claim
+    }
+
+    /// Releases a lease taken with [`Session::lease`] (a failure is logged:
+    /// the lease then expires on its own).
+    pub(crate) async fn release(&self, lease: Lease) {
+        let name = lease.name().to_string();
+        if let Err(e) = lease.release().await {
+            tracing::warn!(lease = %name, error = %e, "releasing the lease failed; it expires on its own");
+        }
+        if let Some(m) = &self.metrics {
+            m.lease(&name, false);
+        }
+    }
+
+    /// One pipeline's run, under its lease, recorded in the run history: a
+    /// pipeline another runner is running, or whose source cannot be built
+    /// or connected, fails only this pipeline.
+    pub(crate) async fn pipeline(
+        &self,
+        p: &PipelineConfig,
+        options: &RunOptions,
+        mut record: RunRecord,
+        cancel: &CancellationToken,
+        progress: &Option<Arc<Progress>>,
+    ) -> Result<RunReport, RunnerError> {
+        let lease = match self
+            .lease(&format!("pipeline:{}", p.name), &record.run_id, None)
+            .await
+        {
+            Ok(Claim::Held(lease)) => lease,
+            Ok(Claim::SlotTaken { holder }) => {
+                return Ok(RunReport::not_started(p.name.clone(), holder));
+            }
+            Err(e) => return Ok(RunReport::not_started(p.name.clone(), e.to_string())),
+        };
+        // A lease lost to another runner stops this run at its next checkpoint.
+        let cancel = cancel.child_token();
+        let watch = tokio::spawn({
+            let (lost, cancel) = (lease.lost(), cancel.clone());
+            async move {
+                lost.cancelled().await;
+                cancel.cancel();
+            }
+        });
+        let result = async {
+            self.warehouse.begin_run(&record).await?;
+            let report = run_pipeline(
+                &self.config,
+                options,
+                p,
+                &self.stage,
+                &self.warehouse,
+                &cancel,
+                progress,
+            )
+            .await;
+            let (report, failure) = match report {
+                Ok(report) => (report, None),
+                Err(e) => (
+                    RunReport::not_started(p.name.clone(), e.to_string()),
+                    Some(e),
+                ),
+            };
+            record.finish(&report);
+            self.warehouse.end_run(&record).await?;
+            match failure {
+                Some(e) => Err(e),
+                None => Ok(report),
+            }
+        }
+        .await;
+        watch.abort();
+        self.release(lease).await;
+        let report = result?;
+        log_pipeline_run(&report, &record);
+        if let Some(m) = &self.metrics {
+            m.pipeline_run(&report, &record.status.to_string());
+        }
+        Ok(report)
+    }
+
+    /// Builds the configured SQL models (none when `[models]` has no `dir`).
+    pub(crate) async fn models(&self) -> Result<Vec<ModelRun>, RunnerError> {
+        run_models(&self.config, self.warehouse.as_ref()).await
+    }
+
+    /// One sync's run, under its lease and recorded in the run history
+    /// (a dry run takes no lease and records nothing).
+    pub(crate) async fn sync(
+        &self,
+        sync: &SyncConfig,
+        dry_run: bool,
+        mut record: RunRecord,
+    ) -> SyncResult {
+        let started = std::time::Instant::now();
+        let failed = |error: String| SyncResult {
+            sync: sync.name.clone(),
+            report: None,
+            error: Some(error),
+        };
+        if dry_run {
+            return match self.send(sync, true).await {
+                Ok(report) => SyncResult {
+                    sync: sync.name.clone(),
+                    report: Some(report),
+                    error: None,
+                },
+                Err(e) => failed(e),
+            };
+        }
+        let lease = match self
+            .lease(&format!("sync:{}", sync.name), &record.run_id, None)
+            .await
+        {
+            Ok(Claim::Held(lease)) => lease,
+            Ok(Claim::SlotTaken { holder }) => return failed(holder),
+            Err(e) => return failed(e.to_string()),
+        };
+        let result = async {
+            self.warehouse.begin_run(&record).await?;
+            let sent = self.send(sync, false).await;
+            record.finish_sync(sent.as_ref().map_err(String::as_str));
+            self.warehouse.end_run(&record).await?;
+            Ok::<_, RunnerError>(sent)
+        }
+        .await;
+        self.release(lease).await;
+        let result = match result {
+            Ok(Ok(report)) => SyncResult {
+                sync: sync.name.clone(),
+                report: Some(report),
+                error: None,
+            },
+            Ok(Err(e)) => failed(e),
+            Err(e) => failed(e.to_string()),
+        };
+        if let Some(m) = &self.metrics {
+            m.sync_run(
+                &sync.name,
+                result.report.as_ref(),
+                &record.status.to_string(),
+                started.elapsed().as_secs_f64(),
+            );
+        }
+        result
+    }
+
+    /// Sends one sync's changes (or plans them, dry).
+    async fn send(&self, sync: &SyncConfig, dry_run: bool) -> Result<SyncReport, String> {
+        let target =
+            build_sync_target(sync, BudgetRegistry::global()).map_err(|e| e.to_string())?;
+        let options = SyncOptions {
+            dry_run,
+            batch_size: sync.batch_size,
+        };
+        let store: &dyn SyncStore = self.warehouse.as_ref();
+        run_sync(store, &*target, &sync.spec(), options)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// One log line per pipeline run, with the figures of the run report.
+fn log_pipeline_run(report: &RunReport, record: &RunRecord) {
+    let sum = |f: fn(&weft_core::StreamReport) -> u64| report.streams.iter().map(f).sum::<u64>();
+    tracing::info!(
+        pipeline = %report.pipeline,
+        run_id = %record.run_id,
+        trigger = %record.trigger,
+        status = %record.status,
+        rows = report.rows(),
+        rejects = sum(|s| s.rejected),
+        requests = sum(|s| s.requests),
+        retries = sum(|s| s.retries),
+        rate_limited = sum(|s| s.rate_limited),
+        wait_ms = sum(|s| s.wait_ms),
+        staged_bytes = sum(|s| s.staged_bytes),
+        seconds = report.seconds,
+        error = record.error.as_deref().unwrap_or(""),
+        "pipeline run ended"
+    );
+}
+
+/// One pipeline's run, under its lease.
 async fn run_pipeline(
     config: &WeftConfig,
     options: &RunOptions,
@@ -313,42 +553,6 @@ pub async fn run_models(
     };
     let models = weft_warehouse::load_models_dir(dir)?;
     Ok(warehouse.run_models(&models).await?)
-}
-
-/// Runs the configured syncs (or only `only`); `dry_run` plans without sending.
-pub async fn run_syncs(
-    config: &WeftConfig,
-    warehouse: &dyn Warehouse,
-    only: Option<&str>,
-    dry_run: bool,
-) -> Result<Vec<SyncResult>, RunnerError> {
-    let selected: Vec<&SyncConfig> = match only {
-        Some(name) => vec![config.sync(name)?],
-        None => config.syncs.iter().collect(),
-    };
-    let store: &dyn SyncStore = warehouse;
-    let mut results = Vec::with_capacity(selected.len());
-    for sync in selected {
-        let target = build_sync_target(sync, BudgetRegistry::global())?;
-        let options = SyncOptions {
-            dry_run,
-            batch_size: sync.batch_size,
-        };
-        let result = run_sync(store, &*target, &sync.spec(), options).await;
-        results.push(match result {
-            Ok(report) => SyncResult {
-                sync: sync.name.clone(),
-                report: Some(report),
-                error: None,
-            },
-            Err(e) => SyncResult {
-                sync: sync.name.clone(),
-                report: None,
-                error: Some(e.to_string()),
-            },
-        });
-    }
-    Ok(results)
 }
 
 /// Checks the stage (write, read back, delete a probe object), the warehouse

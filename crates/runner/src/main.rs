@@ -34,6 +34,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run each scheduled job at its times until SIGTERM or Ctrl-C.
+    Serve {
+        /// Config file.
+        #[arg(long, short, default_value = "weft.toml")]
+        config: PathBuf,
+        /// Serve Prometheus metrics, /healthz and /readyz on this address
+        /// (e.g. 127.0.0.1:9464; overrides [runner] metrics).
+        #[arg(long)]
+        metrics: Option<std::net::SocketAddr>,
+    },
     /// Run the SQL models, then send model rows out to SaaS tools (reverse sync).
     Sync {
         /// Config file.
@@ -235,6 +245,34 @@ fn cancel_on_ctrl_c() -> CancellationToken {
     token
 }
 
+/// Cancelled on SIGTERM or SIGINT (Ctrl-C): what `weft serve` stops on.
+fn stop_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("stopping: no new jobs; running ones stop at their next checkpoint");
+        t.cancel();
+    });
+    token
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -280,6 +318,21 @@ async fn run(cli: Cli, log: Option<PathBuf>) -> Result<ExitCode, weft_runner::Ru
             print_outcome(&outcome, json);
             Ok(exit_code(outcome.succeeded()))
         }
+        Command::Serve { config, metrics } => {
+            let config = WeftConfig::load(&config)?;
+            let server =
+                weft_runner::Server::start(&config, weft_runner::ServeOptions { metrics }).await?;
+            let jobs = config.jobs().unwrap_or_default();
+            for job in &jobs {
+                println!("job    {:<32} {}", job.name, job.schedule.expression());
+            }
+            if let Some(addr) = server.metrics_addr() {
+                println!("metrics on http://{addr}/metrics");
+            }
+            let summary = server.run_until(stop_on_signal()).await;
+            print!("{}", summary.render());
+            Ok(exit_code(summary.stopped_in_grace))
+        }
         Command::Sync {
             config,
             sync,
@@ -287,16 +340,7 @@ async fn run(cli: Cli, log: Option<PathBuf>) -> Result<ExitCode, weft_runner::Ru
             json,
         } => {
             let config = WeftConfig::load(&config)?;
-            let warehouse = weft_runner::open_warehouse(&config).await?;
-            let models = weft_runner::run_models(&config, warehouse.as_ref()).await?;
-            let syncs =
-                weft_runner::run_syncs(&config, warehouse.as_ref(), sync.as_deref(), dry_run)
-                    .await?;
-            let outcome = weft_runner::RunOutcome {
-                pipelines: Vec::new(),
-                models,
-                syncs,
-            };
+            let outcome = weft_runner::sync(&config, sync.as_deref(), dry_run).await?;
             print_outcome(&outcome, json);
             Ok(exit_code(outcome.succeeded()))
         }

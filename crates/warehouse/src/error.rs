@@ -6,15 +6,15 @@ use arrow_schema::DataType;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WarehouseError {
-    /// Another runner holds the pipeline's run lock.
+    /// Another runner holds the lease of a pipeline, sync or job.
     #[error(
-        "pipeline `{pipeline}` is running on {holder}; waited {waited_secs} s \
+        "{what} is running on {holder}; waited {waited_secs} s \
          (raise [warehouse] lock_wait_secs to wait longer)"
     )]
-    PipelineRunning {
-        /// The pipeline.
-        pipeline: String,
-        /// Who holds it: `host H (pid P) since T`, as recorded when it was taken.
+    Running {
+        /// What is leased, e.g. "pipeline `stripe`".
+        what: String,
+        /// Who holds it: `host H (pid P) since T, run R`.
         holder: String,
         /// How long this runner waited.
         waited_secs: u64,
@@ -33,6 +33,20 @@ pub enum WarehouseError {
         /// What DuckDB said.
         #[source]
         source: ::duckdb::Error,
+    },
+    /// The DuckDB database file is held open (locked) by another process.
+    #[cfg(feature = "duckdb")]
+    #[error(
+        "warehouse {} is in use by {} (DuckDB allows one process per file: \
+         stop that process, or use a PostgreSQL warehouse to share it between runners)",
+        path.display(),
+        holder(*pid)
+    )]
+    InUse {
+        /// The database file.
+        path: std::path::PathBuf,
+        /// The process holding it, as DuckDB reported it (`None` if it did not say).
+        pid: Option<u32>,
     },
     /// A PostgreSQL statement (or the connection) failed.
     #[cfg(feature = "postgres")]
@@ -166,4 +180,13 @@ pub enum WarehouseError {
         /// Warehouse name.
         warehouse: &'static str,
     },
+}
+
+/// `pid N`, or `another process` when the holder is unknown.
+#[cfg(feature = "duckdb")]
+fn holder(pid: Option<u32>) -> String {
+    match pid {
+        Some(pid) => format!("pid {pid}"),
+        None => "another process".to_string(),
+    }
 }

@@ -131,6 +131,7 @@ fn stream_report(
         rate_limited: 2,
         wait_ms: 0,
         loads: 1,
+        staged_bytes: 0,
         cursor: None,
         seconds: 0.0,
         error: (status == weft_core::StreamStatus::Failed).then(|| "boom: it's broken".to_string()),
@@ -214,4 +215,227 @@ pub(crate) async fn run_history(wh: &dyn crate::Warehouse) {
     assert_eq!(all[1].run_id, other.run_id);
     assert_eq!(all[1].status, RunStatus::Running);
     assert!(wh.runs(Some("nope"), 10).await.unwrap().is_empty());
+
+    // A sync run in a scheduled job, named like a pipeline: its own kind,
+    // not abandoned by that pipeline's next run.
+    let slot = chrono::DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+    let mut sync = RunRecord::start_sync("shop", "manual").in_job("nightly", slot);
+    wh.begin_run(&sync).await.unwrap();
+    wh.begin_run(&RunRecord::start("shop", "manual"))
+        .await
+        .unwrap();
+    let read = wh.runs(Some("shop"), 2).await.unwrap();
+    assert_eq!(read[1].run_id, sync.run_id);
+    assert_eq!(read[1].status, RunStatus::Running);
+    assert_eq!(read[1].kind, crate::RunKind::Sync);
+    assert_eq!(read[1].job.as_deref(), Some("nightly"));
+    assert_eq!(read[1].trigger, "schedule");
+    assert_eq!(read[1].scheduled_at, Some(slot));
+    let report = weft_core::SyncReport {
+        sync: "shop".into(),
+        run_id: "r".into(),
+        plan: Default::default(),
+        created: 3,
+        updated: 2,
+        deleted: 1,
+        rejected: 1,
+        batches: 4,
+        dry_run: false,
+        samples: Vec::new(),
+    };
+    sync.finish_sync(Ok(&report));
+    wh.end_run(&sync).await.unwrap();
+    let read = wh.runs(Some("shop"), 2).await.unwrap();
+    assert_eq!(
+        (
+            read[1].status,
+            read[1].rows,
+            read[1].rejects,
+            read[1].requests
+        ),
+        (RunStatus::Succeeded, 6, 1, 4)
+    );
+    // A stream stopped by a signal carries its cancel as an error; the run
+    // is cancelled, not failed, unless a stream failed too.
+    let mut stopped = stream_report("orders", StreamStatus::Cancelled, 3);
+    stopped.error = Some("orders: cancelled".into());
+    let mut run = RunRecord::start("shop", "manual");
+    let mut report = RunReport {
+        pipeline: "shop".into(),
+        streams: vec![
+            stream_report("customers", StreamStatus::Succeeded, 1),
+            stopped,
+        ],
+        seconds: 1.0,
+        error: None,
+    };
+    run.finish(&report);
+    assert_eq!(run.status, RunStatus::Cancelled);
+    report
+        .streams
+        .push(stream_report("refunds", StreamStatus::Failed, 0));
+    run.finish(&report);
+    assert_eq!(run.status, RunStatus::Failed);
+}
+
+/// A history table made before `kind`, `job` and `scheduled_at` existed
+/// gets them, and its rows read as pipeline runs.
+pub(crate) async fn run_history_migrates(wh: &dyn crate::Warehouse) {
+    wh.query(
+        "CREATE TABLE _weft._weft_runs (\
+         run_id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, \"trigger\" TEXT NOT NULL, \
+         host TEXT NOT NULL, pid BIGINT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, \
+         status TEXT NOT NULL, \"rows\" BIGINT NOT NULL, rejects BIGINT NOT NULL, \
+         requests BIGINT NOT NULL, rate_limited BIGINT NOT NULL, error TEXT)",
+    )
+    .await
+    .unwrap();
+    wh.query(
+        "INSERT INTO _weft._weft_runs VALUES ('20260101T000000Z-old', 'shop', 'manual', 'h', 1, \
+         '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:05.000Z', 'succeeded', 7, 0, 2, 0, NULL)",
+    )
+    .await
+    .unwrap();
+    let runs = wh.runs(None, 5).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].kind, crate::RunKind::Pipeline);
+    assert_eq!((runs[0].rows, runs[0].job.clone()), (7, None));
+    let new = crate::RunRecord::start("shop", "manual");
+    wh.begin_run(&new).await.unwrap();
+    assert_eq!(wh.runs(None, 5).await.unwrap()[0].run_id, new.run_id);
+}
+
+/// Leases on any warehouse: one holder at a time, the holder named, free
+/// after release, renewed while held, taken over once expired or once its
+/// owner process is gone, lost when taken, and a scheduled time run once.
+pub(crate) async fn leases(wh: std::sync::Arc<dyn crate::Warehouse>) {
+    use crate::{Claim, Lease, LeaseOptions, WarehouseError};
+    use std::time::Duration;
+    let held = |c: Claim| match c {
+        Claim::Held(lease) => lease,
+        Claim::SlotTaken { holder } => panic!("slot taken by {holder}"),
+    };
+    let opts = LeaseOptions {
+        ttl: Duration::from_millis(600),
+        ..LeaseOptions::default()
+    };
+    let a = held(
+        Lease::acquire(wh.clone(), "pipeline:shop", "run-a", opts)
+            .await
+            .unwrap(),
+    );
+    let err = Lease::acquire(wh.clone(), "pipeline:shop", "run-b", opts)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WarehouseError::Running { .. }), "{err}");
+    let said = err.to_string();
+    assert!(
+        said.starts_with("pipeline `shop` is running on host "),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("(pid {})", std::process::id())),
+        "{said}"
+    );
+    assert!(said.contains("run run-a"), "{said}");
+    // Another name is another lease.
+    let other = held(
+        Lease::acquire(wh.clone(), "sync:shop", "run-b", opts)
+            .await
+            .unwrap(),
+    );
+    // Renewed while held: well past its ttl nobody can take it.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(
+        Lease::acquire(wh.clone(), "pipeline:shop", "run-b", opts)
+            .await
+            .is_err()
+    );
+    assert!(!a.lost().is_cancelled());
+    // Released: free at once.
+    a.release().await.unwrap();
+    let b = held(
+        Lease::acquire(wh.clone(), "pipeline:shop", "run-b", opts)
+            .await
+            .unwrap(),
+    );
+    // Dropped without release (a frozen runner): taken over once expired,
+    // and a waiting runner gets it then.
+    drop(b);
+    let waiting = LeaseOptions {
+        wait: Duration::from_secs(10),
+        ..opts
+    };
+    let started = std::time::Instant::now();
+    let c = held(
+        Lease::acquire(wh.clone(), "pipeline:shop", "run-c", waiting)
+            .await
+            .unwrap(),
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Taken over behind its back: the holder learns it lost the lease.
+    wh.query("UPDATE _weft._weft_leases SET run_id = 'thief' WHERE name = 'pipeline:shop'")
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), c.lost().cancelled())
+        .await
+        .expect("the holder notices the take-over");
+    // An owner on this host whose process is gone: taken over at once.
+    wh.query(&format!(
+        "UPDATE _weft._weft_leases SET run_id = 'dead', pid = {}, expires_ms = expires_ms + 3600000 \
+         WHERE name = 'pipeline:shop'",
+        u32::MAX - 1
+    ))
+    .await
+    .unwrap();
+    let d = held(
+        Lease::acquire(wh.clone(), "pipeline:shop", "run-d", opts)
+            .await
+            .unwrap(),
+    );
+    d.release().await.unwrap();
+    other.release().await.unwrap();
+    // A scheduled time runs once: claimed by one run, refused to the next,
+    // while the next time is free.
+    let slot = |ms| LeaseOptions {
+        slot_ms: Some(ms),
+        ..opts
+    };
+    let s1 = held(
+        Lease::acquire(wh.clone(), "job:nightly", "run-e", slot(1_000))
+            .await
+            .unwrap(),
+    );
+    s1.release().await.unwrap();
+    match Lease::acquire(wh.clone(), "job:nightly", "run-f", slot(1_000))
+        .await
+        .unwrap()
+    {
+        Claim::SlotTaken { holder } => assert!(holder.contains("run run-e"), "{holder}"),
+        Claim::Held(_) => panic!("a scheduled time ran twice"),
+    }
+    let s2 = held(
+        Lease::acquire(wh.clone(), "job:nightly", "run-f", slot(2_000))
+            .await
+            .unwrap(),
+    );
+    // A manual run of the job does not move its slot.
+    s2.release().await.unwrap();
+    held(
+        Lease::acquire(wh.clone(), "job:nightly", "run-g", opts)
+            .await
+            .unwrap(),
+    )
+    .release()
+    .await
+    .unwrap();
+    let rows = crate::leases(wh.as_ref()).await.unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["job:nightly", "pipeline:shop", "sync:shop"]);
+    assert_eq!(rows[0].slot_ms, Some(2_000));
+    assert_eq!(rows[0].run_id, "run-g");
+    assert!(
+        rows.iter().all(|r| r.expires_ms == 0),
+        "all released: {rows:?}"
+    );
 }

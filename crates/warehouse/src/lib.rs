@@ -32,8 +32,9 @@
 //!   row), merge / append / replace with null-safe key comparison, the load
 //!   row, rejects and state, all in one transaction; a known load id is a no-op;
 //! - state, loads and models are plain SQL on the `_weft` tables; the run
-//!   history (`_weft._weft_runs`) comes free, through [`Warehouse::query`];
-//! - `lock_pipeline` when several runners can share the warehouse;
+//!   history (`_weft._weft_runs`) and the leases that keep runners sharing
+//!   it from running one pipeline twice (`_weft._weft_leases`, [`Lease`])
+//!   come free, through [`Warehouse::query`];
 //! - the sync diff runs as SQL inside the warehouse, never in weft's memory.
 //!
 //! It then runs `weft_conformance::destination::run_suite` (see
@@ -45,6 +46,7 @@ mod duckdb;
 mod error;
 #[cfg(test)]
 mod fixtures;
+mod leases;
 mod models;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -58,10 +60,11 @@ pub use destination::{StagedDestination, replay, replay_stream};
 #[cfg(feature = "duckdb")]
 pub use duckdb::DuckDbWarehouse;
 pub use error::WarehouseError;
+pub use leases::{Claim, Lease, LeaseOptions, LeaseRow, leases};
 pub use models::{MODELS_SCHEMA, Materialized, Model, ModelRun, load_models_dir};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresWarehouse;
-pub use runs::{RunRecord, RunStatus};
+pub use runs::{RunKind, RunRecord, RunStatus};
 #[cfg(any(feature = "duckdb", feature = "postgres"))]
 pub use source::WarehouseSource;
-pub use warehouse::{LoadRow, LoadSpec, QueryResult, RunLock, StateRow, Warehouse};
+pub use warehouse::{LoadRow, LoadSpec, QueryResult, StateRow, Warehouse};

@@ -6,9 +6,10 @@ use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use weft_core::RunReport;
+use weft_core::{RunReport, SyncReport};
 
 use crate::WarehouseError;
+use crate::sql::literal as text;
 use crate::warehouse::Warehouse;
 
 /// `CREATE TABLE` of the history (portable types; times are RFC 3339 text).
@@ -18,9 +19,57 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS _weft._weft_runs (\
     status TEXT NOT NULL, \"rows\" BIGINT NOT NULL, rejects BIGINT NOT NULL, \
     requests BIGINT NOT NULL, rate_limited BIGINT NOT NULL, error TEXT)";
 
+/// Columns added after the first release, for tables created before them.
+const ADDED: [&str; 3] = [
+    "ALTER TABLE _weft._weft_runs ADD COLUMN IF NOT EXISTS kind TEXT DEFAULT 'pipeline'",
+    "ALTER TABLE _weft._weft_runs ADD COLUMN IF NOT EXISTS job TEXT",
+    "ALTER TABLE _weft._weft_runs ADD COLUMN IF NOT EXISTS scheduled_at TEXT",
+];
+
 /// The columns [`Warehouse::runs`] reads, in [`RunRecord`] order.
-const COLUMNS: &str = "run_id, pipeline, \"trigger\", host, pid, started_at, finished_at, \
-    status, \"rows\", rejects, requests, rate_limited, error";
+const COLUMNS: &str = "run_id, kind, pipeline, job, \"trigger\", scheduled_at, host, pid, \
+    started_at, finished_at, status, \"rows\", rejects, requests, rate_limited, error";
+
+/// Creates the history table, or adds the columns a table made by an
+/// earlier version lacks.
+async fn ensure<W: Warehouse + ?Sized>(warehouse: &W) -> Result<(), WarehouseError> {
+    warehouse.query(CREATE).await?;
+    let present = warehouse
+        .query_rows(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = '_weft' \
+             AND table_name = '_weft_runs' AND column_name IN ('kind', 'job', 'scheduled_at')",
+        )
+        .await?;
+    let present = present.first().and_then(|r| r.first()).and_then(|v| {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    });
+    if present != Some(ADDED.len() as u64) {
+        for alter in ADDED {
+            warehouse.query(alter).await?;
+        }
+    }
+    Ok(())
+}
+
+/// What a run ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// A pipeline: extract and load.
+    Pipeline,
+    /// A reverse sync: a model out to a tool.
+    Sync,
+}
+
+impl RunKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Pipeline => "pipeline",
+            RunKind::Sync => "sync",
+        }
+    }
+}
 
 /// How a run ended (or that it has not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -74,10 +123,16 @@ impl fmt::Display for RunStatus {
 pub struct RunRecord {
     /// The run's id (time-ordered, unique).
     pub run_id: String,
-    /// Pipeline name.
+    /// A pipeline's run or a sync's.
+    pub kind: RunKind,
+    /// The pipeline's (or the sync's) name.
     pub pipeline: String,
-    /// What started it: `manual` (`weft run`) or `schedule`.
+    /// The scheduled job it ran in (`weft serve`), if any.
+    pub job: Option<String>,
+    /// What started it: `manual` (`weft run`, `weft sync`) or `schedule`.
     pub trigger: String,
+    /// The scheduled time it ran for, when the schedule started it.
+    pub scheduled_at: Option<DateTime<Utc>>,
     /// Host of the runner.
     pub host: String,
     /// Process id of the runner.
@@ -105,8 +160,11 @@ impl RunRecord {
     pub fn start(pipeline: &str, trigger: &str) -> Self {
         RunRecord {
             run_id: weft_core::new_load_id(),
+            kind: RunKind::Pipeline,
             pipeline: pipeline.to_string(),
+            job: None,
             trigger: trigger.to_string(),
+            scheduled_at: None,
             host: host_name(),
             pid: std::process::id(),
             started_at: Utc::now(),
@@ -120,6 +178,47 @@ impl RunRecord {
         }
     }
 
+    /// A run of sync `sync` starting now in this process.
+    pub fn start_sync(sync: &str, trigger: &str) -> Self {
+        RunRecord {
+            kind: RunKind::Sync,
+            ..RunRecord::start(sync, trigger)
+        }
+    }
+
+    /// The same run, as part of scheduled job `job` run for `scheduled_at`
+    /// (trigger `schedule`).
+    pub fn in_job(mut self, job: &str, scheduled_at: DateTime<Utc>) -> Self {
+        self.job = Some(job.to_string());
+        self.trigger = "schedule".to_string();
+        self.scheduled_at = Some(scheduled_at);
+        self
+    }
+
+    /// The sync run ended now: `report` when it ran, else why it failed.
+    /// Rows are the records acknowledged, requests the batches sent.
+    pub fn finish_sync(&mut self, outcome: Result<&SyncReport, &str>) {
+        self.finished_at = Some(Utc::now());
+        match outcome {
+            Ok(r) => {
+                self.status = RunStatus::Succeeded;
+                self.rows = r.created + r.updated + r.deleted;
+                self.rejects = r.rejected;
+                self.requests = r.batches;
+            }
+            Err(e) => {
+                self.status = RunStatus::Failed;
+                self.error = Some(e.to_string());
+            }
+        }
+    }
+
+    /// The run was cancelled before it started its work.
+    pub fn cancel(&mut self) {
+        self.finished_at = Some(Utc::now());
+        self.status = RunStatus::Cancelled;
+    }
+
     /// The run ended now with `report`.
     pub fn finish(&mut self, report: &RunReport) {
         use weft_core::StreamStatus;
@@ -130,7 +229,13 @@ impl RunRecord {
             .any(|s| s.status == StreamStatus::Cancelled);
         self.status = if report.succeeded() {
             RunStatus::Succeeded
-        } else if cancelled && report.streams.iter().all(|s| s.error.is_none()) {
+        } else if cancelled
+            && report.error.is_none()
+            && report
+                .streams
+                .iter()
+                .all(|s| s.status != StreamStatus::Failed)
+        {
             RunStatus::Cancelled
         } else {
             RunStatus::Failed
@@ -148,18 +253,15 @@ impl RunRecord {
     }
 }
 
-/// This machine's host name (`unknown` when the kernel does not say).
+/// The runner's host name: `WEFT_HOST` when set (a container's own name
+/// says little), else the kernel's host name, else `unknown`.
 pub(crate) fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
+    std::env::var("WEFT_HOST")
         .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown".to_string())
-}
-
-/// A SQL string literal.
-fn text(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 fn opt_text(s: Option<&str>) -> String {
@@ -181,20 +283,25 @@ pub(crate) async fn begin<W: Warehouse + ?Sized>(
     warehouse: &W,
     run: &RunRecord,
 ) -> Result<(), WarehouseError> {
-    warehouse.query(CREATE).await?;
+    ensure(warehouse).await?;
     warehouse
         .query(&format!(
             "UPDATE _weft._weft_runs SET status = 'abandoned' \
-             WHERE pipeline = {} AND status = 'running'",
-            text(&run.pipeline)
+             WHERE pipeline = {} AND COALESCE(kind, 'pipeline') = {} AND status = 'running'",
+            text(&run.pipeline),
+            text(run.kind.as_str())
         ))
         .await?;
     warehouse
         .query(&format!(
-            "INSERT INTO _weft._weft_runs ({COLUMNS}) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+            "INSERT INTO _weft._weft_runs ({COLUMNS}) VALUES \
+             ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
             text(&run.run_id),
+            text(run.kind.as_str()),
             text(&run.pipeline),
+            opt_text(run.job.as_deref()),
             text(&run.trigger),
+            opt_time(run.scheduled_at.as_ref()),
             text(&run.host),
             run.pid,
             time(&run.started_at),
@@ -238,7 +345,7 @@ pub(crate) async fn list<W: Warehouse + ?Sized>(
     pipeline: Option<&str>,
     limit: usize,
 ) -> Result<Vec<RunRecord>, WarehouseError> {
-    warehouse.query(CREATE).await?;
+    ensure(warehouse).await?;
     let filter = pipeline.map_or_else(String::new, |p| format!("WHERE pipeline = {}", text(p)));
     let rows = warehouse
         .query_rows(&format!(
@@ -266,26 +373,33 @@ fn parse(row: &[serde_json::Value]) -> Result<RunRecord, WarehouseError> {
             .ok_or_else(|| bad(what))
     };
     let t = |v: &str| DateTime::parse_from_rfc3339(v).map(|t| t.with_timezone(&Utc));
+    let opt_t = |i: usize, what: &str| match s(i) {
+        Some(v) => t(v).map(Some).map_err(|_| bad(what)),
+        None => Ok(None),
+    };
     Ok(RunRecord {
         run_id: s(0).ok_or_else(|| bad("run_id"))?.to_string(),
-        pipeline: s(1).ok_or_else(|| bad("pipeline"))?.to_string(),
-        trigger: s(2).ok_or_else(|| bad("trigger"))?.to_string(),
-        host: s(3).ok_or_else(|| bad("host"))?.to_string(),
-        pid: u32::try_from(n(4, "pid")?).map_err(|_| bad("pid"))?,
-        started_at: s(5)
+        kind: match s(1) {
+            Some("sync") => RunKind::Sync,
+            _ => RunKind::Pipeline,
+        },
+        pipeline: s(2).ok_or_else(|| bad("pipeline"))?.to_string(),
+        job: s(3).map(str::to_string),
+        trigger: s(4).ok_or_else(|| bad("trigger"))?.to_string(),
+        scheduled_at: opt_t(5, "scheduled_at")?,
+        host: s(6).ok_or_else(|| bad("host"))?.to_string(),
+        pid: u32::try_from(n(7, "pid")?).map_err(|_| bad("pid"))?,
+        started_at: s(8)
             .and_then(|v| t(v).ok())
             .ok_or_else(|| bad("started_at"))?,
-        finished_at: match s(6) {
-            Some(v) => Some(t(v).map_err(|_| bad("finished_at"))?),
-            None => None,
-        },
-        status: s(7)
+        finished_at: opt_t(9, "finished_at")?,
+        status: s(10)
             .and_then(RunStatus::parse)
             .ok_or_else(|| bad("status"))?,
-        rows: n(8, "rows")?,
-        rejects: n(9, "rejects")?,
-        requests: n(10, "requests")?,
-        rate_limited: n(11, "rate_limited")?,
-        error: s(12).map(str::to_string),
+        rows: n(11, "rows")?,
+        rejects: n(12, "rejects")?,
+        requests: n(13, "requests")?,
+        rate_limited: n(14, "rate_limited")?,
+        error: s(15).map(str::to_string),
     })
 }

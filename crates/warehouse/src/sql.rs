@@ -6,6 +6,11 @@ use std::collections::BTreeMap;
 
 use crate::WarehouseError;
 
+/// A SQL string literal: `'…'` with quotes doubled.
+pub(crate) fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 /// Quotes an identifier: `"` doubled inside double quotes.
 pub(crate) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

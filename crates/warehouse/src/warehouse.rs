@@ -86,33 +86,6 @@ pub struct QueryResult {
     pub rows: Vec<Vec<serde_json::Value>>,
 }
 
-/// A pipeline's run lock, held until dropped (see [`Warehouse::lock_pipeline`]).
-pub struct RunLock {
-    _guard: Option<Box<dyn std::any::Any + Send + Sync>>,
-}
-
-impl RunLock {
-    /// No lock to hold (a warehouse one process owns, such as a DuckDB file).
-    pub fn unlocked() -> Self {
-        RunLock { _guard: None }
-    }
-
-    /// A lock released when `guard` drops (e.g. the session holding it).
-    pub fn held(guard: impl std::any::Any + Send + Sync) -> Self {
-        RunLock {
-            _guard: Some(Box::new(guard)),
-        }
-    }
-}
-
-impl std::fmt::Debug for RunLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunLock")
-            .field("held", &self._guard.is_some())
-            .finish()
-    }
-}
-
 /// A warehouse that commits staged loads.
 ///
 /// Contract: [`Warehouse::commit_load`] reads the load's files from the
@@ -167,6 +140,13 @@ pub trait Warehouse: SyncStore + Send + Sync {
     /// as JSON values (for `weft query`, tests and tools).
     async fn query(&self, sql: &str) -> Result<QueryResult, WarehouseError>;
 
+    /// A SQL expression for the warehouse clock's now, in unix
+    /// milliseconds: leases compare times in it, so runners on hosts whose
+    /// clocks drift still agree.
+    fn clock_ms_sql(&self) -> &'static str {
+        "CAST(EXTRACT(EPOCH FROM CURRENT_TIMESTAMP) * 1000 AS BIGINT)"
+    }
+
     /// The rows of [`Warehouse::query`].
     async fn query_rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, WarehouseError> {
         self.query(sql).await.map(|r| r.rows)
@@ -207,23 +187,9 @@ pub trait Warehouse: SyncStore + Send + Sync {
             .collect())
     }
 
-    /// Takes `pipeline`'s run lock, so two runners sharing this warehouse
-    /// never run the same pipeline at once: waits up to `wait` while another
-    /// runner holds it, then fails with [`WarehouseError::PipelineRunning`]
-    /// naming the holder. The default holds nothing (a warehouse a single
-    /// process owns).
-    async fn lock_pipeline(
-        &self,
-        pipeline: &str,
-        wait: std::time::Duration,
-    ) -> Result<RunLock, WarehouseError> {
-        let _ = (pipeline, wait);
-        Ok(RunLock::unlocked())
-    }
-
     /// Records in `_weft._weft_runs` that `run` started (marking the
     /// pipeline's earlier runs still `running` as `abandoned`: call it while
-    /// holding the pipeline's run lock).
+    /// holding the pipeline's [`crate::Lease`]).
     async fn begin_run(&self, run: &RunRecord) -> Result<(), WarehouseError> {
         crate::runs::begin(self, run).await
     }

@@ -83,6 +83,31 @@ fn db(step: &'static str, target: &str) -> impl FnOnce(::duckdb::Error) -> Wareh
     }
 }
 
+/// Whether DuckDB's `message` says another process holds the file's lock,
+/// and if so that process's id, when it can be read.
+///
+/// DuckDB says `IO Error: Could not set lock on file "F": Conflicting lock
+/// is held in EXE (PID N) by user U. See also ...` (`in PID N` when it
+/// cannot name the executable). Its other lock failures (no locks on this
+/// file system, a lock held by this very process) are not this.
+fn lock_conflict(message: &str) -> Option<Option<u32>> {
+    const HELD: &str = "Conflicting lock is held in ";
+    const PID: &str = "PID ";
+    if !message.contains("Could not set lock on file") {
+        return None;
+    }
+    let holder = message.get(message.find(HELD)? + HELD.len()..)?;
+    // The last `PID `: the executable's path comes before it.
+    let pid = holder.rfind(PID).and_then(|at| {
+        let rest = holder.get(at + PID.len()..)?;
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        rest.get(..end)?.parse().ok()
+    });
+    Some(pid)
+}
+
 impl DuckDbWarehouse {
     /// Opens (or creates) a DuckDB database file and its `_weft` tables.
     ///
@@ -90,6 +115,9 @@ impl DuckDbWarehouse {
     /// is 122,880; smaller groups make each automatic checkpoint cheaper); it
     /// stays an ordinary DuckDB file that any DuckDB client opens. Work beyond
     /// the memory limit spills to `<path>.tmp`, as DuckDB's own default.
+    ///
+    /// DuckDB lets one process open a file: when another holds it, this
+    /// fails with [`WarehouseError::InUse`].
     pub fn open(path: &Path) -> Result<Self, WarehouseError> {
         let shown = path.display().to_string();
         let conn = Connection::open_in_memory().map_err(db("open", &shown))?;
@@ -105,7 +133,13 @@ impl DuckDbWarehouse {
             "ATTACH '{quoted}' AS {FILE_CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_ROWS}); \
              USE {FILE_CATALOG}; SET temp_directory = '{quoted}.tmp';"
         ))
-        .map_err(db("open", &shown))?;
+        .map_err(|source| match lock_conflict(&source.to_string()) {
+            Some(pid) => WarehouseError::InUse {
+                path: path.to_path_buf(),
+                pid,
+            },
+            None => db("open", &shown)(source),
+        })?;
         Self::init(conn, &shown, Some(FILE_CATALOG))
     }
 
@@ -487,6 +521,11 @@ impl Warehouse for DuckDbWarehouse {
     async fn query(&self, sql: &str) -> Result<QueryResult, WarehouseError> {
         let sql = sql.to_string();
         blocking(self, "query".into(), move |wh| wh.query(&sql)).await
+    }
+
+    fn clock_ms_sql(&self) -> &'static str {
+        // EXTRACT on a TIMESTAMPTZ needs the ICU extension; epoch_ms does not.
+        "epoch_ms(CURRENT_TIMESTAMP)"
     }
 }
 

@@ -700,6 +700,136 @@ fn database_file_uses_small_row_groups_and_readers_see_it() {
     assert_eq!(weft_tables, 3);
 }
 
+#[test]
+fn lock_conflicts_read_the_holders_pid() {
+    let held = "IO Error: Could not set lock on file \"/d/it's (PID 7).duckdb\": Conflicting lock \
+                is held in /usr/bin/weft (PID 12345) by user root. See also \
+                https://duckdb.org/docs/current/connect/concurrency";
+    assert_eq!(lock_conflict(held), Some(Some(12345)));
+    let unnamed = "IO Error: Could not set lock on file \"/d/w.duckdb\": Conflicting lock \
+                   is held in PID 42. See also https://duckdb.org/docs";
+    assert_eq!(lock_conflict(unnamed), Some(Some(42)));
+    let garbled = "IO Error: Could not set lock on file \"/d/w.duckdb\": Conflicting lock \
+                   is held in /usr/bin/weft (PID ?) by user root";
+    assert_eq!(lock_conflict(garbled), Some(None));
+    let unsupported = "IO Error: Could not set lock on file \"/d/w.duckdb\": File locks are \
+                       not supported for this file system";
+    assert_eq!(lock_conflict(unsupported), None);
+    assert_eq!(lock_conflict("IO Error: Cannot open file"), None);
+
+    let err = WarehouseError::InUse {
+        path: "/d/w.duckdb".into(),
+        pid: None,
+    };
+    assert_eq!(
+        err.to_string(),
+        "warehouse /d/w.duckdb is in use by another process (DuckDB allows one process per \
+         file: stop that process, or use a PostgreSQL warehouse to share it between runners)"
+    );
+}
+
+/// The database path [`hold_a_duckdb_file_for_another_test`] holds open.
+const HOLD_DUCKDB: &str = "WEFT_TEST_HOLD_DUCKDB";
+
+/// Not a test of its own: `a_file_held_by_another_process_is_in_use` runs it
+/// in a child process to open the warehouse at `$WEFT_TEST_HOLD_DUCKDB`; it
+/// prints `holding`, then keeps the file open until its stdin closes or 30 s
+/// pass. Without the variable it does nothing.
+#[test]
+#[ignore = "helper process of a_file_held_by_another_process_is_in_use"]
+fn hold_a_duckdb_file_for_another_test() {
+    use std::io::Write;
+
+    let Some(path) = std::env::var_os(HOLD_DUCKDB) else {
+        return;
+    };
+    let _held = DuckDbWarehouse::open(Path::new(&path)).unwrap();
+    let (closed, stdin_closed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        let _ = closed.send(());
+    });
+    let mut out = std::io::stdout();
+    writeln!(out, "holding").unwrap();
+    out.flush().unwrap();
+    let _ = stdin_closed.recv_timeout(std::time::Duration::from_secs(30));
+}
+
+/// A child process, killed (and reaped) however the test ends.
+struct Holder(std::process::Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_file_held_by_another_process_is_in_use() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("held.duckdb");
+    // The test's path inside this binary: the module path without the crate.
+    let module = module_path!().split_once("::").unwrap().1;
+    let helper = format!("{module}::hold_a_duckdb_file_for_another_test");
+    let mut holder = Holder(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", &helper, "--nocapture", "--ignored"])
+            .env(HOLD_DUCKDB, &path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = holder.0.stdout.take().unwrap();
+    let (line, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for text in std::io::BufReader::new(stdout).lines() {
+            let Ok(text) = text else { break };
+            if line.send(text).is_err() {
+                break;
+            }
+        }
+    });
+    // libtest may print `test NAME ... ` on the same line first.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(text) if text.trim_end().ends_with("holding") => break,
+            Ok(text) => seen.push(text),
+            Err(e) => panic!("the helper never held the file ({e}); it printed {seen:?}"),
+        }
+    }
+
+    let pid = holder.0.id();
+    let err = DuckDbWarehouse::open(&path).unwrap_err();
+    match &err {
+        WarehouseError::InUse {
+            path: held,
+            pid: by,
+        } => {
+            assert_eq!(held, &path);
+            assert_eq!(*by, Some(pid), "{err}");
+        }
+        other => panic!("expected InUse, got {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("is in use by pid {pid}")),
+        "{message}"
+    );
+
+    holder.0.kill().unwrap();
+    holder.0.wait().unwrap();
+}
+
 #[tokio::test]
 async fn state_listing_and_reset() {
     let (_dir, stage) = local_stage();
@@ -886,4 +1016,12 @@ async fn duckdb_passes_the_destination_suite() {
 async fn run_history_round_trips() {
     let wh = DuckDbWarehouse::open_in_memory().unwrap();
     crate::fixtures::run_history(&wh).await;
+    let wh = DuckDbWarehouse::open_in_memory().unwrap();
+    crate::fixtures::run_history_migrates(&wh).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_hold_expire_and_take_over() {
+    let wh = DuckDbWarehouse::open_in_memory().unwrap();
+    crate::fixtures::leases(std::sync::Arc::new(wh)).await;
 }

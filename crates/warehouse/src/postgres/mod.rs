@@ -112,9 +112,7 @@ use weft_core::LoadReceipt;
 use weft_stage::{Manifest, Stage};
 
 use crate::sql::parse_state;
-use crate::{
-    LoadRow, LoadSpec, Model, ModelRun, QueryResult, RunLock, StateRow, Warehouse, WarehouseError,
-};
+use crate::{LoadRow, LoadSpec, Model, ModelRun, QueryResult, StateRow, Warehouse, WarehouseError};
 use conn::Pool;
 use sql::{DDL_LOCK, INIT, table, trim_sql};
 
@@ -413,58 +411,6 @@ impl Warehouse for PostgresWarehouse {
 
     async fn query(&self, sql: &str) -> Result<QueryResult, WarehouseError> {
         self.read(async |c| query(c, sql).await).await
-    }
-
-    /// A session-level advisory lock on `weft-run:{pipeline}`, held by a
-    /// dedicated connection for as long as the [`RunLock`] lives (a killed
-    /// runner's session ends, and its lock with it). The holder's host, pid
-    /// and start are recorded in `_weft._weft_run_locks` for the next runner's message.
-    async fn lock_pipeline(
-        &self,
-        pipeline: &str,
-        wait: std::time::Duration,
-    ) -> Result<RunLock, WarehouseError> {
-        let client = self.inner.pool.connect().await?;
-        let key = format!("weft-run:{pipeline}");
-        let started = std::time::Instant::now();
-        let target = format!("run lock of {pipeline}");
-        loop {
-            let row = client
-                .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key])
-                .await
-                .map_err(pg("take run lock", &target))?;
-            if row.get::<_, bool>(0) {
-                let pid = i64::from(std::process::id());
-                client
-                    .execute(
-                        "INSERT INTO _weft._weft_run_locks (pipeline, host, pid, started_at) \
-                         VALUES ($1, $2, $3, now()) ON CONFLICT (pipeline) DO UPDATE \
-                         SET host = EXCLUDED.host, pid = EXCLUDED.pid, started_at = EXCLUDED.started_at",
-                        &[&pipeline, &crate::runs::host_name(), &pid],
-                    )
-                    .await
-                    .map_err(pg("record run lock", &target))?;
-                return Ok(RunLock::held(client));
-            }
-            if started.elapsed() >= wait {
-                let holder = client
-                    .query_opt(
-                        "SELECT 'host ' || host || ' (pid ' || pid || ') since ' || \
-                         to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
-                         FROM _weft._weft_run_locks WHERE pipeline = $1",
-                        &[&pipeline],
-                    )
-                    .await
-                    .map_err(pg("read run lock holder", &target))?
-                    .map_or_else(|| "another runner".to_string(), |r| r.get(0));
-                return Err(WarehouseError::PipelineRunning {
-                    pipeline: pipeline.to_string(),
-                    holder,
-                    waited_secs: started.elapsed().as_secs(),
-                });
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
     }
 }
 

@@ -26,9 +26,6 @@ CREATE TABLE IF NOT EXISTS _weft._weft_rejects (
     pipeline TEXT NOT NULL, stream TEXT NOT NULL, load_id TEXT NOT NULL,
     record TEXT NOT NULL, reason TEXT NOT NULL, field TEXT,
     row_loaded BOOLEAN NOT NULL, rejected_at TIMESTAMPTZ NOT NULL);
-CREATE TABLE IF NOT EXISTS _weft._weft_run_locks (
-    pipeline TEXT PRIMARY KEY, host TEXT NOT NULL, pid BIGINT NOT NULL,
-    started_at TIMESTAMPTZ NOT NULL);
 "#;
 
 /// Checks a name PostgreSQL must store as given: at most 63 bytes (longer

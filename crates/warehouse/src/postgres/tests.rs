@@ -2043,4 +2043,13 @@ async fn run_history_round_trips() {
     let pg = start().await;
     let wh = fresh(&pg, "runs").await;
     crate::fixtures::run_history(wh.as_ref()).await;
+    let wh = fresh(&pg, "runs_migrate").await;
+    crate::fixtures::run_history_migrates(wh.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_hold_expire_and_take_over() {
+    let pg = start().await;
+    let wh = fresh(&pg, "leases").await;
+    crate::fixtures::leases(wh).await;
 }
