@@ -39,6 +39,8 @@ pub struct JobCounts {
     pub ran: u64,
     /// Times this runner ran it and something failed.
     pub failed: u64,
+    /// Times a shutdown stopped it at a checkpoint (committed work kept).
+    pub cancelled: u64,
     /// Times skipped because the job was still running (here or elsewhere).
     pub skipped_overlap: u64,
     /// Times another runner sharing the warehouse ran.
@@ -60,8 +62,8 @@ impl ServeSummary {
         let mut out = String::new();
         for (name, c) in &self.jobs {
             out.push_str(&format!(
-                "job    {name:<32} ran {}, failed {}, skipped (still running) {}, ran elsewhere {}\n",
-                c.ran, c.failed, c.skipped_overlap, c.ran_elsewhere
+                "job    {name:<32} ran {}, failed {}, cancelled {}, skipped (still running) {}, ran elsewhere {}\n",
+                c.ran, c.failed, c.cancelled, c.skipped_overlap, c.ran_elsewhere
             ));
         }
         if !self.stopped_in_grace {
@@ -227,6 +229,10 @@ async fn job_loop(
                 counts.failed += 1;
                 "failed"
             }
+            JobOutcome::Cancelled => {
+                counts.cancelled += 1;
+                "cancelled"
+            }
             JobOutcome::Elsewhere { holder } => {
                 tracing::info!(job = %job.name, at = %next, by = %holder, "another runner ran this time");
                 counts.ran_elsewhere += 1;
@@ -263,6 +269,8 @@ async fn job_loop(
 enum JobOutcome {
     /// This runner ran it; `ok` when every part succeeded.
     Ran { ok: bool },
+    /// A shutdown stopped it part-way, at a checkpoint.
+    Cancelled,
     /// Another runner claimed this time.
     Elsewhere { holder: String },
     /// A run of the job (an earlier time) still holds its lease.
@@ -294,9 +302,11 @@ async fn run_job(
     };
     tracing::info!(job = %job.name, at = %slot, "job started");
     let mut ok = true;
+    let mut cancelled = false;
     let options = RunOptions::default();
     for name in &job.pipelines {
         if cancel.is_cancelled() {
+            cancelled = true;
             break;
         }
         let Ok(p) = session.config.pipeline(name) else {
@@ -304,6 +314,7 @@ async fn run_job(
         };
         let record = RunRecord::start(name, "schedule").in_job(&job.name, slot);
         match session.pipeline(p, &options, record, cancel, &None).await {
+            Ok(report) if stopped_by_cancel(&report) => cancelled = true,
             Ok(report) => ok &= report.succeeded(),
             Err(e) => {
                 tracing::error!(job = %job.name, pipeline = %name, error = %e, "pipeline failed");
@@ -320,6 +331,7 @@ async fn run_job(
     }
     for name in &job.syncs {
         if cancel.is_cancelled() {
+            cancelled = true;
             break;
         }
         let Ok(sync) = session.config.sync(name) else {
@@ -334,7 +346,23 @@ async fn run_job(
     }
     session.release(lease).await;
     tracing::info!(job = %job.name, at = %slot, ok, "job ended");
-    JobOutcome::Ran {
-        ok: ok && !cancel.is_cancelled(),
+    if cancelled && ok {
+        JobOutcome::Cancelled
+    } else {
+        JobOutcome::Ran { ok }
     }
+}
+
+/// Whether a pipeline's run stopped only because it was cancelled.
+fn stopped_by_cancel(report: &weft_core::RunReport) -> bool {
+    use weft_core::StreamStatus;
+    report.error.is_none()
+        && report
+            .streams
+            .iter()
+            .any(|s| s.status == StreamStatus::Cancelled)
+        && report
+            .streams
+            .iter()
+            .all(|s| s.status != StreamStatus::Failed)
 }
