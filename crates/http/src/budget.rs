@@ -149,7 +149,11 @@ impl BudgetPermit {
 pub struct Budget {
     key: BudgetKey,
     limits: Limits,
-    limiter: Option<DefaultDirectRateLimiter>,
+    /// The limiter at this process's share of the rate (swapped when the share changes).
+    limiter: Mutex<Option<Arc<DefaultDirectRateLimiter>>>,
+    /// This process's share of the account's rate, in millionths (all of it
+    /// unless runners sharing a warehouse split it: [`Budget::set_share`]).
+    share_ppm: AtomicU64,
     semaphore: Option<Arc<Semaphore>>,
     paused_until: Mutex<Option<Instant>>,
     quota_used: AtomicU64,
@@ -159,6 +163,8 @@ pub struct Budget {
     latency_us: AtomicU64,
     /// Sliced readers sharing the budget right now.
     readers: AtomicUsize,
+    /// When a client last asked for it or a request last acquired it.
+    last_used: Mutex<Instant>,
 }
 
 /// Requests kept in flight on a budget without a rate or concurrency limit.
@@ -174,6 +180,22 @@ const IN_FLIGHT_HEADROOM: f64 = 1.5;
 /// anonymous memory grew with the cap (16: 79 MiB, 64: 87, 256: 112) at the
 /// same speed, since answers that come back at once all wait to be decoded.
 const MAX_IN_FLIGHT: usize = 64;
+
+/// A share of 1.0 in [`Budget::share_ppm`].
+const SHARE_WHOLE: u64 = 1_000_000;
+
+/// A GCRA limiter spacing requests at `limits`' rate times `share` (none
+/// without a rate).
+fn rate_limiter(limits: &Limits, share: f64) -> Option<Arc<DefaultDirectRateLimiter>> {
+    limits
+        .requests_per_second
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .and_then(|r| Quota::with_period(Duration::from_secs_f64(1.0 / (r * share))))
+        .map(|q| {
+            let burst = NonZeroU32::new(limits.burst.unwrap_or(1)).unwrap_or(NonZeroU32::MIN);
+            Arc::new(RateLimiter::direct(q.allow_burst(burst)))
+        })
+}
 
 /// A sliced reader's share of a budget; dropping it leaves the budget to the others.
 #[derive(Debug)]
@@ -204,14 +226,7 @@ impl Drop for ReaderShare {
 impl Budget {
     /// A budget enforcing `limits` (prefer [`BudgetRegistry::budget`] so it is shared).
     pub fn new(key: BudgetKey, limits: Limits) -> Self {
-        let limiter = limits
-            .requests_per_second
-            .filter(|r| r.is_finite() && *r > 0.0)
-            .and_then(|r| Quota::with_period(Duration::from_secs_f64(1.0 / r)))
-            .map(|q| {
-                let burst = NonZeroU32::new(limits.burst.unwrap_or(1)).unwrap_or(NonZeroU32::MIN);
-                RateLimiter::direct(q.allow_burst(burst))
-            });
+        let limiter = rate_limiter(&limits, 1.0);
         let semaphore = limits
             .max_concurrent
             .filter(|n| *n > 0)
@@ -219,13 +234,15 @@ impl Budget {
         Self {
             key,
             limits,
-            limiter,
+            limiter: Mutex::new(limiter),
+            share_ppm: AtomicU64::new(SHARE_WHOLE),
             semaphore,
             paused_until: Mutex::new(None),
             quota_used: AtomicU64::new(0),
             quota_reported: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
             readers: AtomicUsize::new(0),
+            last_used: Mutex::new(Instant::now()),
         }
     }
 
@@ -263,11 +280,7 @@ impl Budget {
             .max_concurrent
             .filter(|n| *n > 0)
             .map(|n| (n as usize).min(MAX_IN_FLIGHT));
-        let Some(rate) = self
-            .limits
-            .requests_per_second
-            .filter(|r| r.is_finite() && *r > 0.0)
-        else {
+        let Some(rate) = self.rate() else {
             return concurrent.unwrap_or(UNLIMITED_IN_FLIGHT);
         };
         let cap = concurrent.unwrap_or(MAX_IN_FLIGHT);
@@ -292,6 +305,45 @@ impl Budget {
         Self::new(BudgetKey::new(api, "private"), Limits::unlimited())
     }
 
+    /// The rate this process may use: the account's rate times its share.
+    pub fn rate(&self) -> Option<f64> {
+        self.limits
+            .requests_per_second
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .map(|r| r * self.share())
+    }
+
+    /// Marks the budget in use now.
+    pub fn touch(&self) {
+        *self.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    /// How long since a client asked for this budget or a request acquired it.
+    pub fn idle_for(&self) -> Duration {
+        self.last_used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+
+    /// This process's share of the account's rate (1.0 = all of it).
+    pub fn share(&self) -> f64 {
+        self.share_ppm.load(Ordering::Relaxed) as f64 / SHARE_WHOLE as f64
+    }
+
+    /// Sets this process's share of the account's rate (clamped to
+    /// 0.001..=1), when several processes read one account: each then
+    /// spaces its requests at rate x share. Requests already waiting finish
+    /// at the old spacing.
+    pub fn set_share(&self, share: f64) {
+        let ppm = (share.clamp(0.001, 1.0) * SHARE_WHOLE as f64).round() as u64;
+        if self.share_ppm.swap(ppm, Ordering::Relaxed) == ppm {
+            return;
+        }
+        let limiter = rate_limiter(&self.limits, ppm as f64 / SHARE_WHOLE as f64);
+        *self.limiter.lock().unwrap_or_else(|e| e.into_inner()) = limiter;
+    }
+
     /// The key this budget belongs to.
     pub fn key(&self) -> &BudgetKey {
         &self.key
@@ -308,9 +360,15 @@ impl Budget {
     /// headroom is used up (checked before waiting, never retried).
     pub async fn acquire(&self) -> Result<BudgetPermit, HttpError> {
         self.check_quota()?;
+        self.touch();
         let start = Instant::now();
         self.wait_pause().await;
-        if let Some(limiter) = &self.limiter {
+        let limiter = self
+            .limiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(limiter) = limiter {
             limiter.until_ready().await;
         }
         let permit = match &self.semaphore {
@@ -474,6 +532,7 @@ impl BudgetRegistry {
     pub fn budget(&self, key: BudgetKey, default_limits: Limits) -> Arc<Budget> {
         let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(b) = budgets.get(&key) {
+            b.touch();
             return b.clone();
         }
         let limits = self
@@ -486,6 +545,17 @@ impl BudgetRegistry {
         let budget = Arc::new(Budget::new(key.clone(), limits));
         budgets.insert(key, budget.clone());
         budget
+    }
+
+    /// Every budget handed out so far, with a rate limit (the ones worth
+    /// sharing between processes).
+    pub fn rate_limited(&self) -> Vec<Arc<Budget>> {
+        let budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        budgets
+            .values()
+            .filter(|b| b.limits.requests_per_second.is_some())
+            .cloned()
+            .collect()
     }
 
     /// Configured limits that beat a connector's defaults for `key`.
@@ -532,6 +602,31 @@ mod tests {
             Limits::per_second(100.0),
         );
         assert!(!Arc::ptr_eq(&a, &other));
+    }
+
+    #[tokio::test]
+    async fn a_share_of_the_rate_spaces_requests_wider() {
+        let b = Budget::new(BudgetKey::new("stripe", "acct"), Limits::per_second(20.0));
+        assert_eq!((b.share(), b.rate()), (1.0, Some(20.0)));
+        b.observe_latency(Duration::from_millis(500));
+        assert_eq!(b.in_flight_target(), 15);
+        b.set_share(0.5);
+        assert_eq!((b.share(), b.rate()), (0.5, Some(10.0)));
+        assert_eq!(b.in_flight_target(), 8);
+        // 10/s: the 4th request is 300 ms after the 1st, at the earliest.
+        let started = std::time::Instant::now();
+        for _ in 0..4 {
+            b.acquire().await.unwrap();
+        }
+        assert!(started.elapsed() >= Duration::from_millis(290));
+        b.set_share(7.0);
+        assert_eq!(b.rate(), Some(20.0));
+        let registry = BudgetRegistry::new();
+        registry.budget(BudgetKey::new("a", "1"), Limits::per_second(5.0));
+        registry.budget(BudgetKey::new("b", "1"), Limits::concurrent(3));
+        let limited = registry.rate_limited();
+        assert_eq!(limited.len(), 1);
+        assert_eq!(limited[0].key().api, "a");
     }
 
     #[tokio::test]

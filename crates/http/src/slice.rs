@@ -269,7 +269,7 @@ where
     let order = list.order();
     let share = budget.join_reader();
     let metrics = &request.metrics;
-    metrics.set_budget_rps(budget.limits().requests_per_second.unwrap_or(0.0));
+    metrics.set_budget_rps(budget.rate().unwrap_or(0.0));
     metrics.add_slices_planned(state.windows.len() as u64);
     let mut read = SlicedRead {
         order,

@@ -5,6 +5,7 @@
 //! `main.rs` is a thin clap layer over these functions, so the end-to-end tests
 //! drive exactly what a user runs.
 
+mod budgets;
 mod config;
 mod connectors;
 mod demo;
@@ -194,6 +195,7 @@ pub async fn run(
             outcome.syncs.push(session.sync(sync, false, record).await);
         }
     }
+    session.close().await;
     Ok(outcome)
 }
 
@@ -229,6 +231,9 @@ pub(crate) struct Session {
     pub(crate) warehouse: Arc<dyn Warehouse>,
     pub(crate) stage: weft_stage::Stage,
     pub(crate) metrics: Option<Arc<Metrics>>,
+    /// This runner's part in splitting account budgets with other runners
+    /// of the warehouse (none when it has one process).
+    sharing: Option<Arc<budgets::BudgetSharing>>,
 }
 
 impl Session {
@@ -237,12 +242,22 @@ impl Session {
         config: &WeftConfig,
         metrics: Option<Arc<Metrics>>,
     ) -> Result<Session, RunnerError> {
+        let warehouse = open_warehouse(config).await?;
         Ok(Session {
-            warehouse: open_warehouse(config).await?,
+            sharing: budgets::BudgetSharing::start(&warehouse),
+            warehouse,
             stage: config.stage.open()?,
             config: config.clone(),
             metrics,
         })
+    }
+
+    /// Leaves the shared budgets to the other runners (the end of a run or
+    /// of `weft serve`).
+    pub(crate) async fn close(&self) {
+        if let Some(sharing) = &self.sharing {
+            sharing.leave().await;
+        }
     }
 
     /// Takes lease `name` for `run_id` (waiting `lock_wait_secs` for a run
@@ -313,16 +328,7 @@ impl Session {
         });
         let result = async {
             self.warehouse.begin_run(&record).await?;
-            let report = run_pipeline(
-                &self.config,
-                options,
-                p,
-                &self.stage,
-                &self.warehouse,
-                &cancel,
-                progress,
-            )
-            .await;
+            let report = self.run_pipeline(options, p, &cancel, progress).await;
             let (report, failure) = match report {
                 Ok(report) => (report, None),
                 Err(e) => (
@@ -344,6 +350,51 @@ impl Session {
         log_pipeline_run(&report, &record);
         if let Some(m) = &self.metrics {
             m.pipeline_run(&report, &record.status.to_string());
+        }
+        Ok(report)
+    }
+
+    /// One pipeline's run, under its lease: build the source, take this
+    /// runner's budget shares, extract and load, prune the stage.
+    async fn run_pipeline(
+        &self,
+        options: &RunOptions,
+        p: &PipelineConfig,
+        cancel: &CancellationToken,
+        progress: &Option<Arc<Progress>>,
+    ) -> Result<RunReport, RunnerError> {
+        let (config, stage, warehouse) = (&self.config, &self.stage, &self.warehouse);
+        let source =
+            match build_source(&p.name, &p.connector, &p.config, BudgetRegistry::global()).await {
+                Ok(source) => source,
+                Err(e) => return Ok(RunReport::not_started(p.name.clone(), e.to_string())),
+            };
+        // The source's budgets exist now: take this runner's share of each.
+        if let Some(sharing) = &self.sharing {
+            sharing.join().await;
+        }
+        let destination = Arc::new(StagedDestination::new(stage.clone(), Arc::clone(warehouse)));
+        let mut pipeline = Pipeline::new(p.name.clone(), source, destination)
+            .with_options(PipelineOptions {
+                streams: p.streams.clone(),
+                full_refresh: options.full_refresh,
+                concurrency: p.concurrency,
+                cadence: p.cadence(),
+                contract: p.contract,
+                disposition: p.write_disposition,
+                max_in_flight: p.max_concurrency,
+            })
+            .with_cancel(cancel.clone());
+        if let Some(progress) = progress {
+            pipeline = pipeline.with_observer(progress.clone());
+        }
+        let report = pipeline.run().await?;
+        if config.stage.keep_loads > 0 && report.succeeded() {
+            for s in &report.streams {
+                stage
+                    .prune(&p.name, &s.stream, config.stage.keep_loads)
+                    .await?;
+            }
         }
         Ok(report)
     }
@@ -448,47 +499,6 @@ fn log_pipeline_run(report: &RunReport, record: &RunRecord) {
         error = record.error.as_deref().unwrap_or(""),
         "pipeline run ended"
     );
-}
-
-/// One pipeline's run, under its lease.
-async fn run_pipeline(
-    config: &WeftConfig,
-    options: &RunOptions,
-    p: &PipelineConfig,
-    stage: &weft_stage::Stage,
-    warehouse: &Arc<dyn Warehouse>,
-    cancel: &CancellationToken,
-    progress: &Option<Arc<Progress>>,
-) -> Result<RunReport, RunnerError> {
-    let source =
-        match build_source(&p.name, &p.connector, &p.config, BudgetRegistry::global()).await {
-            Ok(source) => source,
-            Err(e) => return Ok(RunReport::not_started(p.name.clone(), e.to_string())),
-        };
-    let destination = Arc::new(StagedDestination::new(stage.clone(), Arc::clone(warehouse)));
-    let mut pipeline = Pipeline::new(p.name.clone(), source, destination)
-        .with_options(PipelineOptions {
-            streams: p.streams.clone(),
-            full_refresh: options.full_refresh,
-            concurrency: p.concurrency,
-            cadence: p.cadence(),
-            contract: p.contract,
-            disposition: p.write_disposition,
-            max_in_flight: p.max_concurrency,
-        })
-        .with_cancel(cancel.clone());
-    if let Some(progress) = progress {
-        pipeline = pipeline.with_observer(progress.clone());
-    }
-    let report = pipeline.run().await?;
-    if config.stage.keep_loads > 0 && report.succeeded() {
-        for s in &report.streams {
-            stage
-                .prune(&p.name, &s.stream, config.stage.keep_loads)
-                .await?;
-        }
-    }
-    Ok(report)
 }
 
 /// The latest `limit` runs recorded in the warehouse (of `pipeline`, or of

@@ -81,6 +81,7 @@ pub struct Server {
     metrics: Arc<Metrics>,
     metrics_addr: Option<SocketAddr>,
     tasks: Vec<(String, tokio::task::JoinHandle<JobCounts>)>,
+    session: Arc<Session>,
     /// No new job starts once cancelled.
     stop: CancellationToken,
     /// Cancels running jobs at their next checkpoint.
@@ -137,6 +138,7 @@ impl Server {
             .collect();
         metrics.set_ready(true);
         Ok(Server {
+            session,
             metrics,
             metrics_addr,
             tasks,
@@ -184,6 +186,7 @@ impl Server {
             }
         };
         self.listener.cancel();
+        self.session.close().await;
         summary.stopped_in_grace = results.is_some();
         for (name, result) in names.into_iter().zip(results.unwrap_or_default()) {
             match result {

@@ -501,3 +501,93 @@ async fn a_killed_runners_lease_is_taken_over_after_it_expires() {
         0
     );
 }
+
+/// Two runners reading one Stripe account (two pipelines, one key, 25
+/// requests/s documented) through one PostgreSQL never exceed the
+/// account's rate together, in any one-second window at the sandbox; a lone
+/// runner afterwards gets (nearly) all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runners_on_one_account_split_its_rate() {
+    let mut stack = PgStack::start("budget_share");
+    stack.use_database("budget_share_0");
+    let h = Harness::stripe_on(&stack, slow_sandbox(1_000, 40), "streams = [\"customers\"]").await;
+    // Pipelines a, b and c: the same account, each its own schema.
+    let text = std::fs::read_to_string(&h.config_path)
+        .unwrap()
+        .replace("[pipelines.config]", "[pipelines.config]\npage_size = 10");
+    let first = text[text.find("[[pipelines]]").unwrap()..].to_string();
+    let mut all = text[..text.find("[[pipelines]]").unwrap()].to_string();
+    for name in ["a", "b", "c"] {
+        all.push_str(&first.replace("name = \"stripe\"", &format!("name = \"{name}\"")));
+    }
+    std::fs::write(&h.config_path, all).unwrap();
+    let run = |pipeline: &str| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_weft"))
+            .args(["run", "--pipeline", pipeline, "--config"])
+            .arg(&h.config_path)
+            .env("WEFT_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+            .wait_with_output()
+    };
+    let (a, b) = tokio::join!(run("a"), run("b"));
+    for (name, out) in [("a", a.unwrap()), ("b", b.unwrap())] {
+        assert!(
+            out.status.success(),
+            "{name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let control = h.sandbox.control();
+    let together = control.requests(weft_sandbox::Api::Stripe);
+    let busiest = weft_sandbox::busiest_second(&together);
+    eprintln!(
+        "two runners: {} requests, busiest second {busiest}",
+        together.len()
+    );
+    assert!(
+        busiest <= 25,
+        "two runners sent {busiest} requests in one second"
+    );
+    // They did read at the same time.
+    let spans: Vec<Vec<String>> = pg_runs(&stack);
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    assert!(
+        spans[0][2] < spans[1][3] && spans[1][2] < spans[0][3],
+        "the runs did not overlap: {spans:?}"
+    );
+    assert_eq!(
+        stack.i64("SELECT sum(rate_limited) FROM _weft._weft_runs"),
+        0,
+        "the account answered 429"
+    );
+    assert_eq!(
+        stack.i64("SELECT count(*) FROM _weft._weft_budget_holders"),
+        0,
+        "a runner left its budget rows behind"
+    );
+    // Alone, a runner takes the whole rate again.
+    let out = run("c").await.unwrap();
+    assert!(out.status.success());
+    let alone = &control.requests(weft_sandbox::Api::Stripe)[together.len()..];
+    let busiest = weft_sandbox::busiest_second(alone);
+    eprintln!(
+        "one runner: {} requests, busiest second {busiest}",
+        alone.len()
+    );
+    assert!(
+        busiest >= 20,
+        "a lone runner sent only {busiest} requests in its busiest second"
+    );
+    let expected = control.stripe_customer_ids().len() as i64;
+    for p in ["a", "b", "c"] {
+        assert_eq!(
+            stack.i64(&format!("SELECT count(*) FROM {p}.customers")),
+            expected
+        );
+    }
+}

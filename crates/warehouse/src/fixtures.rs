@@ -439,3 +439,38 @@ pub(crate) async fn leases(wh: std::sync::Arc<dyn crate::Warehouse>) {
         "all released: {rows:?}"
     );
 }
+
+/// Budget holders on any warehouse: each owner counted once per budget,
+/// expired holders drop out, a released owner is gone.
+pub(crate) async fn budget_holders(wh: &dyn crate::Warehouse) {
+    use std::time::Duration;
+    let budgets = ["stripe/acct".to_string(), "zoom/acct".to_string()];
+    let ttl = Duration::from_millis(400);
+    let one = crate::hold_budgets(wh, "runner-1", &budgets, ttl)
+        .await
+        .unwrap();
+    assert_eq!(one.values().copied().collect::<Vec<_>>(), [1, 1]);
+    let two = crate::hold_budgets(wh, "runner-2", &budgets[..1], ttl)
+        .await
+        .unwrap();
+    assert_eq!(two.get("stripe/acct"), Some(&2));
+    // A heartbeat does not count its owner twice.
+    let again = crate::hold_budgets(wh, "runner-1", &budgets, ttl)
+        .await
+        .unwrap();
+    assert_eq!((again["stripe/acct"], again["zoom/acct"]), (2, 1));
+    // runner-2 stops heartbeating: gone once its row expires.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let alone = crate::hold_budgets(wh, "runner-1", &budgets, ttl)
+        .await
+        .unwrap();
+    assert_eq!(alone["stripe/acct"], 1);
+    crate::hold_budgets(wh, "runner-3", &budgets[..1], Duration::from_secs(60))
+        .await
+        .unwrap();
+    crate::release_budgets(wh, "runner-3").await.unwrap();
+    let after = crate::hold_budgets(wh, "runner-1", &budgets, ttl)
+        .await
+        .unwrap();
+    assert_eq!(after["stripe/acct"], 1);
+}

@@ -51,6 +51,7 @@ mod models;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod runs;
+mod shares;
 #[cfg(any(feature = "duckdb", feature = "postgres"))]
 mod source;
 mod sql;
@@ -65,6 +66,7 @@ pub use models::{MODELS_SCHEMA, Materialized, Model, ModelRun, load_models_dir};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresWarehouse;
 pub use runs::{RunKind, RunRecord, RunStatus};
+pub use shares::{hold_budgets, release_budgets};
 #[cfg(any(feature = "duckdb", feature = "postgres"))]
 pub use source::WarehouseSource;
 pub use warehouse::{LoadRow, LoadSpec, QueryResult, StateRow, Warehouse};

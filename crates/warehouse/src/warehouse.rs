@@ -140,6 +140,14 @@ pub trait Warehouse: SyncStore + Send + Sync {
     /// as JSON values (for `weft query`, tests and tools).
     async fn query(&self, sql: &str) -> Result<QueryResult, WarehouseError>;
 
+    /// Whether several runner processes can use this warehouse at once
+    /// (then they split each API account's rate through it; see
+    /// [`crate::hold_budgets`]). A server warehouse can; an embedded file
+    /// has one writer.
+    fn shared_by_processes(&self) -> bool {
+        true
+    }
+
     /// A SQL expression for the warehouse clock's now, in unix
     /// milliseconds: leases compare times in it, so runners on hosts whose
     /// clocks drift still agree.

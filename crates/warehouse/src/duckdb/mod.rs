@@ -523,6 +523,11 @@ impl Warehouse for DuckDbWarehouse {
         blocking(self, "query".into(), move |wh| wh.query(&sql)).await
     }
 
+    fn shared_by_processes(&self) -> bool {
+        // One process opens the file at a time.
+        false
+    }
+
     fn clock_ms_sql(&self) -> &'static str {
         // EXTRACT on a TIMESTAMPTZ needs the ICU extension; epoch_ms does not.
         "epoch_ms(CURRENT_TIMESTAMP)"

@@ -1025,3 +1025,9 @@ async fn leases_hold_expire_and_take_over() {
     let wh = DuckDbWarehouse::open_in_memory().unwrap();
     crate::fixtures::leases(std::sync::Arc::new(wh)).await;
 }
+
+#[tokio::test]
+async fn budget_holders_count_live_runners() {
+    let wh = DuckDbWarehouse::open_in_memory().unwrap();
+    crate::fixtures::budget_holders(&wh).await;
+}

@@ -2053,3 +2053,10 @@ async fn leases_hold_expire_and_take_over() {
     let wh = fresh(&pg, "leases").await;
     crate::fixtures::leases(wh).await;
 }
+
+#[tokio::test]
+async fn budget_holders_count_live_runners() {
+    let pg = start().await;
+    let wh = fresh(&pg, "budget_holders").await;
+    crate::fixtures::budget_holders(wh.as_ref()).await;
+}
