@@ -276,6 +276,30 @@ secret_access_key = {{ file = "{secret_key}" }}
         )
     }
 
+    /// Asserts `table` holds `expected` rows, each id once.
+    pub fn assert_exact(&self, table: &str, expected: i64) {
+        assert_eq!(
+            self.i64(&format!("SELECT count(*) FROM {table}")),
+            expected,
+            "{table}: rows"
+        );
+        assert_eq!(
+            self.i64(&format!("SELECT count(DISTINCT id) FROM {table}")),
+            expected,
+            "{table}: distinct ids"
+        );
+    }
+
+    /// How many loads are committed (0 before the first).
+    pub fn committed_loads(&self) -> i64 {
+        let exists = "SELECT count(*) FROM information_schema.tables \
+                      WHERE table_schema = '_weft' AND table_name = '_weft_loads'";
+        if self.i64(exists) == 0 {
+            return 0;
+        }
+        self.i64("SELECT count(*) FROM _weft._weft_loads")
+    }
+
     /// Runs one query returning a single i64.
     pub fn i64(&self, sql: &str) -> i64 {
         let out = self.pg.psql(&self.db, sql).unwrap();

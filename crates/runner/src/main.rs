@@ -40,7 +40,7 @@ enum Command {
         #[arg(long, short, default_value = "weft.toml")]
         config: PathBuf,
         /// Serve Prometheus metrics, /healthz and /readyz on this address
-        /// (e.g. 127.0.0.1:9464; overrides [runner] metrics).
+        /// (e.g. 127.0.0.1:9464; overrides `[runner] metrics`).
         #[arg(long)]
         metrics: Option<std::net::SocketAddr>,
     },

@@ -324,16 +324,7 @@ async fn two_runners_on_one_postgres_never_run_a_pipeline_at_once() {
         }
         let expected = h.sandbox.control().stripe_customer_ids().len() as i64;
         for t in ["stripe.customers", "stripe.charges"] {
-            assert_eq!(
-                stack.i64(&format!("SELECT count(*) FROM {t}")),
-                expected,
-                "{t}"
-            );
-            assert_eq!(
-                stack.i64(&format!("SELECT count(DISTINCT id) FROM {t}")),
-                expected,
-                "{t}"
-            );
+            stack.assert_exact(t, expected);
         }
         assert_eq!(
             stack.i64("SELECT count(*) - count(DISTINCT load_id) FROM _weft._weft_loads"),

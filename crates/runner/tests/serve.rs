@@ -269,17 +269,14 @@ fn pg_runs(stack: &PgStack) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// SIGTERM while a scheduled load runs: `weft serve` exits 0 within its
-/// grace period, what it committed is intact, and the next run resumes and
-/// completes with every row once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_during_a_load_stops_within_the_grace_period() {
-    let mut stack = PgStack::start("sigterm");
-    stack.use_database("sigterm_0");
+/// A Stripe pipeline into `stack` running every second whose runs take
+/// several seconds (100 ms a request, 20 rows a page, a commit every 40
+/// rows), with `runner` as its `[runner]` table.
+async fn slow_load_on(stack: &PgStack, extra: &str, runner: &str) -> Harness {
     let h = Harness::stripe_on(
-        &stack,
+        stack,
         slow_sandbox(400, 100),
-        "streams = [\"customers\", \"charges\"]\nschedule = \"* * * * * *\"\ncheckpoint_rows = 40",
+        &format!("schedule = \"* * * * * *\"\ncheckpoint_rows = 40\n{extra}"),
     )
     .await;
     let text = std::fs::read_to_string(&h.config_path).unwrap();
@@ -288,16 +285,27 @@ async fn sigterm_during_a_load_stops_within_the_grace_period() {
         text.replace("[pipelines.config]", "[pipelines.config]\npage_size = 20"),
     )
     .unwrap();
-    with_runner(&h, "grace_secs = 10");
+    with_runner(&h, runner);
+    h
+}
+
+/// SIGTERM while a scheduled load runs: `weft serve` exits 0 within its
+/// grace period, what it committed is intact, and the next run resumes and
+/// completes with every row once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_load_stops_within_the_grace_period() {
+    let mut stack = PgStack::start("sigterm");
+    stack.use_database("sigterm_0");
+    let h = slow_load_on(
+        &stack,
+        "streams = [\"customers\", \"charges\"]",
+        "grace_secs = 10",
+    )
+    .await;
     let mut child = weft_serve(&h.config_path, "term-host");
     // Wait until a scheduled run is loading (it has committed a load).
     let loading = until(Duration::from_secs(30), || {
-        pg_runs(&stack).iter().any(|r| r[4] == "running")
-            && stack.i64(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = '_weft' \
-                 AND table_name = '_weft_loads'",
-            ) == 1
-            && stack.i64("SELECT count(*) FROM _weft._weft_loads") > 0
+        stack.committed_loads() > 0 && pg_runs(&stack).iter().any(|r| r[4] == "running")
     })
     .await;
     assert!(loading, "no scheduled run started loading");
@@ -333,16 +341,7 @@ async fn sigterm_during_a_load_stops_within_the_grace_period() {
     assert!(report.succeeded(), "{}", report.to_table());
     let expected = h.sandbox.control().stripe_customer_ids().len() as i64;
     for t in ["stripe.customers", "stripe.charges"] {
-        assert_eq!(
-            stack.i64(&format!("SELECT count(*) FROM {t}")),
-            expected,
-            "{t}"
-        );
-        assert_eq!(
-            stack.i64(&format!("SELECT count(DISTINCT id) FROM {t}")),
-            expected,
-            "{t}"
-        );
+        stack.assert_exact(t, expected);
     }
     assert_eq!(
         stack.i64("SELECT count(*) - count(DISTINCT load_id) FROM _weft._weft_loads"),
@@ -421,16 +420,7 @@ async fn two_runners_split_the_scheduled_times_and_run_each_once() {
     let expected = h.sandbox.control().stripe_customer_ids().len() as i64;
     for p in ["stripe", "stripe2", "stripe3", "stripe4"] {
         let t = format!("{p}.customers");
-        assert_eq!(
-            stack.i64(&format!("SELECT count(*) FROM {t}")),
-            expected,
-            "{t}"
-        );
-        assert_eq!(
-            stack.i64(&format!("SELECT count(DISTINCT id) FROM {t}")),
-            expected,
-            "{t}"
-        );
+        stack.assert_exact(&t, expected);
     }
 }
 
@@ -441,28 +431,14 @@ async fn two_runners_split_the_scheduled_times_and_run_each_once() {
 async fn a_killed_runners_lease_is_taken_over_after_it_expires() {
     let mut stack = PgStack::start("takeover");
     stack.use_database("takeover_0");
-    let h = Harness::stripe_on(
+    let h = slow_load_on(
         &stack,
-        slow_sandbox(400, 100),
-        "streams = [\"customers\"]\nschedule = \"* * * * * *\"\ncheckpoint_rows = 40\nmax_concurrency = 2",
+        "streams = [\"customers\"]\nmax_concurrency = 2",
+        "lease_secs = 3",
     )
     .await;
-    let text = std::fs::read_to_string(&h.config_path).unwrap();
-    std::fs::write(
-        &h.config_path,
-        text.replace("[pipelines.config]", "[pipelines.config]\npage_size = 20"),
-    )
-    .unwrap();
-    with_runner(&h, "lease_secs = 3");
     let mut a = weft_serve(&h.config_path, "runner-a");
-    let loading = until(Duration::from_secs(30), || {
-        stack.i64(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = '_weft' \
-             AND table_name = '_weft_loads'",
-        ) == 1
-            && stack.i64("SELECT count(*) FROM _weft._weft_loads") > 0
-    })
-    .await;
+    let loading = until(Duration::from_secs(30), || stack.committed_loads() > 0).await;
     assert!(loading, "runner a never committed a load");
     let mut b = weft_serve(&h.config_path, "runner-b");
     signal(&a, "-KILL");
@@ -491,11 +467,7 @@ async fn a_killed_runners_lease_is_taken_over_after_it_expires() {
         .unwrap();
     let waited = first_b.signed_duration_since(killed_at).num_milliseconds();
     assert!(waited >= 1_500, "b took over {waited} ms after the kill");
-    assert_eq!(stack.i64("SELECT count(*) FROM stripe.customers"), expected);
-    assert_eq!(
-        stack.i64("SELECT count(DISTINCT id) FROM stripe.customers"),
-        expected
-    );
+    stack.assert_exact("stripe.customers", expected);
     assert_eq!(
         stack.i64("SELECT count(*) - count(DISTINCT load_id) FROM _weft._weft_loads"),
         0
