@@ -518,8 +518,19 @@ pub async fn runs(
 /// `weft runs` as a table: one line per run, newest first.
 pub fn render_runs(runs: &[RunRecord]) -> String {
     let mut out = format!(
-        "{:<29} {:<16} {:<10} {:<24} {:>8} {:>10} {:>8} {:>8} {:>6}\n",
-        "run", "pipeline", "status", "started", "seconds", "rows", "rejects", "requests", "429s"
+        "{:<29} {:<8} {:<16} {:<16} {:<8} {:<10} {:<24} {:>8} {:>10} {:>8} {:>8} {:>6}\n",
+        "run",
+        "kind",
+        "name",
+        "job",
+        "trigger",
+        "status",
+        "started",
+        "seconds",
+        "rows",
+        "rejects",
+        "requests",
+        "429s"
     );
     for r in runs {
         let seconds = r.finished_at.map_or_else(
@@ -532,9 +543,12 @@ pub fn render_runs(runs: &[RunRecord]) -> String {
             },
         );
         out.push_str(&format!(
-            "{:<29} {:<16} {:<10} {:<24} {:>8} {:>10} {:>8} {:>8} {:>6}\n",
+            "{:<29} {:<8} {:<16} {:<16} {:<8} {:<10} {:<24} {:>8} {:>10} {:>8} {:>8} {:>6}\n",
             r.run_id,
+            r.kind.as_str(),
             r.pipeline,
+            r.job.as_deref().unwrap_or("-"),
+            r.trigger,
             r.status.to_string(),
             r.started_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             seconds,

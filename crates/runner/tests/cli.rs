@@ -243,6 +243,12 @@ fn runs_lists_each_run_and_replay_reloads_the_stage_into_a_fresh_warehouse() {
         lines[1].contains(" stripe ") && lines[1].contains(" succeeded "),
         "{table}"
     );
+    let cells: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        cells[1..6],
+        ["pipeline", "stripe", "-", "manual", "succeeded"],
+        "{table}"
+    );
 
     // A failed run is recorded with its error.
     sandbox.control().set_faults(

@@ -63,7 +63,8 @@ pub enum RunKind {
 }
 
 impl RunKind {
-    fn as_str(self) -> &'static str {
+    /// `pipeline` or `sync`, as stored in the `kind` column.
+    pub fn as_str(self) -> &'static str {
         match self {
             RunKind::Pipeline => "pipeline",
             RunKind::Sync => "sync",
