@@ -507,6 +507,10 @@ impl SyncTarget for KilledOnSecondBatch {
         self.inner.max_batch()
     }
 
+    fn modes(&self) -> &'static [weft_core::SyncWriteMode] {
+        self.inner.modes()
+    }
+
     async fn apply(&self, records: Vec<SyncRecord>) -> Result<Vec<RecordOutcome>, BoxError> {
         let outcomes = self.inner.apply(records).await?;
         if self.calls.fetch_add(1, Ordering::SeqCst) == 1 {

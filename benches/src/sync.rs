@@ -90,6 +90,10 @@ impl SyncTarget for Counting {
         10_000
     }
 
+    fn modes(&self) -> &'static [weft_core::SyncWriteMode] {
+        weft_core::SyncWriteMode::ALL
+    }
+
     async fn apply(&self, records: Vec<SyncRecord>) -> Result<Vec<RecordOutcome>, BoxError> {
         let mut sent = self
             .sent

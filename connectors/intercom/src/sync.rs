@@ -16,7 +16,9 @@
 use async_trait::async_trait;
 use futures::{StreamExt, stream};
 use serde_json::{Map, Value};
-use weft_core::{BoxError, RecordOutcome, StreamMetrics, SyncAction, SyncRecord, SyncTarget};
+use weft_core::{
+    BoxError, RecordOutcome, StreamMetrics, SyncAction, SyncRecord, SyncTarget, SyncWriteMode,
+};
 use weft_http::{BudgetRegistry, HttpError};
 
 use crate::client::IntercomClient;
@@ -221,6 +223,10 @@ impl SyncTarget for IntercomTarget {
 
     fn max_batch(&self) -> usize {
         MAX_BATCH
+    }
+
+    fn modes(&self) -> &'static [SyncWriteMode] {
+        SyncWriteMode::ALL
     }
 
     async fn apply(&self, records: Vec<SyncRecord>) -> Result<Vec<RecordOutcome>, BoxError> {

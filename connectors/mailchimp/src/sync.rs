@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use weft_core::{
     BoxError, RecordOutcome, StreamMetrics, SyncAction, SyncRecord, SyncSpec, SyncTarget,
+    SyncWriteMode,
 };
 use weft_http::BudgetRegistry;
 
@@ -239,6 +240,14 @@ impl SyncTarget for MailchimpTarget {
 
     fn max_batch(&self) -> usize {
         MAX_MEMBERS_PER_CALL
+    }
+
+    fn modes(&self) -> &'static [SyncWriteMode] {
+        SyncWriteMode::ALL
+    }
+
+    fn check(&self, spec: &SyncSpec) -> Result<(), BoxError> {
+        Ok(MailchimpTarget::check_spec(spec)?)
     }
 
     /// Sends the records in calls of at most 500 members. A failed call

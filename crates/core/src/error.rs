@@ -122,6 +122,30 @@ pub enum CoreError {
         /// The unmapped required field.
         field: String,
     },
+    /// A sync's mode is one its target cannot honour.
+    #[error("sync {sync}: {target} cannot sync in mode `{mode}` (it supports: {supported})")]
+    SyncMode {
+        /// Sync name.
+        sync: String,
+        /// Target name.
+        target: String,
+        /// The mode asked for.
+        mode: &'static str,
+        /// Comma-separated modes it does support.
+        supported: String,
+    },
+    /// A sync's spec does not fit its target (a field it does not know, a key
+    /// it cannot identify records by); the target's error names the field.
+    #[error("sync {sync}: {target} cannot take this sync: {source}")]
+    SyncSpec {
+        /// Sync name.
+        sync: String,
+        /// Target name.
+        target: String,
+        /// What the target found.
+        #[source]
+        source: BoxError,
+    },
     /// The sync store (the warehouse) failed to plan, page or record a sync.
     #[error("sync {sync}: {step} failed: {source}")]
     SyncStore {

@@ -37,7 +37,7 @@ pub use spec::{DELETED_AT, EXTRACTED_AT, LOAD_ID, StreamSpec, SyncMode, WriteDis
 pub use state::{FileStateStore, StateStore, StreamState, Watermark};
 pub use sync::{
     RecordOutcome, SyncAction, SyncOptions, SyncPlan, SyncRecord, SyncReport, SyncSpec, SyncStore,
-    SyncTarget, SyncWriteMode, run_sync,
+    SyncTarget, SyncWriteMode, check_sync, run_sync,
 };
 
 pub use tokio_util::sync::CancellationToken;

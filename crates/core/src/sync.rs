@@ -21,7 +21,7 @@ use crate::{BoxError, CoreError};
 
 mod engine;
 
-pub use engine::{SyncOptions, run_sync};
+pub use engine::{SyncOptions, check_sync, run_sync};
 
 /// Which changes a sync sends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +39,24 @@ pub enum SyncWriteMode {
 }
 
 impl SyncWriteMode {
+    /// Every mode, in declaration order.
+    pub const ALL: &'static [SyncWriteMode] = &[
+        SyncWriteMode::Upsert,
+        SyncWriteMode::UpdateOnly,
+        SyncWriteMode::CreateOnly,
+        SyncWriteMode::Mirror,
+    ];
+
+    /// The mode's name in config (`update_only`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncWriteMode::Upsert => "upsert",
+            SyncWriteMode::UpdateOnly => "update_only",
+            SyncWriteMode::CreateOnly => "create_only",
+            SyncWriteMode::Mirror => "mirror",
+        }
+    }
+
     /// The actions this mode sends, in the order they are sent.
     pub fn actions(self) -> &'static [SyncAction] {
         match self {
@@ -120,6 +138,17 @@ pub trait SyncTarget: Send + Sync {
 
     /// Largest batch [`SyncTarget::apply`] accepts.
     fn max_batch(&self) -> usize;
+
+    /// The write modes this destination honours. A sync in any other mode is
+    /// refused by [`check_sync`] before anything is sent, never approximated.
+    fn modes(&self) -> &'static [SyncWriteMode];
+
+    /// Destination-specific checks of a sync's spec (which key the
+    /// destination identifies records by, which fields it knows), run by
+    /// [`check_sync`] before anything is sent; the error names the field.
+    fn check(&self, _spec: &SyncSpec) -> Result<(), BoxError> {
+        Ok(())
+    }
 
     /// Applies a batch; returns exactly one outcome per record (any order).
     /// An `Err` means the whole batch failed (nothing acknowledged).

@@ -157,6 +157,8 @@ struct MemTarget {
     fail_batch: Mutex<Option<usize>>,
     /// Answers without an outcome for these keys.
     silent: Mutex<BTreeSet<String>>,
+    /// The modes it declares.
+    modes: &'static [SyncWriteMode],
 }
 
 impl MemTarget {
@@ -167,6 +169,7 @@ impl MemTarget {
             reject: Mutex::default(),
             fail_batch: Mutex::default(),
             silent: Mutex::default(),
+            modes: SyncWriteMode::ALL,
         }
     }
 
@@ -205,6 +208,10 @@ impl SyncTarget for MemTarget {
 
     fn max_batch(&self) -> usize {
         self.max_batch
+    }
+
+    fn modes(&self) -> &'static [weft_core::SyncWriteMode] {
+        self.modes
     }
 
     async fn apply(&self, records: Vec<SyncRecord>) -> Result<Vec<RecordOutcome>, BoxError> {
@@ -481,6 +488,31 @@ async fn a_missing_required_mapping_fails_before_any_call() {
     assert!(err.to_string().contains("`email_address`"));
     assert_eq!(store.plans.load(Ordering::SeqCst), 0);
     assert_eq!(target.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_mode_the_target_cannot_honour_is_refused_before_any_call() {
+    let store = MemStore::with_people(2);
+    let mut target = MemTarget::new(500);
+    target.modes = &[SyncWriteMode::Upsert, SyncWriteMode::UpdateOnly];
+    let err = run_sync(&store, &target, &spec(SyncWriteMode::Mirror), RUN)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CoreError::SyncMode { mode: "mirror", supported, .. } if supported == "upsert, update_only"),
+        "unexpected error {err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "sync people: memory cannot sync in mode `mirror` (it supports: upsert, update_only)"
+    );
+    assert_eq!(store.plans.load(Ordering::SeqCst), 0);
+    assert_eq!(target.calls(), 0);
+    // A mode it declares runs.
+    let report = run_sync(&store, &target, &spec(SyncWriteMode::Upsert), RUN)
+        .await
+        .unwrap();
+    assert_eq!(report.created, 2);
 }
 
 #[tokio::test]

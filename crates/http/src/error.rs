@@ -129,6 +129,23 @@ pub enum HttpError {
         /// Why it is invalid.
         reason: String,
     },
+    /// An asynchronous job (bulk ingest, job status) did not finish in the
+    /// time its [`crate::PollPolicy`] allows.
+    #[error("{what} did not finish within {waited_secs} s ({probes} probes)")]
+    JobTimeout {
+        /// The job, as the caller named it.
+        what: String,
+        /// Seconds waited.
+        waited_secs: u64,
+        /// Probes made.
+        probes: u32,
+    },
+    /// Waiting was cancelled (shutdown).
+    #[error("{what}: cancelled")]
+    Cancelled {
+        /// What was waiting.
+        what: String,
+    },
 }
 
 fn retry_after_text(retry_after: &Option<Duration>) -> String {

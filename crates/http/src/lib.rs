@@ -9,6 +9,8 @@
 //!   span per request, and secrets redacted from logs and errors.
 //! * [`paginate`]: the pagination styles of the supported APIs as a stream of
 //!   [`Page`]s, with pagination-loop detection.
+//! * [`poll_job`]: an asynchronous job polled until done, with growing
+//!   waits, a total time bound and cancellation ([`PollPolicy`]).
 //! * [`read_sliced`]: one stream read as concurrent windows of its key
 //!   ([`SlicedList`]), as many in flight as the budget's rate x latency
 //!   allows, with exact checkpoints ([`SliceState`]).
@@ -19,6 +21,7 @@ mod client;
 mod error;
 mod jwt;
 mod paginate;
+mod poll;
 mod redact;
 mod request;
 mod settings;
@@ -32,6 +35,7 @@ pub use client::{HttpClient, HttpClientBuilder};
 pub use error::HttpError;
 pub use jwt::OAuth2JwtBearer;
 pub use paginate::{CursorFrom, Page, Pagination, paginate};
+pub use poll::{JobPoll, PollPolicy, poll_job};
 pub use redact::{DEFAULT_SECRET_PARAMS, REDACTED};
 pub use request::{Body, RequestSpec, Response};
 pub use settings::HttpSettings;

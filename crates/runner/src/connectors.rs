@@ -91,7 +91,9 @@ pub async fn build_source(
     }
 }
 
-/// Builds a reverse-sync destination from a sync's `config` table.
+/// Builds a reverse-sync destination from a sync's `config` table and checks
+/// that it can take the sync ([`weft_core::check_sync`]: mapping, mode, the
+/// destination's own rules) before anything is sent.
 pub fn build_sync_target(
     sync: &crate::SyncConfig,
     budgets: &BudgetRegistry,
@@ -101,29 +103,27 @@ pub fn build_sync_target(
         connector: sync.connector.clone(),
         source,
     };
-    let table = toml::Value::Table(sync.config.clone());
-    match sync.connector.as_str() {
-        "mailchimp" => {
-            let cfg: weft_mailchimp::MailchimpConfig = table
-                .try_into()
-                .map_err(|e: toml::de::Error| wrap(Box::new(e)))?;
-            weft_mailchimp::MailchimpTarget::check_spec(&sync.spec())
-                .map_err(|e| wrap(Box::new(e)))?;
-            let target = weft_mailchimp::MailchimpTarget::new(&cfg, budgets)
-                .map_err(|e| wrap(Box::new(e)))?;
-            Ok(Arc::new(target))
-        }
-        "intercom" => {
-            let cfg: weft_intercom::IntercomConfig = table
-                .try_into()
-                .map_err(|e: toml::de::Error| wrap(Box::new(e)))?;
-            let target =
-                weft_intercom::IntercomTarget::new(&cfg, budgets).map_err(|e| wrap(Box::new(e)))?;
-            Ok(Arc::new(target))
-        }
-        other => Err(RunnerError::UnknownConnector {
-            name: other.to_string(),
-            available: SYNC_TARGETS.join(", "),
-        }),
+    fn parse<T: serde::de::DeserializeOwned>(
+        table: &toml::Table,
+    ) -> Result<T, weft_core::BoxError> {
+        Ok(toml::Value::Table(table.clone()).try_into()?)
     }
+    let built: Result<Arc<dyn weft_core::SyncTarget>, weft_core::BoxError> =
+        match sync.connector.as_str() {
+            "mailchimp" => parse(&sync.config).and_then(|cfg| {
+                Ok(Arc::new(weft_mailchimp::MailchimpTarget::new(&cfg, budgets)?) as Arc<_>)
+            }),
+            "intercom" => parse(&sync.config).and_then(|cfg| {
+                Ok(Arc::new(weft_intercom::IntercomTarget::new(&cfg, budgets)?) as Arc<_>)
+            }),
+            other => {
+                return Err(RunnerError::UnknownConnector {
+                    name: other.to_string(),
+                    available: SYNC_TARGETS.join(", "),
+                });
+            }
+        };
+    let target = built.map_err(wrap)?;
+    weft_core::check_sync(&*target, &sync.spec()).map_err(|e| wrap(Box::new(e)))?;
+    Ok(target)
 }

@@ -581,7 +581,9 @@ pub async fn run_models(
 
 /// Checks the stage (write, read back, delete a probe object), the warehouse
 /// (connect) and every selected pipeline's credentials and connectivity; one
-/// line each, named `stage`, `warehouse` and by pipeline.
+/// line each, named `stage`, `warehouse` and by pipeline; without a
+/// pipeline named, also one line per sync (`sync NAME`: its mapping, mode and
+/// the destination's own rules, checked without calling the API).
 pub async fn check(
     config: &WeftConfig,
     pipeline: Option<&str>,
@@ -608,6 +610,16 @@ pub async fn check(
                 Err(e) => Err(e.to_string()),
             };
         out.push((p.name.clone(), result));
+    }
+    if pipeline.is_none() {
+        // Syncs are checked without calling their API: the mapping, the mode
+        // and the destination's own rules.
+        for sync in &config.syncs {
+            let result = build_sync_target(sync, BudgetRegistry::global())
+                .map(drop)
+                .map_err(|e| e.to_string());
+            out.push((format!("sync {}", sync.name), result));
+        }
     }
     Ok(out)
 }

@@ -22,10 +22,45 @@ pub struct SyncOptions {
     pub batch_size: Option<usize>,
 }
 
+/// Checks that `target` can take `spec` before anything is sent: the mapping
+/// covers every [`SyncTarget::required_fields`] ([`CoreError::SyncMapping`]),
+/// the target honours the spec's mode ([`CoreError::SyncMode`]) and its own
+/// [`SyncTarget::check`] passes ([`CoreError::SyncSpec`]).
+pub fn check_sync(target: &dyn SyncTarget, spec: &SyncSpec) -> Result<(), CoreError> {
+    if let Some(field) = target
+        .required_fields()
+        .into_iter()
+        .find(|f| !spec.mapping.contains_key(f))
+    {
+        return Err(CoreError::SyncMapping {
+            sync: spec.name.clone(),
+            target: target.name().to_string(),
+            field,
+        });
+    }
+    let modes = target.modes();
+    if !modes.contains(&spec.mode) {
+        return Err(CoreError::SyncMode {
+            sync: spec.name.clone(),
+            target: target.name().to_string(),
+            mode: spec.mode.as_str(),
+            supported: modes
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    target.check(spec).map_err(|source| CoreError::SyncSpec {
+        sync: spec.name.clone(),
+        target: target.name().to_string(),
+        source,
+    })
+}
+
 /// Runs one sync: `store`'s model out to `target`, as `spec` maps it.
 ///
-/// 1. The mapping must cover every [`SyncTarget::required_fields`]
-///    ([`CoreError::SyncMapping`] otherwise, before anything else is called).
+/// 1. [`check_sync`] must pass, before anything else is called.
 /// 2. [`SyncStore::plan`] diffs the model against the snapshot.
 /// 3. For each action the mode sends (creates, updates, then deletes in
 ///    mirror mode), planned records are paged in key order, in batches of
@@ -43,17 +78,7 @@ pub async fn run_sync(
     spec: &SyncSpec,
     options: SyncOptions,
 ) -> Result<SyncReport, CoreError> {
-    if let Some(field) = target
-        .required_fields()
-        .into_iter()
-        .find(|f| !spec.mapping.contains_key(f))
-    {
-        return Err(CoreError::SyncMapping {
-            sync: spec.name.clone(),
-            target: target.name().to_string(),
-            field,
-        });
-    }
+    check_sync(target, spec)?;
     let actions = spec.mode.actions();
     let full = store.plan(spec).await?;
     let planned = |a: SyncAction| {

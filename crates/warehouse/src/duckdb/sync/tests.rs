@@ -313,6 +313,10 @@ impl SyncTarget for Accept {
         10_000
     }
 
+    fn modes(&self) -> &'static [weft_core::SyncWriteMode] {
+        weft_core::SyncWriteMode::ALL
+    }
+
     async fn apply(&self, records: Vec<SyncRecord>) -> Result<Vec<RecordOutcome>, BoxError> {
         self.calls
             .lock()
