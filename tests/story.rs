@@ -511,8 +511,12 @@ impl SyncTarget for KilledOnSecondBatch {
         self.inner.modes()
     }
 
-    async fn apply(&self, records: Vec<SyncRecord>) -> Result<Vec<RecordOutcome>, BoxError> {
-        let outcomes = self.inner.apply(records).await?;
+    async fn apply(
+        &self,
+        mode: weft_core::SyncWriteMode,
+        records: Vec<SyncRecord>,
+    ) -> Result<Vec<RecordOutcome>, BoxError> {
+        let outcomes = self.inner.apply(mode, records).await?;
         if self.calls.fetch_add(1, Ordering::SeqCst) == 1 {
             return Err("killed after Mailchimp applied the batch".into());
         }

@@ -94,7 +94,11 @@ impl SyncTarget for Counting {
         weft_core::SyncWriteMode::ALL
     }
 
-    async fn apply(&self, records: Vec<SyncRecord>) -> Result<Vec<RecordOutcome>, BoxError> {
+    async fn apply(
+        &self,
+        _mode: weft_core::SyncWriteMode,
+        records: Vec<SyncRecord>,
+    ) -> Result<Vec<RecordOutcome>, BoxError> {
         let mut sent = self
             .sent
             .lock()

@@ -229,7 +229,11 @@ impl SyncTarget for IntercomTarget {
         SyncWriteMode::ALL
     }
 
-    async fn apply(&self, records: Vec<SyncRecord>) -> Result<Vec<RecordOutcome>, BoxError> {
+    async fn apply(
+        &self,
+        _mode: weft_core::SyncWriteMode,
+        records: Vec<SyncRecord>,
+    ) -> Result<Vec<RecordOutcome>, BoxError> {
         let results: Vec<(String, Result<Result<(), String>, HttpError>)> = stream::iter(records)
             .map(|r| async move {
                 let result = self.one(&r).await;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use weft_core::{RecordOutcome, SyncAction, SyncRecord, SyncTarget};
+use weft_core::{RecordOutcome, SyncAction, SyncRecord, SyncTarget, SyncWriteMode};
 use weft_http::{BudgetRegistry, HttpSettings};
 use weft_intercom::{IntercomConfig, IntercomTarget};
 use wiremock::matchers::{body_json, header, method, path};
@@ -102,7 +102,7 @@ async fn unknown_email_is_created_as_a_user() {
     let t = target(&server);
     assert_eq!((t.name(), t.max_batch()), ("intercom", 50));
     assert_eq!(t.required_fields(), vec!["email".to_string()]);
-    let out = t.apply(vec![ann()]).await.unwrap();
+    let out = t.apply(SyncWriteMode::Upsert, vec![ann()]).await.unwrap();
     assert_eq!(results(out), vec![("ann@example.com".to_string(), Ok(()))]);
     let reqs = requests(&server).await;
     assert_eq!(reqs.len(), 2);
@@ -133,14 +133,17 @@ async fn known_email_is_updated_and_external_id_wins() {
         .mount(&server)
         .await;
     let out = target(&server)
-        .apply(vec![record(
-            "bob@example.com",
-            SyncAction::Update,
-            &[
-                ("email", json!("bob@example.com")),
-                ("external_id", json!("u2")),
-            ],
-        )])
+        .apply(
+            SyncWriteMode::Upsert,
+            vec![record(
+                "bob@example.com",
+                SyncAction::Update,
+                &[
+                    ("email", json!("bob@example.com")),
+                    ("external_id", json!("u2")),
+                ],
+            )],
+        )
         .await
         .unwrap();
     assert_eq!(results(out), vec![("bob@example.com".to_string(), Ok(()))]);
@@ -193,7 +196,10 @@ async fn conflict_on_create_searches_again_and_updates() {
         .expect(1)
         .mount(&server)
         .await;
-    let out = target(&server).apply(vec![ann()]).await.unwrap();
+    let out = target(&server)
+        .apply(SyncWriteMode::Upsert, vec![ann()])
+        .await
+        .unwrap();
     assert_eq!(results(out), vec![("ann@example.com".to_string(), Ok(()))]);
     let paths: Vec<String> = requests(&server)
         .await
@@ -235,20 +241,23 @@ async fn client_errors_reject_one_record_with_intercoms_message() {
         .mount(&server)
         .await;
     let out = target(&server)
-        .apply(vec![
-            ann(),
-            record(
-                "bad@@example",
-                SyncAction::Create,
-                &[("email", json!("bad@@example"))],
-            ),
-            record("nomail", SyncAction::Create, &[("name", json!("x"))]),
-            record(
-                "tagged",
-                SyncAction::Create,
-                &[("email", json!("t@example.com")), ("tags", json!("a"))],
-            ),
-        ])
+        .apply(
+            SyncWriteMode::Upsert,
+            vec![
+                ann(),
+                record(
+                    "bad@@example",
+                    SyncAction::Create,
+                    &[("email", json!("bad@@example"))],
+                ),
+                record("nomail", SyncAction::Create, &[("name", json!("x"))]),
+                record(
+                    "tagged",
+                    SyncAction::Create,
+                    &[("email", json!("t@example.com")), ("tags", json!("a"))],
+                ),
+            ],
+        )
         .await
         .unwrap();
     let out = results(out);
@@ -286,7 +295,7 @@ async fn unauthorized_fails_the_batch_without_the_token() {
         .mount(&server)
         .await;
     let err = target(&server)
-        .apply(vec![ann()])
+        .apply(SyncWriteMode::Upsert, vec![ann()])
         .await
         .unwrap_err()
         .to_string();
@@ -324,10 +333,13 @@ async fn mirror_delete_unsubscribes_and_missing_contact_is_acknowledged() {
         .mount(&server)
         .await;
     let out = target(&server)
-        .apply(vec![
-            record("gone@example.com", SyncAction::Delete, &[]),
-            record("u-404", SyncAction::Delete, &[]),
-        ])
+        .apply(
+            SyncWriteMode::Upsert,
+            vec![
+                record("gone@example.com", SyncAction::Delete, &[]),
+                record("u-404", SyncAction::Delete, &[]),
+            ],
+        )
         .await
         .unwrap();
     assert_eq!(

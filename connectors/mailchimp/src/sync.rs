@@ -253,7 +253,11 @@ impl SyncTarget for MailchimpTarget {
     /// Sends the records in calls of at most 500 members. A failed call
     /// (HTTP error after retries) fails the whole batch: nothing is
     /// acknowledged, and the upserts are safe to send again next run.
-    async fn apply(&self, records: Vec<SyncRecord>) -> Result<Vec<RecordOutcome>, BoxError> {
+    async fn apply(
+        &self,
+        _mode: weft_core::SyncWriteMode,
+        records: Vec<SyncRecord>,
+    ) -> Result<Vec<RecordOutcome>, BoxError> {
         let mut results: Vec<Option<Result<(), String>>> = vec![None; records.len()];
         // (record index, normalised email, member)
         let mut pending = Vec::with_capacity(records.len());

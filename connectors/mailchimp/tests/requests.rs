@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use serde_json::{Value, json};
-use weft_core::{RecordOutcome, SyncAction, SyncRecord, SyncTarget};
+use weft_core::{RecordOutcome, SyncAction, SyncRecord, SyncTarget, SyncWriteMode};
 use weft_http::{BudgetRegistry, HttpSettings};
 use weft_mailchimp::{MailchimpConfig, MailchimpTarget, NO_RESULT};
 use wiremock::matchers::{header, method, path};
@@ -107,27 +107,30 @@ async fn batch_subscribe_request_shape() {
     assert_eq!(t.required_fields(), vec!["email_address".to_string()]);
     assert_eq!(t.max_batch(), 500);
     let out = t
-        .apply(vec![
-            record(
-                "ann@example.com",
-                SyncAction::Create,
-                &[
-                    ("email_address", json!("ann@example.com")),
-                    ("merge_fields.FNAME", json!("Ann")),
-                    ("merge_fields.LNAME", Value::Null),
-                    ("language", json!("fr")),
-                    ("vip", json!(true)),
-                ],
-            ),
-            record(
-                "bob@example.com",
-                SyncAction::Update,
-                &[
-                    ("email_address", json!("bob@example.com")),
-                    ("merge_fields.FNAME", json!("Bob")),
-                ],
-            ),
-        ])
+        .apply(
+            SyncWriteMode::Upsert,
+            vec![
+                record(
+                    "ann@example.com",
+                    SyncAction::Create,
+                    &[
+                        ("email_address", json!("ann@example.com")),
+                        ("merge_fields.FNAME", json!("Ann")),
+                        ("merge_fields.LNAME", Value::Null),
+                        ("language", json!("fr")),
+                        ("vip", json!(true)),
+                    ],
+                ),
+                record(
+                    "bob@example.com",
+                    SyncAction::Update,
+                    &[
+                        ("email_address", json!("bob@example.com")),
+                        ("merge_fields.FNAME", json!("Bob")),
+                    ],
+                ),
+            ],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -174,7 +177,10 @@ async fn twelve_hundred_records_go_in_calls_of_500_500_200() {
     let records: Vec<SyncRecord> = (0..1200)
         .map(|i| person(&format!("p{i:04}@example.com"), SyncAction::Create))
         .collect();
-    let out = target(&server).apply(records).await.unwrap();
+    let out = target(&server)
+        .apply(SyncWriteMode::Upsert, records)
+        .await
+        .unwrap();
     assert_eq!(out.len(), 1200);
     assert!(out.iter().all(|o| o.result.is_ok()));
     let sizes: Vec<usize> = bodies(&server)
@@ -205,17 +211,20 @@ async fn answers_map_per_member_case_insensitively_and_silence_is_an_error() {
         .mount(&server)
         .await;
     let out = target(&server)
-        .apply(vec![
-            person("Ann@Example.COM", SyncAction::Create),
-            person("bob@example.com", SyncAction::Update),
-            person("fake@example", SyncAction::Create),
-            person("dan@example.com", SyncAction::Create),
-            record(
-                "eve@example.com",
-                SyncAction::Create,
-                &[("email_address", json!(""))],
-            ),
-        ])
+        .apply(
+            SyncWriteMode::Upsert,
+            vec![
+                person("Ann@Example.COM", SyncAction::Create),
+                person("bob@example.com", SyncAction::Update),
+                person("fake@example", SyncAction::Create),
+                person("dan@example.com", SyncAction::Create),
+                record(
+                    "eve@example.com",
+                    SyncAction::Create,
+                    &[("email_address", json!(""))],
+                ),
+            ],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -263,7 +272,10 @@ async fn server_errors_are_retried_then_succeed() {
         .await;
     let t = target(&server);
     let out = t
-        .apply(vec![person("ann@example.com", SyncAction::Create)])
+        .apply(
+            SyncWriteMode::Upsert,
+            vec![person("ann@example.com", SyncAction::Create)],
+        )
         .await
         .unwrap();
     assert_eq!(outcomes(out), vec![("ann@example.com".to_string(), Ok(()))]);
@@ -286,7 +298,10 @@ async fn unauthorized_fails_the_batch_naming_the_api_not_the_key() {
         .mount(&server)
         .await;
     let err = target(&server)
-        .apply(vec![person("ann@example.com", SyncAction::Create)])
+        .apply(
+            SyncWriteMode::Upsert,
+            vec![person("ann@example.com", SyncAction::Create)],
+        )
         .await
         .unwrap_err()
         .to_string();
@@ -311,10 +326,13 @@ async fn mirror_deletes_unsubscribe_the_key() {
         .mount(&server)
         .await;
     let out = target(&server)
-        .apply(vec![
-            record("gone@example.com", SyncAction::Delete, &[]),
-            record("42", SyncAction::Delete, &[]),
-        ])
+        .apply(
+            SyncWriteMode::Upsert,
+            vec![
+                record("gone@example.com", SyncAction::Delete, &[]),
+                record("42", SyncAction::Delete, &[]),
+            ],
+        )
         .await
         .unwrap();
     let out = outcomes(out);
@@ -340,14 +358,17 @@ async fn mirror_deletes_unsubscribe_the_key() {
 async fn nothing_sendable_means_no_call() {
     let server = MockServer::start().await;
     let out = target(&server)
-        .apply(vec![record(
-            "x@example.com",
-            SyncAction::Create,
-            &[
-                ("email_address", json!("x@example.com")),
-                ("status", json!("active")),
-            ],
-        )])
+        .apply(
+            SyncWriteMode::Upsert,
+            vec![record(
+                "x@example.com",
+                SyncAction::Create,
+                &[
+                    ("email_address", json!("x@example.com")),
+                    ("status", json!("active")),
+                ],
+            )],
+        )
         .await
         .unwrap();
     assert!(

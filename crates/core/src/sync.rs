@@ -152,7 +152,17 @@ pub trait SyncTarget: Send + Sync {
 
     /// Applies a batch; returns exactly one outcome per record (any order).
     /// An `Err` means the whole batch failed (nothing acknowledged).
-    async fn apply(&self, records: Vec<SyncRecord>) -> Result<Vec<RecordOutcome>, BoxError>;
+    ///
+    /// `mode` is the sync's mode (one of [`SyncTarget::modes`]). Where the
+    /// destination's own data can tell, a target enforces it there, not only
+    /// against weft's snapshot: under `update_only` a record the destination
+    /// does not have is rejected rather than created; under `create_only` a
+    /// record it already has is rejected rather than changed.
+    async fn apply(
+        &self,
+        mode: SyncWriteMode,
+        records: Vec<SyncRecord>,
+    ) -> Result<Vec<RecordOutcome>, BoxError>;
 }
 
 /// Where sync snapshots, rejects and logs live (the warehouse).

@@ -214,7 +214,11 @@ impl SyncTarget for MemTarget {
         self.modes
     }
 
-    async fn apply(&self, records: Vec<SyncRecord>) -> Result<Vec<RecordOutcome>, BoxError> {
+    async fn apply(
+        &self,
+        _mode: weft_core::SyncWriteMode,
+        records: Vec<SyncRecord>,
+    ) -> Result<Vec<RecordOutcome>, BoxError> {
         let n = {
             let mut b = self.batches.lock().unwrap();
             b.push(records.clone());

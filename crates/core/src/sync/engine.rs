@@ -151,18 +151,17 @@ async fn send(
         }
         after = Some(last.key.clone());
         let short = records.len() < batch;
-        let outcomes =
-            target
-                .apply(records.clone())
-                .await
-                .map_err(|source| CoreError::SyncTarget {
-                    sync: spec.name.clone(),
-                    target: target.name().to_string(),
-                    action: action.to_string(),
-                    records: records.len(),
-                    first_key: records.first().map(|r| r.key.clone()).unwrap_or_default(),
-                    source,
-                })?;
+        let outcomes = target
+            .apply(spec.mode, records.clone())
+            .await
+            .map_err(|source| CoreError::SyncTarget {
+                sync: spec.name.clone(),
+                target: target.name().to_string(),
+                action: action.to_string(),
+                records: records.len(),
+                first_key: records.first().map(|r| r.key.clone()).unwrap_or_default(),
+                source,
+            })?;
         let outcomes = align(&records, outcomes);
         store
             .record(spec, &report.run_id, &records, &outcomes)

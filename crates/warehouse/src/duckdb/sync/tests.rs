@@ -317,7 +317,11 @@ impl SyncTarget for Accept {
         weft_core::SyncWriteMode::ALL
     }
 
-    async fn apply(&self, records: Vec<SyncRecord>) -> Result<Vec<RecordOutcome>, BoxError> {
+    async fn apply(
+        &self,
+        _mode: weft_core::SyncWriteMode,
+        records: Vec<SyncRecord>,
+    ) -> Result<Vec<RecordOutcome>, BoxError> {
         self.calls
             .lock()
             .unwrap()
