@@ -6,8 +6,12 @@
 //! then `PUT /contacts/{id}` when found or `POST /contacts` (role `user`)
 //! when not; a 409 on create (someone created it meanwhile) searches again
 //! and updates. Deletes (mirror mode) unsubscribe the contact from emails
-//! (`unsubscribed_from_emails: true`), found by the key as external id or
-//! email; a contact Intercom does not have is already gone (acknowledged).
+//! (`unsubscribed_from_emails: true`), found by the key as email (when it
+//! contains `@`) or else as external id; a contact Intercom does not have is already gone (acknowledged).
+//!
+//! Modes are enforced against Intercom's own contacts, found by the search:
+//! under `create_only` a contact that exists is a reject (never changed),
+//! under `update_only` one that does not is a reject (never created).
 //!
 //! A 4xx answer for one contact is that record's reject, with Intercom's
 //! message; auth, throttling, 5xx and transport failures (after weft-http's
@@ -75,12 +79,22 @@ impl IntercomTarget {
     }
 
     /// One record: `Ok(Ok)` acknowledged, `Ok(Err)` rejected, `Err` the batch fails.
-    async fn one(&self, record: &SyncRecord) -> Result<Result<(), String>, HttpError> {
+    async fn one(
+        &self,
+        mode: SyncWriteMode,
+        record: &SyncRecord,
+    ) -> Result<Result<(), String>, HttpError> {
         let m = &self.metrics;
         if record.action == SyncAction::Delete {
+            // The key is the contact's email when it looks like one, else
+            // its external id.
             let key = record.key.trim();
-            let email = key.contains('@').then_some(key);
-            let found = self.client.find(email, Some(key), m).await;
+            let (email, external_id) = if key.contains('@') {
+                (Some(key), None)
+            } else {
+                (None, Some(key))
+            };
+            let found = self.client.find(email, external_id, m).await;
             let id = match rejected_or(found)? {
                 Ok(Some(id)) => id,
                 // Intercom does not have it: nothing to unsubscribe.
@@ -111,19 +125,35 @@ impl IntercomTarget {
             Ok(id) => id,
             Err(reason) => return Ok(Err(reason)),
         };
-        let id = match id {
-            Some(id) => id,
-            None => {
+        let id = match (id, mode) {
+            (Some(_), SyncWriteMode::CreateOnly) => {
+                return Ok(Err(
+                    "Intercom already has a contact with this email or external_id \
+                     (mode create_only does not change it)"
+                        .into(),
+                ));
+            }
+            (None, SyncWriteMode::UpdateOnly) => {
+                return Ok(Err(
+                    "Intercom has no contact with this email or external_id \
+                     (mode update_only does not create one)"
+                        .into(),
+                ));
+            }
+            (Some(id), _) => id,
+            (None, _) => {
                 let mut create = body.clone();
                 create.entry("role").or_insert_with(|| Value::from("user"));
                 match self.client.create(create, m).await {
                     Ok(()) => return Ok(Ok(())),
                     // Created by someone else meanwhile: update it instead.
-                    Err(e) if e.status() == Some(409) => match rejected_or(find().await)? {
-                        Ok(Some(id)) => id,
-                        Ok(None) => return Ok(Err(reject_reason(&e).unwrap_or_default())),
-                        Err(reason) => return Ok(Err(reason)),
-                    },
+                    Err(e) if e.status() == Some(409) && mode != SyncWriteMode::CreateOnly => {
+                        match rejected_or(find().await)? {
+                            Ok(Some(id)) => id,
+                            Ok(None) => return Ok(Err(reject_reason(&e).unwrap_or_default())),
+                            Err(reason) => return Ok(Err(reason)),
+                        }
+                    }
                     Err(e) => return rejected_or::<()>(Err(e)),
                 }
             }
@@ -231,12 +261,12 @@ impl SyncTarget for IntercomTarget {
 
     async fn apply(
         &self,
-        _mode: weft_core::SyncWriteMode,
+        mode: SyncWriteMode,
         records: Vec<SyncRecord>,
     ) -> Result<Vec<RecordOutcome>, BoxError> {
         let results: Vec<(String, Result<Result<(), String>, HttpError>)> = stream::iter(records)
             .map(|r| async move {
-                let result = self.one(&r).await;
+                let result = self.one(mode, &r).await;
                 (r.key, result)
             })
             .buffer_unordered(self.concurrency)

@@ -64,3 +64,86 @@ async fn intercom_passes_the_source_suite() {
         .await
         .assert_passed();
 }
+
+/// Contacts as a reverse-sync destination, one request per record.
+struct IntercomSync;
+
+#[async_trait]
+impl weft_conformance::sync_target::SyncHarness for IntercomSync {
+    fn capabilities(&self) -> weft_conformance::sync_target::SyncCapabilities {
+        weft_conformance::sync_target::SyncCapabilities {
+            api: Api::Intercom,
+            sandbox: SandboxConfig {
+                size: 20,
+                ..SandboxConfig::default()
+            },
+            per_call_limit: 1,
+            secrets: vec![DEFAULT_INTERCOM_TOKEN.into()],
+            mapping: [("email", "email"), ("name", "name")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    async fn build(
+        &self,
+        env: &weft_conformance::sync_target::SyncEnv<'_>,
+    ) -> Result<std::sync::Arc<dyn weft_core::SyncTarget>, BoxError> {
+        let mut config =
+            IntercomConfig::new(weft_conformance::secret_file(DEFAULT_INTERCOM_TOKEN)?);
+        config.base_url = Some(env.sandbox.base_url(Api::Intercom));
+        config.http = Some(HttpSettings {
+            initial_backoff_ms: 1,
+            max_backoff_ms: 5,
+            min_retry_after_ms: 1,
+            ..HttpSettings::default()
+        });
+        Ok(std::sync::Arc::new(weft_intercom::IntercomTarget::new(
+            &config,
+            env.budgets,
+        )?))
+    }
+
+    fn held(
+        &self,
+        control: &Control,
+        emails: &[String],
+    ) -> Result<std::collections::BTreeMap<String, weft_conformance::sync_target::Held>, BoxError>
+    {
+        Ok(control
+            .intercom_written_contacts()
+            .into_iter()
+            .filter_map(|c| {
+                let email = c["email"].as_str()?.to_lowercase();
+                emails.contains(&email).then(|| {
+                    let held = weft_conformance::sync_target::Held {
+                        name: c["name"].as_str().map(str::to_string),
+                        active: c["unsubscribed_from_emails"] != serde_json::Value::Bool(true),
+                    };
+                    (email, held)
+                })
+            })
+            .collect())
+    }
+
+    fn records_in(&self, write: &weft_sandbox::RecordedWrite) -> Option<usize> {
+        let contact_write = (write.method == "POST" && write.path == "/contacts")
+            || (write.method == "PUT" && write.path.starts_with("/contacts/"));
+        contact_write.then_some(1)
+    }
+
+    /// The target itself refuses a contact without an email.
+    fn rejected_row(&self) -> weft_conformance::Row {
+        let mut row = weft_conformance::sync_target::person_row("", "No Email");
+        row.insert("key".into(), serde_json::Value::from("no-email-person"));
+        row
+    }
+}
+
+#[tokio::test]
+async fn intercom_passes_the_sync_target_suite() {
+    weft_conformance::sync_target::run_suite(&IntercomSync)
+        .await
+        .assert_passed();
+}

@@ -105,16 +105,18 @@ impl MailchimpClient {
         })
     }
 
-    /// `POST /lists/{list_id}` with `members` and `update_existing: true`.
+    /// `POST /lists/{list_id}` with `members` and `update_existing` (false:
+    /// members already on the list are answered as errors, not changed).
     ///
-    /// The batch is an upsert keyed by email, so repeating it is safe: the
-    /// request is marked idempotent and weft-http may retry it.
+    /// The batch is keyed by email, so repeating it is safe: the request is
+    /// marked idempotent and weft-http may retry it.
     pub(crate) async fn batch_members(
         &self,
         members: Vec<serde_json::Value>,
+        update_existing: bool,
         metrics: &StreamMetrics,
     ) -> Result<BatchResponse, MailchimpError> {
-        let body = serde_json::json!({ "members": members, "update_existing": true });
+        let body = serde_json::json!({ "members": members, "update_existing": update_existing });
         let req = RequestSpec::post_json(format!("lists/{}", self.list_id), body).idempotent(true);
         Ok(self.http.get_json(&req, metrics).await?)
     }

@@ -6,6 +6,11 @@
 //! member (`new_members`, `updated_members`, `errors`), matched back to the
 //! records by email, case-insensitively.
 //!
+//! Modes are enforced by Mailchimp itself: `create_only` sends
+//! `update_existing: false` (a member already on the list comes back as an
+//! error, unchanged); `update_only` sends no status for new members, which
+//! Mailchimp refuses to create.
+//!
 //! **The sync's primary key must be the member's email** (normalised, e.g.
 //! `lower(trim(email))`): a delete carries no fields, so its key is the
 //! email unsubscribed. [`MailchimpTarget::check_spec`] checks this.
@@ -100,6 +105,13 @@ impl MailchimpTarget {
         for name in spec.mapping.keys() {
             check_field_name(name).map_err(err)?;
         }
+        if spec.mode == SyncWriteMode::UpdateOnly && spec.mapping.contains_key("status") {
+            return Err(err(
+                "mode `update_only` cannot map `status`: a status lets Mailchimp create \
+                 members that are not on the list"
+                    .into(),
+            ));
+        }
         Ok(())
     }
 
@@ -109,7 +121,10 @@ impl MailchimpTarget {
     }
 
     /// The member object sent for `record`, or why it cannot be sent.
-    fn member(&self, record: &SyncRecord) -> Result<Value, String> {
+    ///
+    /// Under `update_only` no status is sent for new members, so Mailchimp
+    /// itself refuses to create one ("Status is required for a new member").
+    fn member(&self, record: &SyncRecord, mode: SyncWriteMode) -> Result<Value, String> {
         if record.action == SyncAction::Delete {
             let email = record.key.trim();
             if !email.contains('@') {
@@ -130,10 +145,12 @@ impl MailchimpTarget {
         let mut member = Map::new();
         let mut objects: BTreeMap<&'static str, Map<String, Value>> = BTreeMap::new();
         member.insert("email_address".into(), Value::from(email));
-        member.insert(
-            "status_if_new".into(),
-            Value::from(self.new_status.as_str()),
-        );
+        if mode != SyncWriteMode::UpdateOnly {
+            member.insert(
+                "status_if_new".into(),
+                Value::from(self.new_status.as_str()),
+            );
+        }
         if record.action == SyncAction::Create {
             // Only new members get a status unless the mapping sets one: an
             // update never re-subscribes someone who unsubscribed.
@@ -255,14 +272,14 @@ impl SyncTarget for MailchimpTarget {
     /// acknowledged, and the upserts are safe to send again next run.
     async fn apply(
         &self,
-        _mode: weft_core::SyncWriteMode,
+        mode: SyncWriteMode,
         records: Vec<SyncRecord>,
     ) -> Result<Vec<RecordOutcome>, BoxError> {
         let mut results: Vec<Option<Result<(), String>>> = vec![None; records.len()];
         // (record index, normalised email, member)
         let mut pending = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate() {
-            match self.member(record) {
+            match self.member(record, mode) {
                 Ok(member) => {
                     let email = member
                         .get("email_address")
@@ -284,7 +301,13 @@ impl SyncTarget for MailchimpTarget {
                 members.push(member);
             }
             let sent = members.len();
-            let answer = self.client.batch_members(members, &self.metrics).await?;
+            // create_only: Mailchimp answers members already on the list
+            // with an error (ERROR_CONTACT_EXISTS) instead of changing them.
+            let update_existing = mode != SyncWriteMode::CreateOnly;
+            let answer = self
+                .client
+                .batch_members(members, update_existing, &self.metrics)
+                .await?;
             tracing::debug!(
                 sent,
                 created = answer.new_members.len(),

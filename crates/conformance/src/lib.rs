@@ -14,6 +14,11 @@
 //! committed rows back through the harness. [`MemoryDestination`] is a
 //! reference destination that passes the destination suite.
 //!
+//! A reverse-sync destination describes itself with a
+//! [`sync_target::SyncHarness`] and calls [`sync_target::run_suite`]: its
+//! checks drive [`weft_core::run_sync`] from a [`MemorySyncStore`] against
+//! the sandbox and read back what the destination holds.
+//!
 //! Connectors' own tests share two helpers from here: [`read::read_stream`]
 //! (read one stream, every event collected) and [`openapi`] (check a catalog
 //! against the vendor's OpenAPI description).
@@ -27,13 +32,16 @@
 pub mod destination;
 mod error;
 mod memory;
+mod memory_sync;
 pub mod openapi;
 pub mod read;
 mod report;
 pub mod source;
+pub mod sync_target;
 
 pub use error::ConformanceError;
 pub use memory::{MemoryDestination, Row};
+pub use memory_sync::{MemorySyncStore, SyncLogEntry};
 pub use report::{Check, CheckResult, Outcome, Report};
 
 /// The directory of the package whose test is running: `CARGO_MANIFEST_DIR`

@@ -41,6 +41,22 @@ pub enum Check {
     /// commit in order, each with its state and one receipt; a load abandoned
     /// after them leaves them committed.
     BackgroundCommit,
+    /// A sync target creates, updates and (in mirror mode) deletes with exact
+    /// counts at the destination; a re-run with nothing changed sends nothing.
+    SyncLifecycle,
+    /// A record the destination rejects is recorded with its reason, kept out
+    /// of the snapshot and sent again next run.
+    SyncRejectRetried,
+    /// No write request carries more records than the API allows.
+    SyncBatchLimit,
+    /// 500s and 429s on a share of requests: re-runs end with exactly the model.
+    SyncFaultStorm,
+    /// A destination refusing the credentials fails the batch with an error
+    /// free of secrets, acknowledging and rejecting nothing.
+    SyncAuthFailure,
+    /// Undeclared modes are refused before anything is sent; `create_only` and
+    /// `update_only` are enforced against the destination's own records.
+    SyncModes,
 }
 
 impl Check {
@@ -62,6 +78,12 @@ impl Check {
             Check::SchemaEvolution => "schema_evolution",
             Check::CrashBeforeCommit => "crash_before_commit",
             Check::BackgroundCommit => "background_commit",
+            Check::SyncLifecycle => "sync_lifecycle",
+            Check::SyncRejectRetried => "sync_reject_retried",
+            Check::SyncBatchLimit => "sync_batch_limit",
+            Check::SyncFaultStorm => "sync_fault_storm",
+            Check::SyncAuthFailure => "sync_auth_failure",
+            Check::SyncModes => "sync_modes",
         }
     }
 }

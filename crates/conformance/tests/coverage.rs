@@ -11,11 +11,16 @@ fn workspace() -> PathBuf {
 /// The names in `pub const CONNECTORS: &[&str] = &[...];` of the runner
 /// (read as text: the runner links DuckDB, this crate does not).
 fn runner_connectors() -> Vec<String> {
+    runner_list("CONNECTORS")
+}
+
+/// The names in the runner's `pub const {name}: &[&str] = &[...];`.
+fn runner_list(name: &str) -> Vec<String> {
     let text =
         std::fs::read_to_string(workspace().join("crates/runner/src/connectors.rs")).unwrap();
     let start = text
-        .find("pub const CONNECTORS")
-        .expect("the runner declares CONNECTORS");
+        .find(&format!("pub const {name}:"))
+        .unwrap_or_else(|| panic!("the runner declares {name}"));
     let list = &text[start..];
     let list = &list[list.find("= &[").unwrap() + 4..list.find("];").unwrap()];
     list.split(',')
@@ -56,6 +61,27 @@ fn every_runner_connector_runs_the_source_suite() {
     assert!(
         missing.is_empty(),
         "connectors not running the source suite:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn every_runner_sync_target_runs_the_sync_target_suite() {
+    let targets = runner_list("SYNC_TARGETS");
+    assert!(targets.iter().any(|t| t == "mailchimp"), "{targets:?}");
+    let missing: Vec<String> = targets
+        .iter()
+        .filter_map(|name| {
+            let file = workspace()
+                .join("connectors")
+                .join(name)
+                .join("tests/conformance.rs");
+            calls(&file, "weft_conformance::sync_target::run_suite(").err()
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "sync targets not running the sync-target suite:\n{}",
         missing.join("\n")
     );
 }

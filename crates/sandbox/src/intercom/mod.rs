@@ -554,6 +554,12 @@ async fn create_contact(State(st): State<Shared>, body: Bytes) -> Response {
     {
         return invalid("role, email or external_id is required");
     }
+    let mut fields = fields;
+    // A new contact is subscribed unless the request says otherwise (not
+    // whatever the generated contact at its index would have been).
+    fields
+        .entry("unsubscribed_from_emails".to_owned())
+        .or_insert(Value::Bool(false));
     let mut store = st.write();
     if let Some(email) = fields.get("email").and_then(Value::as_str)
         && let Some(i) = st.find_email(&store, email)
