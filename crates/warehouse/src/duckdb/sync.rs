@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS _weft._weft_sync_rejects (
 CREATE TABLE IF NOT EXISTS _weft._weft_sync_log (
     sync VARCHAR NOT NULL, run_id VARCHAR NOT NULL, "key" VARCHAR NOT NULL,
     "action" VARCHAR NOT NULL, result VARCHAR NOT NULL, reason VARCHAR, "at" TIMESTAMPTZ NOT NULL);
+ALTER TABLE _weft._weft_sync_log ADD COLUMN IF NOT EXISTS sent VARCHAR;
 "#;
 
 /// `[a-z0-9_]+`, so the name can be part of a table name.
@@ -251,10 +252,8 @@ fn record_blocking(
             let mut appender = conn.appender_to_db(&work, "_weft")?;
             for r in records {
                 let result = results.get(r.key.as_str()).copied().unwrap_or(&missing);
-                let row = match result {
-                    Ok(()) => None,
-                    Err(_) => Some(serde_json::to_string(&r.fields).unwrap_or_default()),
-                };
+                // The mapped fields sent, kept for every record (audit).
+                let row = serde_json::to_string(&r.fields).unwrap_or_default();
                 appender.append_row(params![
                     r.key,
                     r.action.to_string(),
@@ -282,8 +281,10 @@ fn record_blocking(
         )?;
         conn.execute(
             &format!(
-                "INSERT INTO _weft._weft_sync_log SELECT ?, ?, \"key\", \"action\", \
-                 CASE WHEN ok THEN 'ok' ELSE 'rejected' END, reason, current_timestamp FROM {quoted}"
+                "INSERT INTO _weft._weft_sync_log \
+                   (sync, run_id, \"key\", \"action\", result, reason, \"at\", sent) \
+                 SELECT ?, ?, \"key\", \"action\", CASE WHEN ok THEN 'ok' ELSE 'rejected' END, \
+                   reason, current_timestamp, \"row\" FROM {quoted}"
             ),
             params![spec.name, run_id],
         )?;

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS _weft._weft_sync_rejects (
 CREATE TABLE IF NOT EXISTS _weft._weft_sync_log (
     sync TEXT NOT NULL, run_id TEXT NOT NULL, "key" TEXT NOT NULL,
     "action" TEXT NOT NULL, result TEXT NOT NULL, reason TEXT, "at" TIMESTAMPTZ NOT NULL);
+ALTER TABLE _weft._weft_sync_log ADD COLUMN IF NOT EXISTS sent TEXT;
 "#;
 
 /// The longest sync name: `_weft_sync_snapshot_{name}` must fit PostgreSQL's
@@ -271,7 +272,7 @@ async fn record(
     let mut hashes = Vec::with_capacity(records.len());
     let mut oks = Vec::with_capacity(records.len());
     let mut reasons: Vec<Option<String>> = Vec::with_capacity(records.len());
-    let mut rows: Vec<Option<String>> = Vec::with_capacity(records.len());
+    let mut rows: Vec<String> = Vec::with_capacity(records.len());
     for r in records {
         let result = results.get(r.key.as_str()).copied().unwrap_or(&missing);
         keys.push(storable(&r.key));
@@ -279,11 +280,10 @@ async fn record(
         hashes.push(r.row_hash.clone());
         oks.push(result.is_ok());
         reasons.push(result.as_ref().err().map(|e| storable(e)));
-        rows.push(
-            result
-                .is_err()
-                .then(|| storable(&serde_json::to_string(&r.fields).unwrap_or_default())),
-        );
+        // The mapped fields sent, kept for every record (audit).
+        rows.push(storable(
+            &serde_json::to_string(&r.fields).unwrap_or_default(),
+        ));
     }
     let err = || pg("record sync outcomes", &shown);
     let tx = client.transaction().await.map_err(err())?;
@@ -326,9 +326,10 @@ async fn record(
     .map_err(err())?;
     tx.execute(
         &format!(
-            "INSERT INTO _weft._weft_sync_log SELECT $1, $2, \"key\", \"action\", \
-             CASE WHEN ok THEN 'ok' ELSE 'rejected' END, reason, clock_timestamp() \
-             FROM {batch} ORDER BY n"
+            "INSERT INTO _weft._weft_sync_log \
+               (sync, run_id, \"key\", \"action\", result, reason, \"at\", sent) \
+             SELECT $1, $2, \"key\", \"action\", CASE WHEN ok THEN 'ok' ELSE 'rejected' END, \
+               reason, clock_timestamp(), \"row\" FROM {batch} ORDER BY n"
         ),
         &[&spec.name, &run_id],
     )

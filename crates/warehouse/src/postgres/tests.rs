@@ -1696,6 +1696,22 @@ async fn sync_plans_pages_and_records_in_sql() {
             row(&[json!("c@x"), json!("create"), json!("rejected")]),
         ]
     );
+    // Every logged record keeps the fields sent, acknowledged or not.
+    let sent = rows(
+        &wh,
+        r#"SELECT "key", sent FROM _weft._weft_sync_log ORDER BY "key""#,
+    )
+    .await;
+    assert_eq!(sent.len(), 3);
+    for r in &sent {
+        let text = r[1].as_str().unwrap();
+        let fields: serde_json::Value = serde_json::from_str(text).unwrap();
+        let key = r[0].as_str().unwrap();
+        assert!(
+            fields.as_object().unwrap().values().any(|v| v == key),
+            "{key}: {text}"
+        );
+    }
 
     // One create (c@x, rejected before), one update (b@x), one delete (a@x).
     wh.query_rows(

@@ -232,6 +232,15 @@ async fn a_rejected_key_stays_planned_and_is_recorded_with_its_reason() {
             json!("Invalid Resource: looks fake")
         ]]
     );
+    // Every logged record keeps the fields sent, acknowledged or not.
+    let sent = wh
+        .query_rows("SELECT \"key\", sent FROM _weft._weft_sync_log ORDER BY \"key\"")
+        .unwrap();
+    assert!(sent.len() > 1, "{sent:?}");
+    for r in &sent {
+        let fields: Value = serde_json::from_str(r[1].as_str().unwrap()).unwrap();
+        assert_eq!(fields["email_address"], r[0], "{r:?}");
+    }
 }
 
 #[tokio::test]
