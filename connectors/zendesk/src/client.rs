@@ -93,6 +93,36 @@ impl ZendeskClient {
     }
 }
 
+impl ZendeskClient {
+    /// `POST /api/v2/users/create_or_update_many.json` with at most 100
+    /// users; Zendesk answers with a queued job. The call upserts by email
+    /// (or external id), so repeating it is safe: weft-http may retry it.
+    pub(crate) async fn create_or_update_users(
+        &self,
+        users: Vec<serde_json::Value>,
+        metrics: &weft_core::StreamMetrics,
+    ) -> Result<crate::sync::JobStatus, ZendeskError> {
+        let req = RequestSpec::post_json(
+            "api/v2/users/create_or_update_many.json",
+            serde_json::json!({ "users": users }),
+        )
+        .idempotent(true);
+        let answer: crate::sync::JobEnvelope = self.http.get_json(&req, metrics).await?;
+        Ok(answer.job_status)
+    }
+
+    /// `GET /api/v2/job_statuses/{id}.json`.
+    pub(crate) async fn job_status(
+        &self,
+        id: &str,
+        metrics: &weft_core::StreamMetrics,
+    ) -> Result<crate::sync::JobStatus, weft_http::HttpError> {
+        let req = RequestSpec::get(format!("api/v2/job_statuses/{id}.json"));
+        let answer: crate::sync::JobEnvelope = self.http.get_json(&req, metrics).await?;
+        Ok(answer.job_status)
+    }
+}
+
 /// Where an incremental export starts.
 pub(crate) enum ExportStart<'a> {
     /// At this Unix time (records updated at or after it).

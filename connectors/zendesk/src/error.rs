@@ -36,6 +36,24 @@ pub enum ZendeskError {
         /// What was wrong.
         reason: String,
     },
+    /// A sync's spec does not fit Zendesk (the reason names the field).
+    #[error("sync {sync} to zendesk: {reason}")]
+    Sync {
+        /// Sync name.
+        sync: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A `create_or_update_many` job ended without completing.
+    #[error("zendesk job {job} ended {status}: {message}")]
+    Job {
+        /// The job id.
+        job: String,
+        /// Its final status (`failed`, `killed`).
+        status: String,
+        /// Zendesk's message.
+        message: String,
+    },
     /// The run was cancelled.
     #[error("zendesk {stream}: cancelled")]
     Cancelled {

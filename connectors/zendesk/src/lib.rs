@@ -1,4 +1,5 @@
-//! weft-zendesk: Zendesk Support as a source.
+//! weft-zendesk: Zendesk Support as a source, and its users as a
+//! reverse-sync destination ([`ZendeskTarget`]).
 //!
 //! Streams (declared in `specs/zendesk.toml`): tickets and users from the
 //! cursor-based incremental exports (`start_time` once, then `after_url`
@@ -27,10 +28,12 @@ mod client;
 mod config;
 mod error;
 mod streams;
+mod sync;
 
 pub use config::ZendeskConfig;
 pub use error::ZendeskError;
 pub use streams::ZendeskSource;
+pub use sync::{MAX_USERS_PER_CALL, NO_RESULT, ZendeskTarget};
 
 /// Zendesk's stream catalog (`specs/zendesk.toml`), parsed.
 pub fn catalog() -> Result<weft_core::Catalog, weft_core::CoreError> {

@@ -73,3 +73,85 @@ async fn zendesk_passes_the_source_suite() {
         .await
         .assert_passed();
 }
+
+/// Users as a reverse-sync destination (`create_or_update_many` + job statuses).
+struct ZendeskSync;
+
+#[async_trait]
+impl weft_conformance::sync_target::SyncHarness for ZendeskSync {
+    fn capabilities(&self) -> weft_conformance::sync_target::SyncCapabilities {
+        weft_conformance::sync_target::SyncCapabilities {
+            api: Api::Zendesk,
+            sandbox: SandboxConfig {
+                size: 20,
+                ..SandboxConfig::default()
+            },
+            per_call_limit: weft_zendesk::MAX_USERS_PER_CALL,
+            secrets: vec![DEFAULT_ZENDESK_TOKEN.into()],
+            mapping: [("email", "key"), ("name", "name")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    async fn build(
+        &self,
+        env: &weft_conformance::sync_target::SyncEnv<'_>,
+    ) -> Result<std::sync::Arc<dyn weft_core::SyncTarget>, BoxError> {
+        let mut config = ZendeskConfig::new(
+            "conformance",
+            DEFAULT_ZENDESK_EMAIL,
+            weft_conformance::secret_file(DEFAULT_ZENDESK_TOKEN)?,
+        );
+        config.base_url = Some(env.sandbox.base_url(Api::Zendesk));
+        config.requests_per_minute = 600_000;
+        config.http = Some(HttpSettings {
+            initial_backoff_ms: 1,
+            max_backoff_ms: 5,
+            min_retry_after_ms: 1,
+            ..HttpSettings::default()
+        });
+        Ok(std::sync::Arc::new(weft_zendesk::ZendeskTarget::new(
+            &config,
+            env.budgets,
+        )?))
+    }
+
+    fn held(
+        &self,
+        control: &Control,
+        emails: &[String],
+    ) -> Result<std::collections::BTreeMap<String, weft_conformance::sync_target::Held>, BoxError>
+    {
+        Ok(emails
+            .iter()
+            .filter_map(|e| {
+                let user = control.zendesk_user_by_email(e)?;
+                let held = weft_conformance::sync_target::Held {
+                    name: user["name"].as_str().map(str::to_string),
+                    active: user["suspended"] != serde_json::Value::Bool(true),
+                };
+                Some((e.clone(), held))
+            })
+            .collect())
+    }
+
+    fn records_in(&self, write: &weft_sandbox::RecordedWrite) -> Option<usize> {
+        if !write
+            .path
+            .starts_with("/api/v2/users/create_or_update_many")
+        {
+            return None;
+        }
+        let body: serde_json::Value = serde_json::from_str(&write.body).ok()?;
+        body["users"].as_array().map(Vec::len)
+    }
+}
+
+#[tokio::test]
+async fn zendesk_passes_the_sync_target_suite() {
+    weft_conformance::sync_target::run_suite(&ZendeskSync)
+        .await
+        .assert_passed();
+}

@@ -221,3 +221,149 @@ async fn groups_page_with_links_next_and_a_401_is_an_error_without_the_token() {
     assert!(!err.contains(TOKEN), "{err}");
     assert!(r.records.is_empty() && r.states.is_empty());
 }
+
+fn target(server: &MockServer) -> weft_zendesk::ZendeskTarget {
+    let token = weft_conformance::secret_file(TOKEN).unwrap();
+    let mut config = ZendeskConfig::new("unused", EMAIL, token);
+    config.base_url = Some(server.uri());
+    weft_zendesk::ZendeskTarget::new(&config, &BudgetRegistry::new())
+        .unwrap()
+        .with_poll_policy(weft_http::PollPolicy {
+            first: std::time::Duration::from_millis(1),
+            max: std::time::Duration::from_millis(2),
+            limit: std::time::Duration::from_secs(5),
+        })
+}
+
+fn sync_record(
+    key: &str,
+    action: weft_core::SyncAction,
+    name: Option<&str>,
+) -> weft_core::SyncRecord {
+    let mut fields = std::collections::BTreeMap::new();
+    if action != weft_core::SyncAction::Delete {
+        fields.insert("email".to_string(), json!(key));
+        fields.insert("name".to_string(), json!(name));
+    }
+    weft_core::SyncRecord {
+        key: key.into(),
+        action,
+        row_hash: format!("h-{key}"),
+        fields,
+    }
+}
+
+/// Answers the job's status: `working` on the first poll, then `done`.
+struct JobThenDone {
+    polls: std::sync::atomic::AtomicU32,
+    done: Value,
+}
+
+impl wiremock::Respond for JobThenDone {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let n = self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n == 0 {
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"job_status": {"id": "j1", "status": "working"}}))
+        } else {
+            ResponseTemplate::new(200).set_body_json(json!({"job_status": self.done.clone()}))
+        }
+    }
+}
+
+#[tokio::test]
+async fn users_are_upserted_in_one_call_polled_and_mapped_back_by_index() {
+    use weft_core::{SyncAction, SyncTarget, SyncWriteMode};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/users/create_or_update_many.json"))
+        .and(header("authorization", basic().as_str()))
+        .and(wiremock::matchers::body_json(json!({"users": [
+            {"email": "ann@x.com", "name": "Ann"},
+            {"email": "bob@x.com", "name": "Bob"},
+            {"email": "gone@x.com", "suspended": true},
+        ]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"job_status": {"id": "j1", "status": "queued", "results": null}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let done = json!({"id": "j1", "status": "completed", "results": [
+        {"index": 1, "id": 11, "status": "Failed", "success": false,
+         "error": "InvalidValue", "details": "Name: is too short"},
+        {"index": 0, "id": 10, "status": "Created", "success": true},
+        {"index": 2, "id": 12, "status": "Updated", "success": true},
+    ]});
+    Mock::given(method("GET"))
+        .and(path("/api/v2/job_statuses/j1.json"))
+        .respond_with(JobThenDone {
+            polls: Default::default(),
+            done,
+        })
+        .expect(2)
+        .mount(&server)
+        .await;
+    let mut out = target(&server)
+        .apply(
+            SyncWriteMode::Mirror,
+            vec![
+                sync_record("ann@x.com", SyncAction::Create, Some("Ann")),
+                sync_record("bob@x.com", SyncAction::Update, Some("Bob")),
+                sync_record("gone@x.com", SyncAction::Delete, None),
+                sync_record("no-email", SyncAction::Delete, None),
+            ],
+        )
+        .await
+        .unwrap();
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    let got: Vec<(String, Result<(), String>)> =
+        out.into_iter().map(|o| (o.key, o.result)).collect();
+    assert_eq!(got[0], ("ann@x.com".into(), Ok(())));
+    assert_eq!(
+        got[1],
+        (
+            "bob@x.com".into(),
+            Err("InvalidValue: Name: is too short".into())
+        )
+    );
+    assert_eq!(got[2], ("gone@x.com".into(), Ok(())));
+    assert_eq!(got[3].0, "no-email");
+    assert!(
+        got[3].1.as_ref().unwrap_err().contains("primary key"),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_job_fails_the_batch_naming_the_job() {
+    use weft_core::{SyncAction, SyncTarget, SyncWriteMode};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/users/create_or_update_many.json"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"job_status": {"id": "j9", "status": "queued"}})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/job_statuses/j9.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"job_status": {"id": "j9", "status": "failed", "message": "Internal error"}}),
+        ))
+        .mount(&server)
+        .await;
+    let err = target(&server)
+        .apply(
+            SyncWriteMode::Upsert,
+            vec![sync_record("ann@x.com", SyncAction::Create, Some("Ann"))],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "zendesk job j9 ended failed: Internal error"
+    );
+    assert!(!err.to_string().contains(TOKEN));
+}

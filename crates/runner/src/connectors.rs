@@ -11,7 +11,7 @@ use crate::RunnerError;
 pub const CONNECTORS: &[&str] = &["stripe", "zoom", "salesforce", "zendesk", "intercom"];
 
 /// Names of the reverse-sync destinations built into this runner.
-pub const SYNC_TARGETS: &[&str] = &["mailchimp", "intercom"];
+pub const SYNC_TARGETS: &[&str] = &["mailchimp", "intercom", "zendesk"];
 
 fn unknown(name: &str) -> RunnerError {
     RunnerError::UnknownConnector {
@@ -115,6 +115,9 @@ pub fn build_sync_target(
             }),
             "intercom" => parse(&sync.config).and_then(|cfg| {
                 Ok(Arc::new(weft_intercom::IntercomTarget::new(&cfg, budgets)?) as Arc<_>)
+            }),
+            "zendesk" => parse(&sync.config).and_then(|cfg| {
+                Ok(Arc::new(weft_zendesk::ZendeskTarget::new(&cfg, budgets)?) as Arc<_>)
             }),
             other => {
                 return Err(RunnerError::UnknownConnector {

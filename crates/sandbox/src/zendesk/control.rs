@@ -72,6 +72,11 @@ impl Control {
             .unwrap_or_default()
     }
 
+    /// The Zendesk user with this email (any case) as the API serves it now.
+    pub fn zendesk_user_by_email(&self, email: &str) -> Option<Value> {
+        self.room::<ZendeskState>()?.user_by_email(email)
+    }
+
     /// A Zendesk job status (`create_or_update_many`) with its per-user results.
     pub fn zendesk_job_status(&self, id: &str) -> Option<Value> {
         self.room::<ZendeskState>()?.job_status(id)

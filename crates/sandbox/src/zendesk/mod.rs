@@ -53,6 +53,7 @@ const USER_FIELDS: &[&str] = &[
     "notes",
     "alias",
     "user_fields",
+    "suspended",
 ];
 /// Ticket fields the control API may change.
 const TICKET_UPDATABLE: &[&str] = &[
@@ -266,6 +267,13 @@ impl ZendeskState {
         store.user_changes.insert(i, fields);
         store.users.touch(i, now);
         USER_BASE + i
+    }
+
+    /// The user with this email as the API renders it now (any case).
+    pub(crate) fn user_by_email(&self, email: &str) -> Option<Value> {
+        let store = self.read();
+        let i = self.find_user(&store, email)?;
+        Some(self.render_user(&store, "http://sandbox.invalid", i))
     }
 
     /// A job status as `GET /api/v2/job_statuses/{id}` returns it.
