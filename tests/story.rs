@@ -33,7 +33,14 @@ SELECT count(DISTINCT e) FROM (
 
 /// The sync's report from a run.
 fn report(outcome: &RunOutcome) -> &SyncReport {
-    assert_eq!(outcome.syncs.len(), 1);
+    // The Mailchimp sync, then the Zendesk users sync.
+    assert_eq!(outcome.syncs.len(), 2);
+    assert_eq!(outcome.syncs[1].sync, "zendesk_people");
+    assert!(
+        outcome.syncs[1].report.is_some(),
+        "zendesk sync failed: {:?}",
+        outcome.syncs[1].error
+    );
     let sync = &outcome.syncs[0];
     assert_eq!(sync.sync, SYNC);
     sync.report
@@ -214,8 +221,18 @@ async fn first_run_fills_the_audience_and_second_run_sends_nothing() {
         snapshot_keys(&db),
         people.keys().cloned().collect::<BTreeSet<_>>()
     );
+    // Zendesk holds every person as a user, by email, with the full name.
+    let control = h.sandbox.control();
+    for (email, (first, last)) in &people {
+        let user = control
+            .zendesk_user_by_email(email)
+            .unwrap_or_else(|| panic!("{email} is not a Zendesk user"));
+        let full = format!("{first} {last}");
+        assert_eq!(user["name"].as_str(), Some(full.trim()), "{email}");
+    }
 
     // Nothing changed: nothing planned, nothing sent.
+    let zendesk_requests = control.request_count(Api::Zendesk);
     let writes = mailchimp_writes(&h);
     let requests = h.sandbox.control().request_count(Api::Mailchimp);
     let second = h.run_all().await;
@@ -226,6 +243,12 @@ async fn first_run_fills_the_audience_and_second_run_sends_nothing() {
     assert_eq!(mailchimp_writes(&h), writes);
     assert_eq!(h.sandbox.control().request_count(Api::Mailchimp), requests);
     assert_eq!(audience(&h), members);
+    let zendesk = second.syncs[1].report.as_ref().unwrap();
+    assert_eq!(
+        (zendesk.plan.creates, zendesk.plan.updates, zendesk.batches),
+        (0, 0, 0)
+    );
+    assert_eq!(control.request_count(Api::Zendesk), zendesk_requests);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,7 +344,7 @@ async fn mirror_mode_unsubscribes_a_deleted_contact() {
             &db,
             &format!(
                 "SELECT \"action\", result FROM _weft._weft_sync_log \
-                 WHERE \"key\" = '{email}' ORDER BY \"at\""
+                 WHERE \"key\" = '{email}' AND sync = '{SYNC}' ORDER BY \"at\""
             ),
         ),
         vec![
@@ -472,7 +495,10 @@ async fn dry_run_plans_and_calls_nothing() {
     assert_eq!(audience(&h), before);
     assert_eq!(snapshot_keys(&db).len(), people.len());
     assert_eq!(
-        query_i64(&db, "SELECT count(*) FROM _weft._weft_sync_log"),
+        query_i64(
+            &db,
+            &format!("SELECT count(*) FROM _weft._weft_sync_log WHERE sync = '{SYNC}'")
+        ),
         people.len() as i64
     );
 

@@ -41,7 +41,9 @@ origins AS (
     FROM people
     GROUP BY email
 )
-SELECT latest.email, latest.first_name, latest.last_name, origins.sources, origins.updated_at
+SELECT latest.email, latest.first_name, latest.last_name,
+       trim(concat_ws(' ', latest.first_name, latest.last_name)) AS full_name,
+       origins.sources, origins.updated_at
 FROM latest
 JOIN origins USING (email)
 ORDER BY latest.email

@@ -37,6 +37,7 @@ fn credentials() -> SandboxConfig {
         mailchimp_api_key: format!("SENTINEL-{CORE}-mailchimp-us6"),
         salesforce_client_secret: format!("SENTINEL-{CORE}-salesforce-secret"),
         salesforce_refresh_token: format!("SENTINEL-{CORE}-salesforce-refresh"),
+        zendesk_token: format!("SENTINEL-{CORE}-zendesk-token"),
         ..SandboxConfig::default()
     }
 }
@@ -51,6 +52,7 @@ fn needles(config: &SandboxConfig) -> Vec<String> {
         &config.mailchimp_api_key,
         &config.salesforce_client_secret,
         &config.salesforce_refresh_token,
+        &config.zendesk_token,
     ];
     let mut out = vec![CORE.to_string()];
     for s in secrets {
@@ -180,7 +182,7 @@ fn fast_retries(config_path: &Path) {
             &format!("[pipelines.config]\n{http}\n"),
         )
         .replace("[syncs.config]\n", &format!("[syncs.config]\n{http}\n"));
-    assert_eq!(text.matches("max_attempts = 3").count(), 4, "{text}");
+    assert_eq!(text.matches("max_attempts = 3").count(), 5, "{text}");
     std::fs::write(config_path, text).unwrap();
 }
 
@@ -248,7 +250,13 @@ async fn round(h: &Harness) -> Round {
 }
 
 fn set_faults(h: &Harness, faults: &Faults) {
-    for api in [Api::Stripe, Api::Zoom, Api::Salesforce, Api::Mailchimp] {
+    for api in [
+        Api::Stripe,
+        Api::Zoom,
+        Api::Salesforce,
+        Api::Mailchimp,
+        Api::Zendesk,
+    ] {
         h.sandbox.control().set_faults(api, faults.clone());
     }
 }
@@ -271,7 +279,13 @@ async fn sentinel_credentials_never_leak() {
         clean.outcome.render(),
         clean.errors
     );
-    for api in [Api::Stripe, Api::Zoom, Api::Salesforce, Api::Mailchimp] {
+    for api in [
+        Api::Stripe,
+        Api::Zoom,
+        Api::Salesforce,
+        Api::Mailchimp,
+        Api::Zendesk,
+    ] {
         assert!(h.sandbox.control().request_count(api) > 0, "{api:?} unused");
     }
     let created = clean.outcome.syncs[0].report.as_ref().unwrap().created;
