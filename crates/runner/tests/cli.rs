@@ -153,8 +153,40 @@ fn check_reports_each_part_and_fails_on_refused_credentials() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
-        "stage: ok\nwarehouse: ok\nzoom: ok\nsalesforce: ok\nstripe: ok\n"
+        "stage: ok\nwarehouse: ok\nzoom: ok\nsalesforce: ok\nstripe: ok\n\
+         sync mailchimp_people: ok\nsync zendesk_people: ok\n"
     );
+
+    // A mode a destination cannot honour is refused by check, naming it.
+    let config_path = dir.path().join("weft.toml");
+    let text = std::fs::read_to_string(&config_path).unwrap();
+    let zendesk = text.find("name = \"zendesk_people\"").unwrap();
+    let refused = format!(
+        "{}{}",
+        &text[..zendesk],
+        text[zendesk..].replacen("mode = \"upsert\"", "mode = \"update_only\"", 1)
+    );
+    std::fs::write(&config_path, &refused).unwrap();
+    let out = weft(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let line = stdout(&out)
+        .lines()
+        .find(|l| l.starts_with("sync zendesk_people: "))
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("sync zendesk_people: FAILED: ")
+            && line.ends_with(
+                "zendesk cannot sync in mode `update_only` (it supports: upsert, mirror)"
+            ),
+        "{line}"
+    );
+    assert!(
+        stdout(&out).contains("sync mailchimp_people: ok\n"),
+        "{}",
+        stdout(&out)
+    );
+    std::fs::write(&config_path, &text).unwrap();
 
     sandbox.control().set_faults(
         weft_sandbox::Api::Stripe,
