@@ -489,6 +489,27 @@ async fn dry_run_plans_and_calls_nothing() {
             ),
         ]
     );
+    // The requests it would send: one batch call per action.
+    let list = format!("lists/{}", control.mailchimp_list_id());
+    let shown: Vec<(&str, &str, Value, Value)> = r
+        .requests
+        .iter()
+        .map(|q| {
+            (
+                q.method.as_str(),
+                q.path.as_str(),
+                q.body["members"][0]["email_address"].clone(),
+                q.body["update_existing"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            ("POST", list.as_str(), json!(added), json!(true)),
+            ("POST", list.as_str(), json!(renamed), json!(true)),
+        ]
+    );
     // The sandbox saw nothing: no write, no request at all.
     assert_eq!(mailchimp_writes(&h), writes);
     assert_eq!(control.request_count(Api::Mailchimp), requests);

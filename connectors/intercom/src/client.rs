@@ -68,23 +68,11 @@ impl IntercomClient {
         external_id: Option<&str>,
         metrics: &StreamMetrics,
     ) -> Result<Option<String>, HttpError> {
-        let filter =
-            |field: &str, value: &str| json!({"field": field, "operator": "=", "value": value});
-        let mut filters: Vec<Value> = Vec::new();
-        if let Some(x) = external_id {
-            filters.push(filter("external_id", x));
-        }
-        if let Some(e) = email {
-            filters.push(filter("email", e));
-        }
-        let query = match filters.len() {
-            0 => return Ok(None),
-            1 => filters.remove(0),
-            _ => json!({"operator": "OR", "value": filters}),
+        let Some(body) = Self::search_body(email, external_id) else {
+            return Ok(None);
         };
         // A search changes nothing: safe to repeat.
-        let req =
-            RequestSpec::post_json("contacts/search", json!({ "query": query })).idempotent(true);
+        let req = RequestSpec::post_json("contacts/search", body).idempotent(true);
         let list: ContactList = self.http.get_json(&req, metrics).await?;
         let by_external = external_id.and_then(|x| {
             list.data
@@ -99,6 +87,26 @@ impl IntercomClient {
             })
         });
         Ok(by_external.or(by_email).map(|c| c.id.clone()))
+    }
+
+    /// The body of `POST /contacts/search` by external id and/or email
+    /// (`None` with neither).
+    pub(crate) fn search_body(email: Option<&str>, external_id: Option<&str>) -> Option<Value> {
+        let filter =
+            |field: &str, value: &str| json!({"field": field, "operator": "=", "value": value});
+        let mut filters: Vec<Value> = Vec::new();
+        if let Some(x) = external_id {
+            filters.push(filter("external_id", x));
+        }
+        if let Some(e) = email {
+            filters.push(filter("email", e));
+        }
+        let query = match filters.len() {
+            0 => return None,
+            1 => filters.remove(0),
+            _ => json!({"operator": "OR", "value": filters}),
+        };
+        Some(json!({ "query": query }))
     }
 
     /// `POST /contacts`.

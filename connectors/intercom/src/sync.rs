@@ -21,7 +21,8 @@ use async_trait::async_trait;
 use futures::{StreamExt, stream};
 use serde_json::{Map, Value};
 use weft_core::{
-    BoxError, RecordOutcome, StreamMetrics, SyncAction, SyncRecord, SyncTarget, SyncWriteMode,
+    BoxError, PlannedRequest, RecordOutcome, StreamMetrics, SyncAction, SyncRecord, SyncTarget,
+    SyncWriteMode,
 };
 use weft_http::{BudgetRegistry, HttpError};
 
@@ -257,6 +258,59 @@ impl SyncTarget for IntercomTarget {
 
     fn modes(&self) -> &'static [SyncWriteMode] {
         SyncWriteMode::ALL
+    }
+
+    fn preview(&self, mode: SyncWriteMode, records: &[SyncRecord]) -> Vec<PlannedRequest> {
+        let mut out = Vec::new();
+        for record in records {
+            let (email, external_id, write) = if record.action == SyncAction::Delete {
+                let key = record.key.trim().to_string();
+                let body = serde_json::json!({"unsubscribed_from_emails": true});
+                let found = key.contains('@');
+                let (e, x) = if found {
+                    (Some(key), None)
+                } else {
+                    (None, Some(key))
+                };
+                (e, x, ("PUT", "contacts/{id of the contact found}", body))
+            } else {
+                let Ok(body) = contact(record) else { continue };
+                let e = body
+                    .get("email")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                let x = body
+                    .get("external_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                let path = match mode {
+                    SyncWriteMode::CreateOnly => "contacts (when none is found)",
+                    SyncWriteMode::UpdateOnly => "contacts/{id of the contact found}",
+                    _ => "contacts/{id} when found, else POST contacts",
+                };
+                let method = if mode == SyncWriteMode::CreateOnly {
+                    "POST"
+                } else {
+                    "PUT"
+                };
+                (e, x, (method, path, Value::Object(body)))
+            };
+            if let Some(body) =
+                IntercomClient::search_body(email.as_deref(), external_id.as_deref())
+            {
+                out.push(PlannedRequest {
+                    method: "POST".into(),
+                    path: "contacts/search".into(),
+                    body,
+                });
+            }
+            out.push(PlannedRequest {
+                method: write.0.into(),
+                path: write.1.into(),
+                body: write.2,
+            });
+        }
+        out
     }
 
     async fn apply(

@@ -349,3 +349,31 @@ async fn mirror_delete_unsubscribes_and_missing_contact_is_acknowledged() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_dry_run_preview_lists_the_search_and_the_write_and_sends_nothing() {
+    let server = MockServer::start().await;
+    let shown: Vec<(String, String, Value)> = target(&server)
+        .preview(
+            SyncWriteMode::CreateOnly,
+            &[ann(), record("gone@example.com", SyncAction::Delete, &[])],
+        )
+        .into_iter()
+        .map(|q| (q.method, q.path, q.body))
+        .collect();
+    assert_eq!(shown.len(), 4, "{shown:#?}");
+    assert_eq!(shown[0].0, "POST");
+    assert_eq!(shown[0].1, "contacts/search");
+    assert_eq!(shown[1].0, "POST");
+    assert_eq!(shown[1].1, "contacts (when none is found)");
+    assert_eq!(shown[1].2["email"], json!("ann@example.com"));
+    assert_eq!(
+        shown[2].2,
+        json!({"query": {"field": "email", "operator": "=", "value": "gone@example.com"}})
+    );
+    assert_eq!(
+        (shown[3].0.as_str(), shown[3].2.clone()),
+        ("PUT", json!({"unsubscribed_from_emails": true}))
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
+}

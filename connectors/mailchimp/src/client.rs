@@ -116,9 +116,21 @@ impl MailchimpClient {
         update_existing: bool,
         metrics: &StreamMetrics,
     ) -> Result<BatchResponse, MailchimpError> {
-        let body = serde_json::json!({ "members": members, "update_existing": update_existing });
-        let req = RequestSpec::post_json(format!("lists/{}", self.list_id), body).idempotent(true);
+        let (path, body) = self.batch_request(members, update_existing);
+        let req = RequestSpec::post_json(path, body).idempotent(true);
         Ok(self.http.get_json(&req, metrics).await?)
+    }
+
+    /// The path and body of a batch call (what [`Self::batch_members`] sends).
+    pub(crate) fn batch_request(
+        &self,
+        members: Vec<serde_json::Value>,
+        update_existing: bool,
+    ) -> (String, serde_json::Value) {
+        (
+            format!("lists/{}", self.list_id),
+            serde_json::json!({ "members": members, "update_existing": update_existing }),
+        )
     }
 
     /// The budget key this client uses (tests check it hides the key).

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use weft_core::{
-    BoxError, RecordOutcome, StreamMetrics, SyncAction, SyncRecord, SyncSpec, SyncTarget,
-    SyncWriteMode,
+    BoxError, PlannedRequest, RecordOutcome, StreamMetrics, SyncAction, SyncRecord, SyncSpec,
+    SyncTarget, SyncWriteMode,
 };
 use weft_http::BudgetRegistry;
 
@@ -265,6 +265,24 @@ impl SyncTarget for MailchimpTarget {
 
     fn check(&self, spec: &SyncSpec) -> Result<(), BoxError> {
         Ok(MailchimpTarget::check_spec(spec)?)
+    }
+
+    fn preview(&self, mode: SyncWriteMode, records: &[SyncRecord]) -> Vec<PlannedRequest> {
+        let members: Vec<Value> = records
+            .iter()
+            .filter_map(|r| self.member(r, mode).ok())
+            .collect();
+        if members.is_empty() {
+            return Vec::new();
+        }
+        let (path, body) = self
+            .client
+            .batch_request(members, mode != SyncWriteMode::CreateOnly);
+        vec![PlannedRequest {
+            method: "POST".into(),
+            path,
+            body,
+        }]
     }
 
     /// Sends the records in calls of at most 500 members. A failed call

@@ -102,13 +102,20 @@ impl ZendeskClient {
         users: Vec<serde_json::Value>,
         metrics: &weft_core::StreamMetrics,
     ) -> Result<crate::sync::JobStatus, ZendeskError> {
-        let req = RequestSpec::post_json(
+        let (path, body) = Self::users_request(users);
+        let req = RequestSpec::post_json(path, body).idempotent(true);
+        let answer: crate::sync::JobEnvelope = self.http.get_json(&req, metrics).await?;
+        Ok(answer.job_status)
+    }
+
+    /// The path and body of a `create_or_update_many` call.
+    pub(crate) fn users_request(
+        users: Vec<serde_json::Value>,
+    ) -> (&'static str, serde_json::Value) {
+        (
             "api/v2/users/create_or_update_many.json",
             serde_json::json!({ "users": users }),
         )
-        .idempotent(true);
-        let answer: crate::sync::JobEnvelope = self.http.get_json(&req, metrics).await?;
-        Ok(answer.job_status)
     }
 
     /// `GET /api/v2/job_statuses/{id}.json`.

@@ -26,8 +26,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use weft_core::{
-    BoxError, CancellationToken, RecordOutcome, StreamMetrics, SyncAction, SyncRecord, SyncSpec,
-    SyncTarget, SyncWriteMode,
+    BoxError, CancellationToken, PlannedRequest, RecordOutcome, StreamMetrics, SyncAction,
+    SyncRecord, SyncSpec, SyncTarget, SyncWriteMode,
 };
 use weft_http::{BudgetRegistry, HttpError, JobPoll, PollPolicy, poll_job};
 
@@ -228,6 +228,26 @@ impl SyncTarget for ZendeskTarget {
 
     fn modes(&self) -> &'static [SyncWriteMode] {
         &[SyncWriteMode::Upsert, SyncWriteMode::Mirror]
+    }
+
+    fn preview(&self, _mode: SyncWriteMode, records: &[SyncRecord]) -> Vec<PlannedRequest> {
+        let users: Vec<Value> = records.iter().filter_map(|r| user(r).ok()).collect();
+        if users.is_empty() {
+            return Vec::new();
+        }
+        let (path, body) = ZendeskClient::users_request(users);
+        vec![
+            PlannedRequest {
+                method: "POST".into(),
+                path: path.into(),
+                body,
+            },
+            PlannedRequest {
+                method: "GET".into(),
+                path: "api/v2/job_statuses/{job id}.json (until completed)".into(),
+                body: Value::Null,
+            },
+        ]
     }
 
     fn check(&self, spec: &SyncSpec) -> Result<(), BoxError> {

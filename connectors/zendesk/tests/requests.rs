@@ -336,6 +336,42 @@ async fn users_are_upserted_in_one_call_polled_and_mapped_back_by_index() {
 }
 
 #[tokio::test]
+async fn a_dry_run_preview_shows_the_call_and_the_poll_and_sends_nothing() {
+    use weft_core::{SyncAction, SyncTarget, SyncWriteMode};
+    let server = MockServer::start().await;
+    let requests = target(&server).preview(
+        SyncWriteMode::Mirror,
+        &[
+            sync_record("ann@x.com", SyncAction::Create, Some("Ann")),
+            sync_record("gone@x.com", SyncAction::Delete, None),
+        ],
+    );
+    let shown: Vec<(String, String, Value)> = requests
+        .into_iter()
+        .map(|q| (q.method, q.path, q.body))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            (
+                "POST".to_string(),
+                "api/v2/users/create_or_update_many.json".to_string(),
+                json!({"users": [
+                    {"email": "ann@x.com", "name": "Ann"},
+                    {"email": "gone@x.com", "suspended": true},
+                ]})
+            ),
+            (
+                "GET".to_string(),
+                "api/v2/job_statuses/{job id}.json (until completed)".to_string(),
+                Value::Null
+            ),
+        ]
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn a_failed_job_fails_the_batch_naming_the_job() {
     use weft_core::{SyncAction, SyncTarget, SyncWriteMode};
     let server = MockServer::start().await;

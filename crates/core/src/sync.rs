@@ -126,6 +126,17 @@ pub struct SyncPlan {
     pub model_rows: u64,
 }
 
+/// One request a destination would send, as a dry run shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Path (and query) relative to the API's base URL.
+    pub path: String,
+    /// The body (JSON; form bodies as an object of their fields), or null.
+    pub body: serde_json::Value,
+}
+
 /// A SaaS destination for reverse sync.
 #[async_trait]
 pub trait SyncTarget: Send + Sync {
@@ -142,6 +153,15 @@ pub trait SyncTarget: Send + Sync {
     /// The write modes this destination honours. A sync in any other mode is
     /// refused by [`check_sync`] before anything is sent, never approximated.
     fn modes(&self) -> &'static [SyncWriteMode];
+
+    /// The requests [`SyncTarget::apply`] would send for `records` in
+    /// `mode`, without sending anything (shown by `weft sync --dry-run`).
+    /// Requests that depend on an answer (an update after a search) are
+    /// listed with the path they would take; credentials are never part of
+    /// a preview (they travel in headers). The default previews nothing.
+    fn preview(&self, _mode: SyncWriteMode, _records: &[SyncRecord]) -> Vec<PlannedRequest> {
+        Vec::new()
+    }
 
     /// Destination-specific checks of a sync's spec (which key the
     /// destination identifies records by, which fields it knows), run by
@@ -233,4 +253,6 @@ pub struct SyncReport {
     pub dry_run: bool,
     /// Up to 5 sample records per action (dry runs).
     pub samples: Vec<SyncRecord>,
+    /// The requests the samples would be sent as (dry runs), per action.
+    pub requests: Vec<PlannedRequest>,
 }

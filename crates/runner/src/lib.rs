@@ -159,6 +159,17 @@ pub fn render_sync(r: &SyncReport) -> String {
         let fields = serde_json::to_string(&s.fields).unwrap_or_default();
         out.push_str(&format!("       {:<7} {} {fields}\n", s.action, s.key));
     }
+    for q in &r.requests {
+        let body = if q.body.is_null() {
+            String::new()
+        } else {
+            format!(" {}", serde_json::to_string(&q.body).unwrap_or_default())
+        };
+        out.push_str(&format!(
+            "       would send {} {}{body}\n",
+            q.method, q.path
+        ));
+    }
     out
 }
 

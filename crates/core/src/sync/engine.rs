@@ -117,6 +117,7 @@ pub async fn run_sync(
         }
         if options.dry_run {
             let sample = store.planned(spec, action, None, SAMPLES).await?;
+            report.requests.extend(target.preview(spec.mode, &sample));
             report.samples.extend(sample);
             continue;
         }
