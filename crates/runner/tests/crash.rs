@@ -264,3 +264,126 @@ async fn trials(mut target: Target<'_>) {
         assert!(killed_mid_slices > 0, "no kill landed inside a sliced read");
     }
 }
+
+fn weft_sync(h: &Harness) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["sync", "--config"])
+        .arg(&h.config_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Kills `weft sync` (the demo's Mailchimp and Zendesk syncs, 4 records per
+/// call, 25 ms per request) at seeded moments, then re-runs it: every person
+/// of the model is a Mailchimp member once and a Zendesk user with their
+/// name, each sync's snapshot holds exactly the model's keys, and nothing is
+/// rejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_sync_then_rerun_sends_every_person_and_loses_nothing() {
+    let trials = env_u64("WEFT_SYNC_CRASH_TRIALS", 6);
+    let seed = env_u64("WEFT_CRASH_SEED", 7);
+    let mut killed = 0;
+    for trial in 0..trials {
+        let h = Harness::story_with(
+            SandboxConfig {
+                size: 120,
+                ..SandboxConfig::default()
+            },
+            "upsert",
+            Some(4),
+        )
+        .await;
+        // Load and model in-process, without the syncs.
+        let mut config = h.config();
+        config.syncs.clear();
+        let loaded = weft_runner::run(
+            &config,
+            &weft_runner::RunOptions::default(),
+            weft_core::CancellationToken::new(),
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(loaded.succeeded(), "{}", loaded.render());
+        let db = h.warehouse_path();
+        let people: std::collections::BTreeMap<String, String> = weft_e2e::query_rows(
+            &db,
+            "SELECT email, full_name FROM models.people ORDER BY email",
+        )
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+        assert!(people.len() > 50, "{}", people.len());
+        let control = h.sandbox.control();
+        for api in [weft_sandbox::Api::Mailchimp, weft_sandbox::Api::Zendesk] {
+            control.set_faults(
+                api,
+                Faults {
+                    latency_ms: 25,
+                    ..Faults::default()
+                },
+            );
+        }
+        // A seeded kill point between 0.2 s and 2 s into the sync.
+        let x =
+            (seed ^ trial.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0x2545_f491_4f6c_dd1d);
+        let kill_after = std::time::Duration::from_millis(200 + (x >> 33) % 1800);
+        let mut child = weft_sync(&h);
+        tokio::time::sleep(kill_after).await;
+        if child.try_wait().unwrap().is_none() {
+            killed += 1;
+        }
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        let status = weft_sync(&h).wait().await.unwrap();
+        assert!(
+            status.success(),
+            "trial {trial}: the re-run failed: {status}"
+        );
+
+        let members: Vec<String> = h
+            .mailchimp_members()
+            .iter()
+            .map(|m| m["email_address"].as_str().unwrap().to_lowercase())
+            .collect();
+        let unique: std::collections::BTreeSet<&String> = members.iter().collect();
+        assert_eq!(members.len(), unique.len(), "trial {trial}: a member twice");
+        assert_eq!(
+            unique.into_iter().cloned().collect::<Vec<_>>(),
+            people.keys().cloned().collect::<Vec<_>>(),
+            "trial {trial}: Mailchimp members"
+        );
+        for (email, name) in &people {
+            let user = control
+                .zendesk_user_by_email(email)
+                .unwrap_or_else(|| panic!("trial {trial}: {email} is not a Zendesk user"));
+            assert_eq!(user["name"].as_str(), Some(name.as_str()), "trial {trial}");
+        }
+        for sync in ["mailchimp_people", "zendesk_people"] {
+            let keys = weft_e2e::query_strings(
+                &db,
+                &format!("SELECT \"key\" FROM _weft._weft_sync_snapshot_{sync} ORDER BY 1"),
+            );
+            assert_eq!(
+                keys,
+                people.keys().cloned().collect::<Vec<_>>(),
+                "trial {trial}: {sync} snapshot"
+            );
+        }
+        assert_eq!(
+            query_i64(&db, "SELECT count(*) FROM _weft._weft_sync_rejects"),
+            0,
+            "trial {trial}"
+        );
+        eprintln!(
+            "sync trial {trial}: kill after {kill_after:?}, {} people",
+            people.len()
+        );
+    }
+    assert!(
+        killed * 2 >= trials,
+        "only {killed} of {trials} kills landed while the sync ran"
+    );
+}
