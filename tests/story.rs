@@ -583,7 +583,9 @@ async fn a_sync_killed_mid_batch_resumes_without_duplicates() {
     let config = h.config();
     let sync = config.sync(SYNC).unwrap();
     let target = KilledOnSecondBatch {
-        inner: weft_runner::build_sync_target(sync, BudgetRegistry::global()).unwrap(),
+        inner: weft_runner::build_sync_target(sync, BudgetRegistry::global())
+            .await
+            .unwrap(),
         calls: AtomicUsize::new(0),
     };
     let killed = {

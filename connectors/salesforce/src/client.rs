@@ -143,6 +143,45 @@ impl SalesforceClient {
         r
     }
 
+    /// `GET query?q=<soql>`: live rows only (a reverse sync's lookups).
+    pub(crate) fn query(soql: &str) -> RequestSpec {
+        RequestSpec::get("query").query("q", soql)
+    }
+
+    /// `PATCH composite/sobjects/{object}/{external_id_field}`: upserts up
+    /// to 200 records by the external id, each answered on its own
+    /// (`allOrNone: false`). Marked idempotent: an upsert by key is safe to
+    /// send again after a 5xx.
+    pub(crate) fn composite_upsert(
+        object: &str,
+        external_id_field: &str,
+        records: Vec<serde_json::Value>,
+    ) -> RequestSpec {
+        let mut r = RequestSpec::put_json(
+            format!("composite/sobjects/{object}/{external_id_field}"),
+            json!({ "allOrNone": false, "records": records }),
+        )
+        .idempotent(true);
+        // weft-http has no PATCH constructor and this crate does not depend
+        // on `http`: the method type is inferred from the field.
+        if let Ok(method) = "PATCH".parse() {
+            r.method = method;
+        }
+        r
+    }
+
+    /// `DELETE composite/sobjects?ids=a,b&allOrNone=false`: deletes up to
+    /// 200 records by Id, each answered on its own.
+    pub(crate) fn composite_delete(ids: &[String]) -> RequestSpec {
+        let mut r = RequestSpec::get("composite/sobjects")
+            .query("ids", ids.join(","))
+            .query("allOrNone", "false");
+        if let Ok(method) = "DELETE".parse() {
+            r.method = method;
+        }
+        r
+    }
+
     /// Maps an HTTP error to the connector's: Salesforce's 403
     /// `REQUEST_LIMIT_EXCEEDED` becomes [`SalesforceError::RequestLimitExceeded`].
     pub(crate) fn error(&self, e: HttpError, object: &str) -> SalesforceError {
@@ -160,5 +199,31 @@ impl SalesforceClient {
             }
             _ => SalesforceError::Http(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn composite_requests_use_patch_and_delete() {
+        let r = SalesforceClient::composite_upsert(
+            "Contact",
+            "External_Id__c",
+            vec![json!({"attributes": {"type": "Contact"}})],
+        );
+        assert_eq!(r.method.as_str(), "PATCH");
+        assert!(r.idempotent);
+        assert_eq!(r.path, "composite/sobjects/Contact/External_Id__c");
+        let d = SalesforceClient::composite_delete(&["003A".into(), "003B".into()]);
+        assert_eq!(d.method.as_str(), "DELETE");
+        assert_eq!(
+            d.query,
+            vec![
+                ("ids".to_string(), "003A,003B".to_string()),
+                ("allOrNone".to_string(), "false".to_string())
+            ]
+        );
     }
 }

@@ -9,7 +9,10 @@ use crate::SalesforceError;
 /// Salesforce's production login host.
 pub const DEFAULT_LOGIN_URL: &str = "https://login.salesforce.com";
 
-/// Configuration of the Salesforce source (the `[pipelines.config]` table).
+/// Configuration of the Salesforce source (the `[pipelines.config]` table),
+/// and of the reverse-sync destination (`[syncs.config]`: the same connection
+/// settings plus `object` and `external_id_field`; `objects`, `bulk_*`,
+/// `settle_secs` and `slices` are ignored there).
 ///
 /// ```
 /// let config: weft_salesforce::SalesforceConfig = toml::from_str(r#"
@@ -69,6 +72,15 @@ pub struct SalesforceConfig {
     /// `max_pages` per slice).
     #[serde(default)]
     pub slices: SliceSettings,
+    /// Reverse sync only: the object synced rows are written to (`Contact`,
+    /// `Invoice__c`...). Ignored by the source.
+    #[serde(default)]
+    pub object: Option<String>,
+    /// Reverse sync only: the object's external id field records are
+    /// upserted by (`External_Id__c`), mapped from the sync's primary key.
+    /// Ignored by the source.
+    #[serde(default)]
+    pub external_id_field: Option<String>,
 }
 
 /// How the connector gets an access token.
@@ -150,6 +162,8 @@ impl SalesforceConfig {
             quota_headroom: default_quota_headroom(),
             http: None,
             slices: SliceSettings::default(),
+            object: None,
+            external_id_field: None,
         }
     }
 
@@ -184,6 +198,22 @@ impl SalesforceConfig {
         }
         if !(0.0..1.0).contains(&self.quota_headroom) {
             return bad("quota_headroom", "must be in 0.0..1.0".into());
+        }
+        if let Some(o) = self.object.as_deref().filter(|o| !is_api_name(o)) {
+            return bad(
+                "object",
+                format!("`{o}` is not an object API name (letters, digits, `_`)"),
+            );
+        }
+        if let Some(f) = self
+            .external_id_field
+            .as_deref()
+            .filter(|f| !is_api_name(f))
+        {
+            return bad(
+                "external_id_field",
+                format!("`{f}` is not a field API name (letters, digits, `_`)"),
+            );
         }
         Ok(())
     }
@@ -235,5 +265,22 @@ private_key = { file = "/keys/sf.pem" }
         assert!(e.contains("`objects`"), "{e}");
         let c = parse(&format!("api_version = \"v59\"\n{base}")).unwrap();
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn sync_settings_are_optional_and_checked() {
+        let base = "[auth]\nkind = \"refresh_token\"\nclient_id = \"a\"\nclient_secret = { env = \"S\" }\nrefresh_token = { env = \"R\" }\n";
+        let c = parse(base).unwrap();
+        assert_eq!((c.object, c.external_id_field), (None, None));
+        let c = parse(&format!(
+            "object = \"Contact\"\nexternal_id_field = \"External_Id__c\"\n{base}"
+        ))
+        .unwrap();
+        assert_eq!(c.object.as_deref(), Some("Contact"));
+        assert_eq!(c.external_id_field.as_deref(), Some("External_Id__c"));
+        c.validate().unwrap();
+        let c = parse(&format!("external_id_field = \"Ext'; --\"\n{base}")).unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("`external_id_field`"), "{e}");
     }
 }

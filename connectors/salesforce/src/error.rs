@@ -56,6 +56,25 @@ pub enum SalesforceError {
         /// Salesforce's `errorMessage`.
         message: String,
     },
+    /// A reverse sync cannot write to the object as configured (unknown or
+    /// read-only field, a field that is not an external id); names the field.
+    #[error("salesforce {object}: field `{field}` {reason}")]
+    Field {
+        /// The object synced to.
+        object: String,
+        /// The field.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A sync's spec does not fit the destination (checked before anything is sent).
+    #[error("sync `{sync}` to salesforce: {reason}")]
+    Sync {
+        /// The sync's name.
+        sync: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The run was cancelled.
     #[error("salesforce {object}: cancelled")]
     Cancelled {

@@ -1,4 +1,5 @@
-//! weft-salesforce: Salesforce as a source.
+//! weft-salesforce: Salesforce as a source, and as a reverse-sync
+//! destination ([`SalesforceTarget`], any object upserted by an external id).
 //!
 //! One stream per configured object (default: Contact, Lead, Account,
 //! Campaign, CampaignMember, Opportunity, User; custom objects too), named by
@@ -34,10 +35,12 @@ mod client;
 mod config;
 mod error;
 mod streams;
+mod sync;
 
 pub use config::{DEFAULT_LOGIN_URL, DEFAULT_OBJECTS, SalesforceAuth, SalesforceConfig};
 pub use error::SalesforceError;
 pub use streams::SalesforceSource;
+pub use sync::{MAX_BATCH, MAX_RECORDS_PER_CALL, NO_RESULT, SalesforceTarget};
 
 /// The offline stream catalog (`specs/salesforce.toml`): the standard
 /// objects' core fields, for discover without credentials.

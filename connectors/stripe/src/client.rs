@@ -3,9 +3,13 @@
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
 use url::Url;
+use weft_core::StreamMetrics;
 use weft_http::{
-    Auth, BudgetKey, BudgetRegistry, CursorFrom, HttpClient, Limits, Pagination, RequestSpec,
+    Auth, Budget, BudgetKey, BudgetRegistry, CursorFrom, HttpClient, HttpError, Limits, Pagination,
+    RequestSpec, Response,
 };
 
 use crate::config::DEFAULT_BASE_URL;
@@ -14,12 +18,16 @@ use crate::{StripeConfig, StripeError};
 /// Stripe's documented read limits.
 const LIVE_RPS: f64 = 100.0;
 const TEST_RPS: f64 = 25.0;
+/// Stripe's documented limit of the search endpoints (live and test).
+const SEARCH_RPS: f64 = 20.0;
 
 /// A Stripe API client: auth, the account's shared budget, retries.
 #[derive(Clone)]
 pub(crate) struct StripeClient {
     pub(crate) http: HttpClient,
     page_size: u32,
+    /// The search endpoints' own, lower limit (on top of the key's budget).
+    search_budget: Arc<Budget>,
 }
 
 impl StripeClient {
@@ -36,6 +44,15 @@ impl StripeClient {
         })?;
         let (account, documented) = account_of(&key);
         let limits = Limits::per_second(config.requests_per_second.unwrap_or(documented));
+        // An explicit `requests_per_second` overrides search's 20/s as well.
+        let search_limits = Limits::per_second(config.requests_per_second.unwrap_or(SEARCH_RPS));
+        let search_budget = budgets.budget(
+            BudgetKey {
+                api: "stripe-search".into(),
+                account: account.clone(),
+            },
+            search_limits,
+        );
         let budget = budgets.budget(
             BudgetKey {
                 api: "stripe".into(),
@@ -52,6 +69,7 @@ impl StripeClient {
         Ok(StripeClient {
             http: builder.build()?,
             page_size: config.page_size,
+            search_budget,
         })
     }
 
@@ -67,6 +85,126 @@ impl StripeClient {
             has_more: Some("/has_more".into()),
             param: "starting_after".into(),
             cursor_from: CursorFrom::LastItemField("id".into()),
+        }
+    }
+}
+
+/// Search pages (of 100) read for one email before the newest customer seen is taken.
+pub(crate) const MAX_SEARCH_PAGES: usize = 10;
+
+/// A customer in a search result: only what the sync target reads.
+#[derive(Debug, Deserialize)]
+struct FoundCustomer {
+    id: String,
+    #[serde(default)]
+    created: i64,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// `GET /v1/customers/search`'s answer.
+#[derive(Debug, Deserialize)]
+struct SearchPage {
+    #[serde(default)]
+    data: Vec<FoundCustomer>,
+    #[serde(default)]
+    has_more: bool,
+    #[serde(default)]
+    next_page: Option<String>,
+}
+
+/// The search query for customers with exactly `email` (quotes and
+/// backslashes escaped, as Stripe's query language wants).
+pub(crate) fn email_query(email: &str) -> String {
+    let mut q = String::with_capacity(email.len() + 10);
+    q.push_str("email:'");
+    for c in email.chars() {
+        if c == '\'' || c == '\\' {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('\'');
+    q
+}
+
+impl StripeClient {
+    /// The id of the customer holding `email` (case-insensitively), the most
+    /// recently created one when several do; `None` when none does.
+    pub(crate) async fn find_customer(
+        &self,
+        email: &str,
+        metrics: &StreamMetrics,
+    ) -> Result<Option<String>, HttpError> {
+        let query = email_query(email);
+        let mut page: Option<String> = None;
+        let mut best: Option<FoundCustomer> = None;
+        for _ in 0..MAX_SEARCH_PAGES {
+            let mut req = RequestSpec::get("/v1/customers/search")
+                .query("query", query.as_str())
+                .query("limit", "100");
+            if let Some(p) = &page {
+                req = req.query("page", p.as_str());
+            }
+            self.search_budget.acquire().await?;
+            let found: SearchPage = self.http.get_json(&req, metrics).await?;
+            for c in found.data {
+                let same = c
+                    .email
+                    .as_deref()
+                    .is_some_and(|e| e.trim().eq_ignore_ascii_case(email));
+                let newer = best
+                    .as_ref()
+                    .is_none_or(|b| (c.created, &c.id) > (b.created, &b.id));
+                if same && newer {
+                    best = Some(c);
+                }
+            }
+            match (found.has_more, found.next_page) {
+                (true, Some(next)) => page = Some(next),
+                _ => break,
+            }
+        }
+        Ok(best.map(|c| c.id))
+    }
+
+    /// `POST path` with a form body under `Idempotency-Key: key` (so
+    /// weft-http retries it, and Stripe answers a repeat from its cache).
+    pub(crate) async fn post_customer(
+        &self,
+        path: &str,
+        form: Vec<(String, String)>,
+        key: &str,
+        metrics: &StreamMetrics,
+    ) -> Result<Response, HttpError> {
+        let req = RequestSpec::post_form(path, form).header("Idempotency-Key", key);
+        self.http.send(&req, metrics).await
+    }
+
+    /// `DELETE /v1/customers/{id}` (safe to repeat).
+    pub(crate) async fn delete_customer(
+        &self,
+        id: &str,
+        metrics: &StreamMetrics,
+    ) -> Result<(), HttpError> {
+        let mut req = RequestSpec::get(format!("/v1/customers/{id}"));
+        if let Ok(method) = "DELETE".parse() {
+            req.method = method;
+        }
+        self.http.send(&req, metrics).await.map(drop)
+    }
+
+    /// Whether customer `id` is deleted (or unknown).
+    pub(crate) async fn customer_deleted(
+        &self,
+        id: &str,
+        metrics: &StreamMetrics,
+    ) -> Result<bool, HttpError> {
+        let req = RequestSpec::get(format!("/v1/customers/{id}"));
+        match self.http.get_json::<Value>(&req, metrics).await {
+            Ok(v) => Ok(v.get("deleted").and_then(Value::as_bool) == Some(true)),
+            Err(e) if e.status() == Some(404) => Ok(true),
+            Err(e) => Err(e),
         }
     }
 }

@@ -9,7 +9,8 @@ use crate::StripeError;
 /// Stripe's production API.
 pub const DEFAULT_BASE_URL: &str = "https://api.stripe.com";
 
-/// Configuration of the Stripe source (the `[pipelines.config]` table).
+/// Configuration of the Stripe source (the `[pipelines.config]` table) and
+/// of the reverse-sync target ([`crate::StripeTarget`], `[syncs.config]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StripeConfig {
@@ -28,7 +29,8 @@ pub struct StripeConfig {
     /// Records per page (1..=100).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
-    /// Overrides the documented rate limit (100/s live keys, 25/s test keys).
+    /// Overrides the documented rate limit (100/s live keys, 25/s test keys;
+    /// for the sync target's customer searches, their own 20/s as well).
     #[serde(default)]
     pub requests_per_second: Option<f64>,
     /// Retry and timeout settings.
@@ -37,6 +39,17 @@ pub struct StripeConfig {
     /// Sliced reads of the entity lists (`enabled`, `max_pages` per slice).
     #[serde(default)]
     pub slices: SliceSettings,
+    /// Reverse sync: customers written at once within one batch (1..=32,
+    /// default 4). Each costs a search and a write; all share the key's budget.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+/// Largest `concurrency`.
+pub const MAX_CONCURRENCY: usize = 32;
+
+fn default_concurrency() -> usize {
+    4
 }
 
 fn default_settle_secs() -> u64 {
@@ -63,6 +76,7 @@ impl StripeConfig {
             requests_per_second: None,
             http: None,
             slices: SliceSettings::default(),
+            concurrency: default_concurrency(),
         }
     }
 
@@ -81,6 +95,12 @@ impl StripeConfig {
             return Err(StripeError::Config {
                 field: "requests_per_second",
                 reason: "must be positive".into(),
+            });
+        }
+        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
+            return Err(StripeError::Config {
+                field: "concurrency",
+                reason: format!("must be 1..={MAX_CONCURRENCY}, got {}", self.concurrency),
             });
         }
         if self.events_retention_days == 0 {

@@ -38,6 +38,14 @@ pub enum StripeError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A reverse sync's spec does not fit Stripe (the reason names the field).
+    #[error("stripe sync `{sync}`: {reason}")]
+    Sync {
+        /// The sync's name.
+        sync: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The run was cancelled.
     #[error("stripe {stream}: cancelled")]
     Cancelled {

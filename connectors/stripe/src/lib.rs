@@ -1,4 +1,5 @@
-//! weft-stripe: Stripe as a source.
+//! weft-stripe: Stripe as a source, and Stripe customers as a reverse-sync
+//! destination ([`StripeTarget`], see [`sync`]).
 //!
 //! Streams (declared in `specs/stripe.toml`): customers, charges, invoices,
 //! subscriptions, products, prices, payment_intents, refunds,
@@ -24,10 +25,12 @@ mod client;
 mod config;
 mod error;
 mod streams;
+pub mod sync;
 
-pub use config::StripeConfig;
+pub use config::{MAX_CONCURRENCY, StripeConfig};
 pub use error::StripeError;
 pub use streams::StripeSource;
+pub use sync::{CUSTOMER_FIELDS, MAX_BATCH, StripeTarget, idempotency_key};
 
 /// Stripe's stream catalog (`specs/stripe.toml`), parsed.
 pub fn catalog() -> Result<weft_core::Catalog, weft_core::CoreError> {

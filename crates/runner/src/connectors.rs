@@ -11,7 +11,7 @@ use crate::RunnerError;
 pub const CONNECTORS: &[&str] = &["stripe", "zoom", "salesforce", "zendesk", "intercom"];
 
 /// Names of the reverse-sync destinations built into this runner.
-pub const SYNC_TARGETS: &[&str] = &["mailchimp", "intercom", "zendesk"];
+pub const SYNC_TARGETS: &[&str] = &["mailchimp", "intercom", "zendesk", "stripe", "salesforce"];
 
 fn unknown(name: &str) -> RunnerError {
     RunnerError::UnknownConnector {
@@ -94,7 +94,10 @@ pub async fn build_source(
 /// Builds a reverse-sync destination from a sync's `config` table and checks
 /// that it can take the sync ([`weft_core::check_sync`]: mapping, mode, the
 /// destination's own rules) before anything is sent.
-pub fn build_sync_target(
+///
+/// Salesforce describes the sync's object while connecting (a token and one
+/// describe request), so it can check the mapping against it.
+pub async fn build_sync_target(
     sync: &crate::SyncConfig,
     budgets: &BudgetRegistry,
 ) -> Result<Arc<dyn weft_core::SyncTarget>, RunnerError> {
@@ -119,6 +122,16 @@ pub fn build_sync_target(
             "zendesk" => parse(&sync.config).and_then(|cfg| {
                 Ok(Arc::new(weft_zendesk::ZendeskTarget::new(&cfg, budgets)?) as Arc<_>)
             }),
+            "stripe" => parse(&sync.config).and_then(|cfg| {
+                Ok(Arc::new(weft_stripe::StripeTarget::new(&cfg, budgets)?) as Arc<_>)
+            }),
+            "salesforce" => match parse::<weft_salesforce::SalesforceConfig>(&sync.config) {
+                Ok(cfg) => weft_salesforce::SalesforceTarget::connect(&cfg, budgets)
+                    .await
+                    .map(|t| Arc::new(t) as Arc<_>)
+                    .map_err(|e| Box::new(e) as weft_core::BoxError),
+                Err(e) => Err(e),
+            },
             other => {
                 return Err(RunnerError::UnknownConnector {
                     name: other.to_string(),

@@ -478,8 +478,9 @@ impl Session {
 
     /// Sends one sync's changes (or plans them, dry).
     async fn send(&self, sync: &SyncConfig, dry_run: bool) -> Result<SyncReport, String> {
-        let target =
-            build_sync_target(sync, BudgetRegistry::global()).map_err(|e| e.to_string())?;
+        let target = build_sync_target(sync, BudgetRegistry::global())
+            .await
+            .map_err(|e| e.to_string())?;
         let options = SyncOptions {
             dry_run,
             batch_size: sync.batch_size,
@@ -594,7 +595,8 @@ pub async fn run_models(
 /// (connect) and every selected pipeline's credentials and connectivity; one
 /// line each, named `stage`, `warehouse` and by pipeline; without a
 /// pipeline named, also one line per sync (`sync NAME`: its mapping, mode and
-/// the destination's own rules, checked without calling the API).
+/// the destination's own rules, checked without writing; Salesforce
+/// describes the object it syncs to).
 pub async fn check(
     config: &WeftConfig,
     pipeline: Option<&str>,
@@ -623,10 +625,11 @@ pub async fn check(
         out.push((p.name.clone(), result));
     }
     if pipeline.is_none() {
-        // Syncs are checked without calling their API: the mapping, the mode
+        // Syncs are checked without writing anything: the mapping, the mode
         // and the destination's own rules.
         for sync in &config.syncs {
             let result = build_sync_target(sync, BudgetRegistry::global())
+                .await
                 .map(drop)
                 .map_err(|e| e.to_string());
             out.push((format!("sync {}", sync.name), result));

@@ -242,6 +242,7 @@ pub(crate) async fn run_history(wh: &dyn crate::Warehouse) {
         batches: 4,
         dry_run: false,
         samples: Vec::new(),
+        requests: Vec::new(),
     };
     sync.finish_sync(Ok(&report));
     wh.end_run(&sync).await.unwrap();

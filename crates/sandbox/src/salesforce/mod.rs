@@ -1,5 +1,6 @@
 //! The Salesforce simulator: OAuth token flows, REST `query`/`queryAll` with
-//! `nextRecordsUrl`, `describe`, composite sObject collection upserts, Bulk
+//! `nextRecordsUrl`, `describe`, composite sObject collection upserts and
+//! deletes, Bulk
 //! API 2.0 query and ingest jobs, the `Sforce-Limit-Info` header and the
 //! daily API request allocation.
 //!
@@ -23,7 +24,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query as QueryParams, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::Value;
@@ -255,6 +256,10 @@ fn router(state: Shared) -> Router {
         .route(
             "/services/data/{v}/composite/sobjects/{obj}/{field}",
             patch(composite_upsert),
+        )
+        .route(
+            "/services/data/{v}/composite/sobjects",
+            delete(composite_delete),
         )
         .route("/services/data/{v}/limits", get(limits))
         .merge(bulk::routes())
@@ -696,6 +701,115 @@ async fn composite_upsert(
         o.end();
     }
     out.push(']');
+    respond_json(StatusCode::OK, out)
+}
+
+/// Why one id of a composite delete failed: (statusCode, message).
+type DeleteFailure = (&'static str, String);
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeleteParams {
+    #[serde(default)]
+    ids: String,
+    #[serde(default)]
+    all_or_none: Option<String>,
+}
+
+/// `DELETE /composite/sobjects?ids=a,b&allOrNone=false`: deletes up to 200
+/// records by Id (of any object), answering each as `{id, success, errors}`.
+/// With `allOrNone=true` nothing is deleted unless every id can be.
+async fn composite_delete(
+    State(st): State<Shared>,
+    QueryParams(p): QueryParams<DeleteParams>,
+) -> Response {
+    let ids: Vec<&str> = p
+        .ids
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if ids.is_empty() {
+        return SfError::bad_request("MALFORMED_ID", "ids: at least one id is required")
+            .into_response();
+    }
+    if ids.len() > 200 {
+        return SfError::bad_request(
+            "EXCEEDED_ID_LIMIT",
+            "record limit reached. cannot submit more than 200 records into this call",
+        )
+        .into_response();
+    }
+    let all_or_none = p
+        .all_or_none
+        .as_deref()
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let now = st.clock.now();
+    let mut store = st.write();
+    let found: Vec<Result<(SObject, u64), DeleteFailure>> = ids
+        .iter()
+        .map(|id| {
+            let hit = SObject::ALL.into_iter().find_map(|obj| {
+                st.org
+                    .parse_id(obj, id)
+                    .filter(|&i| store.exists(&st.org, obj, i))
+                    .map(|i| (obj, i))
+            });
+            match hit {
+                Some((obj, i)) if store.is_deleted(obj, i) => {
+                    Err(("ENTITY_IS_DELETED", "entity is deleted".to_owned()))
+                }
+                Some((obj, _)) if !obj.createable() => Err((
+                    "INSUFFICIENT_ACCESS_OR_READONLY",
+                    format!("insufficient access rights on object id {id}"),
+                )),
+                Some(hit) => Ok(hit),
+                None => Err((
+                    "INVALID_CROSS_REFERENCE_KEY",
+                    format!("invalid cross reference id: {id}"),
+                )),
+            }
+        })
+        .collect();
+    let rolled_back = all_or_none && found.iter().any(Result::is_err);
+    let mut out = String::from("[");
+    for (n, (id, r)) in ids.iter().zip(&found).enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        let failure = match r {
+            Ok(_) if rolled_back => Some((
+                "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                "Record rolled back because not all records were valid and the request was using AllOrNone header".to_owned(),
+            )),
+            Ok((obj, i)) => {
+                store.delete(*obj, *i, now);
+                None
+            }
+            Err((code, message)) => Some((*code, message.clone())),
+        };
+        let mut o = Obj::new(&mut out);
+        o.str("id", id);
+        match failure {
+            None => {
+                o.bool("success", true).raw("errors", "[]");
+            }
+            Some((code, message)) => {
+                o.bool("success", false);
+                let buf = o.value("errors");
+                buf.push('[');
+                let mut eo = Obj::new(buf);
+                eo.str("statusCode", code)
+                    .str("message", &message)
+                    .raw("fields", "[]");
+                eo.end();
+                buf.push(']');
+            }
+        }
+        o.end();
+    }
+    out.push(']');
+    drop(store);
     respond_json(StatusCode::OK, out)
 }
 

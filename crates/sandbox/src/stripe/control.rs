@@ -49,6 +49,20 @@ impl Control {
             .unwrap_or_default()
     }
 
+    /// The Stripe customer holding `email` (case-insensitively) as JSON: the
+    /// most recently created live one, else the most recently deleted one
+    /// (with `"deleted": true`); `None` when no customer ever held it.
+    pub fn stripe_customer_by_email(&self, email: &str) -> Option<Value> {
+        self.room::<StripeState>()?.customer_by_email(email)
+    }
+
+    /// How many `POST /v1/customers` created a customer with `email`
+    /// (case-insensitively; idempotent replays not counted).
+    pub fn stripe_customer_creates(&self, email: &str) -> usize {
+        self.room::<StripeState>()
+            .map_or(0, |s| s.customer_creates(email))
+    }
+
     /// Ids of every live Stripe customer, oldest first (`size` entries and more:
     /// meant for small sandboxes).
     pub fn stripe_customer_ids(&self) -> Vec<String> {

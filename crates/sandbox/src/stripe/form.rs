@@ -144,6 +144,12 @@ pub(crate) fn customer_fields(form: Map<String, Value>) -> Result<Map<String, Va
                     .parse::<i64>()
                     .map_err(|_| StripeError::invalid_integer(&key, &s))?,
             ),
+            Value::String(s) if key == "email" && !s.is_empty() && !plausible_email(&s) => {
+                return Err(StripeError {
+                    code: Some("email_invalid"),
+                    ..StripeError::invalid(format!("Invalid email address: {s}"), Some("email"))
+                });
+            }
             Value::String(s) if s.is_empty() => {
                 if key == "metadata" {
                     Value::Object(Map::new())
@@ -156,6 +162,21 @@ pub(crate) fn customer_fields(form: Map<String, Value>) -> Result<Map<String, Va
         out.insert(key, value);
     }
     Ok(out)
+}
+
+/// Stripe's email check, roughly: `local@domain.tld`, no spaces.
+fn plausible_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !s.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
 }
 
 /// Merges an update into a current field value the way Stripe does:
@@ -213,6 +234,17 @@ mod tests {
         assert_eq!(e.message, "Received unknown parameter: nickname");
         let e = customer_fields(decode(b"balance=abc").unwrap()).unwrap_err();
         assert_eq!(e.message, "Invalid integer: abc");
+        let e = customer_fields(decode(b"email=not-an-email").unwrap()).unwrap_err();
+        assert_eq!(
+            (e.message.as_str(), e.code, e.param.as_deref()),
+            (
+                "Invalid email address: not-an-email",
+                Some("email_invalid"),
+                Some("email")
+            )
+        );
+        let ok = customer_fields(decode(b"email=a%40b.co&name=").unwrap()).unwrap();
+        assert_eq!(Value::Object(ok), json!({"email": "a@b.co", "name": null}));
     }
 
     #[test]

@@ -152,6 +152,31 @@ impl StripeState {
             .collect()
     }
 
+    /// The most recently created live customer with `email`
+    /// (case-insensitively), else the most recent deleted one (with
+    /// `"deleted": true`); undrifted JSON.
+    pub(crate) fn customer_by_email(&self, email: &str) -> Option<Value> {
+        let store = self.read();
+        let all = store.customers_by_email(&self.u, email, false);
+        let i = all
+            .iter()
+            .find(|&&i| !store.is_deleted(i))
+            .or_else(|| all.first())
+            .copied()?;
+        let mut out = String::with_capacity(1_300);
+        store.render_customer(&self.u, i, None, &mut out);
+        let mut value: Map<String, Value> = serde_json::from_str(&out).ok()?;
+        if store.is_deleted(i) {
+            value.insert("deleted".to_owned(), Value::Bool(true));
+        }
+        Some(Value::Object(value))
+    }
+
+    /// `POST /v1/customers` creates that set `email` (case-insensitively).
+    pub(crate) fn customer_creates(&self, email: &str) -> usize {
+        self.read().creates_of(email)
+    }
+
     pub(crate) fn customer_ids(&self) -> Vec<String> {
         self.read().live_customer_ids(&self.u)
     }
@@ -220,6 +245,8 @@ fn router(state: Shared) -> Router {
             "/v1/customers",
             get(list_handler_customers).post(create_customer),
         )
+        // Before `/v1/customers/{id}`, or `search` would be taken for an id.
+        .route("/v1/customers/search", get(search_customers))
         .route(
             "/v1/customers/{id}",
             get(retrieve_customer)
@@ -536,6 +563,103 @@ async fn retrieve_customer(
     }
 }
 
+async fn search_customers(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    match try_search(&st, &headers, q.as_deref()) {
+        Ok(body) => respond(StatusCode::OK, body),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /v1/customers/search`: the `email:'...'` query only (exact match,
+/// case-insensitive, deleted customers left out), newest first, `limit`
+/// (1..=100, default 10) and `page` (the previous result's `next_page`).
+fn try_search(
+    st: &StripeState,
+    headers: &HeaderMap,
+    raw: Option<&str>,
+) -> Result<String, StripeError> {
+    st.authorize(headers)?;
+    let mut query = None;
+    let mut limit = 10_usize;
+    let mut offset = 0_usize;
+    for (key, value) in query_pairs(raw)? {
+        match key.as_str() {
+            "query" => query = Some(value),
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or_else(|| {
+                        StripeError::invalid(
+                            format!("Invalid limit: must be between 1 and 100, got {value}"),
+                            Some("limit"),
+                        )
+                    })?;
+            }
+            "page" => {
+                offset = value
+                    .strip_prefix("page_")
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| StripeError::invalid("Invalid page token.", Some("page")))?;
+            }
+            "expand[]" => {}
+            other => return Err(StripeError::unknown_param(other)),
+        }
+    }
+    let query = query
+        .ok_or_else(|| StripeError::invalid("Missing required param: query.", Some("query")))?;
+    let email = parse_email_query(&query).ok_or_else(|| {
+        StripeError::invalid(
+            format!("The sandbox's customer search takes only `email:'...'` queries, got: {query}"),
+            Some("query"),
+        )
+    })?;
+    let drift = st.drift();
+    let store = st.read();
+    let found = store.customers_by_email(&st.u, &email, true);
+    let page: Vec<u64> = found.iter().skip(offset).take(limit).copied().collect();
+    let has_more = offset + page.len() < found.len();
+    let mut body = String::with_capacity(128 + page.len() * 1_300);
+    body.push_str(r#"{"object":"search_result","data":["#);
+    for (n, &i) in page.iter().enumerate() {
+        if n > 0 {
+            body.push(',');
+        }
+        store.render_customer(&st.u, i, drift, &mut body);
+    }
+    body.push_str(r#"],"has_more":"#);
+    body.push_str(if has_more { "true" } else { "false" });
+    body.push_str(r#","next_page":"#);
+    if has_more {
+        body.push_str(&format!("\"page_{}\"", offset + page.len()));
+    } else {
+        body.push_str("null");
+    }
+    body.push_str(r#","url":"/v1/customers/search"}"#);
+    Ok(body)
+}
+
+/// The email of a search query `email:'x'` (or `"x"`, `\` escaping a quote).
+fn parse_email_query(query: &str) -> Option<String> {
+    let rest = query.trim().strip_prefix("email:")?.trim_start();
+    let mut chars = rest.chars();
+    let quote = chars.next().filter(|c| *c == '\'' || *c == '"')?;
+    let mut out = String::new();
+    loop {
+        match chars.next()? {
+            '\\' => out.push(chars.next()?),
+            c if c == quote => break,
+            c => out.push(c),
+        }
+    }
+    chars.as_str().trim().is_empty().then_some(out)
+}
+
 /// Runs a write once per `Idempotency-Key`: a repeat with the same request
 /// replays the first response; a repeat with different parameters is an error.
 fn idempotent(
@@ -614,8 +738,15 @@ async fn create_customer(State(st): State<Shared>, headers: HeaderMap, body: Byt
     };
     let drift = st.drift();
     let fingerprint = format!("POST /v1/customers\n{}", String::from_utf8_lossy(&body));
+    let email = fields
+        .get("email")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     idempotent(&st, &headers, fingerprint, || {
         let mut store = st.write();
+        if let Some(email) = &email {
+            store.count_create(email);
+        }
         let (_, out) = store.create_customer(&st.u, st.clock.now(), Some(fields), None);
         (StatusCode::OK, apply_drift(out, drift))
     })
@@ -755,6 +886,238 @@ mod tests {
     #[test]
     fn pages_are_byte_identical_to_the_golden_digest() {
         assert_eq!(digest_of_pages(), "e2cb3df0f9302936620fb19fc46a9c6c");
+    }
+
+    fn post(st: &StripeState, path: &str, form: &str, key: Option<&str>) -> u16 {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer sk_test_k"),
+        );
+        if let Some(k) = key
+            && let Ok(v) = HeaderValue::from_str(k)
+        {
+            headers.insert("idempotency-key", v);
+        }
+        let fields = form::customer_fields(form::decode(form.as_bytes()).unwrap()).unwrap();
+        let fingerprint = format!("POST {path}\n{form}");
+        let email = fields
+            .get("email")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let resp = idempotent(st, &headers, fingerprint, || {
+            let mut store = st.write();
+            if let Some(e) = &email {
+                store.count_create(e);
+            }
+            let (_, out) = store.create_customer(&st.u, st.clock.now(), Some(fields), None);
+            (StatusCode::OK, out)
+        });
+        resp.status().as_u16()
+    }
+
+    fn search_state() -> (StripeState, HeaderMap) {
+        let api = Arc::new(ApiState::new(
+            7,
+            crate::config::Faults::default(),
+            false,
+            25,
+        ));
+        let st = StripeState::new(
+            7,
+            20,
+            "sk_test_k".to_owned(),
+            Arc::new(Clock::new(Some(crate::state::TEST_EPOCH))),
+            api,
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer sk_test_k"),
+        );
+        (st, headers)
+    }
+
+    fn search(st: &StripeState, headers: &HeaderMap, query: &str) -> Value {
+        let body = try_search(st, headers, Some(query)).unwrap();
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn search_ids(v: &Value) -> Vec<String> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn search_finds_a_generated_customer_by_exact_email_case_insensitively() {
+        let (st, headers) = search_state();
+        let id = st.u.id(Kind::Customer, 3);
+        let email = st.read().customer_email(&st.u, 3).unwrap();
+        let q = format!("query=email%3A%27{}%27", email.to_uppercase());
+        let v = search(&st, &headers, &q);
+        assert_eq!(v["object"], "search_result");
+        assert_eq!(v["url"], "/v1/customers/search");
+        assert_eq!(v["has_more"], false);
+        assert_eq!(v["next_page"], Value::Null);
+        assert_eq!(search_ids(&v), vec![id]);
+        assert_eq!(v["data"][0]["email"], Value::from(email.clone()));
+        // Exact: a prefix of the email matches nothing.
+        let prefix = &email[..email.len() - 1];
+        let v = search(&st, &headers, &format!("query=email:'{prefix}'"));
+        assert_eq!(search_ids(&v), Vec::<String>::new());
+    }
+
+    #[test]
+    fn search_finds_written_customers_newest_first_and_skips_deleted() {
+        let (st, headers) = search_state();
+        assert_eq!(
+            post(&st, "/v1/customers", "email=ann%40x.io&name=A1", None),
+            200
+        );
+        st.clock.advance(10);
+        assert_eq!(
+            post(&st, "/v1/customers", "email=ann%40x.io&name=A2", Some("k2")),
+            200
+        );
+        // A replay creates nothing and is not counted.
+        assert_eq!(
+            post(&st, "/v1/customers", "email=ann%40x.io&name=A2", Some("k2")),
+            200
+        );
+        let first = st.u.id(Kind::Customer, 20);
+        let second = st.u.id(Kind::Customer, 21);
+        let v = search(&st, &headers, "query=email:%27ann@x.io%27");
+        assert_eq!(search_ids(&v), vec![second.clone(), first.clone()]);
+        assert_eq!(v["data"][0]["name"], "A2");
+        assert_eq!(st.customer_creates("ANN@x.io"), 2);
+        assert_eq!(st.customer_creates("bob@x.io"), 0);
+        assert_eq!(st.customer_by_email("ann@x.io").unwrap()["name"], "A2");
+
+        // One per page: next_page leads to the second.
+        let v = search(&st, &headers, "query=email:%27ann@x.io%27&limit=1");
+        assert_eq!(
+            (search_ids(&v), &v["has_more"]),
+            (vec![second.clone()], &Value::Bool(true))
+        );
+        let page = v["next_page"].as_str().unwrap().to_owned();
+        let v = search(
+            &st,
+            &headers,
+            &format!("query=email:%27ann@x.io%27&limit=1&page={page}"),
+        );
+        assert_eq!(search_ids(&v), vec![first.clone()]);
+        assert_eq!(v["next_page"], Value::Null);
+
+        assert!(st.delete_customer(&second));
+        let v = search(&st, &headers, "query=email:%27ann@x.io%27");
+        assert_eq!(search_ids(&v), vec![first.clone()]);
+        assert_eq!(st.customer_by_email("ann@x.io").unwrap()["name"], "A1");
+        assert!(st.delete_customer(&first));
+        assert_eq!(
+            search_ids(&search(&st, &headers, "query=email:%27ann@x.io%27")).len(),
+            0
+        );
+        let gone = st.customer_by_email("ann@x.io").unwrap();
+        assert_eq!(
+            (&gone["id"], &gone["deleted"]),
+            (&Value::from(second), &Value::Bool(true))
+        );
+        assert_eq!(st.customer_by_email("nobody@x.io"), None);
+    }
+
+    #[test]
+    fn customer_email_is_the_rendered_email() {
+        let (st, _) = search_state();
+        st.create_customers(2);
+        assert_eq!(post(&st, "/v1/customers", "name=NoEmail", None), 200);
+        let mut fields = Map::new();
+        fields.insert("email".to_owned(), Value::from("changed@x.io"));
+        assert!(
+            st.update_customer(&st.u.id(Kind::Customer, 4), fields)
+                .is_some()
+        );
+        let store = st.read();
+        for i in 0..store.customer_count(&st.u) {
+            let mut out = String::new();
+            store.render_customer(&st.u, i, None, &mut out);
+            let rendered: Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(
+                store
+                    .customer_email(&st.u, i)
+                    .map(Value::from)
+                    .unwrap_or(Value::Null),
+                rendered["email"],
+                "customer {i}"
+            );
+        }
+        assert_eq!(store.customer_email(&st.u, 22), None);
+        assert_eq!(
+            store.customer_email(&st.u, 4).as_deref(),
+            Some("changed@x.io")
+        );
+    }
+
+    #[test]
+    fn search_queries_parse_quotes_and_refuse_the_rest() {
+        assert_eq!(
+            parse_email_query("email:'a@b.co'").as_deref(),
+            Some("a@b.co")
+        );
+        assert_eq!(
+            parse_email_query(" email: \"a@b.co\" ").as_deref(),
+            Some("a@b.co")
+        );
+        assert_eq!(
+            parse_email_query(r"email:'o\'neil@b.co'").as_deref(),
+            Some("o'neil@b.co")
+        );
+        assert_eq!(parse_email_query("email:'a@b.co' OR name:'x'"), None);
+        assert_eq!(parse_email_query("name:'x'"), None);
+        assert_eq!(parse_email_query("email:'unterminated"), None);
+        let (st, headers) = search_state();
+        let e = try_search(&st, &headers, Some("query=name:%27x%27")).unwrap_err();
+        assert_eq!(
+            (e.status, e.param.as_deref()),
+            (StatusCode::BAD_REQUEST, Some("query"))
+        );
+        let e = try_search(&st, &headers, None).unwrap_err();
+        assert_eq!(e.message, "Missing required param: query.");
+        let e = try_search(&st, &headers, Some("query=email:%27a@b.co%27&limit=0")).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("limit"));
+        let e = try_search(&st, &HeaderMap::new(), Some("query=email:%27a@b.co%27")).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn search_is_routed_before_the_customer_id_route() {
+        let sb = crate::Sandbox::start(crate::SandboxConfig {
+            size: 5,
+            rate_limits: false,
+            ..crate::SandboxConfig::default()
+        })
+        .await
+        .unwrap();
+        let email = sb
+            .control()
+            .stripe_customer_by_email("nobody@example.invalid");
+        assert_eq!(email, None);
+        let resp = reqwest::Client::new()
+            .get(format!(
+                "{}/v1/customers/search?query=email:%27nobody@example.invalid%27",
+                sb.base_url(Api::Stripe)
+            ))
+            .bearer_auth(crate::DEFAULT_STRIPE_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["object"], "search_result");
+        assert_eq!(v["data"], Value::Array(Vec::new()));
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub(crate) struct Store {
     deleted: HashSet<u64>,
     new_customers: Vec<NewCustomer>,
     pub(crate) events: Vec<StoredEvent>,
+    /// `POST /v1/customers` creates per (lower-cased) email sent.
+    creates_by_email: HashMap<String, usize>,
 }
 
 /// What a customer lookup found.
@@ -251,6 +253,54 @@ impl Store {
             event_type,
             body,
         });
+    }
+
+    /// The email customer `i` holds now (`None` when unset).
+    pub(crate) fn customer_email(&self, u: &Universe, i: u64) -> Option<String> {
+        if let Some(v) = self.overrides.get(&i).and_then(|o| o.get("email")) {
+            return v.as_str().map(str::to_owned);
+        }
+        let blank = i
+            .checked_sub(u.size)
+            .and_then(|k| self.new_customers.get(k as usize))
+            .is_some_and(|c| c.blank);
+        if blank {
+            return None;
+        }
+        // As `render::customer` writes it, without rendering the rest.
+        let mut email = String::with_capacity(40);
+        crate::people::parts(u.seed, i).push_email(&mut email);
+        Some(email)
+    }
+
+    /// Customers (generated or written) whose email equals `email`,
+    /// case-insensitively, newest first; `live` leaves deleted ones out.
+    pub(crate) fn customers_by_email(&self, u: &Universe, email: &str, live: bool) -> Vec<u64> {
+        let mut found: Vec<u64> = (0..self.customer_count(u))
+            .filter(|&i| !(live && self.deleted.contains(&i)))
+            .filter(|&i| {
+                self.customer_email(u, i)
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+            .collect();
+        found.sort_by_key(|&i| std::cmp::Reverse((self.customer_created(u, i), i)));
+        found
+    }
+
+    /// Counts a `POST /v1/customers` that set `email`.
+    pub(crate) fn count_create(&mut self, email: &str) {
+        *self
+            .creates_by_email
+            .entry(email.to_lowercase())
+            .or_default() += 1;
+    }
+
+    /// `POST /v1/customers` creates that set `email` (case-insensitively).
+    pub(crate) fn creates_of(&self, email: &str) -> usize {
+        self.creates_by_email
+            .get(&email.to_lowercase())
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Ids of live customers, oldest first.
