@@ -236,6 +236,10 @@ async fn job_loop(
                 counts.cancelled += 1;
                 "cancelled"
             }
+            JobOutcome::NotStarted => {
+                tracing::info!(job = %job.name, at = %next, "shutdown came before the job started");
+                break;
+            }
             JobOutcome::Elsewhere { holder } => {
                 tracing::info!(job = %job.name, at = %next, by = %holder, "another runner ran this time");
                 counts.ran_elsewhere += 1;
@@ -274,6 +278,9 @@ enum JobOutcome {
     Ran { ok: bool },
     /// A shutdown stopped it part-way, at a checkpoint.
     Cancelled,
+    /// A shutdown came after its lease was taken but before any part began:
+    /// nothing ran and nothing is recorded, so it is not counted.
+    NotStarted,
     /// Another runner claimed this time.
     Elsewhere { holder: String },
     /// A run of the job (an earlier time) still holds its lease.
@@ -306,6 +313,7 @@ async fn run_job(
     tracing::info!(job = %job.name, at = %slot, "job started");
     let mut ok = true;
     let mut cancelled = false;
+    let mut started = false;
     let options = RunOptions::default();
     for name in &job.pipelines {
         if cancel.is_cancelled() {
@@ -315,6 +323,7 @@ async fn run_job(
         let Ok(p) = session.config.pipeline(name) else {
             continue;
         };
+        started = true;
         let record = RunRecord::start(name, "schedule").in_job(&job.name, slot);
         match session.pipeline(p, &options, record, cancel, &None).await {
             Ok(report) if stopped_by_cancel(&report) => cancelled = true,
@@ -340,6 +349,7 @@ async fn run_job(
         let Ok(sync) = session.config.sync(name) else {
             continue;
         };
+        started = true;
         let record = RunRecord::start_sync(name, "schedule").in_job(&job.name, slot);
         let result = session.sync(sync, false, record).await;
         if let Some(e) = &result.error {
@@ -349,7 +359,9 @@ async fn run_job(
     }
     session.release(lease).await;
     tracing::info!(job = %job.name, at = %slot, ok, "job ended");
-    if cancelled && ok {
+    if cancelled && !started {
+        JobOutcome::NotStarted
+    } else if cancelled && ok {
         JobOutcome::Cancelled
     } else {
         JobOutcome::Ran { ok }
