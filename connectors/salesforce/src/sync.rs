@@ -29,8 +29,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use weft_core::{
-    BoxError, RecordOutcome, StreamMetrics, SyncAction, SyncRecord, SyncSpec, SyncTarget,
-    SyncWriteMode,
+    BoxError, PlannedRequest, RecordOutcome, StreamMetrics, SyncAction, SyncRecord, SyncSpec,
+    SyncTarget, SyncWriteMode,
 };
 use weft_http::BudgetRegistry;
 
@@ -506,6 +506,35 @@ impl SyncTarget for SalesforceTarget {
     /// rejects what the mode forbids; deletes (mirror) look the keys up and
     /// delete the Ids found. A failed call fails the whole batch: nothing
     /// is acknowledged, and every call is safe to send again.
+    fn preview(&self, _mode: SyncWriteMode, records: &[SyncRecord]) -> Vec<PlannedRequest> {
+        let writes: Vec<Value> = records
+            .iter()
+            .filter(|r| r.action != SyncAction::Delete && self.external_value(r).is_ok())
+            .map(|r| self.sobject(r))
+            .collect();
+        let mut out: Vec<PlannedRequest> = writes
+            .chunks(MAX_RECORDS_PER_CALL)
+            .map(|chunk| {
+                SalesforceClient::composite_upsert(
+                    &self.object,
+                    &self.external_id.name,
+                    chunk.to_vec(),
+                )
+                .planned()
+            })
+            .collect();
+        if records.iter().any(|r| r.action == SyncAction::Delete) {
+            out.push(PlannedRequest {
+                method: "DELETE".into(),
+                path: "composite/sobjects?ids={the Ids found by a SOQL lookup of the keys}\
+                       &allOrNone=false"
+                    .into(),
+                body: Value::Null,
+            });
+        }
+        out
+    }
+
     async fn apply(
         &self,
         mode: SyncWriteMode,

@@ -580,3 +580,38 @@ async fn sandbox_composite_delete_answers_each_id() {
     assert_eq!(r[0]["errors"][0]["statusCode"], json!("ENTITY_IS_DELETED"));
     assert_eq!(r[1]["success"], json!(true));
 }
+
+#[tokio::test]
+async fn a_dry_run_preview_shows_the_composite_calls_and_sends_nothing() {
+    let server = MockServer::start().await;
+    let t = target(&server).await;
+    let before = server.received_requests().await.unwrap().len();
+    let records: Vec<SyncRecord> = (0..250)
+        .map(|i| record(&format!("p{i}@x.com"), "P"))
+        .collect();
+    let shown = t.preview(SyncWriteMode::Upsert, &records);
+    let calls: Vec<(String, String, usize)> = shown
+        .iter()
+        .map(|q| {
+            (
+                q.method.clone(),
+                q.path.clone(),
+                q.body["records"].as_array().map_or(0, Vec::len),
+            )
+        })
+        .collect();
+    let path = "composite/sobjects/Contact/External_Id__c".to_string();
+    assert_eq!(
+        calls,
+        vec![
+            ("PATCH".to_string(), path.clone(), 200),
+            ("PATCH".to_string(), path, 50)
+        ]
+    );
+    assert_eq!(shown[0].body["allOrNone"], json!(false));
+    assert_eq!(
+        shown[0].body["records"][0]["attributes"]["type"],
+        json!("Contact")
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), before);
+}

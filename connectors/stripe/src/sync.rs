@@ -43,8 +43,8 @@ use async_trait::async_trait;
 use futures::{StreamExt, stream};
 use serde_json::Value;
 use weft_core::{
-    BoxError, RecordOutcome, StreamMetrics, SyncAction, SyncRecord, SyncSpec, SyncTarget,
-    SyncWriteMode,
+    BoxError, PlannedRequest, RecordOutcome, StreamMetrics, SyncAction, SyncRecord, SyncSpec,
+    SyncTarget, SyncWriteMode,
 };
 use weft_http::{BudgetRegistry, HttpError, Response};
 
@@ -414,6 +414,44 @@ impl SyncTarget for StripeTarget {
     /// Writes the records `concurrency` at a time. A failure that is not
     /// one customer's (see the module docs) fails the whole batch: nothing
     /// is acknowledged, and every write is safe to send again.
+    fn preview(&self, mode: SyncWriteMode, records: &[SyncRecord]) -> Vec<PlannedRequest> {
+        let mut out = Vec::new();
+        for record in records {
+            let email = match record.action {
+                SyncAction::Delete => record.key.trim().to_string(),
+                _ => match customer_form(record) {
+                    Ok((email, _)) => email,
+                    Err(_) => continue,
+                },
+            };
+            out.push(PlannedRequest {
+                method: "GET".into(),
+                path: format!("v1/customers/search?query=email:'{email}'"),
+                body: Value::Null,
+            });
+            let (method, path) = match (record.action, mode) {
+                (SyncAction::Delete, _) => ("DELETE", "v1/customers/{id of the customer found}"),
+                (_, SyncWriteMode::CreateOnly) => ("POST", "v1/customers (when none is found)"),
+                (_, SyncWriteMode::UpdateOnly) => {
+                    ("POST", "v1/customers/{id of the customer found}")
+                }
+                _ => ("POST", "v1/customers/{id} when found, else v1/customers"),
+            };
+            let body = match customer_form(record) {
+                Ok((_, form)) if record.action != SyncAction::Delete => {
+                    Value::Object(form.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
+                }
+                _ => Value::Null,
+            };
+            out.push(PlannedRequest {
+                method: method.into(),
+                path: path.into(),
+                body,
+            });
+        }
+        out
+    }
+
     async fn apply(
         &self,
         mode: SyncWriteMode,

@@ -501,3 +501,37 @@ fn check_names_unknown_fields_and_needs_the_email_as_key_for_mirror() {
     assert_eq!(t.required_fields(), vec!["email".to_string()]);
     assert_eq!(t.modes(), SyncWriteMode::ALL);
 }
+
+#[tokio::test]
+async fn a_dry_run_preview_shows_the_search_and_the_write_and_sends_nothing() {
+    let server = MockServer::start().await;
+    let shown: Vec<(String, String, Value)> = target(&server)
+        .preview(
+            SyncWriteMode::UpdateOnly,
+            &[record(
+                SyncAction::Update,
+                "ann@x.com",
+                "h1",
+                &[("name", json!("Ann")), ("metadata.plan", json!("pro"))],
+            )],
+        )
+        .into_iter()
+        .map(|q| (q.method, q.path, q.body))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            (
+                "GET".to_string(),
+                "v1/customers/search?query=email:'ann@x.com'".to_string(),
+                Value::Null
+            ),
+            (
+                "POST".to_string(),
+                "v1/customers/{id of the customer found}".to_string(),
+                json!({"email": "ann@x.com", "name": "Ann", "metadata[plan]": "pro"})
+            ),
+        ]
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
+}

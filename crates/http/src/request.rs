@@ -48,6 +48,33 @@ pub struct RequestSpec {
 }
 
 impl RequestSpec {
+    /// The request as a dry run shows it: method, path with its query, and
+    /// the body (a form as an object of its fields). Headers are left out:
+    /// credentials travel there.
+    pub fn planned(&self) -> weft_core::PlannedRequest {
+        let mut path = self.path.trim_start_matches('/').to_string();
+        if !self.query.is_empty() {
+            let query: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            path = format!("{path}?{}", query.join("&"));
+        }
+        let body = match &self.body {
+            None => serde_json::Value::Null,
+            Some(Body::Json(v)) => v.clone(),
+            Some(Body::Form(pairs)) => serde_json::Value::Object(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+                    .collect(),
+            ),
+            Some(Body::Text { text, .. }) => serde_json::Value::from(text.as_str()),
+        };
+        weft_core::PlannedRequest {
+            method: self.method.to_string(),
+            path,
+            body,
+        }
+    }
+
     /// A request with `method` to `path`; idempotent unless it is a POST or PATCH.
     pub fn new(method: Method, path: impl Into<String>) -> Self {
         let idempotent = !matches!(method, Method::POST | Method::PATCH);
@@ -151,6 +178,20 @@ impl Response {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_planned_request_shows_path_query_and_body_but_no_headers() {
+        let req = RequestSpec::post_form("/v1/customers", vec![("email".into(), "a@x.com".into())])
+            .query("expand", "data")
+            .header("Authorization", "Bearer secret");
+        let planned = req.planned();
+        assert_eq!(
+            (planned.method.as_str(), planned.path.as_str()),
+            ("POST", "v1/customers?expand=data")
+        );
+        assert_eq!(planned.body, serde_json::json!({"email": "a@x.com"}));
+        assert!(!serde_json::to_string(&planned).unwrap().contains("secret"));
+    }
     use super::*;
 
     #[test]
