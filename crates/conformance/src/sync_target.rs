@@ -43,7 +43,10 @@ pub const STORM_PEOPLE: usize = 30;
 /// Records per batch in the fault-storm check.
 pub const STORM_BATCH: usize = 2;
 /// Runs the fault-storm check allows before the destination must be exact.
-pub const STORM_RUNS: usize = 10;
+/// A run stops at its first failed batch, and an API written record by
+/// record fails a batch of 2 creates (not retried: not idempotent) about
+/// 44% of the time under the storm, so settling takes ~15 runs there.
+pub const STORM_RUNS: usize = 40;
 
 /// What a destination declares about itself.
 #[derive(Debug, Clone)]
