@@ -87,14 +87,7 @@ impl IntercomTarget {
     ) -> Result<Result<(), String>, HttpError> {
         let m = &self.metrics;
         if record.action == SyncAction::Delete {
-            // The key is the contact's email when it looks like one, else
-            // its external id.
-            let key = record.key.trim();
-            let (email, external_id) = if key.contains('@') {
-                (Some(key), None)
-            } else {
-                (None, Some(key))
-            };
+            let (email, external_id) = key_identity(&record.key);
             let found = self.client.find(email, external_id, m).await;
             let id = match rejected_or(found)? {
                 Ok(Some(id)) => id,
@@ -160,6 +153,17 @@ impl IntercomTarget {
             }
         };
         rejected_or(self.client.update(&id, body, m).await).map(|r| r.map(drop))
+    }
+}
+
+/// Who a delete's key names: the contact's email when it looks like one,
+/// else its external id.
+fn key_identity(key: &str) -> (Option<&str>, Option<&str>) {
+    let key = key.trim();
+    if key.contains('@') {
+        (Some(key), None)
+    } else {
+        (None, Some(key))
     }
 }
 
@@ -264,15 +268,13 @@ impl SyncTarget for IntercomTarget {
         let mut out = Vec::new();
         for record in records {
             let (email, external_id, write) = if record.action == SyncAction::Delete {
-                let key = record.key.trim().to_string();
+                let (e, x) = key_identity(&record.key);
                 let body = serde_json::json!({"unsubscribed_from_emails": true});
-                let found = key.contains('@');
-                let (e, x) = if found {
-                    (Some(key), None)
-                } else {
-                    (None, Some(key))
-                };
-                (e, x, ("PUT", "contacts/{id of the contact found}", body))
+                (
+                    e.map(str::to_string),
+                    x.map(str::to_string),
+                    ("PUT", "contacts/{id of the contact found}", body),
+                )
             } else {
                 let Ok(body) = contact(record) else { continue };
                 let e = body

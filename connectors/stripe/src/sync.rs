@@ -417,10 +417,13 @@ impl SyncTarget for StripeTarget {
     fn preview(&self, mode: SyncWriteMode, records: &[SyncRecord]) -> Vec<PlannedRequest> {
         let mut out = Vec::new();
         for record in records {
-            let email = match record.action {
-                SyncAction::Delete => record.key.trim().to_string(),
+            let (email, body) = match record.action {
+                SyncAction::Delete => (record.key.trim().to_string(), Value::Null),
                 _ => match customer_form(record) {
-                    Ok((email, _)) => email,
+                    Ok((email, form)) => {
+                        let fields = form.into_iter().map(|(k, v)| (k, Value::from(v)));
+                        (email, Value::Object(fields.collect()))
+                    }
                     Err(_) => continue,
                 },
             };
@@ -436,12 +439,6 @@ impl SyncTarget for StripeTarget {
                     ("POST", "v1/customers/{id of the customer found}")
                 }
                 _ => ("POST", "v1/customers/{id} when found, else v1/customers"),
-            };
-            let body = match customer_form(record) {
-                Ok((_, form)) if record.action != SyncAction::Delete => {
-                    Value::Object(form.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
-                }
-                _ => Value::Null,
             };
             out.push(PlannedRequest {
                 method: method.into(),

@@ -310,7 +310,7 @@ impl<H: SyncHarness + ?Sized> Suite<'_, H> {
                 third.batches
             ));
         }
-        if self.target_modes(&rig).contains(&SyncWriteMode::Mirror) {
+        if rig.target.modes().contains(&SyncWriteMode::Mirror) {
             rig.store.remove(&emails[2]);
             expected.remove(&emails[2]);
             let mirror = self.sync(&rig, SyncWriteMode::Mirror).await?;
@@ -335,10 +335,6 @@ impl<H: SyncHarness + ?Sized> Suite<'_, H> {
             )?;
         }
         Ok(Outcome::Passed)
-    }
-
-    fn target_modes(&self, rig: &Rig) -> &'static [SyncWriteMode] {
-        rig.target.modes()
     }
 
     /// A rejected row is recorded with a reason, not snapshotted, planned
