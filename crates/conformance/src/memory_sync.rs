@@ -7,7 +7,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use serde_json::Value;
-use weft_core::{CoreError, RecordOutcome, SyncAction, SyncPlan, SyncRecord, SyncSpec, SyncStore};
+use weft_core::{
+    CoreError, PendingJob, RecordOutcome, SyncAction, SyncPlan, SyncRecord, SyncSpec, SyncStore,
+};
 
 use crate::Row;
 
@@ -35,6 +37,8 @@ struct Inner {
     /// Rejected keys -> reason (cleared when the key is acknowledged).
     rejects: BTreeMap<String, String>,
     log: Vec<SyncLogEntry>,
+    /// Pending jobs, in the order first saved.
+    jobs: Vec<PendingJob>,
 }
 
 /// A reverse-sync store in memory, diffing its model rows against its
@@ -87,6 +91,11 @@ impl MemorySyncStore {
     /// Every log entry, in the order recorded.
     pub fn log(&self) -> Vec<SyncLogEntry> {
         self.lock().log.clone()
+    }
+
+    /// The pending jobs of every sync, in the order first saved.
+    pub fn jobs(&self) -> Vec<PendingJob> {
+        self.lock().jobs.clone()
     }
 
     /// The planned records of every action, in key order per action.
@@ -199,6 +208,36 @@ impl SyncStore for MemorySyncStore {
                 rejected: o.result.clone().err(),
             });
         }
+        Ok(())
+    }
+
+    async fn save_job(&self, job: &PendingJob) -> Result<(), CoreError> {
+        let mut inner = self.lock();
+        match inner
+            .jobs
+            .iter_mut()
+            .find(|j| j.sync == job.sync && j.job == job.job)
+        {
+            Some(saved) => *saved = job.clone(),
+            None => inner.jobs.push(job.clone()),
+        }
+        Ok(())
+    }
+
+    async fn pending_jobs(&self, sync: &str) -> Result<Vec<PendingJob>, CoreError> {
+        Ok(self
+            .lock()
+            .jobs
+            .iter()
+            .filter(|j| j.sync == sync)
+            .cloned()
+            .collect())
+    }
+
+    async fn finish_job(&self, sync: &str, job: &str) -> Result<(), CoreError> {
+        self.lock()
+            .jobs
+            .retain(|j| !(j.sync == sync && j.job == job));
         Ok(())
     }
 }

@@ -10,11 +10,22 @@
 //! rejected ones are recorded with the vendor's reason in `_weft_sync_rejects`
 //! and, not being in the snapshot, are planned again next run. Every write is
 //! logged in `_weft_sync_log`.
+//!
+//! Asynchronous jobs (Zendesk job statuses, Salesforce Bulk ingest) are
+//! resumable. A target that hands a batch to a destination job reports the
+//! job to a [`SyncJournal`] before it waits on it
+//! ([`SyncTarget::apply_journaled`]); the journal keeps it in the store as a
+//! [`PendingJob`] (`_weft._weft_sync_jobs`) until the job's outcomes are
+//! recorded. A run killed while the job runs leaves it pending, and the next
+//! run first asks the target to read its results
+//! ([`SyncTarget::resume_job`]) and records them, so the batch is never sent
+//! twice; only a job the destination no longer knows is sent again.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{BoxError, CoreError};
@@ -91,7 +102,7 @@ impl fmt::Display for SyncAction {
 }
 
 /// One record to send: its key, action, row hash and destination fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRecord {
     /// The model's primary key value.
     pub key: String,
@@ -183,6 +194,94 @@ pub trait SyncTarget: Send + Sync {
         mode: SyncWriteMode,
         records: Vec<SyncRecord>,
     ) -> Result<Vec<RecordOutcome>, BoxError>;
+
+    /// Applies a batch as [`SyncTarget::apply`] does, reporting every
+    /// asynchronous job it submits to `journal`. This is what [`run_sync`]
+    /// calls; the default ignores the journal and calls `apply`, so a
+    /// target that answers synchronously implements `apply` only.
+    ///
+    /// A target whose destination answers a write with a job reference (a
+    /// job id to poll) overrides this method and [`SyncTarget::resume_job`]:
+    /// as soon as the destination has accepted a job, and **before** waiting
+    /// on it, it calls [`SyncJournal::submitted`] with the job's reference
+    /// and exactly the records the job carries, in the order the job refers
+    /// to them (a job's results by index map to those records). If the
+    /// journal fails, the target returns that error without waiting: a job
+    /// that is not journaled cannot be resumed. Once this method returns
+    /// `Ok`, the engine records the outcomes and then drops the batch's
+    /// jobs from the journal; after an `Err` (or when the future is
+    /// dropped, or the process dies) they stay pending, and the next run
+    /// resumes them.
+    async fn apply_journaled(
+        &self,
+        mode: SyncWriteMode,
+        records: Vec<SyncRecord>,
+        journal: &dyn SyncJournal,
+    ) -> Result<Vec<RecordOutcome>, BoxError> {
+        let _ = journal;
+        self.apply(mode, records).await
+    }
+
+    /// Reads the outcomes of `job`, which an earlier run journaled and did
+    /// not see finish, without sending its records again: waits (bounded)
+    /// for the job to end, then answers one outcome per record of
+    /// `job.records` (any order), as `apply` would have.
+    ///
+    /// `Ok(None)` means the job cannot be resumed (the destination no
+    /// longer knows it, it expired, or it ended without applying anything):
+    /// the engine drops it and the plan sends its records again, so only
+    /// answer `None` when sending them again is safe. An `Err` (the
+    /// destination is unreachable, the wait timed out) leaves the job
+    /// pending and stops the run before anything is planned. The default,
+    /// for targets that never journal jobs, is `Ok(None)`.
+    async fn resume_job(&self, job: &PendingJob) -> Result<Option<Vec<RecordOutcome>>, BoxError> {
+        let _ = job;
+        Ok(None)
+    }
+}
+
+/// Where a target reports the asynchronous jobs it submits (see
+/// [`SyncTarget::apply_journaled`]). [`run_sync`] hands each batch a
+/// journal that saves a [`PendingJob`] in the [`SyncStore`].
+#[async_trait]
+pub trait SyncJournal: Send + Sync {
+    /// Notes that the destination accepted job `job` (its own, opaque
+    /// reference: what [`SyncTarget::resume_job`] needs to find the job
+    /// again) carrying `records`. Returns once the note is durable, so a
+    /// crash from then on resumes the job instead of re-sending it.
+    async fn submitted(&self, job: &str, records: &[SyncRecord]) -> Result<(), BoxError>;
+}
+
+/// A journal that keeps nothing, for calling
+/// [`SyncTarget::apply_journaled`] outside a run (a target's `apply` may
+/// delegate to it with this journal).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoJournal;
+
+#[async_trait]
+impl SyncJournal for NoJournal {
+    async fn submitted(&self, _job: &str, _records: &[SyncRecord]) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// A job a target submitted and a run did not see finish (a row of
+/// `_weft._weft_sync_jobs`): what [`SyncTarget::resume_job`] reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingJob {
+    /// The sync's name.
+    pub sync: String,
+    /// The run that submitted the job.
+    pub run_id: String,
+    /// The target's name ([`SyncTarget::name`]) that submitted it.
+    pub target: String,
+    /// The destination's reference for the job (opaque to weft).
+    pub job: String,
+    /// The records the job carries, with the row hashes they were planned
+    /// with, in the order the job refers to them.
+    pub records: Vec<SyncRecord>,
+    /// When the job was journaled.
+    pub submitted_at: DateTime<Utc>,
 }
 
 /// Where sync snapshots, rejects and logs live (the warehouse).
@@ -211,6 +310,18 @@ pub trait SyncStore: Send + Sync {
         records: &[SyncRecord],
         outcomes: &[RecordOutcome],
     ) -> Result<(), CoreError>;
+
+    /// Saves `job` (upserts it by `(job.sync, job.job)`) durably before
+    /// returning: from then on a crashed run resumes it.
+    async fn save_job(&self, job: &PendingJob) -> Result<(), CoreError>;
+
+    /// The jobs of `sync` saved and not finished, oldest first.
+    async fn pending_jobs(&self, sync: &str) -> Result<Vec<PendingJob>, CoreError>;
+
+    /// Drops job `job` of `sync` from the pending jobs (its outcomes are
+    /// recorded, or it cannot be resumed). Finishing an unknown job is not
+    /// an error.
+    async fn finish_job(&self, sync: &str, job: &str) -> Result<(), CoreError>;
 }
 
 /// One configured sync: which model, keyed how, mapped to which fields.
@@ -245,8 +356,14 @@ pub struct SyncReport {
     pub updated: u64,
     /// Deleted (or unsubscribed) and acknowledged.
     pub deleted: u64,
-    /// Records the destination rejected (with reasons in `_weft_sync_rejects`).
+    /// Records the destination rejected (with reasons in `_weft_sync_rejects`),
+    /// in this run's batches and in the jobs it resumed.
     pub rejected: u64,
+    /// Records whose outcomes this run read from jobs an earlier run
+    /// submitted and did not see finish ([`SyncTarget::resume_job`]),
+    /// acknowledged or rejected. They are not counted in `created`,
+    /// `updated` or `deleted`, which count this run's own plan.
+    pub resumed: u64,
     /// API batches sent.
     pub batches: u64,
     /// True when nothing was sent (`--dry-run`).

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use weft_core::{
-    BoxError, CoreError, RecordOutcome, SyncAction, SyncOptions, SyncPlan, SyncRecord, SyncSpec,
-    SyncStore, SyncTarget, SyncWriteMode, run_sync,
+    BoxError, CoreError, PendingJob, RecordOutcome, SyncAction, SyncJournal, SyncOptions, SyncPlan,
+    SyncRecord, SyncSpec, SyncStore, SyncTarget, SyncWriteMode, run_sync,
 };
 
 /// A model (key -> column values) and a snapshot (key -> row hash) in memory.
@@ -20,6 +20,10 @@ struct MemStore {
     rejects: Mutex<Vec<(String, String, String)>>,
     log: Mutex<Vec<(String, String, SyncAction, bool)>>,
     plans: AtomicUsize,
+    /// Pending jobs, in the order saved.
+    jobs: Mutex<Vec<PendingJob>>,
+    /// Jobs finished, in order.
+    finished: Mutex<Vec<String>>,
 }
 
 impl MemStore {
@@ -146,6 +150,44 @@ impl SyncStore for MemStore {
         }
         Ok(())
     }
+
+    async fn save_job(&self, job: &PendingJob) -> Result<(), CoreError> {
+        let mut jobs = self.jobs.lock().unwrap();
+        jobs.retain(|j| !(j.sync == job.sync && j.job == job.job));
+        jobs.push(job.clone());
+        Ok(())
+    }
+
+    async fn pending_jobs(&self, sync: &str) -> Result<Vec<PendingJob>, CoreError> {
+        Ok(self
+            .jobs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|j| j.sync == sync)
+            .cloned()
+            .collect())
+    }
+
+    async fn finish_job(&self, sync: &str, job: &str) -> Result<(), CoreError> {
+        self.jobs
+            .lock()
+            .unwrap()
+            .retain(|j| !(j.sync == sync && j.job == job));
+        self.finished.lock().unwrap().push(job.to_string());
+        Ok(())
+    }
+}
+
+/// What [`MemTarget::resume_job`] answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resume {
+    /// The job's outcomes (its rejects as for `apply`).
+    Results,
+    /// `None`: the destination does not know the job.
+    Unknown,
+    /// An error (the destination is unreachable).
+    Fail,
 }
 
 /// A destination that records every batch and rejects chosen keys.
@@ -159,6 +201,17 @@ struct MemTarget {
     silent: Mutex<BTreeSet<String>>,
     /// The modes it declares.
     modes: &'static [SyncWriteMode],
+    /// When set, each batch is submitted as job `job-{n}` and journaled
+    /// before it is answered; `fail_batch` then fails the batch after its
+    /// job is journaled (a crash while it runs).
+    jobs: Mutex<bool>,
+    /// With `jobs`, the batch whose 1-based number this is never answers
+    /// (the run is dropped while its job runs).
+    hang_batch: Mutex<Option<usize>>,
+    /// What resuming a job answers.
+    resume: Mutex<Resume>,
+    /// The jobs resumed, in order.
+    resumed: Mutex<Vec<String>>,
 }
 
 impl MemTarget {
@@ -170,7 +223,29 @@ impl MemTarget {
             fail_batch: Mutex::default(),
             silent: Mutex::default(),
             modes: SyncWriteMode::ALL,
+            jobs: Mutex::default(),
+            hang_batch: Mutex::default(),
+            resume: Mutex::new(Resume::Results),
+            resumed: Mutex::default(),
         }
+    }
+
+    /// Outcomes for `records`, rejecting and omitting the chosen keys.
+    fn outcomes(&self, records: &[SyncRecord]) -> Vec<RecordOutcome> {
+        let reject = self.reject.lock().unwrap();
+        let silent = self.silent.lock().unwrap();
+        records
+            .iter()
+            .filter(|r| !silent.contains(&r.key))
+            .map(|r| RecordOutcome {
+                result: if reject.contains(&r.key) {
+                    Err("invalid email".to_string())
+                } else {
+                    Ok(())
+                },
+                key: r.key.clone(),
+            })
+            .collect()
     }
 
     fn calls(&self) -> usize {
@@ -227,20 +302,40 @@ impl SyncTarget for MemTarget {
         if *self.fail_batch.lock().unwrap() == Some(n) {
             return Err("503 service unavailable".into());
         }
-        let reject = self.reject.lock().unwrap();
-        let silent = self.silent.lock().unwrap();
-        Ok(records
-            .into_iter()
-            .filter(|r| !silent.contains(&r.key))
-            .map(|r| RecordOutcome {
-                result: if reject.contains(&r.key) {
-                    Err("invalid email".to_string())
-                } else {
-                    Ok(())
-                },
-                key: r.key,
-            })
-            .collect())
+        Ok(self.outcomes(&records))
+    }
+
+    async fn apply_journaled(
+        &self,
+        mode: SyncWriteMode,
+        records: Vec<SyncRecord>,
+        journal: &dyn SyncJournal,
+    ) -> Result<Vec<RecordOutcome>, BoxError> {
+        if !*self.jobs.lock().unwrap() {
+            return self.apply(mode, records).await;
+        }
+        let n = {
+            let mut b = self.batches.lock().unwrap();
+            b.push(records.clone());
+            b.len()
+        };
+        journal.submitted(&format!("job-{n}"), &records).await?;
+        if *self.fail_batch.lock().unwrap() == Some(n) {
+            return Err("connection reset while polling the job".into());
+        }
+        if *self.hang_batch.lock().unwrap() == Some(n) {
+            std::future::pending::<()>().await;
+        }
+        Ok(self.outcomes(&records))
+    }
+
+    async fn resume_job(&self, job: &PendingJob) -> Result<Option<Vec<RecordOutcome>>, BoxError> {
+        self.resumed.lock().unwrap().push(job.job.clone());
+        match *self.resume.lock().unwrap() {
+            Resume::Results => Ok(Some(self.outcomes(&job.records))),
+            Resume::Unknown => Ok(None),
+            Resume::Fail => Err("job status: 503".into()),
+        }
     }
 }
 
@@ -613,4 +708,233 @@ async fn a_failed_batch_stops_the_run_and_the_next_run_resends_only_it_onwards()
     let keys: Vec<_> = target.sent().into_iter().map(|(_, k)| k).collect();
     assert_eq!(keys.first().map(String::as_str), Some("p003@example.com"));
     assert_eq!(keys.len(), 4);
+}
+
+fn keys(records: &[SyncRecord]) -> Vec<&str> {
+    records.iter().map(|r| r.key.as_str()).collect()
+}
+
+/// Seven people in batches of 3 as jobs; the second job is journaled and
+/// its batch then fails (the crash while the job runs).
+async fn crash_in_second_job() -> (MemStore, MemTarget) {
+    let store = MemStore::with_people(7);
+    let target = MemTarget::new(3);
+    *target.jobs.lock().unwrap() = true;
+    *target.fail_batch.lock().unwrap() = Some(2);
+    let err = run_sync(&store, &target, &spec(SyncWriteMode::Upsert), RUN)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CoreError::SyncTarget { first_key, records: 3, .. } if first_key == "p003@example.com"),
+        "unexpected error {err}"
+    );
+    assert_eq!(store.snapshot.lock().unwrap().len(), 3);
+    // job-1 was recorded, then finished; job-2 stays pending.
+    assert_eq!(store.finished.lock().unwrap().clone(), ["job-1"]);
+    let pending = store.jobs.lock().unwrap().clone();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (
+            pending[0].sync.as_str(),
+            pending[0].target.as_str(),
+            pending[0].job.as_str()
+        ),
+        ("people", "memory", "job-2")
+    );
+    assert_eq!(
+        keys(&pending[0].records),
+        ["p003@example.com", "p004@example.com", "p005@example.com"]
+    );
+    *target.fail_batch.lock().unwrap() = None;
+    target.clear();
+    (store, target)
+}
+
+#[tokio::test]
+async fn a_job_cut_off_by_a_crash_is_resumed_not_sent_again() {
+    let (store, target) = crash_in_second_job().await;
+    let spec = spec(SyncWriteMode::Upsert);
+    let pending_hash = store.jobs.lock().unwrap()[0].records[1].row_hash.clone();
+    // The model changed after the job was sent: p004's new name.
+    store.put("p004@example.com", "Changed");
+
+    let second = run_sync(&store, &target, &spec, RUN).await.unwrap();
+    assert_eq!(target.resumed.lock().unwrap().clone(), ["job-2"]);
+    // Only p006 is sent (a new job), then p004's change as an update.
+    assert_eq!(
+        target.sent(),
+        [
+            (SyncAction::Create, "p006@example.com".to_string()),
+            (SyncAction::Update, "p004@example.com".to_string())
+        ]
+    );
+    assert_eq!(
+        (
+            second.resumed,
+            second.created,
+            second.updated,
+            second.rejected,
+            second.batches
+        ),
+        (3, 1, 1, 0, 2)
+    );
+    assert_eq!((second.plan.creates, second.plan.updates), (1, 1));
+    assert_eq!(store.snapshot.lock().unwrap().len(), 7);
+    assert!(store.jobs.lock().unwrap().is_empty());
+    assert_eq!(
+        store.finished.lock().unwrap().clone(),
+        ["job-1", "job-2", "job-1", "job-2"]
+    );
+    // The resumed records were logged by the run that read them, first.
+    let log = store.log.lock().unwrap().clone();
+    let this_run: Vec<_> = log
+        .iter()
+        .filter(|(run, ..)| *run == second.run_id)
+        .map(|(_, key, action, ok)| (key.as_str(), *action, *ok))
+        .collect();
+    assert_eq!(
+        this_run,
+        [
+            ("p003@example.com", SyncAction::Create, true),
+            ("p004@example.com", SyncAction::Create, true),
+            ("p005@example.com", SyncAction::Create, true),
+            ("p006@example.com", SyncAction::Create, true),
+            ("p004@example.com", SyncAction::Update, true),
+        ]
+    );
+    assert_ne!(
+        store.snapshot.lock().unwrap()["p004@example.com"],
+        pending_hash
+    );
+
+    target.clear();
+    let third = run_sync(&store, &target, &spec, RUN).await.unwrap();
+    assert_eq!((target.calls(), third.resumed, third.batches), (0, 0, 0));
+    assert_eq!(target.resumed.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_run_dropped_while_its_job_runs_is_resumed() {
+    let store = MemStore::with_people(4);
+    let target = MemTarget::new(500);
+    let spec = spec(SyncWriteMode::Upsert);
+    *target.jobs.lock().unwrap() = true;
+    *target.hang_batch.lock().unwrap() = Some(1);
+    let cut = tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        run_sync(&store, &target, &spec, RUN),
+    )
+    .await;
+    assert!(cut.is_err(), "the run was dropped while its job ran");
+    assert!(store.snapshot.lock().unwrap().is_empty());
+    assert_eq!(store.jobs.lock().unwrap().len(), 1);
+
+    *target.hang_batch.lock().unwrap() = None;
+    target.clear();
+    target
+        .reject
+        .lock()
+        .unwrap()
+        .insert("p002@example.com".to_string());
+    let second = run_sync(&store, &target, &spec, RUN).await.unwrap();
+    assert_eq!(target.resumed.lock().unwrap().clone(), ["job-1"]);
+    // The resumed job's reject is recorded, and the plan sends it again.
+    assert_eq!(
+        target.sent(),
+        [(SyncAction::Create, "p002@example.com".to_string())]
+    );
+    assert_eq!(
+        (
+            second.resumed,
+            second.created,
+            second.rejected,
+            second.batches
+        ),
+        (4, 0, 2, 1)
+    );
+    assert_eq!(store.snapshot.lock().unwrap().len(), 3);
+    assert_eq!(store.rejects.lock().unwrap().len(), 2);
+    assert!(store.jobs.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_job_the_destination_does_not_know_is_sent_again() {
+    let (store, target) = crash_in_second_job().await;
+    *target.resume.lock().unwrap() = Resume::Unknown;
+    let report = run_sync(&store, &target, &spec(SyncWriteMode::Upsert), RUN)
+        .await
+        .unwrap();
+    assert_eq!(target.resumed.lock().unwrap().clone(), ["job-2"]);
+    assert_eq!(
+        keys(&target.batches.lock().unwrap().concat()),
+        [
+            "p003@example.com",
+            "p004@example.com",
+            "p005@example.com",
+            "p006@example.com"
+        ]
+    );
+    assert_eq!((report.resumed, report.created, report.batches), (0, 4, 2));
+    assert_eq!(store.snapshot.lock().unwrap().len(), 7);
+    assert!(store.jobs.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_resume_stops_the_run_before_planning_and_keeps_the_job() {
+    let (store, target) = crash_in_second_job().await;
+    *target.resume.lock().unwrap() = Resume::Fail;
+    let plans = store.plans.load(Ordering::SeqCst);
+    let err = run_sync(&store, &target, &spec(SyncWriteMode::Upsert), RUN)
+        .await
+        .unwrap_err();
+    match &err {
+        CoreError::SyncTarget {
+            action,
+            records,
+            first_key,
+            ..
+        } => assert_eq!(
+            (action.as_str(), *records, first_key.as_str()),
+            ("create", 3, "p003@example.com")
+        ),
+        other => panic!("unexpected error {other}"),
+    }
+    assert_eq!(store.plans.load(Ordering::SeqCst), plans);
+    assert_eq!(target.calls(), 0);
+    assert_eq!(store.jobs.lock().unwrap().len(), 1);
+
+    *target.resume.lock().unwrap() = Resume::Results;
+    let report = run_sync(&store, &target, &spec(SyncWriteMode::Upsert), RUN)
+        .await
+        .unwrap();
+    assert_eq!((report.resumed, report.created), (3, 1));
+}
+
+#[tokio::test]
+async fn a_dry_run_resumes_nothing() {
+    let (store, target) = crash_in_second_job().await;
+    let dry = SyncOptions {
+        dry_run: true,
+        batch_size: None,
+    };
+    let log = store.log.lock().unwrap().len();
+    let report = run_sync(&store, &target, &spec(SyncWriteMode::Upsert), dry)
+        .await
+        .unwrap();
+    assert!(target.resumed.lock().unwrap().is_empty());
+    assert_eq!((report.resumed, report.plan.creates), (0, 4));
+    assert_eq!(store.jobs.lock().unwrap().len(), 1);
+    assert_eq!(store.log.lock().unwrap().len(), log);
+}
+
+#[tokio::test]
+async fn a_job_journaled_by_another_destination_is_sent_again() {
+    let (store, target) = crash_in_second_job().await;
+    store.jobs.lock().unwrap()[0].target = "elsewhere".to_string();
+    let report = run_sync(&store, &target, &spec(SyncWriteMode::Upsert), RUN)
+        .await
+        .unwrap();
+    assert!(target.resumed.lock().unwrap().is_empty());
+    assert_eq!((report.resumed, report.created), (0, 4));
+    assert!(store.jobs.lock().unwrap().is_empty());
 }

@@ -239,6 +239,7 @@ pub(crate) async fn run_history(wh: &dyn crate::Warehouse) {
         updated: 2,
         deleted: 1,
         rejected: 1,
+        resumed: 0,
         batches: 4,
         dry_run: false,
         samples: Vec::new(),

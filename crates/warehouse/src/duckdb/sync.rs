@@ -7,12 +7,18 @@
 //! keys missing from the snapshot are creates, different hashes updates,
 //! snapshot keys gone from the model deletes. `planned` pages that table by
 //! key; `record` applies a batch's outcomes in one transaction.
+//!
+//! Jobs a target submitted and a run did not see finish live in
+//! `_weft._weft_sync_jobs` (one row per sync and job reference, the
+//! records as JSON) from `save_job` until `finish_job`.
 
 use std::collections::{BTreeMap, HashMap};
 
 use ::duckdb::{Connection, params};
 use async_trait::async_trait;
-use weft_core::{CoreError, RecordOutcome, SyncAction, SyncPlan, SyncRecord, SyncSpec, SyncStore};
+use weft_core::{
+    CoreError, PendingJob, RecordOutcome, SyncAction, SyncPlan, SyncRecord, SyncSpec, SyncStore,
+};
 
 use super::{DuckDbWarehouse, db, json_value};
 use crate::WarehouseError;
@@ -37,6 +43,10 @@ CREATE TABLE IF NOT EXISTS _weft._weft_sync_log (
     sync VARCHAR NOT NULL, run_id VARCHAR NOT NULL, "key" VARCHAR NOT NULL,
     "action" VARCHAR NOT NULL, result VARCHAR NOT NULL, reason VARCHAR, "at" TIMESTAMPTZ NOT NULL);
 ALTER TABLE _weft._weft_sync_log ADD COLUMN IF NOT EXISTS sent VARCHAR;
+CREATE TABLE IF NOT EXISTS _weft._weft_sync_jobs (
+    sync VARCHAR NOT NULL, job VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
+    target VARCHAR NOT NULL, records VARCHAR NOT NULL, submitted_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (sync, job));
 "#;
 
 /// `[a-z0-9_]+`, so the name can be part of a table name.
@@ -299,6 +309,89 @@ fn record_blocking(
     }
 }
 
+fn save_job_blocking(conn: &Connection, job: &PendingJob) -> Result<(), WarehouseError> {
+    check_sync_name(&job.sync)?;
+    ensure_tables(conn, &job.sync)?;
+    let shown = format!("sync {} job {}", job.sync, job.job);
+    let records = serde_json::to_string(&job.records).map_err(|e| WarehouseError::Corrupt {
+        what: shown.clone(),
+        reason: format!("records do not serialise as JSON: {e}"),
+    })?;
+    conn.execute(
+        "INSERT OR REPLACE INTO _weft._weft_sync_jobs \
+           (sync, job, run_id, target, records, submitted_at) \
+         VALUES (?, ?, ?, ?, ?, ?::TIMESTAMPTZ)",
+        params![
+            job.sync,
+            job.job,
+            job.run_id,
+            job.target,
+            records,
+            job.submitted_at.to_rfc3339()
+        ],
+    )
+    .map_err(db("save sync job", &shown))?;
+    Ok(())
+}
+
+fn pending_jobs_blocking(conn: &Connection, sync: &str) -> Result<Vec<PendingJob>, WarehouseError> {
+    check_sync_name(sync)?;
+    ensure_tables(conn, sync)?;
+    let shown = format!("sync {sync}");
+    let mut stmt = conn
+        .prepare(
+            "SELECT job, run_id, target, records, epoch_us(submitted_at::TIMESTAMP) \
+             FROM _weft._weft_sync_jobs WHERE sync = ? ORDER BY submitted_at, job",
+        )
+        .map_err(db("read sync jobs", &shown))?;
+    let rows = stmt
+        .query_map(params![sync], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(db("read sync jobs", &shown))?;
+    rows.into_iter()
+        .map(|(job, run_id, target, records, at)| {
+            let context = format!("sync {sync} job {job}");
+            let records = serde_json::from_str(&records).map_err(|e| WarehouseError::Corrupt {
+                what: format!("_weft._weft_sync_jobs: {context}"),
+                reason: format!("records are not the JSON weft wrote: {e}"),
+            })?;
+            let submitted_at = chrono::DateTime::from_timestamp_micros(at).ok_or_else(|| {
+                WarehouseError::Corrupt {
+                    what: format!("_weft._weft_sync_jobs: {context}"),
+                    reason: format!("submitted_at {at} µs is out of range"),
+                }
+            })?;
+            Ok(PendingJob {
+                sync: sync.to_string(),
+                run_id,
+                target,
+                job,
+                records,
+                submitted_at,
+            })
+        })
+        .collect()
+}
+
+fn finish_job_blocking(conn: &Connection, sync: &str, job: &str) -> Result<(), WarehouseError> {
+    check_sync_name(sync)?;
+    ensure_tables(conn, sync)?;
+    conn.execute(
+        "DELETE FROM _weft._weft_sync_jobs WHERE sync = ? AND job = ?",
+        params![sync, job],
+    )
+    .map_err(db("finish sync job", &format!("sync {sync} job {job}")))?;
+    Ok(())
+}
+
 impl DuckDbWarehouse {
     async fn blocking<T, F>(&self, sync: &str, step: &'static str, f: F) -> Result<T, CoreError>
     where
@@ -358,6 +451,30 @@ impl SyncStore for DuckDbWarehouse {
         let outcomes = outcomes.to_vec();
         self.blocking(&spec.name, "record outcomes", move |conn| {
             record_blocking(conn, &owned, &run_id, &records, &outcomes)
+        })
+        .await
+    }
+
+    async fn save_job(&self, job: &PendingJob) -> Result<(), CoreError> {
+        let owned = job.clone();
+        self.blocking(&job.sync, "save job", move |conn| {
+            save_job_blocking(conn, &owned)
+        })
+        .await
+    }
+
+    async fn pending_jobs(&self, sync: &str) -> Result<Vec<PendingJob>, CoreError> {
+        let owned = sync.to_string();
+        self.blocking(sync, "read pending jobs", move |conn| {
+            pending_jobs_blocking(conn, &owned)
+        })
+        .await
+    }
+
+    async fn finish_job(&self, sync: &str, job: &str) -> Result<(), CoreError> {
+        let (owned, job) = (sync.to_string(), job.to_string());
+        self.blocking(sync, "finish job", move |conn| {
+            finish_job_blocking(conn, &owned, &job)
         })
         .await
     }

@@ -14,12 +14,18 @@
 //! The plan table is temporary, so it lives as long as the warehouse's sync
 //! connection (one connection, behind a lock, serves every sync call); a
 //! `planned` call without a plan on it plans first.
+//!
+//! Jobs a target submitted and a run did not see finish live in
+//! `_weft._weft_sync_jobs` (one row per sync and job reference, the
+//! records as JSON) from `save_job` until `finish_job`.
 
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use tokio_postgres::Client;
-use weft_core::{CoreError, RecordOutcome, SyncAction, SyncPlan, SyncRecord, SyncSpec, SyncStore};
+use weft_core::{
+    CoreError, PendingJob, RecordOutcome, SyncAction, SyncPlan, SyncRecord, SyncSpec, SyncStore,
+};
 
 use super::json::array_values;
 use super::sql::{ident, relation, storable};
@@ -43,6 +49,10 @@ CREATE TABLE IF NOT EXISTS _weft._weft_sync_log (
     sync TEXT NOT NULL, run_id TEXT NOT NULL, "key" TEXT NOT NULL,
     "action" TEXT NOT NULL, result TEXT NOT NULL, reason TEXT, "at" TIMESTAMPTZ NOT NULL);
 ALTER TABLE _weft._weft_sync_log ADD COLUMN IF NOT EXISTS sent TEXT;
+CREATE TABLE IF NOT EXISTS _weft._weft_sync_jobs (
+    sync TEXT NOT NULL, job TEXT NOT NULL, run_id TEXT NOT NULL,
+    target TEXT NOT NULL, records TEXT NOT NULL, submitted_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (sync, job));
 "#;
 
 /// The longest sync name: `_weft_sync_snapshot_{name}` must fit PostgreSQL's
@@ -338,6 +348,79 @@ async fn record(
     tx.commit().await.map_err(err())
 }
 
+async fn save_job(client: &Client, job: &PendingJob) -> Result<(), WarehouseError> {
+    check_sync_name(&job.sync)?;
+    ensure_tables(client, &job.sync).await?;
+    let shown = format!("sync {} job {}", job.sync, job.job);
+    let records = serde_json::to_string(&job.records).map_err(|e| WarehouseError::Corrupt {
+        what: shown.clone(),
+        reason: format!("records do not serialise as JSON: {e}"),
+    })?;
+    client
+        .execute(
+            "INSERT INTO _weft._weft_sync_jobs (sync, job, run_id, target, records, submitted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (sync, job) DO UPDATE SET run_id = EXCLUDED.run_id, \
+               target = EXCLUDED.target, records = EXCLUDED.records, \
+               submitted_at = EXCLUDED.submitted_at",
+            &[
+                &job.sync,
+                &storable(&job.job),
+                &job.run_id,
+                &job.target,
+                &records,
+                &job.submitted_at,
+            ],
+        )
+        .await
+        .map_err(pg("save sync job", &shown))?;
+    Ok(())
+}
+
+async fn pending_jobs(client: &Client, sync: &str) -> Result<Vec<PendingJob>, WarehouseError> {
+    check_sync_name(sync)?;
+    ensure_tables(client, sync).await?;
+    let rows = client
+        .query(
+            "SELECT job, run_id, target, records, submitted_at FROM _weft._weft_sync_jobs \
+             WHERE sync = $1 ORDER BY submitted_at, job COLLATE \"C\"",
+            &[&sync],
+        )
+        .await
+        .map_err(pg("read sync jobs", &format!("sync {sync}")))?;
+    rows.into_iter()
+        .map(|row| {
+            let job: String = row.get(0);
+            let records: String = row.get(3);
+            let records = serde_json::from_str(&records).map_err(|e| WarehouseError::Corrupt {
+                what: format!("_weft._weft_sync_jobs: sync {sync} job {job}"),
+                reason: format!("records are not the JSON weft wrote: {e}"),
+            })?;
+            Ok(PendingJob {
+                sync: sync.to_string(),
+                run_id: row.get(1),
+                target: row.get(2),
+                job,
+                records,
+                submitted_at: row.get(4),
+            })
+        })
+        .collect()
+}
+
+async fn finish_job(client: &Client, sync: &str, job: &str) -> Result<(), WarehouseError> {
+    check_sync_name(sync)?;
+    ensure_tables(client, sync).await?;
+    client
+        .execute(
+            "DELETE FROM _weft._weft_sync_jobs WHERE sync = $1 AND job = $2",
+            &[&sync, &storable(job)],
+        )
+        .await
+        .map_err(pg("finish sync job", &format!("sync {sync} job {job}")))?;
+    Ok(())
+}
+
 impl PostgresWarehouse {
     /// Runs `f` on the sync connection (opened on first use, reopened when
     /// it closed), mapping errors to [`CoreError::SyncStore`].
@@ -399,5 +482,22 @@ impl SyncStore for PostgresWarehouse {
             record(c, spec, run_id, records, outcomes).await
         })
         .await
+    }
+
+    async fn save_job(&self, job: &PendingJob) -> Result<(), CoreError> {
+        self.on_sync_conn(&job.sync, "save job", async |c| save_job(c, job).await)
+            .await
+    }
+
+    async fn pending_jobs(&self, sync: &str) -> Result<Vec<PendingJob>, CoreError> {
+        self.on_sync_conn(sync, "read pending jobs", async |c| {
+            pending_jobs(c, sync).await
+        })
+        .await
+    }
+
+    async fn finish_job(&self, sync: &str, job: &str) -> Result<(), CoreError> {
+        self.on_sync_conn(sync, "finish job", async |c| finish_job(c, sync, job).await)
+            .await
     }
 }
