@@ -16,6 +16,16 @@
 //! sync's primary key must be the user's email** (checked by
 //! [`SyncTarget::check`]).
 //!
+//! Jobs are resumable. Right after a `create_or_update_many` call answers
+//! with its job id, and before polling, the job is journaled with the
+//! records it carries ([`SyncTarget::apply_journaled`]); a run killed while
+//! the job runs leaves it pending, and the next run polls the same job id
+//! ([`SyncTarget::resume_job`]) and maps its results by index to the
+//! journaled records, without sending the users again. A job Zendesk no
+//! longer knows (`404`: job statuses expire after about an hour) or that
+//! ended `failed`/`killed` cannot be resumed: its records are planned and
+//! sent again, which the upsert makes safe.
+//!
 //! `update_only` and `create_only` are not offered: `create_or_update_many`
 //! cannot be told to do only one of the two, and Zendesk reports which it
 //! did only afterwards. A sync in either mode is refused at config check.
@@ -26,8 +36,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use weft_core::{
-    BoxError, CancellationToken, PlannedRequest, RecordOutcome, StreamMetrics, SyncAction,
-    SyncRecord, SyncSpec, SyncTarget, SyncWriteMode,
+    BoxError, CancellationToken, NoJournal, PendingJob, PlannedRequest, RecordOutcome,
+    StreamMetrics, SyncAction, SyncJournal, SyncRecord, SyncSpec, SyncTarget, SyncWriteMode,
 };
 use weft_http::{BudgetRegistry, HttpError, JobPoll, PollPolicy, poll_job};
 
@@ -190,6 +200,39 @@ fn user(record: &SyncRecord) -> Result<Value, String> {
     Ok(Value::Object(user))
 }
 
+/// The outcome of each of the `len` users of a finished job's call, by
+/// position in the call (a result's `index`); `None` where the job's
+/// results do not mention the position. A result with `success: false` or
+/// status `Failed` is a reject with Zendesk's reason, and a failure for a
+/// position wins over a success. A job that did not complete is an error.
+fn job_outcomes(
+    job: JobStatus,
+    len: usize,
+) -> Result<Vec<Option<Result<(), String>>>, ZendeskError> {
+    if job.status != "completed" {
+        return Err(ZendeskError::Job {
+            job: job.id,
+            status: job.status,
+            message: job.message.unwrap_or_default(),
+        });
+    }
+    let mut out: Vec<Option<Result<(), String>>> = vec![None; len];
+    for r in job.results.unwrap_or_default() {
+        let Some(slot) = r.index.and_then(|n| out.get_mut(n)) else {
+            continue;
+        };
+        let failed = r.success == Some(false)
+            || r.status
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("failed"));
+        let outcome = if failed { Err(reason(&r)) } else { Ok(()) };
+        if !matches!(slot, Some(Err(_))) {
+            *slot = Some(outcome);
+        }
+    }
+    Ok(out)
+}
+
 /// Checks one destination field name.
 fn check_field(name: &str) -> Result<(), String> {
     match name.strip_prefix("user_fields.") {
@@ -275,8 +318,20 @@ impl SyncTarget for ZendeskTarget {
     /// acknowledged, and the upserts are safe to send again.
     async fn apply(
         &self,
+        mode: SyncWriteMode,
+        records: Vec<SyncRecord>,
+    ) -> Result<Vec<RecordOutcome>, BoxError> {
+        self.apply_journaled(mode, records, &NoJournal).await
+    }
+
+    /// As `apply`, journaling each call's job (with the records it
+    /// carries, in the call's order) as soon as Zendesk answers with its
+    /// id, before polling it.
+    async fn apply_journaled(
+        &self,
         _mode: SyncWriteMode,
         records: Vec<SyncRecord>,
+        journal: &dyn SyncJournal,
     ) -> Result<Vec<RecordOutcome>, BoxError> {
         let mut results: Vec<Option<Result<(), String>>> = vec![None; records.len()];
         let mut pending: Vec<(usize, Value)> = Vec::with_capacity(records.len());
@@ -292,30 +347,15 @@ impl SyncTarget for ZendeskTarget {
                 .client
                 .create_or_update_users(users, &self.metrics)
                 .await?;
+            let carried: Vec<SyncRecord> = chunk.iter().map(|&(i, _)| records[i].clone()).collect();
+            journal.submitted(&queued.id, &carried).await?;
             let job = self
                 .finished(&queued.id)
                 .await
                 .map_err(ZendeskError::from)?;
-            if job.status != "completed" {
-                return Err(Box::new(ZendeskError::Job {
-                    job: job.id,
-                    status: job.status,
-                    message: job.message.unwrap_or_default(),
-                }));
-            }
-            for r in job.results.unwrap_or_default() {
-                let Some(&(i, _)) = r.index.and_then(|n| chunk.get(n)) else {
-                    continue;
-                };
-                let failed = r.success == Some(false)
-                    || r.status
-                        .as_deref()
-                        .is_some_and(|s| s.eq_ignore_ascii_case("failed"));
-                let outcome = if failed { Err(reason(&r)) } else { Ok(()) };
-                // A failure for the index wins over a success.
-                match &results[i] {
-                    Some(Err(_)) => {}
-                    _ => results[i] = Some(outcome),
+            for (&(i, _), outcome) in chunk.iter().zip(job_outcomes(job, chunk.len())?) {
+                if outcome.is_some() {
+                    results[i] = outcome;
                 }
             }
         }
@@ -327,6 +367,32 @@ impl SyncTarget for ZendeskTarget {
                 result: result.unwrap_or_else(|| Err(NO_RESULT.into())),
             })
             .collect())
+    }
+
+    /// Polls the journaled job id and maps its results by index to the
+    /// journaled records. A job Zendesk no longer knows (404) or that
+    /// ended `failed`/`killed` answers `None`: its records are sent again.
+    async fn resume_job(&self, job: &PendingJob) -> Result<Option<Vec<RecordOutcome>>, BoxError> {
+        let status = match self.finished(&job.job).await {
+            Ok(status) => status,
+            Err(e) if e.status() == Some(404) => return Ok(None),
+            Err(e) => return Err(Box::new(ZendeskError::from(e))),
+        };
+        if status.status != "completed" {
+            // Nothing to read back (the engine logs the job as not resumed).
+            return Ok(None);
+        }
+        let outcomes = job_outcomes(status, job.records.len())?;
+        Ok(Some(
+            job.records
+                .iter()
+                .zip(outcomes)
+                .map(|(record, result)| RecordOutcome {
+                    key: record.key.clone(),
+                    result: result.unwrap_or_else(|| Err(NO_RESULT.into())),
+                })
+                .collect(),
+        ))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The Zendesk part of the control API: update and delete tickets (they
-//! re-appear in the incremental export), create users, read job statuses.
+//! re-appear in the incremental export), create users, read job statuses,
+//! hold jobs (their statuses stay `working` until released).
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -81,11 +82,46 @@ impl Control {
     pub fn zendesk_job_status(&self, id: &str) -> Option<Value> {
         self.room::<ZendeskState>()?.job_status(id)
     }
+
+    /// Holds (`true`) or releases (`false`) Zendesk's jobs. While held,
+    /// `GET /api/v2/job_statuses/{id}` answers every job as `working`
+    /// (`progress` 0, no `results`), as a long job does; released, each
+    /// answers as it completed. The users a `create_or_update_many` call
+    /// carries are written when the call is received, held or not, so a
+    /// client cut off while polling finds them written.
+    pub fn zendesk_hold_jobs(&self, held: bool) {
+        if let Some(z) = self.room::<ZendeskState>() {
+            z.write().jobs_held = held;
+        }
+    }
+}
+
+impl ZendeskState {
+    /// Job `id` as `GET /api/v2/job_statuses/{id}` serves it now: as
+    /// recorded, or still `working` while jobs are held.
+    pub(super) fn served_job_status(&self, id: &str) -> Option<Value> {
+        let store = self.read();
+        let mut job = store.jobs.get(id)?.clone();
+        if store.jobs_held
+            && let Value::Object(fields) = &mut job
+        {
+            fields.insert("status".to_owned(), Value::from("working"));
+            fields.insert("progress".to_owned(), Value::from(0));
+            fields.insert("message".to_owned(), Value::Null);
+            fields.insert("results".to_owned(), Value::Null);
+        }
+        Some(job)
+    }
 }
 
 #[derive(Deserialize)]
 struct CreateMany {
     n: usize,
+}
+
+#[derive(Deserialize)]
+struct Hold {
+    held: bool,
 }
 
 fn answer(result: Result<(), SandboxError>) -> Response {
@@ -108,6 +144,11 @@ async fn create_users(State(c): State<Control>, Json(m): Json<CreateMany>) -> Js
     Json(json!({"ids": c.zendesk_create_users(m.n)}))
 }
 
+async fn hold_jobs(State(c): State<Control>, Json(h): Json<Hold>) -> Json<Value> {
+    c.zendesk_hold_jobs(h.held);
+    Json(json!({"ok": true, "held": h.held}))
+}
+
 async fn job(State(c): State<Control>, Path(id): Path<String>) -> Response {
     match c.zendesk_job_status(&id) {
         Some(job) => Json(json!({"job_status": job})).into_response(),
@@ -122,4 +163,5 @@ pub(super) fn routes() -> Router<Control> {
         .route("/__sandbox/zendesk/tickets/{id}/delete", post(delete))
         .route("/__sandbox/zendesk/users/create", post(create_users))
         .route("/__sandbox/zendesk/job_statuses/{id}", get(job))
+        .route("/__sandbox/zendesk/jobs/hold", post(hold_jobs))
 }

@@ -138,6 +138,8 @@ struct Store {
     /// Lowercased email -> user index, for users whose email was written.
     emails: HashMap<String, u64>,
     jobs: HashMap<String, Value>,
+    /// While set, job statuses are served as still `working` (control.rs).
+    jobs_held: bool,
 }
 
 /// The Zendesk simulator's state.
@@ -985,7 +987,7 @@ async fn job_status(
         return *e;
     }
     let id = id.trim_end_matches(".json");
-    match st.job_status(id) {
+    match st.served_job_status(id) {
         Some(job) => respond(StatusCode::OK, json!({"job_status": job}).to_string()),
         None => error(StatusCode::NOT_FOUND, "RecordNotFound", "Not found"),
     }
