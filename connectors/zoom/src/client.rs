@@ -76,6 +76,61 @@ impl ZoomClient {
         RequestSpec::get(endpoint).query("page_size", self.page_size.to_string())
     }
 
+    /// `POST /v2/webinars/{id}/registrants`: registers `body` (an email
+    /// already registered gets its existing registration back, so the call
+    /// is safe to repeat and marked idempotent).
+    pub(crate) fn add_registrant_request(webinar: i64, body: serde_json::Value) -> RequestSpec {
+        RequestSpec::post_json(format!("/v2/webinars/{webinar}/registrants"), body).idempotent(true)
+    }
+
+    /// `PUT /v2/webinars/{id}/registrants/status` with `action` (`approve`,
+    /// `deny`, `cancel`) for registrants named by email (at most 30).
+    pub(crate) fn status_request(webinar: i64, action: &str, emails: &[&str]) -> RequestSpec {
+        let registrants: Vec<serde_json::Value> = emails
+            .iter()
+            .map(|e| serde_json::json!({ "email": e }))
+            .collect();
+        RequestSpec::put_json(
+            format!("/v2/webinars/{webinar}/registrants/status"),
+            serde_json::json!({ "action": action, "registrants": registrants }),
+        )
+    }
+
+    /// Every email registered for `webinar` (approved, pending or denied),
+    /// trimmed and lower-cased.
+    pub(crate) async fn registered_emails(
+        &self,
+        webinar: i64,
+        metrics: &Arc<weft_core::StreamMetrics>,
+    ) -> Result<std::collections::HashSet<String>, weft_http::HttpError> {
+        use futures::TryStreamExt as _;
+        let mut emails = std::collections::HashSet::new();
+        for status in ["approved", "pending", "denied"] {
+            let first = self
+                .list(&format!("/v2/webinars/{webinar}/registrants"))
+                .query("status", status);
+            let mut pages = weft_http::paginate(
+                self.http.clone(),
+                first,
+                Self::pagination("registrants"),
+                Arc::clone(metrics),
+            );
+            while let Some(page) = pages.try_next().await? {
+                for raw in page.records {
+                    #[derive(serde::Deserialize)]
+                    struct Email {
+                        #[serde(default)]
+                        email: String,
+                    }
+                    if let Ok(r) = serde_json::from_str::<Email>(raw.get()) {
+                        emails.insert(r.email.trim().to_lowercase());
+                    }
+                }
+            }
+        }
+        Ok(emails)
+    }
+
     /// Zoom's list pagination: records under `items`, `next_page_token` until empty.
     pub(crate) fn pagination(items: &str) -> Pagination {
         Pagination::PageToken {

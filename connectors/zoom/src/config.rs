@@ -13,7 +13,8 @@ pub const DEFAULT_TOKEN_URL: &str = "https://zoom.us/oauth/token";
 /// Zoom's largest `page_size` for the endpoints read here.
 pub const MAX_PAGE_SIZE: u32 = 300;
 
-/// Configuration of the Zoom source (the `[pipelines.config]` table).
+/// Configuration of the Zoom source (the `[pipelines.config]` table) and
+/// sync destination (`[syncs.config]`, with `webinar_id`).
 ///
 /// ```toml
 /// account_id = "acct-123"
@@ -49,6 +50,35 @@ pub struct ZoomConfig {
     /// Retry and timeout settings.
     #[serde(default)]
     pub http: Option<HttpSettings>,
+    /// As a sync destination: the webinar people are registered for, unless
+    /// the sync maps a `webinar_id` column (required in mirror mode).
+    #[serde(default)]
+    pub webinar_id: Option<i64>,
+    /// As a sync destination in mirror mode: what happens to a registrant
+    /// who left the model (`cancel`, the default, or `deny`).
+    #[serde(default)]
+    pub mirror_action: MirrorAction,
+}
+
+/// What a mirror sync does to a registrant who left the model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MirrorAction {
+    /// Cancel the registration (`action: cancel`).
+    #[default]
+    Cancel,
+    /// Deny it (`action: deny`).
+    Deny,
+}
+
+impl MirrorAction {
+    /// The status update's `action`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MirrorAction::Cancel => "cancel",
+            MirrorAction::Deny => "deny",
+        }
+    }
 }
 
 fn default_page_size() -> u32 {
@@ -76,6 +106,8 @@ impl ZoomConfig {
             fan_out_concurrency: default_fan_out_concurrency(),
             requests_per_second: None,
             http: None,
+            webinar_id: None,
+            mirror_action: MirrorAction::default(),
         }
     }
 

@@ -42,4 +42,12 @@ pub enum ZoomError {
         /// Stream being read.
         stream: String,
     },
+    /// A sync's spec cannot be sent to Zoom (unknown field, no webinar, mirror key).
+    #[error("zoom sync `{sync}`: {reason}")]
+    Sync {
+        /// Sync name.
+        sync: String,
+        /// What is wrong.
+        reason: String,
+    },
 }

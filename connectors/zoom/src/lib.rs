@@ -1,4 +1,4 @@
-//! weft-zoom: Zoom as a source.
+//! weft-zoom: Zoom as a source, and webinar registrants as a sync destination.
 //!
 //! Streams (declared in `specs/zoom.toml`): users, webinars, meetings,
 //! webinar_registrants and past_webinar_participants. Authentication is
@@ -8,6 +8,10 @@
 //! listed first, then their children are read with bounded concurrency, all
 //! through the account's one rate budget. Zoom offers no change filter on
 //! these lists, so every stream is a full refresh merged on its primary key.
+//!
+//! As a destination, [`ZoomTarget`] registers a model's people for a
+//! webinar and, in mirror mode, keeps the registrations following the model
+//! (see the `sync` module's docs for what Zoom can and cannot change).
 //!
 //! ```no_run
 //! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,10 +29,12 @@ mod client;
 mod config;
 mod error;
 mod streams;
+mod sync;
 
-pub use config::ZoomConfig;
+pub use config::{MirrorAction, ZoomConfig};
 pub use error::ZoomError;
 pub use streams::ZoomSource;
+pub use sync::{MAX_STATUS_REGISTRANTS, REGISTRANT_FIELDS, ZoomTarget};
 
 /// Zoom's stream catalog (`specs/zoom.toml`), parsed.
 pub fn catalog() -> Result<weft_core::Catalog, weft_core::CoreError> {

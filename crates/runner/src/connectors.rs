@@ -11,7 +11,14 @@ use crate::RunnerError;
 pub const CONNECTORS: &[&str] = &["stripe", "zoom", "salesforce", "zendesk", "intercom"];
 
 /// Names of the reverse-sync destinations built into this runner.
-pub const SYNC_TARGETS: &[&str] = &["mailchimp", "intercom", "zendesk", "stripe", "salesforce"];
+pub const SYNC_TARGETS: &[&str] = &[
+    "mailchimp",
+    "intercom",
+    "zendesk",
+    "stripe",
+    "salesforce",
+    "zoom",
+];
 
 fn unknown(name: &str) -> RunnerError {
     RunnerError::UnknownConnector {
@@ -125,6 +132,8 @@ pub async fn build_sync_target(
             "stripe" => parse(&sync.config).and_then(|cfg| {
                 Ok(Arc::new(weft_stripe::StripeTarget::new(&cfg, budgets)?) as Arc<_>)
             }),
+            "zoom" => parse(&sync.config)
+                .and_then(|cfg| Ok(Arc::new(weft_zoom::ZoomTarget::new(&cfg, budgets)?) as Arc<_>)),
             "salesforce" => match parse::<weft_salesforce::SalesforceConfig>(&sync.config) {
                 Ok(cfg) => weft_salesforce::SalesforceTarget::connect(&cfg, budgets)
                     .await

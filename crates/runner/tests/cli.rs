@@ -186,6 +186,46 @@ fn check_reports_each_part_and_fails_on_refused_credentials() {
         "{}",
         stdout(&out)
     );
+    // A Zoom registrants sync, with the Zoom pipeline's credentials: mirror
+    // passes check, upsert is refused (Zoom cannot edit a registration).
+    let zoom_config = {
+        let start = text.find("[pipelines.config]\nbase_url = ").unwrap();
+        let block = &text[start..];
+        let end = block.find("\n\n").unwrap();
+        block["[pipelines.config]\n".len()..end].to_string()
+    };
+    assert!(zoom_config.contains("client_secret"), "{zoom_config}");
+    let webinar = sandbox.control().zoom_webinar_ids()[2];
+    let zoom_sync = |mode: &str| {
+        format!(
+            "{text}\n[[syncs]]\nname = \"zoom_invites\"\nconnector = \"zoom\"\n\
+             model = \"models.people\"\nprimary_key = \"email\"\nmode = \"{mode}\"\n\n\
+             [syncs.mapping]\nemail = \"email\"\nfirst_name = \"first_name\"\n\n\
+             [syncs.config]\n{zoom_config}\nwebinar_id = {webinar}\n"
+        )
+    };
+    std::fs::write(&config_path, zoom_sync("mirror")).unwrap();
+    let out = weft(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).ends_with("sync zendesk_people: ok\nsync zoom_invites: ok\n"),
+        "{}",
+        stdout(&out)
+    );
+    std::fs::write(&config_path, zoom_sync("upsert")).unwrap();
+    let out = weft(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let line = stdout(&out)
+        .lines()
+        .find(|l| l.starts_with("sync zoom_invites: "))
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("sync zoom_invites: FAILED: ")
+            && line
+                .ends_with("zoom cannot sync in mode `upsert` (it supports: create_only, mirror)"),
+        "{line}"
+    );
     std::fs::write(&config_path, &text).unwrap();
 
     sandbox.control().set_faults(

@@ -278,6 +278,110 @@ async fn added_registrant_is_listed_and_renamed() {
 }
 
 #[tokio::test]
+async fn registrant_statuses_change_by_email_or_id_30_at_a_time() {
+    let sb = sandbox(100, false).await;
+    let token = token(&sb).await;
+    let control = sb.control();
+    let webinar = control.zoom_webinar_ids()[2];
+    let rid = control
+        .zoom_add_registrant(
+            webinar,
+            json!({"email": "a@example.org", "first_name": "A"}),
+        )
+        .unwrap();
+    control
+        .zoom_add_registrant(
+            webinar,
+            json!({"email": "b@example.org", "first_name": "B"}),
+        )
+        .unwrap();
+    let client = reqwest::Client::new();
+    let put = |body: Value| {
+        client
+            .put(format!(
+                "{}/v2/webinars/{webinar}/registrants/status",
+                sb.base_url(Api::Zoom)
+            ))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let status = |email: &str| {
+        control
+            .zoom_registrant_by_email(webinar, email)
+            .unwrap()
+            .map(|r| r["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status("A@Example.org").as_deref(), Some("approved"));
+    assert_eq!(status("nobody@example.org"), None);
+    // Cancel by email (any case) and by id; an unknown registrant is ignored.
+    let resp = put(json!({"action": "cancel", "registrants": [
+        {"email": " B@EXAMPLE.org"}, {"id": rid}, {"email": "nobody@example.org"}
+    ]}))
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(status("a@example.org").as_deref(), Some("denied"));
+    assert_eq!(status("b@example.org").as_deref(), Some("denied"));
+    let path = format!("/v2/webinars/{webinar}/registrants");
+    let denied = all(&sb, &token, &path, "&status=denied", "registrants").await;
+    assert_eq!(
+        denied
+            .iter()
+            .filter(|r| r["email"] == "a@example.org" || r["email"] == "b@example.org")
+            .count(),
+        2
+    );
+    let approved = all(&sb, &token, &path, "", "registrants").await;
+    assert!(!approved.iter().any(|r| r["email"] == "a@example.org"));
+    let resp = put(json!({"action": "approve", "registrants": [{"email": "a@example.org"}]}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(status("a@example.org").as_deref(), Some("approved"));
+    assert_eq!(status("b@example.org").as_deref(), Some("denied"));
+
+    // A bad action, more than 30 registrants, an unknown webinar.
+    let resp = put(json!({"action": "remove", "registrants": []}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let many: Vec<Value> = (0..31)
+        .map(|i| json!({"email": format!("p{i}@example.org")}))
+        .collect();
+    let resp = put(json!({"action": "approve", "registrants": many}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let resp = client
+        .put(format!(
+            "{}/v2/webinars/1/registrants/status",
+            sb.base_url(Api::Zoom)
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"action": "approve", "registrants": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn users_me_is_the_account_owner() {
+    let sb = sandbox(100, false).await;
+    let token = token(&sb).await;
+    let (status, me) = get(&sb, &token, "/v2/users/me").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let users = all(&sb, &token, "/v2/users", "", "users").await;
+    assert_eq!(me["id"], users[0]["id"]);
+    assert_eq!(me["email"], users[0]["email"]);
+    let (status, _) = get(&sb, "not-a-token", "/v2/users/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
 async fn bursts_get_zoom_429_with_category_headers() {
     let sb = sandbox(100, true).await;
     let token = token(&sb).await;

@@ -1,5 +1,5 @@
 //! The Zoom part of the control API: list webinars, read, count and add
-//! webinar registrants, rename registrants.
+//! webinar registrants, find one by email, rename registrants.
 
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -44,6 +44,18 @@ impl Control {
     ) -> Result<String, SandboxError> {
         self.served::<ZoomState>(Api::Zoom)?
             .add_registrant_json(webinar_id, &fields)
+    }
+
+    /// The registration of `email` (any case) in a Zoom webinar, any
+    /// status (`"status"`: approved, pending or denied), as the
+    /// list-registrants endpoint renders it; `None` when not registered.
+    pub fn zoom_registrant_by_email(
+        &self,
+        webinar_id: i64,
+        email: &str,
+    ) -> Result<Option<Value>, SandboxError> {
+        self.served::<ZoomState>(Api::Zoom)?
+            .registrant_by_email(webinar_id, email)
     }
 
     /// Renames a Zoom webinar registrant.

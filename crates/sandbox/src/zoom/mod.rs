@@ -1,11 +1,17 @@
 //! The Zoom simulator: server-to-server OAuth (`POST /oauth/token`), and the
-//! `/v2/` users, meetings, webinars, webinar registrants and past-webinar
-//! participants endpoints, with Zoom's `next_page_token` paging, errors and
-//! per-category rate limits.
+//! `/v2/` users (and `users/me`), meetings, webinars, webinar registrants
+//! (list, add, update status) and past-webinar participants endpoints, with
+//! Zoom's `next_page_token` paging, errors and per-category rate limits.
+//! A registrant's status changes through `PUT
+//! /v2/webinars/{id}/registrants/status` (`approve`, `deny`, `cancel`; at
+//! most 30 registrants by `id` or `email`); a cancelled approval is listed
+//! as `denied`, and registrants the body names but the webinar lacks are
+//! ignored.
 //!
 //! Rate-limit categories follow each operation's "Rate Limit Label" in
 //! `Meetings.json`/`Users.json`: list users, meetings, webinars, registrants
-//! and past-webinar participants are MEDIUM, adding a registrant is LIGHT.
+//! past-webinar participants and updating registrant statuses are MEDIUM,
+//! adding a registrant and `users/me` are LIGHT.
 //! The documented Pro limits apply (Light 30/s, Medium 20/s; no simulated
 //! endpoint is Heavy), each category counted on its own, account-wide.
 
@@ -25,7 +31,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
@@ -138,6 +144,8 @@ struct Store {
     added: HashMap<u64, Vec<Registrant>>,
     /// New (first, last) names of registrants, by (webinar, position).
     renamed: HashMap<(u64, u64), (String, String)>,
+    /// Statuses set through the status endpoint, by (webinar, position).
+    statuses: HashMap<(u64, u64), Status>,
 }
 
 /// The Zoom simulator's state.
@@ -256,20 +264,27 @@ impl ZoomState {
     /// Registrant at position `k` of webinar `w`, with mutations applied.
     fn registrant(&self, store: &Store, w: u64, k: u64) -> Option<Registrant> {
         let count = self.u.registrant_count(w);
-        if k < count {
+        let mut r = if k < count {
             let mut r = self.u.registrant(w, k);
             if let Some((first, last)) = store.renamed.get(&(w, k)) {
                 r.first_name.clone_from(first);
                 r.last_name.clone_from(last);
             }
-            Some(r)
+            r
         } else {
             let i = usize::try_from(k - count).ok()?;
-            store.added.get(&w)?.get(i).cloned()
+            store.added.get(&w)?.get(i).cloned()?
+        };
+        if let Some(&status) = store.statuses.get(&(w, k)) {
+            r.status = status;
         }
+        Some(r)
     }
 
     fn status_of(&self, store: &Store, w: u64, k: u64) -> Option<Status> {
+        if let Some(&status) = store.statuses.get(&(w, k)) {
+            return Some(status);
+        }
         let count = self.u.registrant_count(w);
         if k < count {
             Some(self.u.registrant_status(w, k))
@@ -277,6 +292,23 @@ impl ZoomState {
             let i = usize::try_from(k - count).ok()?;
             store.added.get(&w)?.get(i).map(|r| r.status)
         }
+    }
+
+    /// Position of the registration of `email` (any case, trimmed) in webinar `w`.
+    fn position_of(&self, store: &Store, w: u64, email: &str) -> Option<u64> {
+        let wanted = email.trim();
+        let count = self.u.registrant_count(w);
+        (0..self.total_positions(store, w)).find(|&k| {
+            if k < count {
+                self.u
+                    .registrant_email(w, k)
+                    .trim()
+                    .eq_ignore_ascii_case(wanted)
+            } else {
+                self.registrant(store, w, k)
+                    .is_some_and(|x| x.email.trim().eq_ignore_ascii_case(wanted))
+            }
+        })
     }
 
     fn total_positions(&self, store: &Store, w: u64) -> u64 {
@@ -287,22 +319,10 @@ impl ZoomState {
     /// email) and returns its id.
     fn add_registrant(&self, w: u64, mut r: Registrant) -> String {
         let mut store = self.write();
-        let wanted = r.email.trim().to_ascii_lowercase();
-        let total = self.total_positions(&store, w);
-        for k in 0..total {
-            let same = if k < self.u.registrant_count(w) {
-                self.u
-                    .registrant_email(w, k)
-                    .trim()
-                    .eq_ignore_ascii_case(&wanted)
-            } else {
-                self.registrant(&store, w, k)
-                    .is_some_and(|x| x.email.trim().eq_ignore_ascii_case(&wanted))
-            };
-            if same {
-                return self.u.registrant_id(w, k);
-            }
+        if let Some(k) = self.position_of(&store, w, &r.email) {
+            return self.u.registrant_id(w, k);
         }
+        let total = self.total_positions(&store, w);
         r.create_time = self.clock.now();
         store.added.entry(w).or_default().push(r);
         self.u.registrant_id(w, total)
@@ -328,6 +348,63 @@ impl ZoomState {
     pub(crate) fn registrant_count(&self, webinar_id: i64) -> Result<u64, SandboxError> {
         let w = self.webinar(webinar_id)?;
         Ok(self.total_positions(&self.read(), w))
+    }
+
+    /// The registration of `email` in a webinar (any status), as JSON.
+    pub(crate) fn registrant_by_email(
+        &self,
+        webinar_id: i64,
+        email: &str,
+    ) -> Result<Option<Value>, SandboxError> {
+        let w = self.webinar(webinar_id)?;
+        let store = self.read();
+        let Some(k) = self.position_of(&store, w, email) else {
+            return Ok(None);
+        };
+        let Some(r) = self.registrant(&store, w, k) else {
+            return Ok(None);
+        };
+        let mut s = String::new();
+        r.render(
+            &self.u.registrant_id(w, k),
+            &self.u.webinar_join_url(w),
+            &mut s,
+        );
+        Ok(serde_json::from_str(&s).ok())
+    }
+
+    /// Applies a status action to the registrants of webinar `w` named by
+    /// id or email; returns how many were found. `cancel` withdraws an
+    /// approval: the registrant is listed as `denied` afterwards.
+    fn set_statuses(
+        &self,
+        w: u64,
+        action: StatusAction,
+        who: &[(Option<String>, Option<String>)],
+    ) -> usize {
+        let status = match action {
+            StatusAction::Approve => Status::Approved,
+            StatusAction::Deny | StatusAction::Cancel => Status::Denied,
+        };
+        let mut store = self.write();
+        let mut found = 0;
+        for (id, email) in who {
+            let by_id = id
+                .as_deref()
+                .and_then(|id| self.u.parse_registrant_id(id))
+                .filter(|&(iw, k)| iw == w && k < self.total_positions(&store, w))
+                .map(|(_, k)| k);
+            let k = by_id.or_else(|| {
+                email
+                    .as_deref()
+                    .and_then(|e| self.position_of(&store, w, e))
+            });
+            if let Some(k) = k {
+                store.statuses.insert((w, k), status);
+                found += 1;
+            }
+        }
+        found
     }
 
     /// Adds an approved registrant from JSON fields (`email`, `first_name`, ...).
@@ -455,6 +532,11 @@ fn router(state: Shared) -> Router {
             "/v2/webinars/{webinar_id}/registrants",
             get(list_registrants).post(add_registrant),
         )
+        .route(
+            "/v2/webinars/{webinar_id}/registrants/status",
+            put(update_registrant_status),
+        )
+        .route("/v2/users/me", get(me))
         .route(
             "/v2/past_webinars/{webinar_id}/participants",
             get(list_participants),
@@ -852,6 +934,75 @@ async fn add_registrant(
         })
         .to_string(),
     )
+}
+
+/// `action` of the update-registrant-status body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatusAction {
+    Approve,
+    Deny,
+    Cancel,
+}
+
+/// Zoom's largest `registrants` list in one status update.
+const MAX_STATUS_REGISTRANTS: usize = 30;
+
+async fn update_registrant_status(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(webinar_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = st.guard(&headers, Category::Medium) {
+        return r;
+    }
+    let w = match webinar_or_404(&st, &webinar_id) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let invalid = |what: &str| {
+        error(
+            StatusCode::BAD_REQUEST,
+            300,
+            &format!("Invalid field: {what}"),
+        )
+    };
+    let Ok(parsed) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            300,
+            "Request Body should be a valid JSON object.",
+        );
+    };
+    let action = match parsed.get("action").and_then(Value::as_str) {
+        Some("approve") => StatusAction::Approve,
+        Some("deny") => StatusAction::Deny,
+        Some("cancel") => StatusAction::Cancel,
+        _ => return invalid("action"),
+    };
+    let Some(list) = parsed.get("registrants").and_then(Value::as_array) else {
+        return invalid("registrants");
+    };
+    if list.len() > MAX_STATUS_REGISTRANTS {
+        return invalid("registrants (at most 30)");
+    }
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let who: Vec<(Option<String>, Option<String>)> = list
+        .iter()
+        .map(|r| (text(r, "id"), text(r, "email")))
+        .collect();
+    st.set_statuses(w, action, &who);
+    respond(StatusCode::NO_CONTENT, String::new())
+}
+
+/// `GET /v2/users/me`: the account owner (the first host).
+async fn me(State(st): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(r) = st.guard(&headers, Category::Light) {
+        return r;
+    }
+    let mut out = String::new();
+    st.u.render_user(0, &mut out);
+    respond(StatusCode::OK, out)
 }
 
 async fn list_participants(
