@@ -7,15 +7,23 @@ The catalog is checked in; a test in connectors/stripe checks it against the spe
 import html, json, re, sys
 import yaml
 
+# Query parameters a stream's list requests always send: without `status`
+# Stripe lists only subscriptions that are not canceled.
+LIST_PARAMS = {"subscriptions": {"status": "all"}}
+# A field that marks a listed object deleted (Unix seconds), as its `*.deleted`
+# event does: a subscription ends (`ended_at`) when `customer.subscription.deleted` fires.
+DELETED_AT_FIELD = {"subscriptions": "ended_at"}
+
 STREAMS = [
     # name, component, endpoint, events that update/delete it, deletes?
+    # (True exactly when the events include a `*.deleted`)
     ("customers", "customer", "/v1/customers", ["customer.created", "customer.updated", "customer.deleted"], True,
      "Customers: the people and companies you bill."),
     ("charges", "charge", "/v1/charges", ["charge.captured", "charge.expired", "charge.failed", "charge.pending", "charge.refunded", "charge.succeeded", "charge.updated"], False,
      "Charges: attempts to move money into your account."),
     ("invoices", "invoice", "/v1/invoices", ["invoice.created", "invoice.deleted", "invoice.finalized", "invoice.marked_uncollectible", "invoice.paid", "invoice.payment_failed", "invoice.payment_succeeded", "invoice.sent", "invoice.updated", "invoice.voided"], True,
      "Invoices: statements of amounts owed by a customer."),
-    ("subscriptions", "subscription", "/v1/subscriptions", ["customer.subscription.created", "customer.subscription.deleted", "customer.subscription.paused", "customer.subscription.resumed", "customer.subscription.updated"], False,
+    ("subscriptions", "subscription", "/v1/subscriptions", ["customer.subscription.created", "customer.subscription.deleted", "customer.subscription.paused", "customer.subscription.resumed", "customer.subscription.updated"], True,
      "Subscriptions: recurring charges for a customer."),
     ("products", "product", "/v1/products", ["product.created", "product.deleted", "product.updated"], True,
      "Products: the goods and services you sell."),
@@ -81,7 +89,13 @@ def main(path):
                 'write_disposition = "merge"']
         if deletes:
             out.append("deletes = true")
-        out += ["", "[streams.options]", f"object = {q(comp)}", "events = [" + ", ".join(q(e) for e in events) + "]", ""]
+        out += ["", "[streams.options]", f"object = {q(comp)}", "events = [" + ", ".join(q(e) for e in events) + "]"]
+        params = LIST_PARAMS.get(name)
+        if params:
+            out.append("list_params = { " + ", ".join(f"{k} = {q(v)}" for k, v in params.items()) + " }")
+        if name in DELETED_AT_FIELD:
+            out.append(f"deleted_at_field = {q(DELETED_AT_FIELD[name])}")
+        out.append("")
         for fname in sorted(props, key=lambda f: (f != "id", f)):
             prop = props[fname]
             out += ["[[streams.fields]]", f"name = {q(fname)}", f"type = {q(field_type(fname, prop))}",

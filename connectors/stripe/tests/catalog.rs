@@ -22,6 +22,10 @@ fn every_stream_matches_the_vendor_spec() {
     struct Opts {
         object: String,
         events: Vec<String>,
+        #[serde(default)]
+        list_params: std::collections::BTreeMap<String, String>,
+        #[serde(default)]
+        deleted_at_field: Option<String>,
     }
     // Every event type Stripe documents (webhook endpoints list them all).
     let webhooks = spec.operation("/v1/webhook_endpoints", "post").unwrap();
@@ -37,14 +41,37 @@ fn every_stream_matches_the_vendor_spec() {
     for stream in &catalog.streams {
         let opts: Opts = stream.options().unwrap();
         let endpoint = stream.endpoint.as_deref().unwrap();
-        assert!(
-            spec.operation(endpoint, "get").is_some(),
-            "{endpoint}: no GET in the spec"
-        );
+        let list = spec.operation(endpoint, "get");
+        assert!(list.is_some(), "{endpoint}: no GET in the spec");
+        // Fixed list parameters are documented query parameters, with a
+        // value the parameter's enum allows.
+        for (key, value) in &opts.list_params {
+            let params = list.unwrap()["parameters"].as_array().unwrap();
+            let param = params
+                .iter()
+                .find(|p| p["name"] == key.as_str() && p["in"] == "query")
+                .unwrap_or_else(|| panic!("{endpoint}: no query parameter `{key}`"));
+            let allowed = param["schema"]["enum"].as_array().unwrap();
+            assert!(
+                allowed.iter().any(|v| v == value.as_str()),
+                "{endpoint}: `{key}={value}` is not one of {allowed:?}"
+            );
+        }
         let props = spec.properties(spec.schema(&opts.object));
         assert!(!props.is_empty(), "{}", opts.object);
         // Declared fields exist in the vendor schema with a compatible type and
         // a doc, and every vendor property is declared.
+        // The field that marks a listed object deleted is a declared Unix time.
+        if let Some(field) = &opts.deleted_at_field {
+            assert!(props.contains_key(field), "{}: no `{field}`", opts.object);
+            let declared = stream.fields.iter().find(|f| &f.name == field).unwrap();
+            assert_eq!(
+                format!("{:?}", declared.field_type),
+                "UnixSeconds",
+                "{field}"
+            );
+            assert!(stream.deletes, "{}", stream.spec.name);
+        }
         let record = format!("Stripe's `{}`", opts.object);
         assert_fields_match(stream, &props, &TYPES, &record, &[]);
         // Required vendor fields are not nullable in the vendor schema's sense: keys at least.

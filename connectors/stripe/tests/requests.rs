@@ -226,3 +226,112 @@ async fn a_settled_cursor_lists_only_newer_objects() {
     let settled = json!({"created": 300, "events_created": 1_999_999_940});
     assert_eq!(checkpoints, vec![settled]);
 }
+
+fn subscription(id: &str, created: i64, status: &str) -> Value {
+    json!({"id": id, "object": "subscription", "created": created, "status": status})
+}
+
+#[tokio::test]
+async fn subscriptions_are_listed_with_status_all_on_every_page() {
+    // Without `status` Stripe leaves canceled subscriptions out: every list
+    // request of the stream, the continuation too, asks for all of them.
+    let server = MockServer::start().await;
+    let page = |data: Vec<Value>, has_more: bool| json!({"object": "list", "url": "/v1/subscriptions", "has_more": has_more, "data": data});
+    Mock::given(method("GET"))
+        .and(path("/v1/subscriptions"))
+        .and(query_param("status", "all"))
+        .and(query_param("limit", "100"))
+        .and(query_param_is_missing("starting_after"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(
+            vec![subscription("sub_3", 300, "active"), {
+                let mut s = subscription("sub_2", 200, "canceled");
+                s["ended_at"] = json!(1_700_000_000);
+                s
+            }],
+            true,
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/subscriptions"))
+        .and(query_param("status", "all"))
+        .and(query_param("starting_after", "sub_2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(page(vec![subscription("sub_1", 100, "past_due")], false)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (records, _, _, error) = read(&source(&server), "subscriptions", None).await;
+    assert_eq!(error, None);
+    let got: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("sub_3", "active"),
+            ("sub_2", "canceled"),
+            ("sub_1", "past_due")
+        ]
+    );
+    // The canceled one is deleted as of its end; the others are not.
+    let deleted: Vec<&Value> = records.iter().map(|r| &r["_weft_deleted_at"]).collect();
+    assert_eq!(
+        deleted,
+        vec![&Value::Null, &json!("2023-11-14T22:13:20Z"), &Value::Null]
+    );
+    // No request without `status=all` (an unmatched one would 404 and fail the read).
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.url.query().unwrap_or_default().contains("status=all"))
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_subscription_event_sets_the_deleted_column() {
+    let server = MockServer::start().await;
+    let event = |id: &str, kind: &str, created: i64, obj: Value| json!({"id": id, "object": "event", "type": kind, "created": created, "data": {"object": obj}});
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .and(query_param("types[]", "customer.subscription.deleted"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list", "url": "/v1/events", "has_more": false,
+            "data": [
+                event("evt_2", "customer.subscription.deleted", 1_999_999_900, subscription("sub_1", 100, "canceled")),
+                event("evt_1", "customer.subscription.updated", 1_999_999_800, subscription("sub_2", 200, "past_due")),
+            ]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/subscriptions"))
+        .and(query_param("status", "all"))
+        .and(query_param("created[gte]", "300"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list", "url": "/v1/subscriptions", "has_more": false, "data": []
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let state = json!({"created": 300, "events_created": 1_999_999_000});
+    let (records, _, _, error) = read(&source(&server), "subscriptions", Some(state)).await;
+    assert_eq!(error, None);
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["id"], "sub_1");
+    assert_eq!(records[0]["_weft_deleted_at"], "2033-05-18T03:31:40Z");
+    assert_eq!(records[1]["id"], "sub_2");
+    assert!(records[1].get("_weft_deleted_at").is_none());
+    // The stream's schema has the column the flag lands in.
+    let catalog = weft_stripe::catalog().unwrap();
+    let spec = &catalog.require("stripe", "subscriptions").unwrap().spec;
+    let column = spec.schema.field_with_name("_weft_deleted_at").unwrap();
+    assert!(column.is_nullable());
+}

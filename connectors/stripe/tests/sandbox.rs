@@ -215,3 +215,100 @@ async fn a_sliced_backfill_reads_every_customer_once_within_the_rate_limit() {
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn subscriptions_read_canceled_ones_too_and_a_cancellation_as_a_delete() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        size: 200,
+        rate_limits: false,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let control = sandbox.control();
+    let key = weft_conformance::secret_file(DEFAULT_STRIPE_KEY).unwrap();
+    let mut config = StripeConfig::new(Some(sandbox.base_url(Api::Stripe)), key);
+    config.settle_secs = 0;
+    let src = StripeSource::new(config, &BudgetRegistry::new()).unwrap();
+
+    // Every subscription, the 11 canceled ones (which Stripe lists only with
+    // `status=all`) included, each once.
+    let full = read(&src, "subscriptions", None, control.now()).await;
+    let every: BTreeSet<String> = control.stripe_subscription_ids().into_iter().collect();
+    let canceled: BTreeSet<String> = control
+        .stripe_canceled_subscription_ids()
+        .into_iter()
+        .collect();
+    assert_eq!((every.len(), canceled.len()), (100, 11));
+    assert_eq!(full.records.len(), 100);
+    assert_eq!(ids(&full.records), every);
+    let read_canceled: BTreeSet<String> = ids(&full.records)
+        .into_iter()
+        .filter(|id| {
+            full.records
+                .iter()
+                .any(|r| r["id"] == id.as_str() && r["status"] == "canceled")
+        })
+        .collect();
+    assert_eq!(read_canceled, canceled);
+    // A canceled subscription is deleted as of its end, as its
+    // `customer.subscription.deleted` event would say; the others are not.
+    for r in &full.records {
+        match r["ended_at"].as_i64() {
+            Some(ended) => {
+                let at = chrono::DateTime::from_timestamp(ended, 0).unwrap();
+                assert_eq!(
+                    r[weft_core::DELETED_AT],
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+            }
+            None => assert!(r.get(weft_core::DELETED_AT).is_none(), "{r}"),
+        }
+    }
+    let marked = full
+        .records
+        .iter()
+        .filter(|r| r.get(weft_core::DELETED_AT).is_some())
+        .count();
+    assert_eq!(marked, 11);
+    let requests = control.requests(Api::Stripe);
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.path == "/v1/subscriptions")
+            .all(|r| r.query.contains("status=all")),
+        "{requests:?}"
+    );
+
+    // A subscription canceled since (`customer.subscription.deleted`) comes
+    // back from the incremental re-run marked deleted at its cancellation.
+    control.advance_clock(120);
+    let victim = every.difference(&canceled).next().unwrap().clone();
+    control.stripe_cancel_subscription(&victim).unwrap();
+    control.advance_clock(5);
+    let again = read(
+        &src,
+        "subscriptions",
+        full.last_state().cloned(),
+        control.now(),
+    )
+    .await;
+    let cursor: i64 = full.last_state().unwrap().get("created").unwrap();
+    let mut want: BTreeSet<String> = full
+        .records
+        .iter()
+        .filter(|r| r["created"].as_i64() == Some(cursor))
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    want.insert(victim.clone());
+    assert_eq!(ids(&again.records), want);
+    let gone = again.records.iter().find(|r| r["id"] == victim.as_str());
+    let gone = gone.unwrap();
+    assert_eq!(gone["status"], "canceled");
+    let at = chrono::DateTime::from_timestamp(gone["canceled_at"].as_i64().unwrap(), 0).unwrap();
+    assert_eq!(
+        gone[weft_core::DELETED_AT],
+        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    sandbox.shutdown().await;
+}

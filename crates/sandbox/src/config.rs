@@ -33,6 +33,10 @@ pub const DEFAULT_SALESFORCE_USERNAME: &str = "integration@weft-sandbox.example.
 pub const DEFAULT_ZENDESK_EMAIL: &str = "admin@weft-sandbox.example.com";
 /// The Zendesk API token accepted by default.
 pub const DEFAULT_ZENDESK_TOKEN: &str = "zd_weft_sandbox_token";
+/// The Zendesk OAuth access token accepted by default
+/// (`Authorization: Bearer <token>`, what OAuth clients such as Singer's
+/// tap-zendesk send); it acts as the same agent as the API token.
+pub const DEFAULT_ZENDESK_OAUTH_TOKEN: &str = "zd_weft_sandbox_oauth_token";
 /// The Intercom access token accepted by default.
 pub const DEFAULT_INTERCOM_TOKEN: &str = "ic_weft_sandbox_token";
 /// The example API's key accepted by default (`Authorization: Bearer <key>`).
@@ -165,6 +169,9 @@ pub struct SandboxConfig {
     pub zendesk_email: String,
     /// Zendesk API token.
     pub zendesk_token: String,
+    /// Zendesk OAuth access token (`Authorization: Bearer <token>`), accepted
+    /// on every endpoint as well as the API token.
+    pub zendesk_oauth_token: String,
     /// Zendesk plan limit in requests per minute (200, 400, 700 or 2,500; incremental exports: 10).
     pub zendesk_requests_per_min: u32,
     /// Intercom access token (`Authorization: Bearer <token>`).
@@ -196,6 +203,7 @@ impl Default for SandboxConfig {
             salesforce_daily_api_requests: 100_000,
             zendesk_email: DEFAULT_ZENDESK_EMAIL.to_owned(),
             zendesk_token: DEFAULT_ZENDESK_TOKEN.to_owned(),
+            zendesk_oauth_token: DEFAULT_ZENDESK_OAUTH_TOKEN.to_owned(),
             zendesk_requests_per_min: 700,
             intercom_token: DEFAULT_INTERCOM_TOKEN.to_owned(),
             intercom_requests_per_min: 10_000,
@@ -228,6 +236,7 @@ impl fmt::Debug for SandboxConfig {
             )
             .field("zendesk_email", &self.zendesk_email)
             .field("zendesk_token", &"<redacted>")
+            .field("zendesk_oauth_token", &"<redacted>")
             .field("zendesk_requests_per_min", &self.zendesk_requests_per_min)
             .field("intercom_token", &"<redacted>")
             .field("intercom_requests_per_min", &self.intercom_requests_per_min)

@@ -56,9 +56,9 @@ pub use config::{
     Api, DEFAULT_EXAMPLE_KEY, DEFAULT_INTERCOM_TOKEN, DEFAULT_MAILCHIMP_KEY,
     DEFAULT_SALESFORCE_CLIENT_ID, DEFAULT_SALESFORCE_CLIENT_SECRET,
     DEFAULT_SALESFORCE_REFRESH_TOKEN, DEFAULT_SALESFORCE_USERNAME, DEFAULT_STRIPE_KEY,
-    DEFAULT_ZENDESK_EMAIL, DEFAULT_ZENDESK_TOKEN, DEFAULT_ZOOM_ACCOUNT_ID, DEFAULT_ZOOM_CLIENT_ID,
-    DEFAULT_ZOOM_CLIENT_SECRET, Drift, Faults, RetryAfterStyle, SandboxConfig, a_year_ahead,
-    process_clock_start,
+    DEFAULT_ZENDESK_EMAIL, DEFAULT_ZENDESK_OAUTH_TOKEN, DEFAULT_ZENDESK_TOKEN,
+    DEFAULT_ZOOM_ACCOUNT_ID, DEFAULT_ZOOM_CLIENT_ID, DEFAULT_ZOOM_CLIENT_SECRET, Drift, Faults,
+    RetryAfterStyle, SandboxConfig, a_year_ahead, process_clock_start,
 };
 pub use error::SandboxError;
 pub use room::Control;
@@ -134,7 +134,11 @@ fn rooms(config: &SandboxConfig, clock: Arc<Clock>) -> Vec<Arc<dyn Room>> {
     let zendesk = ZendeskState::new(
         config.seed,
         config.size,
-        (&config.zendesk_email, &config.zendesk_token),
+        zendesk::Credentials {
+            email: &config.zendesk_email,
+            token: &config.zendesk_token,
+            oauth_token: &config.zendesk_oauth_token,
+        },
         config.zendesk_requests_per_min,
         clock.clone(),
         api_state(u32::MAX),

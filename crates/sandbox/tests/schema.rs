@@ -141,6 +141,8 @@ async fn served_objects_match_the_openapi_components() {
         .stripe_update_customer(&ids[0], serde_json::json!({"name": "Renamed"}))
         .unwrap();
     control.stripe_delete_customer(&ids[1]).unwrap();
+    let subscription = control.stripe_subscription_ids()[0].clone();
+    control.stripe_cancel_subscription(&subscription).unwrap();
 
     let mut errors = Vec::new();
     let mut checked = 0;
@@ -178,6 +180,14 @@ async fn served_objects_match_the_openapi_components() {
                 errors.extend(validate(&spec, kind, &inner));
             }
         }
+    }
+    // Canceled subscriptions (generated and canceled since) are listed only
+    // when asked for.
+    let canceled = fetch(&sb, "/v1/subscriptions?limit=100&status=canceled").await;
+    let canceled = canceled["data"].as_array().unwrap();
+    assert_eq!(canceled.len(), 24);
+    for object in canceled {
+        errors.extend(validate(&spec, "subscription", object));
     }
     let deleted = fetch(&sb, &format!("/v1/customers/{}", ids[1])).await;
     errors.extend(validate(&spec, "deleted_customer", &deleted));

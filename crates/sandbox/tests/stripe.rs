@@ -171,7 +171,6 @@ async fn other_collections_scale_from_size_and_reference_each_other() {
         ("/v1/payment_intents", 200),
         ("/v1/invoices", 200),
         ("/v1/balance_transactions", 200),
-        ("/v1/subscriptions", 100),
         ("/v1/products", 5),
         ("/v1/prices", 10),
         ("/v1/refunds", 10),
@@ -180,6 +179,12 @@ async fn other_collections_scale_from_size_and_reference_each_other() {
         let objects = all(&sb, path, "").await;
         assert_eq!(objects.len(), n, "{path}");
     }
+    // Subscriptions: 100, of which 11 canceled and listed only when asked for.
+    assert_eq!(
+        all(&sb, "/v1/subscriptions", "&status=all").await.len(),
+        100
+    );
+    assert_eq!(all(&sb, "/v1/subscriptions", "").await.len(), 89);
     let (_, charges) = get(&sb, "/v1/charges?limit=1").await;
     let charge = &charges["data"][0];
     let (status, cust) = get(
@@ -767,5 +772,101 @@ async fn http_control_api() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn subscriptions_leave_canceled_ones_out_unless_asked_like_stripe() {
+    let sb = sandbox(200).await;
+    let control = sb.control();
+    let every = control.stripe_subscription_ids();
+    let canceled = control.stripe_canceled_subscription_ids();
+    // 100 subscriptions; one in eight of those older than 61 days is canceled.
+    assert_eq!((every.len(), canceled.len()), (100, 11));
+    let listed = |objects: &[Value]| -> HashSet<String> {
+        objects
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let default = all(&sb, "/v1/subscriptions", "").await;
+    let with_all = all(&sb, "/v1/subscriptions", "&status=all").await;
+    let only_canceled = all(&sb, "/v1/subscriptions", "&status=canceled").await;
+    let ended = all(&sb, "/v1/subscriptions", "&status=ended").await;
+    let active = all(&sb, "/v1/subscriptions", "&status=active").await;
+    let past_due = all(&sb, "/v1/subscriptions", "&status=past_due").await;
+    let canceled_set: HashSet<String> = canceled.iter().cloned().collect();
+    let every_set: HashSet<String> = every.iter().cloned().collect();
+    assert_eq!(listed(&with_all), every_set);
+    assert_eq!(with_all.len(), 100);
+    assert_eq!(listed(&only_canceled), canceled_set);
+    assert_eq!(listed(&ended), canceled_set);
+    assert_eq!(default.len(), 89);
+    assert_eq!(
+        listed(&default),
+        every_set.difference(&canceled_set).cloned().collect()
+    );
+    assert_eq!(active.len() + past_due.len(), 89);
+    assert!(active.iter().all(|s| s["status"] == "active"));
+    assert!(past_due.iter().all(|s| s["status"] == "past_due"));
+    for s in &only_canceled {
+        assert_eq!(s["status"], "canceled");
+        let at = s["canceled_at"].as_i64().unwrap();
+        assert_eq!(s["ended_at"].as_i64(), Some(at));
+        assert!(at > s["created"].as_i64().unwrap() && at < control.now() - 30 * 86_400);
+        assert_eq!(
+            s["cancellation_details"]["reason"],
+            "cancellation_requested"
+        );
+    }
+    assert!(default.iter().all(|s| s["canceled_at"].is_null()));
+    // Pages of the filtered list hold `limit` objects and continue after the last.
+    let (_, page) = get(&sb, "/v1/subscriptions?status=canceled&limit=5").await;
+    assert_eq!(
+        (ids(&page).len(), &page["has_more"]),
+        (5, &Value::Bool(true))
+    );
+    let (status, bad) = get(&sb, "/v1/subscriptions?status=gone").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad["error"]["param"], "status");
+
+    // Canceling one now: gone from the default list, in `status=canceled`,
+    // retrieved canceled, and a `customer.subscription.deleted` event.
+    control.advance_clock(60);
+    let live = listed(&default).into_iter().min().unwrap();
+    control.stripe_cancel_subscription(&live).unwrap();
+    assert!(
+        control.stripe_cancel_subscription(&live).is_err(),
+        "only once"
+    );
+    assert!(control.stripe_cancel_subscription("sub_nope").is_err());
+    assert_eq!(control.stripe_canceled_subscription_ids().len(), 12);
+    assert_eq!(all(&sb, "/v1/subscriptions", "").await.len(), 88);
+    assert_eq!(
+        all(&sb, "/v1/subscriptions", "&status=all").await.len(),
+        100
+    );
+    let (_, one) = get(&sb, &format!("/v1/subscriptions/{live}")).await;
+    assert_eq!(one["status"], "canceled");
+    assert_eq!(one["canceled_at"].as_i64(), Some(control.now()));
+    let (_, events) = get(&sb, "/v1/events?type=customer.subscription.deleted").await;
+    let events = events["data"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["data"]["object"], one);
+    // Over the control API too.
+    let next = listed(&all(&sb, "/v1/subscriptions", "").await)
+        .into_iter()
+        .min()
+        .unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/__sandbox/stripe/subscriptions/{next}/cancel",
+            sb.base_url(Api::Stripe)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(all(&sb, "/v1/subscriptions", "").await.len(), 87);
     sb.shutdown().await;
 }

@@ -95,6 +95,19 @@ pub(super) async fn read_changes(
     Ok(())
 }
 
+/// Marks a listed object deleted at its `field` (Unix seconds) when that is
+/// set; an object without it, or that does not parse, is passed on as it is
+/// (the decoder quarantines what does not parse).
+pub(super) fn mark_if_set(object: Box<RawValue>, field: &str) -> Box<RawValue> {
+    let at = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(object.get())
+        .ok()
+        .and_then(|map| map.get(field).and_then(serde_json::Value::as_i64));
+    match at {
+        Some(at) => mark_deleted(&object, at).unwrap_or(object),
+        None => object,
+    }
+}
+
 /// Adds `_weft_deleted_at` (the event's time, RFC 3339 UTC) to an object.
 fn mark_deleted(object: &RawValue, at: i64) -> Result<Box<RawValue>, String> {
     let mut map: serde_json::Map<String, serde_json::Value> =
@@ -119,5 +132,20 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(out.get()).unwrap();
         assert_eq!(v[DELETED_AT], "2023-11-14T22:13:20Z");
         assert_eq!(v["id"], "cus_1");
+    }
+
+    #[test]
+    fn listed_objects_are_marked_deleted_only_when_the_field_is_set() {
+        let raw = |s: &str| RawValue::from_string(s.into()).unwrap();
+        let ended = mark_if_set(raw(r#"{"id":"sub_1","ended_at":1700000000}"#), "ended_at");
+        let v: serde_json::Value = serde_json::from_str(ended.get()).unwrap();
+        assert_eq!(v[DELETED_AT], "2023-11-14T22:13:20Z");
+        for live in [
+            r#"{"id":"sub_2","ended_at":null}"#,
+            r#"{"id":"sub_3"}"#,
+            "[1]",
+        ] {
+            assert_eq!(mark_if_set(raw(live), "ended_at").get(), live);
+        }
     }
 }

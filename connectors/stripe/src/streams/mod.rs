@@ -1,14 +1,16 @@
 //! Stripe list objects as streams: the entity list plus the events that change it.
 //!
 //! Every Stripe list object is read the same way; what differs per stream
-//! (endpoint, object name, the event types that update or delete it) is
-//! declared in `specs/stripe.toml`. The read order within a run is: events
+//! (endpoint, object name, the event types that update or delete it, fixed
+//! list parameters such as subscriptions' `status=all`) is declared in
+//! `specs/stripe.toml`. The read order within a run is: events
 //! since the saved events cursor (newest state of each changed object), then
 //! objects created since the saved `created` cursor; the entity list is read
 //! last, so its fresher rows win the merge.
 
 mod events;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -34,6 +36,15 @@ pub(crate) struct StreamOptions {
     pub(crate) object: String,
     /// Event types that carry a new state of the object (`*.deleted` marks deletions).
     pub(crate) events: Vec<String>,
+    /// Query parameters every list request of the stream sends (subscriptions:
+    /// `status = "all"`, or Stripe leaves canceled ones out).
+    #[serde(default)]
+    pub(crate) list_params: BTreeMap<String, String>,
+    /// A field whose value (Unix seconds) marks a listed object deleted then,
+    /// as its `*.deleted` event does (subscriptions: `ended_at`), so a full
+    /// re-read keeps the deletions the events reported; null: not deleted.
+    #[serde(default)]
+    pub(crate) deleted_at_field: Option<String>,
 }
 
 /// The Stripe source.
@@ -193,6 +204,8 @@ async fn read_stream(
     let list = StripeList {
         inner,
         endpoint: stream.endpoint.as_deref().unwrap_or_default(),
+        params: &options.list_params,
+        deleted_at_field: options.deleted_at_field.as_deref(),
         stream: &name,
         metrics: &request.metrics,
     };
@@ -246,6 +259,10 @@ async fn read_stream(
 struct StripeList<'a> {
     inner: &'a Inner,
     endpoint: &'a str,
+    /// Sent with every request of the list.
+    params: &'a BTreeMap<String, String>,
+    /// Marks listed objects deleted (see [`StreamOptions::deleted_at_field`]).
+    deleted_at_field: Option<&'a str>,
     stream: &'a str,
     metrics: &'a Arc<weft_core::StreamMetrics>,
 }
@@ -264,6 +281,9 @@ impl SlicedList for StripeList<'_> {
         after: Option<&serde_json::Value>,
     ) -> Result<SlicePage, StripeError> {
         let mut first = self.inner.client.list(self.endpoint);
+        for (key, value) in self.params {
+            first = first.query(key.clone(), value.clone());
+        }
         if window.lo > i64::MIN {
             first = first.query("created[gte]", window.lo.to_string());
         }
@@ -296,6 +316,10 @@ impl SlicedList for StripeList<'_> {
         let records = page
             .records
             .into_iter()
+            .map(|r| match self.deleted_at_field {
+                Some(field) => events::mark_if_set(r, field),
+                None => r,
+            })
             .map(|r| (created_of(r.get()).ok(), r))
             .collect();
         Ok(SlicePage {
@@ -383,6 +407,37 @@ mod tests {
             for e in &o.events {
                 assert!(e.contains('.'), "{e}");
             }
+            // A stream whose events report deletions has the column they set.
+            let reports_deletes = o.events.iter().any(|e| e.ends_with(".deleted"));
+            assert_eq!(s.deletes, reports_deletes, "{}", s.spec.name);
+            assert_eq!(
+                s.spec.schema.field_with_name(weft_core::DELETED_AT).is_ok(),
+                reports_deletes,
+                "{}",
+                s.spec.name
+            );
         }
+    }
+
+    #[test]
+    fn subscriptions_are_listed_with_every_status() {
+        let catalog = crate::catalog().unwrap();
+        let listed: Vec<(String, BTreeMap<String, String>)> = catalog
+            .streams
+            .iter()
+            .map(|s| {
+                let o: StreamOptions = s.options().unwrap();
+                (s.spec.name.clone(), o.list_params)
+            })
+            .filter(|(_, p)| !p.is_empty())
+            .collect();
+        let all = BTreeMap::from([("status".to_string(), "all".to_string())]);
+        assert_eq!(listed, vec![("subscriptions".to_string(), all)]);
+        let subscriptions: StreamOptions = catalog
+            .require("stripe", "subscriptions")
+            .unwrap()
+            .options()
+            .unwrap();
+        assert_eq!(subscriptions.deleted_at_field.as_deref(), Some("ended_at"));
     }
 }

@@ -355,6 +355,37 @@ pub(crate) fn admin(k: usize, out: &mut String) {
     o.end();
 }
 
+/// Renders the admin the access token belongs to (`GET /me`): the first
+/// admin, with the workspace it belongs to (`app`) created at the start of
+/// the generated history before `epoch`.
+pub(crate) fn me(epoch: i64, out: &mut String) {
+    let (name, email, title) = ADMINS.first().copied().unwrap_or_default();
+    let mut o = Obj::new(out);
+    o.str("type", "admin")
+        .str("id", "1")
+        .str("name", name)
+        .str("email", email)
+        .str("job_title", title)
+        .bool("away_mode_enabled", false)
+        .bool("away_mode_reassign", false)
+        .bool("has_inbox_seat", true)
+        .raw("team_ids", "[]")
+        .raw("avatar", r#"{"type":"avatar","image_url":null}"#)
+        .bool("email_verified", true);
+    {
+        let mut app = o.obj("app");
+        app.str("type", "app")
+            .str("id_code", WORKSPACE_ID)
+            .str("name", "Weft Sandbox")
+            .str("region", "US")
+            .str("timezone", "Etc/UTC")
+            .int("created_at", epoch - HISTORY_SECS - 86_400)
+            .bool("identity_verification", false);
+        app.end();
+    }
+    o.end();
+}
+
 /// Renders tag `k`.
 pub(crate) fn tag(k: usize, out: &mut String) {
     let mut o = Obj::new(out);

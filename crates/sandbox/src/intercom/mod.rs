@@ -1,6 +1,7 @@
 //! The Intercom simulator (API 2.16): contacts (list, search, create,
 //! update), companies (pages and the one-per-app scroll), conversations (list,
-//! search), admins and tags; bearer-token authentication, the
+//! search), admins, the token's admin (`/me`) and tags; bearer-token
+//! authentication, the
 //! `Intercom-Version` header, and the per-app limit in 10-second windows with
 //! `X-RateLimit-*` headers.
 
@@ -365,6 +366,7 @@ fn router(state: Shared) -> Router {
         .route("/conversations", get(list_conversations))
         .route("/conversations/search", post(search_conversations))
         .route("/admins", get(admins))
+        .route("/me", get(me))
         .route("/tags", get(tags))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "Resource Not Found") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits))
@@ -998,6 +1000,13 @@ async fn admins() -> Response {
         data::admin(k, &mut s);
     }
     s.push_str("]}");
+    respond(StatusCode::OK, s)
+}
+
+/// `GET /me`: the admin the access token belongs to, with its workspace.
+async fn me(State(st): State<Shared>) -> Response {
+    let mut s = String::with_capacity(512);
+    data::me(st.clock.epoch(), &mut s);
     respond(StatusCode::OK, s)
 }
 

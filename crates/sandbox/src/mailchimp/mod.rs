@@ -1,4 +1,5 @@
-//! The Mailchimp simulator: `/3.0/` audiences, members (list, get, upsert by
+//! The Mailchimp simulator: the API root (`/3.0/`, the account) and `ping`,
+//! `/3.0/` audiences, members (list, get, upsert by
 //! subscriber hash, patch, archive, delete permanently), batch
 //! subscribe/unsubscribe and campaigns, with Mailchimp's basic-auth API key,
 //! problem-detail errors and its limit of 10 simultaneous connections.
@@ -46,6 +47,9 @@ const MAX_COUNT: usize = 1_000;
 const CAMPAIGNS: u64 = 3;
 const ERRORS_DOC: &str = "https://mailchimp.com/developer/marketing/docs/errors/";
 const SALT_LIST: u64 = 0x3A11_0100;
+const SALT_ACCOUNT: u64 = 0x3A11_0200;
+/// The data center of the default key (`...-us6`), in the root's links.
+const DATA_CENTER: &str = "us6";
 
 fn respond(status: StatusCode, body: &Value) -> Response {
     let mut resp = Response::new(Body::from(body.to_string()));
@@ -212,6 +216,51 @@ impl MailchimpState {
         }
     }
 
+    /// The API root: the account the key belongs to (ids derived from the seed).
+    fn root_json(&self) -> Value {
+        let subscribed = self
+            .read()
+            .all
+            .iter()
+            .filter(|m| m.status == "subscribed")
+            .count();
+        let account = h(self.seed, SALT_ACCOUNT, 0);
+        let since = self.clock.epoch() - 800 * 86_400;
+        let root = format!("https://{DATA_CENTER}.api.mailchimp.com/3.0");
+        json!({
+            "account_id": format!("{account:016x}{:09x}", h(self.seed, SALT_ACCOUNT, 1) & 0xF_FFFF_FFFF),
+            "login_id": (10_000_000 + h(self.seed, SALT_ACCOUNT, 2) % 90_000_000).to_string(),
+            "account_name": "Weft Sandbox",
+            "email": "owner@weft-sandbox.example.com",
+            "first_name": "Weft",
+            "last_name": "Sandbox",
+            "username": "weft-sandbox",
+            "avatar_url": "",
+            "role": "owner",
+            "member_since": iso(since),
+            "pricing_plan_type": "monthly",
+            "first_payment": iso(since + 86_400),
+            "account_timezone": "Etc/UTC",
+            "account_industry": "Software and Web App",
+            "contact": {
+                "company": "Weft Sandbox", "addr1": "1 Market St", "addr2": "",
+                "city": "San Francisco", "state": "CA", "zip": "94105", "country": "US"
+            },
+            "pro_enabled": false,
+            "last_login": iso(self.clock.epoch()),
+            "total_subscribers": subscribed,
+            "industry_stats": {"open_rate": 0.21, "bounce_rate": 0.004, "click_rate": 0.026},
+            "_links": [
+                {"rel": "self", "href": format!("{root}/"), "method": "GET",
+                 "targetSchema": "https://us6.api.mailchimp.com/schema/3.0/Definitions/Root/Response.json"},
+                {"rel": "lists", "href": format!("{root}/lists"), "method": "GET",
+                 "targetSchema": "https://us6.api.mailchimp.com/schema/3.0/Definitions/Lists/CollectionResponse.json"},
+                {"rel": "ping", "href": format!("{root}/ping"), "method": "GET",
+                 "targetSchema": "https://us6.api.mailchimp.com/schema/3.0/Definitions/Ping/Response.json"}
+            ]
+        })
+    }
+
     fn list_json(&self, members: &Members) -> Value {
         let count = |s: &str| members.all.iter().filter(|m| m.status == s).count();
         let last_sub = members
@@ -295,6 +344,8 @@ async fn concurrency(State(st): State<Shared>, req: Request, next: Next) -> Resp
 /// The Mailchimp routes (without the fault and connection layers).
 fn router(state: Shared) -> Router {
     Router::new()
+        .route("/3.0", get(root))
+        .route("/3.0/", get(root))
         .route("/3.0/ping", get(ping))
         .route("/3.0/lists", get(lists))
         .route("/3.0/lists/{list_id}", get(list).post(batch))
@@ -400,6 +451,14 @@ fn parse_time(name: &str, v: &str) -> Result<i64, Response> {
                 "The value for '{name}' is not a valid ISO 8601 time."
             ))
         })
+}
+
+/// `GET /3.0/`: the account the API key belongs to.
+async fn root(State(st): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(r) = st.authorize(&headers) {
+        return r;
+    }
+    respond(StatusCode::OK, &st.root_json())
 }
 
 async fn ping(State(st): State<Shared>, headers: HeaderMap) -> Response {

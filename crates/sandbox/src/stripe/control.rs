@@ -1,5 +1,6 @@
-//! The Stripe part of the control API: update, delete and create customers
-//! (emitting the matching events), list customer ids.
+//! The Stripe part of the control API: update, delete and create customers,
+//! cancel subscriptions (emitting the matching events), list customer and
+//! subscription ids, the account's id.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +30,7 @@ impl Control {
         self.served::<StripeState>(Api::Stripe)?
             .update_customer(id, fields)
             .map(|_| ())
-            .ok_or_else(|| not_found(id))
+            .ok_or_else(|| not_found("customer", id))
     }
 
     /// Deletes a Stripe customer and emits `customer.deleted`.
@@ -37,7 +38,7 @@ impl Control {
         if self.served::<StripeState>(Api::Stripe)?.delete_customer(id) {
             Ok(())
         } else {
-            Err(not_found(id))
+            Err(not_found("customer", id))
         }
     }
 
@@ -63,6 +64,44 @@ impl Control {
             .map_or(0, |s| s.customer_creates(email))
     }
 
+    /// Cancels a Stripe subscription now, as `DELETE /v1/subscriptions/{id}`
+    /// does: it is `canceled` (with `canceled_at` and `ended_at`), listed only
+    /// with `status=all` or `status=canceled`, and `customer.subscription.deleted`
+    /// is emitted. An unknown or already canceled subscription is
+    /// [`SandboxError::NotFound`].
+    pub fn stripe_cancel_subscription(&self, id: &str) -> Result<(), SandboxError> {
+        match self
+            .served::<StripeState>(Api::Stripe)?
+            .cancel_subscription(id)
+        {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(()) => Err(not_found("live subscription", id)),
+        }
+    }
+
+    /// Ids of every Stripe subscription, canceled ones included, oldest first
+    /// (what `GET /v1/subscriptions?status=all` lists).
+    pub fn stripe_subscription_ids(&self) -> Vec<String> {
+        self.room::<StripeState>()
+            .map(|s| s.subscription_ids(false))
+            .unwrap_or_default()
+    }
+
+    /// Ids of the canceled Stripe subscriptions, oldest first: one in eight
+    /// of those generated over 61 days before the clock's start, and those
+    /// canceled by [`Control::stripe_cancel_subscription`].
+    pub fn stripe_canceled_subscription_ids(&self) -> Vec<String> {
+        self.room::<StripeState>()
+            .map(|s| s.subscription_ids(true))
+            .unwrap_or_default()
+    }
+
+    /// The id of the Stripe account the sandbox's key belongs to (what
+    /// `GET /v1/account` answers; the same for every sandbox with this seed).
+    pub fn stripe_account_id(&self) -> Option<String> {
+        self.room::<StripeState>().map(StripeState::account_id)
+    }
+
     /// Ids of every live Stripe customer, oldest first (`size` entries and more:
     /// meant for small sandboxes).
     pub fn stripe_customer_ids(&self) -> Vec<String> {
@@ -72,10 +111,10 @@ impl Control {
     }
 }
 
-fn not_found(id: &str) -> SandboxError {
+fn not_found(object: &'static str, id: &str) -> SandboxError {
     SandboxError::NotFound {
         api: Api::Stripe,
-        object: "customer",
+        object,
         id: id.to_owned(),
     }
 }
@@ -91,6 +130,10 @@ pub(super) fn routes() -> Router<Control> {
         .route("/__sandbox/stripe/customers/create", post(create))
         .route("/__sandbox/stripe/customers/{id}/update", post(update))
         .route("/__sandbox/stripe/customers/{id}/delete", post(delete))
+        .route(
+            "/__sandbox/stripe/subscriptions/{id}/cancel",
+            post(cancel_subscription),
+        )
 }
 
 async fn create(State(c): State<Control>, Json(m): Json<CreateMany>) -> Json<Value> {
@@ -110,6 +153,13 @@ async fn update(
 
 async fn delete(State(c): State<Control>, Path(id): Path<String>) -> Response {
     match c.stripe_delete_customer(&id) {
+        Ok(()) => Json(json!({"ok": true})).into_response(),
+        Err(e) => control_error(&e),
+    }
+}
+
+async fn cancel_subscription(State(c): State<Control>, Path(id): Path<String>) -> Response {
+    match c.stripe_cancel_subscription(&id) {
         Ok(()) => Json(json!({"ok": true})).into_response(),
         Err(e) => control_error(&e),
     }

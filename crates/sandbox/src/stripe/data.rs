@@ -14,6 +14,17 @@ pub(crate) const HISTORY_SECS: i64 = 730 * 86_400;
 /// Width of the index part of an id.
 const INDEX_DIGITS: usize = 10;
 
+/// One generated subscription in this many is canceled (those with index
+/// `j % CANCELED_EVERY == CANCELED_AT_INDEX`, among the old enough ones).
+pub(crate) const CANCELED_EVERY: u64 = 8;
+const CANCELED_AT_INDEX: u64 = 5;
+/// Generated cancellations happen at least this long before the epoch: outside
+/// Stripe's 30 days of events (and of any later clock), so the events feed
+/// misses no `customer.subscription.deleted` of the generated history.
+const CANCELED_BEFORE_SECS: i64 = 31 * 86_400;
+/// A generated subscription is canceled no sooner than this after it started.
+const CANCELED_AFTER_SECS: i64 = 30 * 86_400;
+
 /// A Stripe object type served as a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -228,6 +239,38 @@ impl Universe {
         h(self.seed, salt, i) % existing.min(self.size.max(1))
     }
 
+    /// When generated subscription `j` was canceled, if it was: one in
+    /// [`CANCELED_EVERY`] of those created over 61 days before the epoch, a
+    /// month or more after it started and 31 days or more before the epoch.
+    pub(crate) fn subscription_canceled_at(&self, j: u64) -> Option<i64> {
+        if j % CANCELED_EVERY != CANCELED_AT_INDEX || j >= self.subscriptions() {
+            return None;
+        }
+        let earliest = self.created(Kind::Subscription, j) + CANCELED_AFTER_SECS;
+        let span = self.epoch - CANCELED_BEFORE_SECS - earliest;
+        (span > 0).then(|| earliest + span * (1 + (h(self.seed, 0xCA7, j) % 7) as i64) / 8)
+    }
+
+    /// The billing status of subscription `j` while it is not canceled:
+    /// `past_due` for one in 25, else `active`.
+    pub(crate) fn subscription_billing_status(&self, j: u64) -> &'static str {
+        if h(self.seed, 0x57A, j).is_multiple_of(25) {
+            "past_due"
+        } else {
+            "active"
+        }
+    }
+
+    /// The id of the account the sandbox's key belongs to (`acct_` and the
+    /// seed's tag): the same for every sandbox with this seed.
+    pub(crate) fn account_id(&self) -> String {
+        let mut s = String::with_capacity(20);
+        s.push_str("acct_");
+        s.push_str(&self.tag);
+        push_base62(&mut s, 0, INDEX_DIGITS);
+        s
+    }
+
     /// Customer of subscription `j`.
     pub(crate) fn subscription_customer(&self, j: u64) -> u64 {
         self.customer_before(0xC5B, j, self.subscriptions())
@@ -314,5 +357,30 @@ mod tests {
             let c = u.payment_customer(i);
             assert!(u.created(Kind::Customer, c) <= u.created(Kind::Charge, i));
         }
+    }
+
+    #[test]
+    fn old_subscriptions_are_canceled_one_in_eight_outside_the_event_window() {
+        let u = Universe::new(3, 200, TEST_EPOCH);
+        let canceled: Vec<u64> = (0..u.subscriptions())
+            .filter(|&j| u.subscription_canceled_at(j).is_some())
+            .collect();
+        // 100 subscriptions, one every 7.3 days: those created over 61 days
+        // before the epoch (j <= 91) with j % 8 == 5.
+        let want: Vec<u64> = (0..=91).filter(|j| j % 8 == 5).collect();
+        assert_eq!(canceled, want);
+        assert_eq!(canceled.len(), 11);
+        for j in canceled {
+            let at = u.subscription_canceled_at(j).unwrap_or_default();
+            let created = u.created(Kind::Subscription, j);
+            assert!(at >= created + 30 * 86_400, "{j}");
+            assert!(at <= u.epoch - 31 * 86_400, "{j}");
+        }
+        assert_eq!(u.account_id(), Universe::new(3, 5, TEST_EPOCH).account_id());
+        assert_ne!(
+            u.account_id(),
+            Universe::new(4, 200, TEST_EPOCH).account_id()
+        );
+        assert!(u.account_id().starts_with("acct_"));
     }
 }

@@ -1,6 +1,7 @@
 //! Stripe list semantics over lazily generated sequences: parameter parsing
 //! (`limit`, `starting_after`, `ending_before`, `created[...]`, event `type`
-//! and `types[]`) and paging newest-first by (created, id).
+//! and `types[]`, subscriptions' `status`) and paging newest-first by
+//! (created, id).
 
 use std::cmp::Ordering;
 
@@ -148,6 +149,67 @@ impl ListParams {
             return glob(pattern, event_type);
         }
         self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type)
+    }
+}
+
+/// The `status` filter of `GET /v1/subscriptions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SubscriptionStatus {
+    /// No `status`: Stripe lists every subscription not canceled.
+    NotCanceled,
+    /// `status=all`.
+    All,
+    /// `status=ended`: canceled and `incomplete_expired` ones.
+    Ended,
+    /// Exactly this status (`canceled`, `active`, `past_due`, ...).
+    Is(&'static str),
+}
+
+impl SubscriptionStatus {
+    /// The values Stripe documents, in the order its error message lists them.
+    const VALUES: [&'static str; 10] = [
+        "active",
+        "past_due",
+        "unpaid",
+        "canceled",
+        "incomplete",
+        "incomplete_expired",
+        "trialing",
+        "paused",
+        "all",
+        "ended",
+    ];
+
+    /// Parses the `status` parameter (`None`: not given).
+    pub(crate) fn parse(value: Option<&str>) -> Result<Self, StripeError> {
+        let Some(value) = value else {
+            return Ok(Self::NotCanceled);
+        };
+        match Self::VALUES.into_iter().find(|v| *v == value) {
+            Some("all") => Ok(Self::All),
+            Some("ended") => Ok(Self::Ended),
+            Some(v) => Ok(Self::Is(v)),
+            None => {
+                let (last, rest) = Self::VALUES.split_last().unwrap_or((&"", &[]));
+                Err(StripeError::invalid(
+                    format!(
+                        "Invalid status: must be one of {}, or {last}",
+                        rest.join(", ")
+                    ),
+                    Some("status"),
+                ))
+            }
+        }
+    }
+
+    /// Whether a subscription with `status` is listed.
+    pub(crate) fn matches(self, status: &str) -> bool {
+        match self {
+            Self::NotCanceled => status != "canceled",
+            Self::All => true,
+            Self::Ended => matches!(status, "canceled" | "incomplete_expired"),
+            Self::Is(s) => s == status,
+        }
     }
 }
 
@@ -364,6 +426,43 @@ mod tests {
         assert_eq!(p[1], (1, 2));
         assert_eq!(p[5], (0, 0));
         assert!(!more);
+    }
+
+    #[test]
+    fn subscription_status_defaults_to_not_canceled() {
+        let parse = |v| SubscriptionStatus::parse(v).ok();
+        assert_eq!(parse(None), Some(SubscriptionStatus::NotCanceled));
+        assert_eq!(parse(Some("all")), Some(SubscriptionStatus::All));
+        assert_eq!(
+            parse(Some("canceled")),
+            Some(SubscriptionStatus::Is("canceled"))
+        );
+        let listed = |s: SubscriptionStatus| {
+            ["active", "past_due", "canceled"]
+                .into_iter()
+                .filter(|v| s.matches(v))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            listed(SubscriptionStatus::NotCanceled),
+            ["active", "past_due"]
+        );
+        assert_eq!(
+            listed(SubscriptionStatus::All),
+            ["active", "past_due", "canceled"]
+        );
+        assert_eq!(listed(SubscriptionStatus::Ended), ["canceled"]);
+        assert_eq!(listed(SubscriptionStatus::Is("past_due")), ["past_due"]);
+        let e = SubscriptionStatus::parse(Some("gone")).err();
+        assert_eq!(
+            e.map(|e| (e.message, e.param)),
+            Some((
+                "Invalid status: must be one of active, past_due, unpaid, canceled, incomplete, \
+                 incomplete_expired, trialing, paused, all, or ended"
+                    .to_owned(),
+                Some("status".to_owned())
+            ))
+        );
     }
 
     #[test]

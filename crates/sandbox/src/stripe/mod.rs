@@ -1,5 +1,7 @@
 //! The Stripe simulator: `/v1/` list, retrieve and customer write endpoints,
-//! Stripe's authentication, errors, idempotency keys and events.
+//! the account (`/v1/account`, `/v1/accounts/{id}`), subscriptions' `status`
+//! filter (canceled ones listed only when asked for), Stripe's
+//! authentication, errors, idempotency keys and events.
 
 mod control;
 mod data;
@@ -27,10 +29,11 @@ use crate::state::{ApiState, Clock, lock};
 
 use data::{Kind, Universe};
 use errors::{StripeError, redact_key};
-use list::{Cursor, ListParams, Source};
+use list::{Cursor, ListParams, Source, SubscriptionStatus};
 use render::Ctx;
 use store::{
     CreationEvents, Customers, EVENT_WINDOW_SECS, Found, Generated, MutationEvents, Store,
+    Subscriptions,
 };
 
 pub(crate) use store::API_VERSION;
@@ -181,6 +184,36 @@ impl StripeState {
         self.read().live_customer_ids(&self.u)
     }
 
+    /// Cancels subscription `id` now (emitting `customer.subscription.deleted`);
+    /// `Ok(false)` when it was already canceled, `Err(())` when there is none.
+    pub(crate) fn cancel_subscription(&self, id: &str) -> Result<bool, ()> {
+        let j = self.subscription_index(id).ok_or(())?;
+        let mut store = self.write();
+        Ok(store
+            .cancel_subscription(&self.u, j, self.clock.now(), None)
+            .is_some())
+    }
+
+    /// Ids of subscriptions, oldest first: every one, or only the canceled ones.
+    pub(crate) fn subscription_ids(&self, canceled_only: bool) -> Vec<String> {
+        let store = self.read();
+        (0..self.u.count(Kind::Subscription))
+            .filter(|&j| !canceled_only || store.subscription_canceled_at(&self.u, j).is_some())
+            .map(|j| self.u.id(Kind::Subscription, j))
+            .collect()
+    }
+
+    /// The account's id.
+    pub(crate) fn account_id(&self) -> String {
+        self.u.account_id()
+    }
+
+    fn subscription_index(&self, id: &str) -> Option<u64> {
+        self.u
+            .parse_id(Kind::Subscription, id)
+            .filter(|&j| j < self.u.count(Kind::Subscription))
+    }
+
     fn authorize(&self, headers: &HeaderMap) -> Result<(), StripeError> {
         let Some(value) = headers
             .get(header::AUTHORIZATION)
@@ -241,6 +274,8 @@ type Shared = Arc<StripeState>;
 fn router(state: Shared) -> Router {
     Router::new()
         .route("/v1/account", get(account))
+        // Before `/v1/{collection}/{id}`: the account is not a listed kind.
+        .route("/v1/accounts/{id}", get(account_by_id))
         .route(
             "/v1/customers",
             get(list_handler_customers).post(create_customer),
@@ -304,12 +339,33 @@ async fn account(State(st): State<Shared>, headers: HeaderMap) -> Response {
     if let Err(e) = st.authorize(&headers) {
         return e.into_response();
     }
-    let id = format!("acct_{}", &st.u.id(Kind::Customer, 0)[4..]);
-    let body = format!(
-        r#"{{"id":"{id}","object":"account","business_profile":{{"mcc":null,"name":"Weft Sandbox","product_description":null,"support_address":null,"support_email":null,"support_phone":null,"support_url":null,"url":null}},"business_type":"company","capabilities":{{"card_payments":"active","transfers":"active"}},"charges_enabled":true,"country":"US","created":{created},"default_currency":"usd","details_submitted":true,"email":"owner@weft-sandbox.example.com","metadata":{{}},"payouts_enabled":true,"type":"standard"}}"#,
-        created = st.u.epoch - data::HISTORY_SECS - 86_400
-    );
-    respond(StatusCode::OK, body)
+    respond(StatusCode::OK, account_body(&st.u))
+}
+
+/// `GET /v1/accounts/{id}`: the key's own account; any other id is missing.
+async fn account_by_id(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(e) = st.authorize(&headers) {
+        return e.into_response();
+    }
+    if id != st.u.account_id() {
+        return StripeError::missing("account", &id, "account", StatusCode::NOT_FOUND)
+            .into_response();
+    }
+    respond(StatusCode::OK, account_body(&st.u))
+}
+
+/// The account the sandbox's key belongs to, in the `account` component's
+/// shape: a US standard account with the settings Stripe always returns.
+fn account_body(u: &Universe) -> String {
+    format!(
+        r#"{{"id":"{id}","object":"account","business_profile":{{"mcc":null,"name":"Weft Sandbox","product_description":null,"support_address":null,"support_email":null,"support_phone":null,"support_url":null,"url":null}},"business_type":"company","capabilities":{{"card_payments":"active","transfers":"active"}},"charges_enabled":true,"country":"US","created":{created},"default_currency":"usd","details_submitted":true,"email":"owner@weft-sandbox.example.com","metadata":{{}},"payouts_enabled":true,"settings":{{"branding":{{"icon":null,"logo":null,"primary_color":null,"secondary_color":null}},"card_issuing":{{"tos_acceptance":{{"date":null,"ip":null}}}},"card_payments":{{"decline_on":{{"avs_failure":false,"cvc_failure":false}},"statement_descriptor_prefix":"WEFT","statement_descriptor_prefix_kana":null,"statement_descriptor_prefix_kanji":null}},"dashboard":{{"display_name":"Weft Sandbox","timezone":"Etc/UTC"}},"payments":{{"statement_descriptor":"WEFT SANDBOX","statement_descriptor_kana":null,"statement_descriptor_kanji":null}},"payouts":{{"debit_negative_balances":true,"schedule":{{"delay_days":2,"interval":"daily"}},"statement_descriptor":null}},"sepa_debit_payments":{{}}}},"type":"standard"}}"#,
+        id = u.account_id(),
+        created = u.epoch - data::HISTORY_SECS - 86_400
+    )
 }
 
 async fn list_handler_customers(
@@ -355,9 +411,20 @@ fn try_list(
     raw: Option<&str>,
 ) -> Result<String, StripeError> {
     st.authorize(headers)?;
-    let pairs = query_pairs(raw)?;
+    let mut pairs = query_pairs(raw)?;
     let events = collection == "events";
     let kind = Kind::from_path(collection);
+    // Subscriptions take `status` (default: every one not canceled).
+    let status = if kind == Some(Kind::Subscription) {
+        let given = pairs
+            .iter()
+            .rposition(|(k, _)| k == "status")
+            .map(|at| pairs.remove(at).1);
+        pairs.retain(|(k, _)| k != "status");
+        SubscriptionStatus::parse(given.as_deref())?
+    } else {
+        SubscriptionStatus::All
+    };
     if kind.is_none() && !events {
         return Err(StripeError {
             status: StatusCode::NOT_FOUND,
@@ -374,6 +441,7 @@ fn try_list(
     let ctx = Ctx { u, drift };
 
     let customers;
+    let subscriptions;
     let generated;
     let mut creation = Vec::new();
     let mutations;
@@ -389,6 +457,15 @@ fn try_list(
             };
             sources.push(&customers);
             object_name = "customer";
+        }
+        Some(Kind::Subscription) => {
+            subscriptions = Subscriptions {
+                ctx,
+                store: &store,
+                status,
+            };
+            sources.push(&subscriptions);
+            object_name = "subscription";
         }
         Some(k) => {
             generated = Generated { ctx, kind: k };
@@ -527,6 +604,10 @@ async fn retrieve(
         .await;
     };
     match st.u.parse_id(kind, &id).filter(|&i| i < st.u.count(kind)) {
+        Some(i) if kind == Kind::Subscription => {
+            st.read().render_subscription(&st.u, i, drift, &mut out);
+            respond(StatusCode::OK, out)
+        }
         Some(i) => {
             render::render(Ctx { u: &st.u, drift }, kind, i, &mut out);
             respond(StatusCode::OK, out)
@@ -868,6 +949,8 @@ mod tests {
             page("customers", &format!("limit=100&starting_after={after}"));
             page("customers", &format!("limit=100&ending_before={after}"));
             page("customers", "limit=50&created%5Blt%5D=1780000000");
+            page("subscriptions", "limit=100&status=all");
+            page("subscriptions", "limit=100&status=canceled");
         }
         api.set_faults(crate::config::Faults::default());
         let mut fields = Map::new();
@@ -885,7 +968,7 @@ mod tests {
 
     #[test]
     fn pages_are_byte_identical_to_the_golden_digest() {
-        assert_eq!(digest_of_pages(), "e2cb3df0f9302936620fb19fc46a9c6c");
+        assert_eq!(digest_of_pages(), "2c3af4c352c04d42f0196c5bac68bb8e");
     }
 
     fn post(st: &StripeState, path: &str, form: &str, key: Option<&str>) -> u16 {

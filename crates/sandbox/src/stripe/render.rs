@@ -35,13 +35,14 @@ impl Ctx<'_> {
     }
 }
 
-/// Renders generated object `i` of `kind` (customers: as generated, without mutations).
+/// Renders generated object `i` of `kind` (customers and subscriptions: as
+/// generated, without mutations).
 pub(crate) fn render(ctx: Ctx<'_>, kind: Kind, i: u64, out: &mut String) {
     match kind {
         Kind::Customer => customer(ctx, i, ctx.u.created(kind, i), false, out),
         Kind::Product => product(ctx, i, out),
         Kind::Price => price(ctx, i, out),
-        Kind::Subscription => subscription(ctx, i, out),
+        Kind::Subscription => subscription(ctx, i, ctx.u.subscription_canceled_at(i), out),
         Kind::Invoice => invoice(ctx, i, out),
         Kind::PaymentIntent => payment_intent(ctx, i, out),
         Kind::Charge => charge(ctx, i, out),
@@ -296,11 +297,14 @@ fn price(ctx: Ctx<'_>, p: u64, out: &mut String) {
     ctx.finish(o);
 }
 
-fn subscription(ctx: Ctx<'_>, j: u64, out: &mut String) {
+/// Renders subscription `j`, canceled at `canceled_at` if it was (then its
+/// last period is the one the cancellation fell in).
+pub(crate) fn subscription(ctx: Ctx<'_>, j: u64, canceled_at: Option<i64>, out: &mut String) {
     let u = ctx.u;
     let created = u.created(Kind::Subscription, j);
     let id = u.id(Kind::Subscription, j);
-    let periods = (u.epoch - created) / MONTH;
+    let until = canceled_at.unwrap_or(u.epoch);
+    let periods = (until - created).max(0) / MONTH;
     let period_start = created + periods * MONTH;
     let mut o = Obj::new(out);
     o.str("id", &id)
@@ -311,13 +315,18 @@ fn subscription(ctx: Ctx<'_>, j: u64, out: &mut String) {
         .int("billing_cycle_anchor", created)
         .null("billing_thresholds")
         .null("cancel_at")
-        .bool("cancel_at_period_end", false)
-        .null("canceled_at")
-        .raw(
+        .bool("cancel_at_period_end", false);
+    match canceled_at {
+        Some(t) => o.int("canceled_at", t).raw(
+            "cancellation_details",
+            r#"{"comment":null,"feedback":null,"reason":"cancellation_requested"}"#,
+        ),
+        None => o.null("canceled_at").raw(
             "cancellation_details",
             r#"{"comment":null,"feedback":null,"reason":null}"#,
-        )
-        .str("collection_method", "charge_automatically")
+        ),
+    };
+    o.str("collection_method", "charge_automatically")
         .int("created", created)
         .str("currency", "usd")
         .int("current_period_end", period_start + MONTH)
@@ -331,8 +340,11 @@ fn subscription(ctx: Ctx<'_>, j: u64, out: &mut String) {
         .null("default_source")
         .raw("default_tax_rates", "[]")
         .null("description")
-        .null("discount")
-        .null("ended_at");
+        .null("discount");
+    match canceled_at {
+        Some(t) => o.int("ended_at", t),
+        None => o.null("ended_at"),
+    };
     {
         let mut items = o.obj("items");
         items.str("object", "list");
@@ -357,7 +369,14 @@ fn subscription(ctx: Ctx<'_>, j: u64, out: &mut String) {
         .null("pending_update")
         .null("schedule")
         .int("start_date", created)
-        .str("status", if h(u.seed, 0x57A, j).is_multiple_of(25) { "past_due" } else { "active" })
+        .str(
+            "status",
+            if canceled_at.is_some() {
+                "canceled"
+            } else {
+                u.subscription_billing_status(j)
+            },
+        )
         .null("test_clock")
         .null("transfer_data")
         .null("trial_end")

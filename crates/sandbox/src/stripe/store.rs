@@ -1,5 +1,6 @@
 //! The only stored Stripe data: mutations of customers (updates, deletions,
-//! creations) and the events they emit. Everything else is generated.
+//! creations), subscription cancellations, and the events they emit.
+//! Everything else is generated.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,7 +11,7 @@ use crate::json::Obj;
 
 use super::data::{Kind, Universe};
 use super::form::merge_field;
-use super::list::{ListParams, Source};
+use super::list::{ListParams, Source, SubscriptionStatus};
 use super::render::{self, Ctx, DRIFT_FIELD};
 
 /// Stripe API version the sandbox speaks (the spec's version).
@@ -35,11 +36,13 @@ pub(crate) struct StoredEvent {
     pub(crate) body: String,
 }
 
-/// Customer mutations and stored events.
+/// Customer mutations, subscription cancellations and stored events.
 #[derive(Debug, Default)]
 pub(crate) struct Store {
     overrides: HashMap<u64, Map<String, Value>>,
     deleted: HashSet<u64>,
+    /// Subscriptions canceled after start: index -> when.
+    canceled_subscriptions: HashMap<u64, i64>,
     new_customers: Vec<NewCustomer>,
     pub(crate) events: Vec<StoredEvent>,
     /// `POST /v1/customers` creates per (lower-cased) email sent.
@@ -255,6 +258,67 @@ impl Store {
         });
     }
 
+    /// When subscription `j` was canceled (after start, or in the generated
+    /// history), if it was.
+    pub(crate) fn subscription_canceled_at(&self, u: &Universe, j: u64) -> Option<i64> {
+        self.canceled_subscriptions
+            .get(&j)
+            .copied()
+            .or_else(|| u.subscription_canceled_at(j))
+    }
+
+    /// The `status` subscription `j` has now.
+    pub(crate) fn subscription_status(&self, u: &Universe, j: u64) -> &'static str {
+        if self.subscription_canceled_at(u, j).is_some() {
+            "canceled"
+        } else {
+            u.subscription_billing_status(j)
+        }
+    }
+
+    /// Renders subscription `j` as it is now.
+    pub(crate) fn render_subscription(
+        &self,
+        u: &Universe,
+        j: u64,
+        drift: Option<Drift>,
+        out: &mut String,
+    ) {
+        render::subscription(
+            Ctx { u, drift },
+            j,
+            self.subscription_canceled_at(u, j),
+            out,
+        );
+    }
+
+    /// Cancels subscription `j` at `now` and emits
+    /// `customer.subscription.deleted`; returns the canceled subscription
+    /// (undrifted JSON), or `None` when it was already canceled.
+    pub(crate) fn cancel_subscription(
+        &mut self,
+        u: &Universe,
+        j: u64,
+        now: i64,
+        request: Option<&str>,
+    ) -> Option<String> {
+        if self.subscription_canceled_at(u, j).is_some() {
+            return None;
+        }
+        self.canceled_subscriptions.insert(j, now);
+        let mut body = String::with_capacity(2_048);
+        self.render_subscription(u, j, None, &mut body);
+        self.emit(
+            u,
+            now,
+            "customer.subscription.deleted",
+            &body,
+            None,
+            request,
+        );
+        Some(body)
+    }
+
     /// The email customer `i` holds now (`None` when unset).
     pub(crate) fn customer_email(&self, u: &Universe, i: u64) -> Option<String> {
         if let Some(v) = self.overrides.get(&i).and_then(|o| o.get("email")) {
@@ -334,6 +398,34 @@ impl Source for Customers<'_> {
     }
     fn render(&self, i: u64, out: &mut String) {
         self.store.render_customer(self.u, i, self.drift, out);
+    }
+}
+
+/// Subscriptions as a list source: generated, with cancellations, filtered
+/// by the list's `status`.
+pub(crate) struct Subscriptions<'a> {
+    pub(crate) ctx: Ctx<'a>,
+    pub(crate) store: &'a Store,
+    pub(crate) status: SubscriptionStatus,
+}
+
+impl Source for Subscriptions<'_> {
+    fn len(&self) -> u64 {
+        self.ctx.u.count(Kind::Subscription)
+    }
+    fn created(&self, i: u64) -> i64 {
+        self.ctx.u.created(Kind::Subscription, i)
+    }
+    fn id(&self, i: u64) -> String {
+        self.ctx.u.id(Kind::Subscription, i)
+    }
+    fn visible(&self, i: u64) -> bool {
+        self.status
+            .matches(self.store.subscription_status(self.ctx.u, i))
+    }
+    fn render(&self, i: u64, out: &mut String) {
+        self.store
+            .render_subscription(self.ctx.u, i, self.ctx.drift, out);
     }
 }
 

@@ -15,6 +15,9 @@ const HISTORY_SECS: i64 = 730 * 86_400;
 
 /// First user id (users are `USER_BASE + index`).
 pub(crate) const USER_BASE: u64 = 361_000_000_000;
+/// Id of the admin the credentials authenticate as (`users/me`); not one of
+/// the generated users the exports serve.
+pub(crate) const AGENT_ID: u64 = USER_BASE - 1;
 /// First organization id.
 const ORG_BASE: u64 = 362_000_000_000;
 /// First group id.
@@ -228,6 +231,52 @@ pub(crate) fn user(u: &Universe, base_url: &str, i: u64, out: &mut String) {
         o.null("default_group_id");
     }
     o.bool("report_csv", agent).raw("user_fields", "{}");
+    o.end();
+}
+
+/// Renders the admin the credentials act as (`GET /api/v2/users/me`), with
+/// `email`, created at the start of the generated history.
+pub(crate) fn agent(u: &Universe, base_url: &str, email: &str, out: &mut String) {
+    let since = iso(u.epoch - HISTORY_SECS - 86_400);
+    let mut o = Obj::new(out);
+    o.int("id", AGENT_ID as i64)
+        .str("url", &format!("{base_url}/api/v2/users/{AGENT_ID}.json"))
+        .str("name", "Weft Sandbox Admin")
+        .str("email", email)
+        .str("created_at", &since)
+        .str("updated_at", &since)
+        .str("time_zone", "UTC")
+        .str("iana_time_zone", "Etc/UTC")
+        .null("phone")
+        .null("shared_phone_number")
+        .null("photo")
+        .int("locale_id", 1)
+        .str("locale", "en-US")
+        .null("organization_id")
+        .str("role", "admin")
+        .bool("verified", true)
+        .null("external_id")
+        .raw("tags", "[]")
+        .str("alias", "")
+        .bool("active", true)
+        .bool("shared", false)
+        .bool("shared_agent", false)
+        .str("last_login_at", &iso(u.epoch))
+        .bool("two_factor_auth_enabled", false)
+        .null("signature")
+        .str("details", "")
+        .str("notes", "")
+        .int("role_type", 4)
+        .null("custom_role_id")
+        .bool("moderator", true)
+        .null("ticket_restriction")
+        .bool("only_private_comments", false)
+        .bool("restricted_agent", false)
+        .bool("suspended", false)
+        .int("default_group_id", GROUP_BASE as i64)
+        .bool("report_csv", true)
+        .raw("user_fields", "{}")
+        .str("authenticity_token", "weft-sandbox-authenticity-token");
     o.end();
 }
 

@@ -1,8 +1,9 @@
 //! The Zendesk Support simulator: `/api/v2/` incremental cursor exports of
 //! tickets and users, the time-based organization export, ticket fields,
-//! groups, deleted tickets, `users/create_or_update_many` with job statuses;
-//! basic `email/token` authentication and the per-minute rate limits
-//! (account-wide, and 10/min for incremental exports).
+//! groups, deleted tickets, `users/create_or_update_many` with job statuses,
+//! the authenticated agent (`users/me`); basic `email/token` authentication
+//! or an OAuth access token (`Authorization: Bearer`), and the per-minute
+//! rate limits (account-wide, and 10/min for incremental exports).
 
 mod control;
 mod data;
@@ -142,10 +143,24 @@ struct Store {
     jobs_held: bool,
 }
 
+/// The credentials the simulator accepts.
+pub(crate) struct Credentials<'a> {
+    /// The agent's email (basic auth `{email}/token:{token}`).
+    pub(crate) email: &'a str,
+    /// The API token.
+    pub(crate) token: &'a str,
+    /// The OAuth access token (`Authorization: Bearer <token>`).
+    pub(crate) oauth_token: &'a str,
+}
+
 /// The Zendesk simulator's state.
 pub(crate) struct ZendeskState {
     u: Universe,
+    /// `{email}/token:{token}`, as basic auth carries it.
     credentials: String,
+    oauth_token: String,
+    /// The agent both credentials act as.
+    email: String,
     clock: Arc<Clock>,
     api: Arc<ApiState>,
     per_minute: u32,
@@ -155,18 +170,20 @@ pub(crate) struct ZendeskState {
 }
 
 impl ZendeskState {
-    /// `email`/`token` are the accepted credentials; `per_minute` the plan's limit.
+    /// `credentials` are the accepted ones; `per_minute` the plan's limit.
     pub(crate) fn new(
         seed: u64,
         size: usize,
-        (email, token): (&str, &str),
+        credentials: Credentials<'_>,
         per_minute: u32,
         clock: Arc<Clock>,
         api: Arc<ApiState>,
     ) -> Self {
         Self {
             u: Universe::new(seed, size, clock.epoch()),
-            credentials: format!("{email}/token:{token}"),
+            credentials: format!("{}/token:{}", credentials.email, credentials.token),
+            oauth_token: credentials.oauth_token.to_owned(),
+            email: credentials.email.to_owned(),
             clock,
             api,
             per_minute,
@@ -321,18 +338,23 @@ impl ZendeskState {
         Value::Object(v)
     }
 
+    /// Basic `{email}/token:{token}` or `Bearer <oauth token>`; anything else is 401.
     fn authorize(&self, headers: &HeaderMap) -> Result<(), Fail> {
-        let given = headers
+        let value = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Basic "))
-            .and_then(|b| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(b.trim())
-                    .ok()
-            })
-            .map(|b| String::from_utf8_lossy(&b).into_owned());
-        if given.as_deref() == Some(self.credentials.as_str()) {
+            .unwrap_or_default();
+        let valid = if let Some(token) = value.strip_prefix("Bearer ") {
+            !self.oauth_token.is_empty() && token.trim() == self.oauth_token
+        } else if let Some(b64) = value.strip_prefix("Basic ") {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+                .is_some_and(|b| b == self.credentials.as_bytes())
+        } else {
+            false
+        };
+        if valid {
             Ok(())
         } else {
             Err(Box::new(unauthorized()))
@@ -364,6 +386,7 @@ fn router(state: Shared) -> Router {
                 get(ticket_fields),
             )
             .route(&format!("/api/v2/groups{suffix}"), get(groups))
+            .route(&format!("/api/v2/users/me{suffix}"), get(me))
             .route(
                 &format!("/api/v2/deleted_tickets{suffix}"),
                 get(deleted_tickets),
@@ -678,6 +701,17 @@ async fn ticket_fields(State(st): State<Shared>, headers: HeaderMap) -> Response
         data::TICKET_FIELDS.len()
     ));
     respond(StatusCode::OK, body)
+}
+
+/// `GET /api/v2/users/me`: the admin the API token or OAuth token acts as.
+async fn me(State(st): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(e) = st.authorize(&headers) {
+        return *e;
+    }
+    let mut s = String::from(r#"{"user":"#);
+    data::agent(&st.u, &base_url(&headers), &st.email, &mut s);
+    s.push('}');
+    respond(StatusCode::OK, s)
 }
 
 /// Groups: cursor pagination with `page[size]`/`page[after]`, or one offset page.

@@ -1,6 +1,7 @@
 //! Checks a served JSON value against an OpenAPI 3 JSON response schema:
 //! every emitted field is a documented property (through `$ref`, `allOf`,
-//! `oneOf` and `anyOf`), required properties are present and JSON types match.
+//! `oneOf` and `anyOf`), required properties are present and JSON types match
+//! (`null` only where the schema says `nullable`).
 // Each test binary uses part of this module.
 #![allow(dead_code)]
 
@@ -122,8 +123,23 @@ fn items<'a>(spec: &'a Value, schema: &'a Value) -> Option<&'a Value> {
     })
 }
 
+/// Whether `schema` (or a part it is composed of) is `nullable`.
+fn nullable(spec: &Value, schema: &Value) -> bool {
+    let schema = resolve(spec, schema);
+    schema["nullable"] == Value::Bool(true)
+        || ["allOf", "oneOf", "anyOf"].iter().any(|k| {
+            schema
+                .get(*k)
+                .and_then(Value::as_array)
+                .is_some_and(|subs| subs.iter().any(|s| nullable(spec, s)))
+        })
+}
+
 /// Every mismatch between `value` and `schema`, with its JSON path.
 pub fn check(spec: &Value, schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
+    if value.is_null() && nullable(spec, schema) {
+        return;
+    }
     let mut props = Map::new();
     let mut required = Vec::new();
     let ty = flatten(spec, schema, &mut props, &mut required);
