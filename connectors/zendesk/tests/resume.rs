@@ -191,3 +191,54 @@ async fn a_job_zendesk_does_not_know_is_sent_again() {
     assert!(store.pending_jobs(&spec.name).await.unwrap().is_empty());
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_resumed_jobs_rejects_map_to_their_records_by_index() {
+    let (sandbox, target, store, spec) = setup().await;
+    let control = sandbox.control();
+    // Zendesk refuses to create a user without a name: person 7 (index 7).
+    store.put(
+        &email(7),
+        BTreeMap::from([
+            ("key".to_string(), json!(email(7))),
+            ("name".to_string(), json!(" ")),
+        ]),
+    );
+    control.zendesk_hold_jobs(true);
+    let cut = tokio::time::timeout(
+        Duration::from_millis(300),
+        run_sync(&store, &target, &spec, SyncOptions::default()),
+    )
+    .await;
+    assert!(cut.is_err());
+    control.zendesk_hold_jobs(false);
+
+    let report = run_sync(&store, &target, &spec, SyncOptions::default())
+        .await
+        .unwrap();
+    // 59 acknowledged from the job; person 7 rejected there, then sent
+    // again by this run's plan (one user) and rejected again.
+    assert_eq!(
+        (
+            report.resumed,
+            report.rejected,
+            report.created,
+            report.batches
+        ),
+        (USERS as u64 - 1, 2, 0, 1)
+    );
+    assert_eq!(bulk_calls(&sandbox), [USERS, 1]);
+    let rejects = store.rejects();
+    assert_eq!(rejects.keys().collect::<Vec<_>>(), [&email(7)]);
+    assert_eq!(
+        rejects[&email(7)],
+        "InvalidValue: Name: is too short (minimum one character)"
+    );
+    assert_eq!(store.snapshot_keys().len(), USERS - 1);
+    assert!(control.zendesk_user_by_email(&email(7)).is_none());
+    assert_eq!(
+        control.zendesk_user_by_email(&email(8)).unwrap()["name"],
+        json!("Person 8")
+    );
+    sandbox.shutdown().await;
+}

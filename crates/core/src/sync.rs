@@ -359,10 +359,12 @@ pub struct SyncReport {
     /// Records the destination rejected (with reasons in `_weft_sync_rejects`),
     /// in this run's batches and in the jobs it resumed.
     pub rejected: u64,
-    /// Records whose outcomes this run read from jobs an earlier run
-    /// submitted and did not see finish ([`SyncTarget::resume_job`]),
-    /// acknowledged or rejected. They are not counted in `created`,
-    /// `updated` or `deleted`, which count this run's own plan.
+    /// Records acknowledged in jobs an earlier run submitted and did not
+    /// see finish, whose results this run read ([`SyncTarget::resume_job`]).
+    /// They are not counted in `created`, `updated` or `deleted` (which
+    /// count this run's own plan); their rejects are counted in `rejected`.
+    /// So every outcome a run records is in exactly one of `created`,
+    /// `updated`, `deleted`, `resumed` and `rejected`.
     pub resumed: u64,
     /// API batches sent.
     pub batches: u64,

@@ -850,7 +850,7 @@ async fn a_run_dropped_while_its_job_runs_is_resumed() {
             second.rejected,
             second.batches
         ),
-        (4, 0, 2, 1)
+        (3, 0, 2, 1)
     );
     assert_eq!(store.snapshot.lock().unwrap().len(), 3);
     assert_eq!(store.rejects.lock().unwrap().len(), 2);

@@ -196,7 +196,7 @@ async fn resume(
                     .record(spec, &report.run_id, &job.records, &outcomes)
                     .await?;
                 let rejected = outcomes.iter().filter(|o| o.result.is_err()).count() as u64;
-                report.resumed += outcomes.len() as u64;
+                report.resumed += outcomes.len() as u64 - rejected;
                 report.rejected += rejected;
                 tracing::info!(
                     sync = %spec.name, job = %job.job, submitted_by = %job.run_id,
