@@ -143,6 +143,54 @@ impl SalesforceClient {
         r
     }
 
+    /// `POST jobs/ingest`: a Bulk API 2.0 `upsert` job by `external_id_field`,
+    /// CSV with LF line endings.
+    pub(crate) fn ingest_create(object: &str, external_id_field: &str) -> RequestSpec {
+        RequestSpec::post_json(
+            "jobs/ingest",
+            json!({
+                "object": object,
+                "operation": "upsert",
+                "externalIdFieldName": external_id_field,
+                "contentType": "CSV",
+                "lineEnding": "LF",
+            }),
+        )
+    }
+
+    /// `PUT jobs/ingest/{id}/batches`: the job's one CSV upload. Not
+    /// repeated on failure (a second upload would add the rows twice).
+    pub(crate) fn ingest_upload(id: &str, csv: String) -> RequestSpec {
+        let mut r = RequestSpec::put_json(format!("jobs/ingest/{id}/batches"), json!(null))
+            .idempotent(false);
+        r.body = Some(weft_http::Body::Text {
+            content_type: "text/csv".into(),
+            text: csv,
+        });
+        r
+    }
+
+    /// `PATCH jobs/ingest/{id}` with `{"state": state}` (`UploadComplete`
+    /// starts the job, `Aborted` drops it).
+    pub(crate) fn ingest_state(id: &str, state: &str) -> RequestSpec {
+        let mut r = RequestSpec::post_json(format!("jobs/ingest/{id}"), json!({ "state": state }));
+        if let Ok(method) = "PATCH".parse() {
+            r.method = method;
+        }
+        r
+    }
+
+    /// `GET jobs/ingest/{id}`: the job's state and counts.
+    pub(crate) fn ingest_job(id: &str) -> RequestSpec {
+        RequestSpec::get(format!("jobs/ingest/{id}"))
+    }
+
+    /// `GET jobs/ingest/{id}/{which}` (`successfulResults`, `failedResults`,
+    /// `unprocessedrecords`): CSV.
+    pub(crate) fn ingest_results(id: &str, which: &str) -> RequestSpec {
+        RequestSpec::get(format!("jobs/ingest/{id}/{which}")).header("Accept", "text/csv")
+    }
+
     /// `GET query?q=<soql>`: live rows only (a reverse sync's lookups).
     pub(crate) fn query(soql: &str) -> RequestSpec {
         RequestSpec::get("query").query("q", soql)

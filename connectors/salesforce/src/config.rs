@@ -81,6 +81,11 @@ pub struct SalesforceConfig {
     /// Ignored by the source.
     #[serde(default)]
     pub external_id_field: Option<String>,
+    /// Reverse sync only: a batch with more creates or updates than this is
+    /// upserted through a Bulk API 2.0 ingest job rather than composite
+    /// calls of 200 (default 2,000).
+    #[serde(default = "default_sync_bulk_threshold")]
+    pub sync_bulk_threshold: usize,
 }
 
 /// How the connector gets an access token.
@@ -134,6 +139,10 @@ fn default_bulk_threshold() -> u64 {
     50_000
 }
 
+fn default_sync_bulk_threshold() -> usize {
+    2_000
+}
+
 fn default_bulk_poll_ms() -> u64 {
     2_000
 }
@@ -164,6 +173,7 @@ impl SalesforceConfig {
             slices: SliceSettings::default(),
             object: None,
             external_id_field: None,
+            sync_bulk_threshold: default_sync_bulk_threshold(),
         }
     }
 

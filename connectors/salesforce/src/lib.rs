@@ -34,13 +34,15 @@
 mod client;
 mod config;
 mod error;
+mod ingest;
 mod streams;
 mod sync;
 
 pub use config::{DEFAULT_LOGIN_URL, DEFAULT_OBJECTS, SalesforceAuth, SalesforceConfig};
 pub use error::SalesforceError;
+pub use ingest::UNPROCESSED;
 pub use streams::SalesforceSource;
-pub use sync::{MAX_BATCH, MAX_RECORDS_PER_CALL, NO_RESULT, SalesforceTarget};
+pub use sync::{MAX_BATCH, MAX_BULK_BATCH, MAX_RECORDS_PER_CALL, NO_RESULT, SalesforceTarget};
 
 /// The offline stream catalog (`specs/salesforce.toml`): the standard
 /// objects' core fields, for discover without credentials.

@@ -21,6 +21,16 @@
 //! look the keys up the same way and delete the Ids found with
 //! `DELETE composite/sobjects?ids=...&allOrNone=false`; a key Salesforce does
 //! not have (or an already deleted record) is acknowledged.
+//!
+//! A batch with more creates or updates than `sync_bulk_threshold` (2,000
+//! by default; batches hold up to [`MAX_BULK_BATCH`]) is upserted through a
+//! Bulk API 2.0 ingest job instead (see the `ingest` module): the job is
+//! journaled as soon as Salesforce accepts it, so a run killed while it
+//! runs resumes it next run ([`SyncTarget::resume_job`]: wait for the job,
+//! read its results) rather than sending the batch again. Each result row
+//! is matched to its record by external id; `failedResults` rows are
+//! rejects with their `sf__Error`, `unprocessedrecords` rows rejects that
+//! are sent again next run.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,20 +39,25 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use weft_core::{
-    BoxError, PlannedRequest, RecordOutcome, StreamMetrics, SyncAction, SyncRecord, SyncSpec,
-    SyncTarget, SyncWriteMode,
+    BoxError, NoJournal, PendingJob, PlannedRequest, RecordOutcome, StreamMetrics, SyncAction,
+    SyncJournal, SyncRecord, SyncSpec, SyncTarget, SyncWriteMode,
 };
 use weft_http::BudgetRegistry;
 
 use crate::client::SalesforceClient;
+use crate::ingest::{Ingest, Outcomes};
 use crate::{SalesforceConfig, SalesforceError};
 
 /// Records per composite call, Salesforce's documented maximum.
 pub const MAX_RECORDS_PER_CALL: usize = 200;
 
-/// Records per [`SyncTarget::apply`] batch (sent as calls of
-/// [`MAX_RECORDS_PER_CALL`]).
+/// Records per [`SyncTarget::apply`] batch when Bulk API ingest is off
+/// (sent as calls of [`MAX_RECORDS_PER_CALL`]).
 pub const MAX_BATCH: usize = 2_000;
+
+/// Records per batch when batches above `sync_bulk_threshold` go through
+/// a Bulk API 2.0 ingest job.
+pub const MAX_BULK_BATCH: usize = 10_000;
 
 /// External ids per lookup query (keeps the SOQL far below its length limit).
 const LOOKUP_CHUNK: usize = 100;
@@ -186,6 +201,8 @@ pub struct SalesforceTarget {
     external_id: WritableField,
     /// Described fields by lower-cased name (API names are case-insensitive).
     fields: HashMap<String, WritableField>,
+    /// Batches with more writes than this use a Bulk API 2.0 ingest job.
+    bulk_threshold: usize,
     metrics: Arc<StreamMetrics>,
 }
 
@@ -250,6 +267,7 @@ impl SalesforceTarget {
             object: name,
             external_id,
             fields,
+            bulk_threshold: config.sync_bulk_threshold,
             metrics,
         })
     }
@@ -267,6 +285,42 @@ impl SalesforceTarget {
     /// Requests, retries and waits of this target's calls so far.
     pub fn metrics(&self) -> &StreamMetrics {
         &self.metrics
+    }
+
+    fn ingest(&self) -> Ingest<'_> {
+        Ingest {
+            client: &self.client,
+            object: &self.object,
+            external_id: &self.external_id.name,
+            metrics: &self.metrics,
+        }
+    }
+
+    /// Upserts `writes` (record index, external id value) as one Bulk API
+    /// 2.0 ingest job, journaled before it starts; fills `results`.
+    async fn bulk_upsert(
+        &self,
+        records: &[SyncRecord],
+        writes: &[(usize, String)],
+        journal: &dyn SyncJournal,
+        results: &mut [Option<Result<(), String>>],
+    ) -> Result<(), BoxError> {
+        let ingest = self.ingest();
+        let carried: Vec<SyncRecord> = writes.iter().map(|&(i, _)| records[i].clone()).collect();
+        let id = ingest.create().await?;
+        journal.submitted(&id, &carried).await?;
+        let csv = crate::ingest::csv(&self.external_id.name, &carried.iter().collect::<Vec<_>>());
+        if let Err(e) = ingest.upload_and_close(&id, csv).await {
+            ingest.abort(&id).await;
+            return Err(Box::new(e));
+        }
+        let job = ingest.finished(&id).await?;
+        let outcomes = ingest.outcomes(&id).await?;
+        let ended = ended_reason(&job);
+        for (i, value) in writes {
+            results[*i] = Some(outcome_of(&outcomes, value, &ended));
+        }
+        Ok(())
     }
 
     /// Why a mapped destination field cannot be written in `mode`, if it cannot.
@@ -468,7 +522,10 @@ impl SyncTarget for SalesforceTarget {
     }
 
     fn max_batch(&self) -> usize {
-        MAX_BATCH
+        match self.bulk_threshold < MAX_BULK_BATCH {
+            true => MAX_BULK_BATCH,
+            false => MAX_BATCH,
+        }
     }
 
     fn modes(&self) -> &'static [SyncWriteMode] {
@@ -540,6 +597,17 @@ impl SyncTarget for SalesforceTarget {
         mode: SyncWriteMode,
         records: Vec<SyncRecord>,
     ) -> Result<Vec<RecordOutcome>, BoxError> {
+        self.apply_journaled(mode, records, &NoJournal).await
+    }
+
+    /// As `apply`; a batch with more writes than `sync_bulk_threshold` is
+    /// one Bulk API 2.0 ingest job, reported to `journal` once created.
+    async fn apply_journaled(
+        &self,
+        mode: SyncWriteMode,
+        records: Vec<SyncRecord>,
+        journal: &dyn SyncJournal,
+    ) -> Result<Vec<RecordOutcome>, BoxError> {
         let mut results: Vec<Option<Result<(), String>>> = vec![None; records.len()];
         let mut writes: Vec<(usize, String)> = Vec::with_capacity(records.len());
         let mut deletes: Vec<(usize, String)> = Vec::new();
@@ -581,11 +649,16 @@ impl SyncTarget for SalesforceTarget {
                 }
             });
         }
-        let pending: Vec<(usize, Value)> = writes
-            .iter()
-            .map(|&(i, _)| (i, self.sobject(&records[i])))
-            .collect();
-        self.upsert(&pending, &mut results).await?;
+        if writes.len() > self.bulk_threshold {
+            self.bulk_upsert(&records, &writes, journal, &mut results)
+                .await?;
+        } else {
+            let pending: Vec<(usize, Value)> = writes
+                .iter()
+                .map(|&(i, _)| (i, self.sobject(&records[i])))
+                .collect();
+            self.upsert(&pending, &mut results).await?;
+        }
         if !deletes.is_empty() {
             self.delete(&deletes, &mut results).await?;
         }
@@ -598,6 +671,61 @@ impl SyncTarget for SalesforceTarget {
             })
             .collect())
     }
+
+    /// Resumes an ingest job an earlier run journaled: an open job (never
+    /// started) is aborted and sent again (`None`); one Salesforce no
+    /// longer knows, or that ended having processed nothing, is sent again;
+    /// otherwise the job is waited for and its results read.
+    async fn resume_job(&self, job: &PendingJob) -> Result<Option<Vec<RecordOutcome>>, BoxError> {
+        let ingest = self.ingest();
+        let Some(now) = ingest.state(&job.job).await? else {
+            return Ok(None);
+        };
+        if now.state == "Open" {
+            ingest.abort(&job.job).await;
+            return Ok(None);
+        }
+        let done = match crate::ingest::is_final(&now.state) {
+            true => now,
+            false => ingest.finished(&job.job).await?,
+        };
+        let outcomes = ingest.outcomes(&job.job).await?;
+        if outcomes.is_empty() {
+            return Ok(None);
+        }
+        let ended = ended_reason(&done);
+        Ok(Some(
+            job.records
+                .iter()
+                .map(|record| RecordOutcome {
+                    key: record.key.clone(),
+                    result: match self.external_value(record) {
+                        Ok(value) => outcome_of(&outcomes, &value, &ended),
+                        Err(reason) => Err(reason),
+                    },
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// Why a record no result row mentions is rejected: the job's end.
+fn ended_reason(job: &crate::ingest::IngestJob) -> String {
+    match (job.state.as_str(), job.error_message.as_deref()) {
+        ("JobComplete", _) => NO_RESULT.to_string(),
+        (state, Some(m)) if !m.is_empty() => {
+            format!("Salesforce's ingest job {} ended {state}: {m}", job.id)
+        }
+        (state, _) => format!("Salesforce's ingest job {} ended {state}", job.id),
+    }
+}
+
+/// The outcome of the record with external id `value` in a job's results.
+fn outcome_of(outcomes: &Outcomes, value: &str, ended: &str) -> Result<(), String> {
+    outcomes
+        .get(&value.trim().to_lowercase())
+        .cloned()
+        .unwrap_or_else(|| Err(ended.to_string()))
 }
 
 #[cfg(test)]

@@ -142,7 +142,7 @@ impl RunOutcome {
 /// One line per sync: planned and acknowledged counts.
 pub fn render_sync(r: &SyncReport) -> String {
     let mut out = format!(
-        "sync   {:<32} {}model rows {}, planned +{} ~{} -{}; created {}, updated {}, deleted {}, rejected {} in {} calls\n",
+        "sync   {:<32} {}model rows {}, planned +{} ~{} -{}; created {}, updated {}, deleted {}, rejected {}{} in {} calls\n",
         r.sync,
         if r.dry_run { "(dry run) " } else { "" },
         r.plan.model_rows,
@@ -153,6 +153,10 @@ pub fn render_sync(r: &SyncReport) -> String {
         r.updated,
         r.deleted,
         r.rejected,
+        match r.resumed {
+            0 => String::new(),
+            n => format!(", resumed {n} (from an earlier run's jobs)"),
+        },
         r.batches
     );
     for s in &r.samples {

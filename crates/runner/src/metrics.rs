@@ -233,6 +233,7 @@ impl Metrics {
                 ("updated", r.updated),
                 ("deleted", r.deleted),
                 ("rejected", r.rejected),
+                ("resumed", r.resumed),
             ] {
                 self.sync_records
                     .get_or_create(&SyncLabels {

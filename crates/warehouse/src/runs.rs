@@ -203,7 +203,7 @@ impl RunRecord {
         match outcome {
             Ok(r) => {
                 self.status = RunStatus::Succeeded;
-                self.rows = r.created + r.updated + r.deleted;
+                self.rows = r.created + r.updated + r.deleted + r.resumed;
                 self.rejects = r.rejected;
                 self.requests = r.batches;
             }

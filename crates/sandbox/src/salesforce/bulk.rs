@@ -1,6 +1,9 @@
 //! Bulk API 2.0: query jobs (create, poll, CSV results paged with
 //! `Sforce-Locator`) and ingest jobs (create, upload CSV, close, poll,
-//! successful/failed/unprocessed results).
+//! successful/failed/unprocessed results). In an ingest CSV an empty field
+//! leaves the value unchanged and `#N/A` sets it to null, as in Salesforce.
+//! `Control::salesforce_hold_ingest` keeps closed jobs
+//! `InProgress` until released (to test a client that resumes them).
 
 use std::collections::HashMap;
 
@@ -66,6 +69,8 @@ struct IngestJob {
 pub(crate) struct Jobs {
     query: HashMap<String, QueryJob>,
     ingest: HashMap<String, IngestJob>,
+    /// Closed ingest jobs are not reported complete while set.
+    pub(crate) hold_ingest: bool,
 }
 
 pub(super) fn routes() -> Router<Shared> {
@@ -532,10 +537,11 @@ fn ingest_job_json(id: &str, job: &IngestJob, full: bool) -> String {
 
 async fn ingest_info(State(st): State<Shared>, Path((_v, id)): Path<(String, String)>) -> Response {
     let mut jobs = lock(&st.jobs);
+    let hold = jobs.hold_ingest;
     let Some(job) = jobs.ingest.get_mut(&id) else {
         return missing_job(&id);
     };
-    if job.state == "UploadComplete" {
+    if job.state == "UploadComplete" && !hold {
         job.state = "JobComplete";
     }
     respond_json(StatusCode::OK, ingest_job_json(&id, job, true))
@@ -655,13 +661,18 @@ fn process_row(
             }),
         };
     }
+    // Bulk 2.0: an empty field leaves the value as it is, `#N/A` sets null.
     let values = convert(
         obj,
         job.external_id,
         job.header
             .iter()
             .zip(row.iter())
-            .map(|(h, v)| (h.as_str(), Raw::Text(v.as_str()))),
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(h, v)| {
+                let text = if v.as_str() == "#N/A" { "" } else { v.as_str() };
+                (h.as_str(), Raw::Text(text))
+            }),
     )?;
     let insert_allowed = job.operation != "update";
     store

@@ -108,6 +108,15 @@ impl Control {
         }
     }
 
+    /// While `hold` is true, closed Bulk API 2.0 ingest jobs stay
+    /// `UploadComplete` (processed, but not reported complete), so a client
+    /// waiting on one can be cut off mid-wait; releasing lets them complete.
+    pub fn salesforce_hold_ingest(&self, hold: bool) {
+        if let Some(sf) = self.room::<SalesforceState>() {
+            sf.hold_ingest(hold);
+        }
+    }
+
     /// Salesforce API requests counted against the daily allocation so far.
     pub fn salesforce_api_usage(&self) -> u64 {
         self.room::<SalesforceState>()

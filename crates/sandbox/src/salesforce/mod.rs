@@ -113,6 +113,11 @@ impl SalesforceState {
     }
 
     /// Sets the daily API request allocation (requests already made still count).
+    /// Holds (or releases) closed ingest jobs short of `JobComplete`.
+    pub(crate) fn hold_ingest(&self, hold: bool) {
+        lock(&self.jobs).hold_ingest = hold;
+    }
+
     pub(crate) fn set_allocation(&self, n: u64) {
         self.allocation.store(n, Ordering::SeqCst);
     }
