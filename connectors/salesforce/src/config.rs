@@ -86,6 +86,11 @@ pub struct SalesforceConfig {
     /// calls of 200 (default 2,000).
     #[serde(default = "default_sync_bulk_threshold")]
     pub sync_bulk_threshold: usize,
+    /// Reverse sync only, mirror mode: instead of deleting a record that
+    /// left the model, set these fields (`{ Status__c = "inactive" }`) on
+    /// it. Omitted = delete.
+    #[serde(default)]
+    pub mirror_update: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 /// How the connector gets an access token.
@@ -174,6 +179,7 @@ impl SalesforceConfig {
             object: None,
             external_id_field: None,
             sync_bulk_threshold: default_sync_bulk_threshold(),
+            mirror_update: None,
         }
     }
 

@@ -20,7 +20,10 @@
 //! reject what the mode forbids before upserting the rest. `mirror` deletes
 //! look the keys up the same way and delete the Ids found with
 //! `DELETE composite/sobjects?ids=...&allOrNone=false`; a key Salesforce does
-//! not have (or an already deleted record) is acknowledged.
+//! not have (or an already deleted record) is acknowledged. With
+//! `mirror_update` set (`{ Status__c = "inactive" }`), the records found
+//! get those fields instead (a composite upsert by external id) and are
+//! not deleted; the fields must be updateable (checked against describe).
 //!
 //! A batch with more creates or updates than `sync_bulk_threshold` (2,000
 //! by default; batches hold up to [`MAX_BULK_BATCH`]) is upserted through a
@@ -203,6 +206,8 @@ pub struct SalesforceTarget {
     fields: HashMap<String, WritableField>,
     /// Batches with more writes than this use a Bulk API 2.0 ingest job.
     bulk_threshold: usize,
+    /// Mirror mode: fields set on records that left the model, instead of a delete.
+    mirror_update: Option<Map<String, Value>>,
     metrics: Arc<StreamMetrics>,
 }
 
@@ -268,6 +273,10 @@ impl SalesforceTarget {
             external_id,
             fields,
             bulk_threshold: config.sync_bulk_threshold,
+            mirror_update: config
+                .mirror_update
+                .as_ref()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
             metrics,
         })
     }
@@ -364,6 +373,17 @@ impl SalesforceTarget {
             return Err(format!("`{ext}` is not a number: {text}"));
         }
         Ok(text)
+    }
+
+    /// The sObject a mirror update sends for the record keyed `key`.
+    fn mirror_sobject(&self, key: &str, update: &Map<String, Value>) -> Value {
+        let mut out = Map::with_capacity(update.len() + 2);
+        out.insert("attributes".into(), json!({ "type": self.object }));
+        out.insert(self.external_id.name.clone(), Value::from(key));
+        for (name, value) in update {
+            out.insert(name.clone(), value.clone());
+        }
+        Value::Object(out)
     }
 
     /// The sObject sent for `record`.
@@ -477,6 +497,19 @@ impl SalesforceTarget {
                 None => results[*i] = Some(Ok(())),
             }
         }
+        if let Some(update) = &self.mirror_update {
+            // Found records get the configured fields; nothing is deleted.
+            let pending: Vec<(usize, Value)> = targets
+                .iter()
+                .filter_map(|&(i, _)| {
+                    // `deletes` is in record order, so by index.
+                    let at = deletes.binary_search_by_key(&i, |(j, _)| *j).ok()?;
+                    let key = deletes[at].1.as_str();
+                    Some((i, self.mirror_sobject(key, update)))
+                })
+                .collect();
+            return self.upsert(&pending, results).await;
+        }
         for chunk in targets.chunks(MAX_RECORDS_PER_CALL) {
             let chunk_ids: Vec<String> = chunk.iter().map(|(_, id)| id.clone()).collect();
             let answers: Vec<SaveResult> = self
@@ -542,6 +575,13 @@ impl SyncTarget for SalesforceTarget {
                 return Err(Box::new(err(problem)));
             }
         }
+        if let (SyncWriteMode::Mirror, Some(update)) = (spec.mode, &self.mirror_update) {
+            for name in update.keys() {
+                if let Some(problem) = self.field_problem(name, SyncWriteMode::UpdateOnly) {
+                    return Err(Box::new(err(format!("mirror_update: {problem}"))));
+                }
+            }
+        }
         let ext = &self.external_id.name;
         let from = spec
             .mapping
@@ -580,7 +620,26 @@ impl SyncTarget for SalesforceTarget {
                 .planned()
             })
             .collect();
-        if records.iter().any(|r| r.action == SyncAction::Delete) {
+        let deletes: Vec<&SyncRecord> = records
+            .iter()
+            .filter(|r| r.action == SyncAction::Delete)
+            .collect();
+        if let (Some(update), false) = (&self.mirror_update, deletes.is_empty()) {
+            let updates: Vec<Value> = deletes
+                .iter()
+                .map(|r| self.mirror_sobject(r.key.trim(), update))
+                .collect();
+            for chunk in updates.chunks(MAX_RECORDS_PER_CALL) {
+                out.push(
+                    SalesforceClient::composite_upsert(
+                        &self.object,
+                        &self.external_id.name,
+                        chunk.to_vec(),
+                    )
+                    .planned(),
+                );
+            }
+        } else if !deletes.is_empty() {
             out.push(PlannedRequest {
                 method: "DELETE".into(),
                 path: "composite/sobjects?ids={the Ids found by a SOQL lookup of the keys}\

@@ -495,6 +495,102 @@ async fn mirror_deletes_by_id_and_acknowledges_unknown_keys() {
     assert_eq!(deletes[0].path, format!("{V}/composite/sobjects"));
 }
 
+#[tokio::test]
+async fn mirror_update_sets_fields_instead_of_deleting() {
+    let sandbox = start().await;
+    let mut c = SalesforceConfig::new(
+        sandbox.base_url(Api::Salesforce),
+        SalesforceAuth::RefreshToken {
+            client_id: weft_sandbox::DEFAULT_SALESFORCE_CLIENT_ID.into(),
+            client_secret: secret_file(weft_sandbox::DEFAULT_SALESFORCE_CLIENT_SECRET),
+            refresh_token: secret_file(weft_sandbox::DEFAULT_SALESFORCE_REFRESH_TOKEN),
+        },
+    );
+    c.object = Some("Contact".into());
+    c.external_id_field = Some("External_Id__c".into());
+    c.mirror_update = Some(BTreeMap::from([(
+        "Title".to_string(),
+        json!("Former customer"),
+    )]));
+    let t = SalesforceTarget::connect(&c, &BudgetRegistry::new())
+        .await
+        .unwrap();
+    let store = MemorySyncStore::new();
+    for (k, n) in [("a@x.com", "A"), ("b@x.com", "B")] {
+        store.put(k, person_row(k, n));
+    }
+    store.seed_snapshot("ghost@x.com");
+    run_sync(
+        &store,
+        &t,
+        &spec(SyncWriteMode::Upsert, &MAPPING),
+        SyncOptions::default(),
+    )
+    .await
+    .unwrap();
+    store.remove("a@x.com");
+    let mirror = spec(SyncWriteMode::Mirror, &MAPPING);
+    let preview = t.preview(
+        SyncWriteMode::Mirror,
+        &[SyncRecord {
+            key: "a@x.com".into(),
+            action: SyncAction::Delete,
+            row_hash: String::new(),
+            fields: BTreeMap::new(),
+        }],
+    );
+    assert_eq!(preview.len(), 1);
+    assert_eq!(
+        preview[0].body["records"][0],
+        json!({"attributes": {"type": "Contact"}, "External_Id__c": "a@x.com",
+               "Title": "Former customer"})
+    );
+    let r = run_sync(&store, &t, &mirror, SyncOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((r.deleted, r.rejected), (2, 0), "{:?}", store.rejects());
+    // Both records are still live; the one that left the model has the title.
+    assert_eq!(held(&sandbox).len(), 2);
+    let contacts = sandbox.control().salesforce_upserted("Contact").unwrap();
+    let title = |k: &str| {
+        contacts
+            .iter()
+            .find(|c| c["External_Id__c"] == k)
+            .map(|c| c["Title"].clone())
+            .unwrap()
+    };
+    assert_eq!(title("a@x.com"), json!("Former customer"));
+    assert_eq!(title("b@x.com"), Value::Null);
+    assert!(
+        !sandbox
+            .control()
+            .writes(Api::Salesforce)
+            .iter()
+            .any(|w| w.method == "DELETE"),
+        "nothing deleted"
+    );
+    // The ghost was not created by the update.
+    assert!(
+        contacts
+            .iter()
+            .all(|c| c["External_Id__c"] != "ghost@x.com")
+    );
+
+    // A mirror_update field that cannot be updated is refused by check.
+    c.mirror_update = Some(BTreeMap::from([("Name".to_string(), json!("x"))]));
+    let bad = SalesforceTarget::connect(&c, &BudgetRegistry::new())
+        .await
+        .unwrap();
+    let err = weft_core::check_sync(&bad, &mirror)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("mirror_update: `Name` of Contact is not updateable"),
+        "{err}"
+    );
+    sandbox.shutdown().await;
+}
+
 /// `DELETE composite/sobjects?ids=...` on the sandbox, with a fresh token.
 async fn sandbox_delete(sandbox: &Sandbox, ids: &[&str], all_or_none: bool) -> Value {
     use weft_http::{Auth, HttpClient, RequestSpec};
