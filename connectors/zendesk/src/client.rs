@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use weft_http::{Auth, BudgetKey, BudgetRegistry, HttpClient, Limits, Pagination, RequestSpec};
 
-use crate::{ZendeskConfig, ZendeskError};
+use crate::{ZendeskConfig, ZendeskError, ZendeskObject};
 
 /// A Zendesk API client: basic `email/token` auth and the account's budgets.
 #[derive(Clone)]
@@ -94,28 +94,150 @@ impl ZendeskClient {
 }
 
 impl ZendeskClient {
-    /// `POST /api/v2/users/create_or_update_many.json` with at most 100
-    /// users; Zendesk answers with a queued job. The call upserts by email
-    /// (or external id), so repeating it is safe: weft-http may retry it.
-    pub(crate) async fn create_or_update_users(
+    /// Sends a bulk write (`create_or_update_many`, `create_many`,
+    /// `update_many`, `destroy_many`); Zendesk answers with a queued job.
+    pub(crate) async fn submit_job(
         &self,
-        users: Vec<serde_json::Value>,
+        req: &RequestSpec,
         metrics: &weft_core::StreamMetrics,
     ) -> Result<crate::sync::JobStatus, ZendeskError> {
-        let (path, body) = Self::users_request(users);
-        let req = RequestSpec::post_json(path, body).idempotent(true);
-        let answer: crate::sync::JobEnvelope = self.http.get_json(&req, metrics).await?;
+        let answer: crate::sync::JobEnvelope = self.http.get_json(req, metrics).await?;
         Ok(answer.job_status)
     }
 
-    /// The path and body of a `create_or_update_many` call.
-    pub(crate) fn users_request(
-        users: Vec<serde_json::Value>,
-    ) -> (&'static str, serde_json::Value) {
-        (
+    /// `POST /api/v2/users/create_or_update_many.json` with at most 100
+    /// users. The call upserts by external id or email, so repeating it is
+    /// safe: weft-http may retry it.
+    pub(crate) fn users_upsert(users: Vec<serde_json::Value>) -> RequestSpec {
+        RequestSpec::post_json(
             "api/v2/users/create_or_update_many.json",
             serde_json::json!({ "users": users }),
         )
+        .idempotent(true)
+    }
+
+    /// `GET /api/v2/users/search.json?query=email:{email}`.
+    pub(crate) fn users_search(email: &str) -> RequestSpec {
+        RequestSpec::get("api/v2/users/search.json").query("query", format!("email:{email}"))
+    }
+
+    /// The id of the user whose email is `email` (any case), if Zendesk has one.
+    pub(crate) async fn user_id_by_email(
+        &self,
+        email: &str,
+        metrics: &weft_core::StreamMetrics,
+    ) -> Result<Option<u64>, ZendeskError> {
+        #[derive(serde::Deserialize)]
+        struct Found {
+            id: u64,
+            #[serde(default)]
+            email: Option<String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Users {
+            users: Vec<Found>,
+        }
+        let found: Users = self
+            .http
+            .get_json(&Self::users_search(email), metrics)
+            .await?;
+        // Search matches loosely; the email must be the user's own.
+        Ok(found
+            .users
+            .into_iter()
+            .find(|u| {
+                u.email
+                    .as_deref()
+                    .is_some_and(|e| e.trim().eq_ignore_ascii_case(email.trim()))
+            })
+            .map(|u| u.id))
+    }
+
+    /// `GET /api/v2/organizations/show_many.json?external_ids=a,b` (at most 100).
+    pub(crate) fn organizations_show(external_ids: &[String]) -> RequestSpec {
+        RequestSpec::get("api/v2/organizations/show_many.json")
+            .query("external_ids", external_ids.join(","))
+    }
+
+    /// (external id, id) of each organization Zendesk has among `external_ids`.
+    pub(crate) async fn organizations_by_external_id(
+        &self,
+        external_ids: &[String],
+        metrics: &weft_core::StreamMetrics,
+    ) -> Result<Vec<(String, u64)>, ZendeskError> {
+        #[derive(serde::Deserialize)]
+        struct Found {
+            id: u64,
+            #[serde(default)]
+            external_id: Option<String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Organizations {
+            organizations: Vec<Found>,
+        }
+        let found: Organizations = self
+            .http
+            .get_json(&Self::organizations_show(external_ids), metrics)
+            .await?;
+        Ok(found
+            .organizations
+            .into_iter()
+            .filter_map(|o| Some((o.external_id?, o.id)))
+            .collect())
+    }
+
+    /// `POST /api/v2/organizations/create_many.json` with at most 100
+    /// organizations. Not idempotent: retried only when surely not
+    /// processed (a 429, a refused connection).
+    pub(crate) fn organizations_create(orgs: Vec<serde_json::Value>) -> RequestSpec {
+        RequestSpec::post_json(
+            "api/v2/organizations/create_many.json",
+            serde_json::json!({ "organizations": orgs }),
+        )
+    }
+
+    /// `PUT /api/v2/organizations/update_many.json`, the batch form: at most
+    /// 100 organizations, each with its `id`.
+    pub(crate) fn organizations_update(orgs: Vec<serde_json::Value>) -> RequestSpec {
+        RequestSpec::put_json(
+            "api/v2/organizations/update_many.json",
+            serde_json::json!({ "organizations": orgs }),
+        )
+    }
+
+    /// `DELETE /api/v2/organizations/destroy_many.json?ids=1,2` (at most 100).
+    pub(crate) fn organizations_destroy(ids: &[u64]) -> RequestSpec {
+        let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+        let mut req =
+            RequestSpec::get("api/v2/organizations/destroy_many.json").query("ids", ids.join(","));
+        // weft-http has no DELETE constructor; the method name always parses.
+        if let Ok(method) = "DELETE".parse() {
+            req.method = method;
+        }
+        req
+    }
+
+    /// `PUT /api/v2/{users|organizations}/{id}/tags.json`: Zendesk's *add
+    /// tags*, which keeps the record's other tags (safe to repeat).
+    pub(crate) fn add_tags(object: ZendeskObject, id: &str, tags: &[String]) -> RequestSpec {
+        RequestSpec::put_json(
+            format!("api/v2/{}/{id}/tags.json", object.as_str()),
+            serde_json::json!({ "tags": tags }),
+        )
+    }
+
+    /// Adds `tags` to record `id` of `object`.
+    pub(crate) async fn add_tags_to(
+        &self,
+        object: ZendeskObject,
+        id: u64,
+        tags: &[String],
+        metrics: &weft_core::StreamMetrics,
+    ) -> Result<(), weft_http::HttpError> {
+        self.http
+            .send(&Self::add_tags(object, &id.to_string(), tags), metrics)
+            .await
+            .map(drop)
     }
 
     /// `GET /api/v2/job_statuses/{id}.json`.

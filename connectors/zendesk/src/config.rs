@@ -9,7 +9,9 @@ use crate::ZendeskError;
 /// Largest page of an incremental export.
 pub const MAX_EXPORT_PAGE: u32 = 1_000;
 
-/// Configuration of the Zendesk source (the `[pipelines.config]` table).
+/// Configuration of the Zendesk source (the `[pipelines.config]` table)
+/// and of a reverse sync to Zendesk (the `[syncs.config]` table, which adds
+/// `sync_object` and `mirror`).
 ///
 /// ```
 /// let config: weft_zendesk::ZendeskConfig = serde_json::from_str(r#"{
@@ -58,6 +60,87 @@ pub struct ZendeskConfig {
     /// Retry and timeout settings.
     #[serde(default)]
     pub http: Option<HttpSettings>,
+    /// What a reverse sync writes: `users` (default) or `organizations`.
+    #[serde(default)]
+    pub sync_object: ZendeskObject,
+    /// What a mirror-mode delete does to a record that left the model:
+    /// `{ kind = "suspend" }` (users only; the users' default),
+    /// `{ kind = "delete" }` (organizations only; their default),
+    /// `{ kind = "tag", tags = ["churned"] }` (adds the tags, keeping the
+    /// record's others) or `{ kind = "field", field = "user_fields.status",
+    /// value = "inactive" }` (sets one field). Unset: the object's default.
+    #[serde(default)]
+    pub mirror: Option<ZendeskMirror>,
+}
+
+/// The Zendesk object a reverse sync writes (`sync_object`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZendeskObject {
+    /// End users, upserted by `external_id` or email through
+    /// `users/create_or_update_many`.
+    #[default]
+    Users,
+    /// Organizations, matched by `external_id` (`organizations/show_many`)
+    /// and written through `organizations/create_many` and `update_many`.
+    Organizations,
+}
+
+impl ZendeskObject {
+    /// The name in config and in Zendesk's paths (`users`, `organizations`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZendeskObject::Users => "users",
+            ZendeskObject::Organizations => "organizations",
+        }
+    }
+
+    /// What a mirror delete does when `mirror` is not set: users are
+    /// suspended, organizations deleted.
+    pub fn default_mirror(self) -> ZendeskMirror {
+        match self {
+            ZendeskObject::Users => ZendeskMirror::Suspend,
+            ZendeskObject::Organizations => ZendeskMirror::Delete,
+        }
+    }
+}
+
+/// What a mirror-mode delete does at Zendesk (`mirror`, tagged by `kind`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ZendeskMirror {
+    /// Users only: `suspended: true` (Zendesk keeps their tickets; an agent
+    /// can unsuspend them).
+    Suspend,
+    /// Organizations only: `organizations/destroy_many` (cannot be undone).
+    Delete,
+    /// Adds these tags (`PUT /api/v2/{object}/{id}/tags`, which keeps the
+    /// record's other tags). Tagging users and organizations must be
+    /// enabled in the account (Admin Center, Customers settings).
+    Tag {
+        /// The tags to add (no spaces: Zendesk splits tags on them).
+        tags: Vec<String>,
+    },
+    /// Sets one field: a field a mapping may fill (`notes`,
+    /// `user_fields.status`, `organization_fields.status`, ...).
+    Field {
+        /// The destination field name.
+        field: String,
+        /// The value it gets (any JSON/TOML value).
+        value: serde_json::Value,
+    },
+}
+
+impl ZendeskMirror {
+    /// The kind's name in config (`suspend`, `delete`, `tag`, `field`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ZendeskMirror::Suspend => "suspend",
+            ZendeskMirror::Delete => "delete",
+            ZendeskMirror::Tag { .. } => "tag",
+            ZendeskMirror::Field { .. } => "field",
+        }
+    }
 }
 
 fn default_page_size() -> u32 {
@@ -99,6 +182,8 @@ impl ZendeskConfig {
             export_burst: default_export_burst(),
             settle_secs: default_settle_secs(),
             http: None,
+            sync_object: ZendeskObject::Users,
+            mirror: None,
         }
     }
 
@@ -154,7 +239,33 @@ impl ZendeskConfig {
                 format!("must be >= 0, got {}", self.start_time),
             );
         }
+        if let Some(ZendeskMirror::Tag { tags }) = &self.mirror {
+            if tags.is_empty() {
+                return bad("mirror", "of kind `tag` needs at least one tag".into());
+            }
+            if let Some(t) = tags
+                .iter()
+                .find(|t| t.trim().is_empty() || t.contains(char::is_whitespace))
+            {
+                return bad(
+                    "mirror",
+                    format!("tag {t:?} is empty or has spaces (Zendesk splits tags on spaces)"),
+                );
+            }
+        }
+        if let Some(ZendeskMirror::Field { field, .. }) = &self.mirror
+            && field.trim().is_empty()
+        {
+            return bad("mirror", "of kind `field` needs a `field` name".into());
+        }
         self.base_url().map(drop)
+    }
+
+    /// What a mirror delete does: `mirror`, else the object's default.
+    pub fn mirror_action(&self) -> ZendeskMirror {
+        self.mirror
+            .clone()
+            .unwrap_or_else(|| self.sync_object.default_mirror())
     }
 }
 
@@ -187,5 +298,53 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("unknown field `token`"), "{err}");
+    }
+
+    #[test]
+    fn sync_object_and_mirror_parse_with_defaults() {
+        let base = r#""subdomain":"a","email":"e","api_token":{"env":"T"}"#;
+        let c: ZendeskConfig = serde_json::from_str(&format!("{{{base}}}")).unwrap();
+        assert_eq!(c.sync_object, ZendeskObject::Users);
+        assert_eq!(c.mirror_action(), ZendeskMirror::Suspend);
+        let c: ZendeskConfig =
+            serde_json::from_str(&format!(r#"{{{base},"sync_object":"organizations"}}"#)).unwrap();
+        assert_eq!(c.mirror_action(), ZendeskMirror::Delete);
+        let c: ZendeskConfig = serde_json::from_str(&format!(
+            r#"{{{base},"mirror":{{"kind":"tag","tags":["churned"]}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(
+            c.mirror_action(),
+            ZendeskMirror::Tag {
+                tags: vec!["churned".into()]
+            }
+        );
+        c.validate().unwrap();
+        let c: ZendeskConfig = serde_json::from_str(&format!(
+            r#"{{{base},"mirror":{{"kind":"field","field":"user_fields.status","value":"inactive"}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(c.mirror_action().kind(), "field");
+        let err = serde_json::from_str::<ZendeskConfig>(&format!(
+            r#"{{{base},"mirror":{{"kind":"archive"}}}}"#
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown variant `archive`"), "{err}");
+        let err = serde_json::from_str::<ZendeskConfig>(&format!(
+            r#"{{{base},"mirror":{{"kind":"tag","tag":["x"]}}}}"#
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field `tag`"), "{err}");
+        let mut c: ZendeskConfig = serde_json::from_str(&format!(
+            r#"{{{base},"mirror":{{"kind":"tag","tags":["two words"]}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "zendesk config: `mirror` tag \"two words\" is empty or has spaces (Zendesk splits \
+             tags on spaces)"
+        );
+        c.mirror = Some(ZendeskMirror::Tag { tags: vec![] });
+        assert!(c.validate().unwrap_err().to_string().contains("at least one tag"));
     }
 }

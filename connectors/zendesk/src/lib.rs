@@ -1,5 +1,5 @@
-//! weft-zendesk: Zendesk Support as a source, and its users as a
-//! reverse-sync destination ([`ZendeskTarget`]).
+//! weft-zendesk: Zendesk Support as a source, and its users or
+//! organizations as a reverse-sync destination ([`ZendeskTarget`]).
 //!
 //! Streams (declared in `specs/zendesk.toml`): tickets and users from the
 //! cursor-based incremental exports (`start_time` once, then `after_url`
@@ -30,10 +30,10 @@ mod error;
 mod streams;
 mod sync;
 
-pub use config::ZendeskConfig;
+pub use config::{ZendeskConfig, ZendeskMirror, ZendeskObject};
 pub use error::ZendeskError;
 pub use streams::ZendeskSource;
-pub use sync::{MAX_USERS_PER_CALL, NO_RESULT, ZendeskTarget};
+pub use sync::{MAX_ORGANIZATIONS_PER_CALL, MAX_USERS_PER_CALL, NO_RESULT, ZendeskTarget};
 
 /// Zendesk's stream catalog (`specs/zendesk.toml`), parsed.
 pub fn catalog() -> Result<weft_core::Catalog, weft_core::CoreError> {
