@@ -155,3 +155,116 @@ async fn zendesk_passes_the_sync_target_suite() {
         .await
         .assert_passed();
 }
+
+/// Organizations as a reverse-sync destination: looked up by external id
+/// (`show_many`), then `create_many` / `update_many` jobs; `external_id`
+/// is the suite's key. `mirror` is the config's mirror kind (unset: delete).
+struct ZendeskOrganizationSync {
+    mirror: Option<weft_zendesk::ZendeskMirror>,
+}
+
+/// The tag the tag-mirror harness adds.
+const REMOVED_TAG: &str = "weft_removed";
+
+#[async_trait]
+impl weft_conformance::sync_target::SyncHarness for ZendeskOrganizationSync {
+    fn capabilities(&self) -> weft_conformance::sync_target::SyncCapabilities {
+        weft_conformance::sync_target::SyncCapabilities {
+            api: Api::Zendesk,
+            sandbox: SandboxConfig {
+                size: 20,
+                ..SandboxConfig::default()
+            },
+            per_call_limit: weft_zendesk::MAX_ORGANIZATIONS_PER_CALL,
+            secrets: vec![DEFAULT_ZENDESK_TOKEN.into()],
+            mapping: [("external_id", "key"), ("name", "name")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    async fn build(
+        &self,
+        env: &weft_conformance::sync_target::SyncEnv<'_>,
+    ) -> Result<std::sync::Arc<dyn weft_core::SyncTarget>, BoxError> {
+        let mut config = ZendeskConfig::new(
+            "conformance",
+            DEFAULT_ZENDESK_EMAIL,
+            weft_conformance::secret_file(DEFAULT_ZENDESK_TOKEN)?,
+        );
+        config.base_url = Some(env.sandbox.base_url(Api::Zendesk));
+        config.requests_per_minute = 600_000;
+        config.sync_object = weft_zendesk::ZendeskObject::Organizations;
+        config.mirror = self.mirror.clone();
+        config.http = Some(HttpSettings {
+            initial_backoff_ms: 1,
+            max_backoff_ms: 5,
+            min_retry_after_ms: 1,
+            ..HttpSettings::default()
+        });
+        Ok(std::sync::Arc::new(weft_zendesk::ZendeskTarget::new(
+            &config,
+            env.budgets,
+        )?))
+    }
+
+    fn held(
+        &self,
+        control: &Control,
+        keys: &[String],
+    ) -> Result<std::collections::BTreeMap<String, weft_conformance::sync_target::Held>, BoxError>
+    {
+        Ok(keys
+            .iter()
+            .filter_map(|k| {
+                let org = control.zendesk_organization_by_external_id(k)?;
+                let tagged = org["tags"]
+                    .as_array()
+                    .is_some_and(|t| t.contains(&serde_json::json!(REMOVED_TAG)));
+                let held = weft_conformance::sync_target::Held {
+                    name: org["name"].as_str().map(str::to_string),
+                    active: !tagged,
+                };
+                Some((k.clone(), held))
+            })
+            .collect())
+    }
+
+    fn records_in(&self, write: &weft_sandbox::RecordedWrite) -> Option<usize> {
+        let bulk = ["create_many", "update_many"].iter().any(|call| {
+            write
+                .path
+                .starts_with(&format!("/api/v2/organizations/{call}"))
+        });
+        if !bulk {
+            return None;
+        }
+        let body: serde_json::Value = serde_json::from_str(&write.body).ok()?;
+        body["organizations"].as_array().map(Vec::len)
+    }
+
+    /// Zendesk refuses to create an organization without a name.
+    fn rejected_row(&self) -> weft_conformance::Row {
+        weft_conformance::sync_target::person_row("rejected.org@example.com", "")
+    }
+}
+
+#[tokio::test]
+async fn zendesk_organizations_pass_the_sync_target_suite() {
+    weft_conformance::sync_target::run_suite(&ZendeskOrganizationSync { mirror: None })
+        .await
+        .assert_passed();
+}
+
+#[tokio::test]
+async fn zendesk_organizations_with_a_tag_mirror_pass_the_sync_target_suite() {
+    let mirror = weft_zendesk::ZendeskMirror::Tag {
+        tags: vec![REMOVED_TAG.into()],
+    };
+    weft_conformance::sync_target::run_suite(&ZendeskOrganizationSync {
+        mirror: Some(mirror),
+    })
+    .await
+    .assert_passed();
+}

@@ -1,6 +1,7 @@
 //! The Zendesk part of the control API: update and delete tickets (they
-//! re-appear in the incremental export), create users, read job statuses,
-//! hold jobs (their statuses stay `working` until released).
+//! re-appear in the incremental export), create users, read users by email
+//! and organizations by external id, read job statuses, hold jobs (their
+//! statuses stay `working` until released).
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -78,7 +79,14 @@ impl Control {
         self.room::<ZendeskState>()?.user_by_email(email)
     }
 
-    /// A Zendesk job status (`create_or_update_many`) with its per-user results.
+    /// The live Zendesk organization with this external id (any case) as
+    /// the API serves it now; `None` once deleted.
+    pub fn zendesk_organization_by_external_id(&self, external_id: &str) -> Option<Value> {
+        self.room::<ZendeskState>()?
+            .organization_by_external_id(external_id)
+    }
+
+    /// A Zendesk job status (any bulk call) with its per-record results.
     pub fn zendesk_job_status(&self, id: &str) -> Option<Value> {
         self.room::<ZendeskState>()?.job_status(id)
     }

@@ -1,14 +1,17 @@
 //! The Zendesk Support simulator: `/api/v2/` incremental cursor exports of
 //! tickets and users, the time-based organization export, ticket fields,
 //! groups, deleted tickets, `users/create_or_update_many` with job statuses,
+//! organization writes (`show_many`, `create_many`, `update_many`,
+//! `destroy_many`), tag additions and `users/search` (organizations.rs),
 //! the authenticated agent (`users/me`); basic `email/token` authentication
 //! or an OAuth access token (`Authorization: Bearer`), and the per-minute
 //! rate limits (account-wide, and 10/min for incremental exports).
 
 mod control;
 mod data;
+mod organizations;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -16,7 +19,7 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -141,6 +144,15 @@ struct Store {
     jobs: HashMap<String, Value>,
     /// While set, job statuses are served as still `working` (control.rs).
     jobs_held: bool,
+    /// Organizations moved by writes (created ones have indexes past the generated).
+    orgs: Timeline,
+    /// Organization index -> written fields (all of a created one's).
+    org_changes: HashMap<u64, Map<String, Value>>,
+    new_orgs: u64,
+    /// Lowercased external id -> organization index.
+    org_external: HashMap<String, u64>,
+    /// Deleted organization indexes.
+    deleted_orgs: HashSet<u64>,
 }
 
 /// The credentials the simulator accepts.
@@ -394,9 +406,39 @@ fn router(state: Shared) -> Router {
             .route(
                 &format!("/api/v2/users/create_or_update_many{suffix}"),
                 post(create_or_update_many),
+            )
+            .route(
+                &format!("/api/v2/users/search{suffix}"),
+                get(organizations::search_users),
+            )
+            .route(
+                &format!("/api/v2/organizations/show_many{suffix}"),
+                get(organizations::show_many),
+            )
+            .route(
+                &format!("/api/v2/organizations/create_many{suffix}"),
+                post(organizations::create_many),
+            )
+            .route(
+                &format!("/api/v2/organizations/update_many{suffix}"),
+                put(organizations::update_many),
+            )
+            .route(
+                &format!("/api/v2/organizations/destroy_many{suffix}"),
+                delete(organizations::destroy_many),
             );
     }
     r.route("/api/v2/job_statuses/{id}", get(job_status))
+        .route("/api/v2/users/{id}/tags", put(organizations::user_tags))
+        .route("/api/v2/users/{id}/tags.json", put(organizations::user_tags))
+        .route(
+            "/api/v2/organizations/{id}/tags",
+            put(organizations::organization_tags),
+        )
+        .route(
+            "/api/v2/organizations/{id}/tags.json",
+            put(organizations::organization_tags),
+        )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "InvalidEndpoint", "Not found") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits))
         .with_state(state)
@@ -654,33 +696,26 @@ async fn export_organizations(
     let base = base_url(&headers);
     let n = st.u.count(Kind::Organization);
     let generated = |k: u64| st.u.updated(Kind::Organization, k);
-    let (keys, more) = Timeline::default().page(n, &generated, None, (start, i64::MAX), limit);
-    let (first, end) = match (keys.first(), keys.last()) {
-        (Some(a), Some(b)) => (a.1, b.1 + 1),
-        _ => (n, n),
-    };
-    let mut body = String::with_capacity(64 + (end - first) as usize * 600);
-    body.push_str(r#"{"organizations":["#);
-    for k in first..end {
-        if k > first {
-            body.push(',');
-        }
-        data::organization(&st.u, &base, k, &mut body);
-    }
-    let end_time = if end > first {
-        st.u.updated(Kind::Organization, end - 1)
-    } else {
-        start
-    };
-    body.push_str("],");
-    let tail = json!({
+    let store = st.read();
+    let (keys, more) = store
+        .orgs
+        .page(n, &generated, None, (start, i64::MAX), limit);
+    // Written organizations come out at their write time; deleted ones leave.
+    let orgs: Vec<Value> = keys
+        .iter()
+        .filter(|(_, k)| !store.deleted_orgs.contains(k))
+        .map(|&(_, k)| st.render_org(&store, &base, k))
+        .collect();
+    let end_time = keys.last().map_or(start, |k| k.0);
+    let count = orgs.len();
+    let body = json!({
+        "organizations": orgs,
         "next_page": format!("{base}/api/v2/incremental/organizations.json?start_time={end_time}"),
-        "count": end - first,
+        "count": count,
         "end_of_stream": !more,
         "end_time": end_time,
     })
     .to_string();
-    body.push_str(tail.trim_start_matches('{'));
     respond(StatusCode::OK, body)
 }
 
@@ -987,29 +1022,44 @@ async fn create_or_update_many(
             }
         }
     }
-    let seq = store.jobs.len() as u64;
-    let id = format!(
-        "{:016x}{:016x}",
-        h(st.u.seed, 0x2E_10B, seq),
-        h(st.u.seed, 0x2E_10C, seq)
-    );
-    let url = format!("{base}/api/v2/job_statuses/{id}.json");
-    let total = results.len();
-    let done = json!({
-        "id": id, "url": url, "job_type": "Bulk Create or Update Users",
-        "total": total, "progress": total, "status": "completed",
-        "message": format!("Completed at {}", iso(now)), "results": results,
-    });
-    store.jobs.insert(id.clone(), done);
-    respond(
-        StatusCode::OK,
-        json!({"job_status": {
-            "id": id, "url": url, "job_type": "Bulk Create or Update Users",
-            "total": total, "progress": Value::Null, "status": "queued",
-            "message": Value::Null, "results": Value::Null,
-        }})
-        .to_string(),
-    )
+    st.queue_job(&mut store, &base, "Bulk Create or Update Users", results)
+}
+
+impl ZendeskState {
+    /// Records a completed job with `results` and answers it as queued, as
+    /// every bulk endpoint does.
+    fn queue_job(
+        &self,
+        store: &mut Store,
+        base: &str,
+        job_type: &str,
+        results: Vec<Value>,
+    ) -> Response {
+        let now = self.clock.now();
+        let seq = store.jobs.len() as u64;
+        let id = format!(
+            "{:016x}{:016x}",
+            h(self.u.seed, 0x2E_10B, seq),
+            h(self.u.seed, 0x2E_10C, seq)
+        );
+        let url = format!("{base}/api/v2/job_statuses/{id}.json");
+        let total = results.len();
+        let done = json!({
+            "id": id, "url": url, "job_type": job_type,
+            "total": total, "progress": total, "status": "completed",
+            "message": format!("Completed at {}", iso(now)), "results": results,
+        });
+        store.jobs.insert(id.clone(), done);
+        respond(
+            StatusCode::OK,
+            json!({"job_status": {
+                "id": id, "url": url, "job_type": job_type,
+                "total": total, "progress": Value::Null, "status": "queued",
+                "message": Value::Null, "results": Value::Null,
+            }})
+            .to_string(),
+        )
+    }
 }
 
 async fn job_status(
