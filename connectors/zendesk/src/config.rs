@@ -329,7 +329,10 @@ mod tests {
             r#"{{{base},"mirror":{{"kind":"archive"}}}}"#
         ))
         .unwrap_err();
-        assert!(err.to_string().contains("unknown variant `archive`"), "{err}");
+        assert!(
+            err.to_string().contains("unknown variant `archive`"),
+            "{err}"
+        );
         let err = serde_json::from_str::<ZendeskConfig>(&format!(
             r#"{{{base},"mirror":{{"kind":"tag","tag":["x"]}}}}"#
         ))
@@ -345,6 +348,11 @@ mod tests {
              tags on spaces)"
         );
         c.mirror = Some(ZendeskMirror::Tag { tags: vec![] });
-        assert!(c.validate().unwrap_err().to_string().contains("at least one tag"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("at least one tag")
+        );
     }
 }

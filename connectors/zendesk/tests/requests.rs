@@ -403,3 +403,405 @@ async fn a_failed_job_fails_the_batch_naming_the_job() {
     );
     assert!(!err.to_string().contains(TOKEN));
 }
+
+fn target_with(
+    server: &MockServer,
+    object: weft_zendesk::ZendeskObject,
+    mirror: Option<weft_zendesk::ZendeskMirror>,
+) -> weft_zendesk::ZendeskTarget {
+    let token = weft_conformance::secret_file(TOKEN).unwrap();
+    let mut config = ZendeskConfig::new("unused", EMAIL, token);
+    config.base_url = Some(server.uri());
+    config.sync_object = object;
+    config.mirror = mirror;
+    weft_zendesk::ZendeskTarget::new(&config, &BudgetRegistry::new())
+        .unwrap()
+        .with_poll_policy(weft_http::PollPolicy {
+            first: std::time::Duration::from_millis(1),
+            max: std::time::Duration::from_millis(2),
+            limit: std::time::Duration::from_secs(5),
+        })
+}
+
+fn org_record(key: &str, action: weft_core::SyncAction, name: &str) -> weft_core::SyncRecord {
+    let mut fields = std::collections::BTreeMap::new();
+    if action != weft_core::SyncAction::Delete {
+        fields.insert("external_id".to_string(), json!(key));
+        fields.insert("name".to_string(), json!(name));
+    }
+    weft_core::SyncRecord {
+        key: key.into(),
+        action,
+        row_hash: format!("h-{key}"),
+        fields,
+    }
+}
+
+/// Mounts a bulk call at `method path` answering job `id`, and the job's
+/// completed status with `results`.
+async fn job(
+    server: &MockServer,
+    method_name: &str,
+    at: &str,
+    body: Option<Value>,
+    id: &str,
+    results: Value,
+) {
+    let mut mock = Mock::given(method(method_name)).and(path(at));
+    if let Some(body) = body {
+        mock = mock.and(wiremock::matchers::body_json(body));
+    }
+    mock.respond_with(
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"job_status": {"id": id, "status": "queued"}})),
+    )
+    .expect(1)
+    .mount(server)
+    .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v2/job_statuses/{id}.json")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"job_status": {"id": id, "status": "completed", "results": results}}),
+        ))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+fn outcomes(mut out: Vec<weft_core::RecordOutcome>) -> Vec<(String, Result<(), String>)> {
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out.into_iter().map(|o| (o.key, o.result)).collect()
+}
+
+#[tokio::test]
+async fn organizations_are_looked_up_by_external_id_then_created_updated_by_id_and_deleted() {
+    use weft_core::{SyncAction, SyncTarget, SyncWriteMode};
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/organizations/show_many.json"))
+        .and(query_param("external_ids", "acme,beta,gamma,gone,never"))
+        .and(header("authorization", basic().as_str()))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"organizations": [
+            {"id": 20, "external_id": "BETA", "name": "Beta", "tags": ["vip"]},
+            {"id": 21, "external_id": "gamma", "name": "Gamma"},
+            {"id": 30, "external_id": "gone", "name": "Gone"},
+        ], "next_page": null, "count": 3})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    job(
+        &server,
+        "POST",
+        "/api/v2/organizations/create_many.json",
+        Some(json!({"organizations": [{"external_id": "acme", "name": "Acme"}]})),
+        "jc",
+        json!([{"index": 0, "id": 10, "action": "create", "status": "Created", "success": true}]),
+    )
+    .await;
+    // Update results carry ids, not indexes: gamma's failure is gamma's.
+    job(
+        &server,
+        "PUT",
+        "/api/v2/organizations/update_many.json",
+        Some(json!({"organizations": [
+            {"id": 20, "external_id": "beta", "name": "Beta Two"},
+            {"id": 21, "external_id": "gamma", "name": "Acme"},
+        ]})),
+        "ju",
+        json!([
+            {"id": 21, "action": "update", "success": false, "error": "DuplicateValue",
+             "details": "Name: Acme has already been taken"},
+            {"id": 20, "action": "update", "status": "Updated", "success": true},
+        ]),
+    )
+    .await;
+    Mock::given(method("DELETE"))
+        .and(path("/api/v2/organizations/destroy_many.json"))
+        .and(query_param("ids", "30"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"job_status": {"id": "jd", "status": "queued"}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/job_statuses/jd.json"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"job_status": {
+                "id": "jd", "status": "completed",
+                "results": [{"id": 30, "action": "delete", "status": "Deleted", "success": true}],
+            }})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let target = target_with(&server, weft_zendesk::ZendeskObject::Organizations, None);
+    let out = target
+        .apply(
+            SyncWriteMode::Mirror,
+            vec![
+                org_record("acme", SyncAction::Create, "Acme"),
+                org_record("beta", SyncAction::Update, "Beta Two"),
+                org_record("gamma", SyncAction::Update, "Acme"),
+                org_record("gone", SyncAction::Delete, ""),
+                org_record("never", SyncAction::Delete, ""),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes(out),
+        vec![
+            ("acme".to_string(), Ok(())),
+            ("beta".to_string(), Ok(())),
+            (
+                "gamma".to_string(),
+                Err("DuplicateValue: Name: Acme has already been taken".to_string())
+            ),
+            ("gone".to_string(), Ok(())),
+            // Zendesk does not have it: nothing left to delete.
+            ("never".to_string(), Ok(())),
+        ]
+    );
+    // One lookup, three bulk calls, three polls.
+    assert_eq!(server.received_requests().await.unwrap().len(), 7);
+}
+
+#[tokio::test]
+async fn a_tag_mirror_adds_tags_by_id_and_a_field_mirror_sets_the_field_in_the_bulk_call() {
+    use weft_core::{SyncAction, SyncTarget, SyncWriteMode};
+    let server = MockServer::start().await;
+    let churned = weft_zendesk::ZendeskMirror::Tag {
+        tags: vec!["churned".into()],
+    };
+    // Users, tag: found by email search, then Zendesk's "add tags".
+    Mock::given(method("GET"))
+        .and(path("/api/v2/users/search.json"))
+        .and(query_param("query", "email:gone@x.com"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"users": [
+            {"id": 7, "email": "Gone@X.com", "tags": ["vip"]},
+        ], "count": 1})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/users/search.json"))
+        .and(query_param("query", "email:never@x.com"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"users": [
+            {"id": 8, "email": "never.again@x.com"},
+        ], "count": 1})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/api/v2/users/7/tags.json"))
+        .and(wiremock::matchers::body_json(json!({"tags": ["churned"]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"tags": ["vip", "churned"]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let users = target_with(
+        &server,
+        weft_zendesk::ZendeskObject::Users,
+        Some(churned.clone()),
+    );
+    let out = users
+        .apply(
+            SyncWriteMode::Mirror,
+            vec![
+                sync_record("gone@x.com", SyncAction::Delete, None),
+                sync_record("never@x.com", SyncAction::Delete, None),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes(out),
+        vec![
+            ("gone@x.com".to_string(), Ok(())),
+            ("never@x.com".to_string(), Ok(()))
+        ]
+    );
+    // No create_or_update_many, no suspension.
+    let sent = server.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 3);
+    assert!(
+        sent.iter()
+            .all(|r| !r.url.path().contains("create_or_update_many"))
+    );
+
+    // Users, field: the field rides in create_or_update_many.
+    let server = MockServer::start().await;
+    job(
+        &server,
+        "POST",
+        "/api/v2/users/create_or_update_many.json",
+        Some(json!({"users": [{"email": "gone@x.com", "user_fields": {"status": "inactive"}}]})),
+        "jf",
+        json!([{"index": 0, "id": 7, "action": "update", "status": "Updated", "success": true}]),
+    )
+    .await;
+    let field = weft_zendesk::ZendeskMirror::Field {
+        field: "user_fields.status".into(),
+        value: json!("inactive"),
+    };
+    let users = target_with(&server, weft_zendesk::ZendeskObject::Users, Some(field));
+    let out = users
+        .apply(
+            SyncWriteMode::Mirror,
+            vec![sync_record("gone@x.com", SyncAction::Delete, None)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcomes(out), vec![("gone@x.com".to_string(), Ok(()))]);
+
+    // Organizations: tag by id after the lookup; a field through update_many.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/organizations/show_many.json"))
+        .and(query_param("external_ids", "gone"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"organizations": [
+                {"id": 30, "external_id": "gone", "tags": ["vip"]},
+            ]})),
+        )
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/api/v2/organizations/30/tags.json"))
+        .and(wiremock::matchers::body_json(json!({"tags": ["churned"]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"tags": ["vip", "churned"]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    job(
+        &server,
+        "PUT",
+        "/api/v2/organizations/update_many.json",
+        Some(json!({"organizations": [{"id": 30, "organization_fields": {"status": "inactive"}}]})),
+        "jo",
+        json!([{"id": 30, "action": "update", "status": "Updated", "success": true}]),
+    )
+    .await;
+    let orgs = target_with(
+        &server,
+        weft_zendesk::ZendeskObject::Organizations,
+        Some(churned),
+    );
+    let out = orgs
+        .apply(
+            SyncWriteMode::Mirror,
+            vec![org_record("gone", SyncAction::Delete, "")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcomes(out), vec![("gone".to_string(), Ok(()))]);
+    let field = weft_zendesk::ZendeskMirror::Field {
+        field: "organization_fields.status".into(),
+        value: json!("inactive"),
+    };
+    let orgs = target_with(
+        &server,
+        weft_zendesk::ZendeskObject::Organizations,
+        Some(field),
+    );
+    let out = orgs
+        .apply(
+            SyncWriteMode::Mirror,
+            vec![org_record("gone", SyncAction::Delete, "")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcomes(out), vec![("gone".to_string(), Ok(()))]);
+    let sent = server.received_requests().await.unwrap();
+    assert!(sent.iter().all(|r| r.method.as_str() != "DELETE"));
+}
+
+#[tokio::test]
+async fn check_refuses_a_mirror_kind_the_object_lacks_and_a_wrong_identity() {
+    use weft_core::{SyncSpec, SyncTarget, SyncWriteMode};
+    use weft_zendesk::{ZendeskMirror, ZendeskObject};
+    let server = MockServer::start().await;
+    let spec = |mode: SyncWriteMode, mapping: &[(&str, &str)]| SyncSpec {
+        name: "s".into(),
+        model: "m".into(),
+        primary_key: "key".into(),
+        mode,
+        mapping: mapping
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    let orgs_mapping = [("external_id", "key"), ("name", "name")];
+    let check = |object, mirror, spec: &SyncSpec| {
+        target_with(&server, object, mirror)
+            .check(spec)
+            .err()
+            .map(|e| e.to_string())
+    };
+    let mirror = spec(SyncWriteMode::Mirror, &orgs_mapping);
+    assert_eq!(check(ZendeskObject::Organizations, None, &mirror), None);
+    assert_eq!(
+        check(
+            ZendeskObject::Organizations,
+            Some(ZendeskMirror::Suspend),
+            &mirror
+        )
+        .unwrap(),
+        "sync s to zendesk: mirror kind `suspend` is not available for organizations \
+         (use delete, tag, field)"
+    );
+    let users = spec(SyncWriteMode::Upsert, &[("email", "key")]);
+    assert_eq!(
+        check(ZendeskObject::Users, Some(ZendeskMirror::Delete), &users).unwrap(),
+        "sync s to zendesk: mirror kind `delete` is not available for users \
+         (use suspend, tag, field)"
+    );
+    let by_name = spec(
+        SyncWriteMode::Mirror,
+        &[("external_id", "name"), ("name", "key")],
+    );
+    assert_eq!(
+        check(ZendeskObject::Organizations, None, &by_name).unwrap(),
+        "sync s to zendesk: mode `mirror` finds organizations by the sync's key, so \
+         `external_id` must be mapped from the primary key `key`"
+    );
+    let users_on_orgs = spec(SyncWriteMode::Upsert, &[("email", "key")]);
+    assert!(
+        check(ZendeskObject::Organizations, None, &users_on_orgs)
+            .unwrap()
+            .contains("`email` is not a Zendesk organization field")
+    );
+    let field = |f: &str| ZendeskMirror::Field {
+        field: f.into(),
+        value: json!("x"),
+    };
+    assert!(
+        check(ZendeskObject::Users, Some(field("nickname")), &users)
+            .unwrap()
+            .contains("mirror field: `nickname` is not a Zendesk user field")
+    );
+    assert_eq!(
+        check(
+            ZendeskObject::Organizations,
+            Some(field("external_id")),
+            &mirror
+        )
+        .unwrap(),
+        "sync s to zendesk: mirror field `external_id` is how Zendesk finds organizations; \
+         it cannot be the field a delete sets"
+    );
+    assert_eq!(
+        check(
+            ZendeskObject::Users,
+            Some(field("user_fields.status")),
+            &users
+        ),
+        None
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
+}

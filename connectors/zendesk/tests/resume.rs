@@ -242,3 +242,79 @@ async fn a_resumed_jobs_rejects_map_to_their_records_by_index() {
     );
     sandbox.shutdown().await;
 }
+
+/// Organizations: a run cut off while its `update_many` job runs is resumed
+/// from the job's results, matched by the ids journaled with the job.
+#[tokio::test]
+async fn an_organization_update_job_cut_off_is_resumed_by_the_journaled_ids() {
+    let (sandbox, _users, store, mut spec) = setup().await;
+    let control = sandbox.control();
+    let mut config = ZendeskConfig::new(
+        "unused",
+        DEFAULT_ZENDESK_EMAIL,
+        weft_conformance::secret_file(DEFAULT_ZENDESK_TOKEN).unwrap(),
+    );
+    config.base_url = Some(sandbox.base_url(Api::Zendesk));
+    config.requests_per_minute = 600_000;
+    config.sync_object = weft_zendesk::ZendeskObject::Organizations;
+    let target = ZendeskTarget::new(&config, &BudgetRegistry::new())
+        .unwrap()
+        .with_poll_policy(PollPolicy {
+            first: Duration::from_millis(5),
+            max: Duration::from_millis(20),
+            limit: Duration::from_secs(30),
+        });
+    spec.mapping = BTreeMap::from([
+        ("external_id".to_string(), "key".to_string()),
+        ("name".to_string(), "name".to_string()),
+    ]);
+    let first = run_sync(&store, &target, &spec, SyncOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(first.created, USERS as u64);
+    for i in 0..USERS {
+        let row = BTreeMap::from([
+            ("key".to_string(), json!(email(i))),
+            ("name".to_string(), json!(format!("Renamed Org {i}"))),
+        ]);
+        store.put(&email(i), row);
+    }
+    control.zendesk_hold_jobs(true);
+    let cut = tokio::time::timeout(
+        Duration::from_millis(500),
+        run_sync(&store, &target, &spec, SyncOptions::default()),
+    )
+    .await;
+    assert!(cut.is_err(), "cut off while polling");
+    let jobs = store.pending_jobs(&spec.name).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert!(jobs[0].job.contains("#ids="), "{}", jobs[0].job);
+    control.zendesk_hold_jobs(false);
+    let updates = |sb: &Sandbox| {
+        sb.control()
+            .writes(Api::Zendesk)
+            .iter()
+            .filter(|w| w.path.starts_with("/api/v2/organizations/update_many"))
+            .count()
+    };
+    assert_eq!(updates(&sandbox), 1);
+    let report = run_sync(&store, &target, &spec, SyncOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.resumed,
+            report.updated,
+            report.rejected,
+            report.batches
+        ),
+        (USERS as u64, 0, 0, 0)
+    );
+    assert_eq!(updates(&sandbox), 1, "not sent again");
+    assert!(store.pending_jobs(&spec.name).await.unwrap().is_empty());
+    let org = control
+        .zendesk_organization_by_external_id(&email(3))
+        .unwrap();
+    assert_eq!(org["name"], json!("Renamed Org 3"));
+    sandbox.shutdown().await;
+}

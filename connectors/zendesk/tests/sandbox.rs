@@ -161,3 +161,99 @@ async fn counts_then_incremental(clock_start: Option<i64>) {
     assert_eq!(control.request_count(Api::Zendesk), 10);
     sandbox.shutdown().await;
 }
+
+/// A mirror sync with `mirror = { kind = "tag", tags = ["weft_removed"] }`:
+/// the person who left the model keeps their user, name and other tags,
+/// gains the tag, and is not suspended.
+#[tokio::test]
+async fn a_tag_mirror_tags_the_user_who_left_keeping_their_tags_unsuspended() {
+    use std::collections::BTreeMap;
+    use weft_conformance::MemorySyncStore;
+    use weft_core::{SyncOptions, SyncSpec, SyncWriteMode, run_sync};
+
+    let sandbox = Sandbox::start(SandboxConfig {
+        size: 20,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let control = sandbox.control();
+    let token = weft_conformance::secret_file(weft_sandbox::DEFAULT_ZENDESK_TOKEN).unwrap();
+    let mut config = ZendeskConfig::new("unused", weft_sandbox::DEFAULT_ZENDESK_EMAIL, token);
+    config.base_url = Some(sandbox.base_url(Api::Zendesk));
+    config.requests_per_minute = 600_000;
+    config.mirror = Some(weft_zendesk::ZendeskMirror::Tag {
+        tags: vec!["weft_removed".into()],
+    });
+    let target = weft_zendesk::ZendeskTarget::new(&config, &BudgetRegistry::new())
+        .unwrap()
+        .with_poll_policy(weft_http::PollPolicy {
+            first: std::time::Duration::from_millis(1),
+            max: std::time::Duration::from_millis(5),
+            limit: std::time::Duration::from_secs(10),
+        });
+    let email = |i: usize| format!("tag.person{i}@example.com");
+    let store = MemorySyncStore::new();
+    for i in 0..3 {
+        store.put(
+            &email(i),
+            BTreeMap::from([
+                ("key".to_string(), json!(email(i))),
+                ("name".to_string(), json!(format!("Person {i}"))),
+                ("tags".to_string(), json!(["vip", format!("cohort{i}")])),
+            ]),
+        );
+    }
+    let spec = SyncSpec {
+        name: "zendesk_tagged".into(),
+        model: "models.people".into(),
+        primary_key: "key".into(),
+        mode: SyncWriteMode::Mirror,
+        mapping: BTreeMap::from([
+            ("email".to_string(), "key".to_string()),
+            ("name".to_string(), "name".to_string()),
+            ("tags".to_string(), "tags".to_string()),
+        ]),
+    };
+    weft_core::check_sync(&target, &spec).unwrap();
+    let first = run_sync(&store, &target, &spec, SyncOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((first.created, first.rejected), (3, 0));
+
+    store.remove(&email(1));
+    let writes_before = control.writes(Api::Zendesk).len();
+    let mirror = run_sync(&store, &target, &spec, SyncOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            mirror.deleted,
+            mirror.created,
+            mirror.updated,
+            mirror.rejected
+        ),
+        (1, 0, 0, 0)
+    );
+    // One tag addition and nothing else written: no create_or_update_many.
+    let writes: Vec<String> = control.writes(Api::Zendesk)[writes_before..]
+        .iter()
+        .map(|w| format!("{} {}", w.method, w.path))
+        .collect();
+    let id = control.zendesk_user_by_email(&email(1)).unwrap()["id"].clone();
+    assert_eq!(writes, [format!("PUT /api/v2/users/{id}/tags.json")]);
+    let gone = control.zendesk_user_by_email(&email(1)).unwrap();
+    assert_eq!(gone["tags"], json!(["vip", "cohort1", "weft_removed"]));
+    assert_eq!(gone["suspended"], json!(false));
+    assert_eq!(gone["name"], json!("Person 1"));
+    for i in [0, 2] {
+        let kept = control.zendesk_user_by_email(&email(i)).unwrap();
+        assert_eq!(kept["tags"], json!(["vip", format!("cohort{i}")]));
+    }
+    // Nothing left to send.
+    let again = run_sync(&store, &target, &spec, SyncOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((again.batches, again.deleted), (0, 0));
+    sandbox.shutdown().await;
+}

@@ -534,3 +534,204 @@ async fn tickets_users_and_organizations_use_the_spec_field_names() {
     assert!(users.iter().all(|u| u["name"].is_string()));
     sb.shutdown().await;
 }
+
+/// Sends a bulk write and returns its completed job status.
+async fn bulk(sb: &Sandbox, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    let mut req = client(sb, method, path);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    let queued: Value = resp.json().await.unwrap();
+    assert_eq!(queued["job_status"]["status"], "queued");
+    let id = queued["job_status"]["id"].as_str().unwrap();
+    let (status, done) = get(sb, &format!("/api/v2/job_statuses/{id}.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(done["job_status"]["status"], "completed");
+    done["job_status"].clone()
+}
+
+#[tokio::test]
+async fn organizations_are_created_updated_tagged_and_deleted_in_the_vendors_shapes() {
+    let sb = sandbox(100, false).await;
+    let created = bulk(
+        &sb,
+        reqwest::Method::POST,
+        "/api/v2/organizations/create_many.json",
+        Some(json!({"organizations": [
+            {"name": "Acme", "external_id": "acme", "tags": ["vip"]},
+            {"name": "ACME", "external_id": "acme-2"},
+            {"external_id": "nameless"},
+            {"name": "Beta", "external_id": "beta"},
+        ]})),
+    )
+    .await;
+    assert_eq!(created["job_type"], "Bulk Create Organizations");
+    let r = created["results"].as_array().unwrap();
+    assert_eq!(r.len(), 4);
+    assert_eq!(
+        (r[0]["index"].clone(), r[0]["status"].clone()),
+        (json!(0), json!("Created"))
+    );
+    assert_eq!(
+        (
+            r[1]["index"].clone(),
+            r[1]["error"].clone(),
+            r[1]["details"].clone()
+        ),
+        (
+            json!(1),
+            json!("DuplicateValue"),
+            json!("Name: ACME has already been taken")
+        )
+    );
+    assert_eq!(r[2]["details"], "Name: cannot be blank");
+    assert_eq!(r[3]["status"], "Created");
+    let acme = r[0]["id"].as_u64().unwrap();
+    let beta = r[3]["id"].as_u64().unwrap();
+
+    // Looked up by external id (any case); unknown ones are left out.
+    let (status, shown) = get(
+        &sb,
+        "/api/v2/organizations/show_many.json?external_ids=ACME%2Cbeta%2Cnone",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let found: Vec<u64> = shown["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(found, [acme, beta]);
+    assert_eq!(shown["count"], 2);
+
+    // Update results carry ids (no index); a missing id fails alone.
+    let updated = bulk(
+        &sb,
+        reqwest::Method::PUT,
+        "/api/v2/organizations/update_many.json",
+        Some(json!({"organizations": [
+            {"id": beta, "notes": "renewing", "organization_fields": {"tier": "gold"}},
+            {"id": 1, "notes": "nobody"},
+        ]})),
+    )
+    .await;
+    let r = updated["results"].as_array().unwrap();
+    assert_eq!(
+        r[0],
+        json!({"id": beta, "action": "update", "success": true, "status": "Updated"})
+    );
+    assert_eq!(
+        (r[1]["id"].clone(), r[1]["error"].clone()),
+        (json!(1), json!("RecordNotFound"))
+    );
+    let b = sb
+        .control()
+        .zendesk_organization_by_external_id("beta")
+        .unwrap();
+    assert_eq!(
+        (b["notes"].clone(), b["organization_fields"]["tier"].clone()),
+        (json!("renewing"), json!("gold"))
+    );
+
+    // Adding tags keeps the others.
+    let resp = client(
+        &sb,
+        reqwest::Method::PUT,
+        &format!("/api/v2/organizations/{acme}/tags.json"),
+    )
+    .json(&json!({"tags": ["churned", "vip"]}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let tags: Value = resp.json().await.unwrap();
+    assert_eq!(tags, json!({"tags": ["vip", "churned"]}));
+    assert_eq!(
+        sb.control()
+            .zendesk_organization_by_external_id("acme")
+            .unwrap()["tags"],
+        json!(["vip", "churned"])
+    );
+
+    // Deleted by id: results carry ids; the organization is gone.
+    let deleted = bulk(
+        &sb,
+        reqwest::Method::DELETE,
+        &format!("/api/v2/organizations/destroy_many.json?ids={beta},1"),
+        None,
+    )
+    .await;
+    let r = deleted["results"].as_array().unwrap();
+    assert_eq!(
+        r[0],
+        json!({"id": beta, "action": "delete", "success": true, "status": "Deleted"})
+    );
+    assert_eq!(r[1]["success"], false);
+    assert!(
+        sb.control()
+            .zendesk_organization_by_external_id("beta")
+            .is_none()
+    );
+
+    // The incremental export serves the written organizations (the deleted one left).
+    let (_, export) = get(&sb, "/api/v2/incremental/organizations.json?start_time=0").await;
+    let names: Vec<&str> = export["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["external_id"].as_str())
+        .collect();
+    assert_eq!(names, ["acme"]);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn users_are_found_by_email_and_gain_tags_keeping_their_others() {
+    let sb = sandbox(20, false).await;
+    let done = job(
+        &sb,
+        json!([{"name": "Tess Tagged", "email": "tess@example.com", "tags": ["vip"]}]),
+    )
+    .await;
+    let id = done["results"][0]["id"].as_u64().unwrap();
+    let (status, found) = get(
+        &sb,
+        "/api/v2/users/search.json?query=email:TESS@example.com",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found["count"], 1);
+    assert_eq!(found["users"][0]["id"], id);
+    let (_, none) = get(
+        &sb,
+        "/api/v2/users/search.json?query=email:nobody@example.com",
+    )
+    .await;
+    assert_eq!(none["users"], json!([]));
+    let resp = client(
+        &sb,
+        reqwest::Method::PUT,
+        &format!("/api/v2/users/{id}/tags.json"),
+    )
+    .json(&json!({"tags": ["weft_removed"]}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let user = sb
+        .control()
+        .zendesk_user_by_email("tess@example.com")
+        .unwrap();
+    assert_eq!(user["tags"], json!(["vip", "weft_removed"]));
+    assert_eq!(user["suspended"], false);
+    let resp = client(&sb, reqwest::Method::PUT, "/api/v2/users/1/tags.json")
+        .json(&json!({"tags": ["x"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    sb.shutdown().await;
+}

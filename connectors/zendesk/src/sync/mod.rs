@@ -253,7 +253,9 @@ impl ZendeskTarget {
         let jobs = sent
             .chunks(MAX_USERS_PER_CALL)
             .map(|chunk| JobCall {
-                request: ZendeskClient::users_upsert(chunk.iter().map(|(_, u)| u.clone()).collect()),
+                request: ZendeskClient::users_upsert(
+                    chunk.iter().map(|(_, u)| u.clone()).collect(),
+                ),
                 slots: chunk.iter().map(|&(i, _)| i).collect(),
                 ids: None,
             })
@@ -603,9 +605,10 @@ impl SyncTarget for ZendeskTarget {
                             let mut org = Map::new();
                             org.insert("id".into(), Value::from("{id}"));
                             set_field(&mut org, organizations::CUSTOM, field, value.clone());
-                            let mut update = planned(&ZendeskClient::organizations_update(vec![
-                                Value::Object(org),
-                            ]));
+                            let mut update =
+                                planned(&ZendeskClient::organizations_update(vec![Value::Object(
+                                    org,
+                                )]));
                             update.path.push_str(" (each deleted one found)");
                             out.push(update);
                         }
@@ -635,8 +638,7 @@ impl SyncTarget for ZendeskTarget {
             ))));
         }
         if let ZendeskMirror::Field { field, .. } = &self.mirror {
-            check_field(self.object, field)
-                .map_err(|e| err(format!("mirror field: {e}")))?;
+            check_field(self.object, field).map_err(|e| err(format!("mirror field: {e}")))?;
             if field == self.identity() {
                 return Err(Box::new(err(format!(
                     "mirror field `{field}` is how Zendesk finds {object}; it cannot be the \
@@ -786,10 +788,7 @@ mod tests {
         );
         let reference = job_reference("abc", Some(&[11, 22, 33]));
         assert_eq!(reference, "abc#ids=11,22,33");
-        assert_eq!(
-            parse_reference(&reference),
-            ("abc", Some(vec![11, 22, 33]))
-        );
+        assert_eq!(parse_reference(&reference), ("abc", Some(vec![11, 22, 33])));
         assert_eq!(parse_reference("abc"), ("abc", None));
         assert_eq!(job_reference("abc", None), "abc");
     }

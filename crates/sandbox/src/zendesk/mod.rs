@@ -430,7 +430,10 @@ fn router(state: Shared) -> Router {
     }
     r.route("/api/v2/job_statuses/{id}", get(job_status))
         .route("/api/v2/users/{id}/tags", put(organizations::user_tags))
-        .route("/api/v2/users/{id}/tags.json", put(organizations::user_tags))
+        .route(
+            "/api/v2/users/{id}/tags.json",
+            put(organizations::user_tags),
+        )
         .route(
             "/api/v2/organizations/{id}/tags",
             put(organizations::organization_tags),

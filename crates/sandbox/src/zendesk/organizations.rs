@@ -232,13 +232,16 @@ fn items(body: &Bytes, key: &str) -> Result<Vec<Value>, Box<Response>> {
     }
 }
 
+/// Organizations named in a query: (the id asked for or found, its index if live).
+type Named = Vec<(Option<u64>, Option<u64>)>;
+
 /// The organizations named by `ids` or `external_ids` (at most 100):
 /// (the id asked for or found, its index if live).
 fn named(
     st: &ZendeskState,
     store: &Store,
     q: &HashMap<String, String>,
-) -> Result<Vec<(Option<u64>, Option<u64>)>, Box<Response>> {
+) -> Result<Named, Box<Response>> {
     let list = |v: &str| -> Vec<String> {
         v.split(',')
             .map(str::trim)
@@ -434,7 +437,13 @@ pub(super) async fn destroy_many(
 }
 
 /// `PUT .../{id}/tags`: `{"tags": [...]}` added to the record's tags.
-fn put_tags(st: &ZendeskState, headers: &HeaderMap, users: bool, id: &str, body: &Bytes) -> Response {
+fn put_tags(
+    st: &ZendeskState,
+    headers: &HeaderMap,
+    users: bool,
+    id: &str,
+    body: &Bytes,
+) -> Response {
     if let Err(e) = st.authorize(headers) {
         return *e;
     }
@@ -446,7 +455,11 @@ fn put_tags(st: &ZendeskState, headers: &HeaderMap, users: bool, id: &str, body:
                 .map(str::to_owned)
                 .collect(),
             None => {
-                return error(StatusCode::BAD_REQUEST, "InvalidValue", "tags must be an array");
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidValue",
+                    "tags must be an array",
+                );
             }
         },
         Err(_) => {
