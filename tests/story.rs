@@ -33,14 +33,13 @@ SELECT count(DISTINCT e) FROM (
 
 /// The sync's report from a run.
 fn report(outcome: &RunOutcome) -> &SyncReport {
-    // The Mailchimp sync, then the Zendesk users sync.
-    assert_eq!(outcome.syncs.len(), 2);
+    // The Mailchimp sync, then the Zendesk users sync, then Salesforce Contacts.
+    assert_eq!(outcome.syncs.len(), 3);
     assert_eq!(outcome.syncs[1].sync, "zendesk_people");
-    assert!(
-        outcome.syncs[1].report.is_some(),
-        "zendesk sync failed: {:?}",
-        outcome.syncs[1].error
-    );
+    assert_eq!(outcome.syncs[2].sync, "salesforce_contacts");
+    for s in &outcome.syncs[1..] {
+        assert!(s.report.is_some(), "{} failed: {:?}", s.sync, s.error);
+    }
     let sync = &outcome.syncs[0];
     assert_eq!(sync.sync, SYNC);
     sync.report
@@ -113,8 +112,8 @@ async fn load_and_model(h: &Harness) {
     let models = weft_runner::run_models(&config, warehouse.as_ref())
         .await
         .unwrap();
-    assert_eq!(models.len(), 1);
-    assert_eq!(models[0].name, "models.people");
+    let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["models.people", "models.crm_contacts"]);
 }
 
 /// The first run of a story: everyone in the model becomes a member.
@@ -231,6 +230,31 @@ async fn first_run_fills_the_audience_and_second_run_sends_nothing() {
         assert_eq!(user["name"].as_str(), Some(full.trim()), "{email}");
     }
 
+    // Salesforce now holds a Contact for each person only Zoom knew (with
+    // a last name), keyed by the email as external id, and no one else.
+    let crm: BTreeMap<String, (String, String)> = query_rows(
+        &db,
+        "SELECT email, coalesce(first_name, ''), last_name FROM models.crm_contacts",
+    )
+    .into_iter()
+    .map(|r| (r[0].clone(), (r[1].clone(), r[2].clone())))
+    .collect();
+    assert!(!crm.is_empty(), "the demo has people only Zoom knows");
+    let written: BTreeMap<String, (String, String)> = control
+        .salesforce_upserted("Contact")
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            let text = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (
+                text("External_Id__c"),
+                (text("FirstName"), text("LastName")),
+            )
+        })
+        .collect();
+    assert_eq!(written, crm);
+    let salesforce = written.len();
+
     // Nothing changed: nothing planned, nothing sent.
     let zendesk_requests = control.request_count(Api::Zendesk);
     let writes = mailchimp_writes(&h);
@@ -249,6 +273,26 @@ async fn first_run_fills_the_audience_and_second_run_sends_nothing() {
         (0, 0, 0)
     );
     assert_eq!(control.request_count(Api::Zendesk), zendesk_requests);
+    // The new Contacts were read back: those people left the CRM model, and
+    // the Salesforce sync sent nothing.
+    let crm_sync = second.syncs[2].report.as_ref().unwrap();
+    assert_eq!(
+        (
+            crm_sync.plan.creates,
+            crm_sync.plan.updates,
+            crm_sync.batches
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM models.crm_contacts"),
+        0,
+        "Salesforce has everyone now"
+    );
+    assert_eq!(
+        control.salesforce_upserted("Contact").unwrap().len(),
+        salesforce
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

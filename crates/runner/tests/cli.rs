@@ -154,7 +154,7 @@ fn check_reports_each_part_and_fails_on_refused_credentials() {
     assert_eq!(
         stdout(&out),
         "stage: ok\nwarehouse: ok\nzoom: ok\nsalesforce: ok\nstripe: ok\n\
-         sync mailchimp_people: ok\nsync zendesk_people: ok\n"
+         sync mailchimp_people: ok\nsync zendesk_people: ok\nsync salesforce_contacts: ok\n"
     );
 
     // A mode a destination cannot honour is refused by check, naming it.
@@ -208,7 +208,7 @@ fn check_reports_each_part_and_fails_on_refused_credentials() {
     let out = weft(dir.path(), &["check"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        stdout(&out).ends_with("sync zendesk_people: ok\nsync zoom_invites: ok\n"),
+        stdout(&out).ends_with("sync salesforce_contacts: ok\nsync zoom_invites: ok\n"),
         "{}",
         stdout(&out)
     );

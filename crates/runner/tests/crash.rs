@@ -275,11 +275,12 @@ fn weft_sync(h: &Harness) -> tokio::process::Child {
         .unwrap()
 }
 
-/// Kills `weft sync` (the demo's Mailchimp and Zendesk syncs, 4 records per
-/// call, 25 ms per request) at seeded moments, then re-runs it: every person
-/// of the model is a Mailchimp member once and a Zendesk user with their
-/// name, each sync's snapshot holds exactly the model's keys, and nothing is
-/// rejected.
+/// Kills `weft sync` (the demo's Mailchimp, Zendesk and Salesforce syncs, 4
+/// records per call, 25 ms per request) at seeded moments, then re-runs it:
+/// every person of the model is a Mailchimp member once and a Zendesk user
+/// with their name, every person only Zoom knew is one Salesforce Contact
+/// (none created twice), each sync's snapshot holds exactly its model's
+/// keys, and nothing is rejected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_sync_then_rerun_sends_every_person_and_loses_nothing() {
     let trials = env_u64("WEFT_SYNC_CRASH_TRIALS", 6);
@@ -316,8 +317,15 @@ async fn killed_sync_then_rerun_sends_every_person_and_loses_nothing() {
         .map(|r| (r[0].clone(), r[1].clone()))
         .collect();
         assert!(people.len() > 50, "{}", people.len());
+        let crm =
+            weft_e2e::query_strings(&db, "SELECT email FROM models.crm_contacts ORDER BY email");
+        assert!(!crm.is_empty(), "people only Zoom knew");
         let control = h.sandbox.control();
-        for api in [weft_sandbox::Api::Mailchimp, weft_sandbox::Api::Zendesk] {
+        for api in [
+            weft_sandbox::Api::Mailchimp,
+            weft_sandbox::Api::Zendesk,
+            weft_sandbox::Api::Salesforce,
+        ] {
             control.set_faults(
                 api,
                 Faults {
@@ -361,16 +369,26 @@ async fn killed_sync_then_rerun_sends_every_person_and_loses_nothing() {
                 .unwrap_or_else(|| panic!("trial {trial}: {email} is not a Zendesk user"));
             assert_eq!(user["name"].as_str(), Some(name.as_str()), "trial {trial}");
         }
-        for sync in ["mailchimp_people", "zendesk_people"] {
+        // Salesforce: one Contact per CRM model row, none created twice.
+        let mut contacts: Vec<String> = control
+            .salesforce_upserted("Contact")
+            .unwrap()
+            .iter()
+            .map(|c| c["External_Id__c"].as_str().unwrap().to_lowercase())
+            .collect();
+        contacts.sort();
+        assert_eq!(contacts, crm, "trial {trial}: Salesforce Contacts");
+        let everyone: Vec<String> = people.keys().cloned().collect();
+        for (sync, expected) in [
+            ("mailchimp_people", &everyone),
+            ("zendesk_people", &everyone),
+            ("salesforce_contacts", &crm),
+        ] {
             let keys = weft_e2e::query_strings(
                 &db,
                 &format!("SELECT \"key\" FROM _weft._weft_sync_snapshot_{sync} ORDER BY 1"),
             );
-            assert_eq!(
-                keys,
-                people.keys().cloned().collect::<Vec<_>>(),
-                "trial {trial}: {sync} snapshot"
-            );
+            assert_eq!(&keys, expected, "trial {trial}: {sync} snapshot");
         }
         assert_eq!(
             query_i64(&db, "SELECT count(*) FROM _weft._weft_sync_rejects"),

@@ -11,8 +11,14 @@ use crate::{Materialized, Model, ModelRun, WarehouseError};
 ///
 /// A view is `CREATE OR REPLACE VIEW`; when PostgreSQL refuses the
 /// replacement (a column dropped, renamed or retyped) the view is dropped
-/// and created again. A table is dropped and created with `CREATE TABLE AS`.
-/// A relation of the other kind under the model's name is dropped first.
+/// and created again. A new table is created with `CREATE TABLE AS`; an
+/// existing one whose columns (names and types, in order) are unchanged is
+/// emptied and filled again (`TRUNCATE` + `INSERT`), so views on it — a
+/// later model's, or a user's own — keep working. When its columns changed,
+/// it is dropped `CASCADE` and created again: views on it are dropped too
+/// (a later model view is created again in the same run; a warning names
+/// the table). A relation of the other kind under the model's name is
+/// dropped first.
 pub(crate) async fn run(
     client: &mut Client,
     models: &[Model],
@@ -68,6 +74,9 @@ pub(crate) async fn run(
                     Err(e) => return Err(err()(e)),
                 }
             }
+            Materialized::Table if kind == Some(b'r' as i8) => {
+                rebuild_table(&tx, &quoted, body).await.map_err(err())?;
+            }
             Materialized::Table => {
                 if let Some(drop) = &drop_existing {
                     tx.batch_execute(drop).await.map_err(err())?;
@@ -91,6 +100,47 @@ pub(crate) async fn run(
         });
     }
     Ok(runs)
+}
+
+/// Rebuilds the existing table `quoted` from `body` inside `tx`: in place
+/// when the columns are unchanged, else dropped (with its dependents) and
+/// created again.
+async fn rebuild_table(
+    tx: &tokio_postgres::Transaction<'_>,
+    quoted: &str,
+    body: &str,
+) -> Result<(), tokio_postgres::Error> {
+    tx.batch_execute(&format!(
+        "CREATE TEMP TABLE weft_model_shape ON COMMIT DROP AS \
+         SELECT * FROM (\n{body}\n) weft_model LIMIT 0"
+    ))
+    .await?;
+    let columns = "SELECT attname::text, format_type(atttypid, atttypmod) \
+                   FROM pg_catalog.pg_attribute \
+                   WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped \
+                   ORDER BY attnum";
+    let shape = |rows: Vec<tokio_postgres::Row>| -> Vec<(String, String)> {
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+    };
+    let new = shape(tx.query(columns, &[&"pg_temp.weft_model_shape"]).await?);
+    let old = shape(tx.query(columns, &[&quoted]).await?);
+    tx.batch_execute("DROP TABLE pg_temp.weft_model_shape")
+        .await?;
+    if new == old {
+        return tx
+            .batch_execute(&format!(
+                "TRUNCATE {quoted};\nINSERT INTO {quoted}\n{body}\n"
+            ))
+            .await;
+    }
+    tracing::warn!(
+        table = quoted,
+        "model columns changed: dropping the table and the views on it, then creating it again"
+    );
+    tx.batch_execute(&format!(
+        "DROP TABLE {quoted} CASCADE;\nCREATE TABLE {quoted} AS\n{body}\n"
+    ))
+    .await
 }
 
 /// The `DROP` keyword of a `pg_class.relkind`.
