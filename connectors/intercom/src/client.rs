@@ -81,9 +81,10 @@ impl IntercomClient {
         });
         let by_email = email.and_then(|e| {
             list.data.iter().find(|c| {
+                // Intercom keeps an email as typed (case, stray spaces).
                 c.email
                     .as_deref()
-                    .is_some_and(|ce| ce.eq_ignore_ascii_case(e))
+                    .is_some_and(|ce| ce.trim().eq_ignore_ascii_case(e.trim()))
             })
         });
         Ok(by_external.or(by_email).map(|c| c.id.clone()))

@@ -144,7 +144,11 @@ impl IntercomTarget {
                     Err(e) if e.status() == Some(409) && mode != SyncWriteMode::CreateOnly => {
                         match rejected_or(find().await)? {
                             Ok(Some(id)) => id,
-                            Ok(None) => return Ok(Err(reject_reason(&e).unwrap_or_default())),
+                            // Not searchable yet: the conflict names the contact.
+                            Ok(None) => match conflicting_id(&e) {
+                                Some(id) => id,
+                                None => return Ok(Err(reject_reason(&e).unwrap_or_default())),
+                            },
                             Err(reason) => return Ok(Err(reason)),
                         }
                     }
@@ -165,6 +169,23 @@ fn key_identity(key: &str) -> (Option<&str>, Option<&str>) {
     } else {
         (None, Some(key))
     }
+}
+
+/// The contact a 409 names: Intercom answers a create whose email exists
+/// with "A contact matching those details already exists with id=…".
+fn conflicting_id(e: &HttpError) -> Option<String> {
+    let HttpError::Status {
+        status: 409, body, ..
+    } = e
+    else {
+        return None;
+    };
+    let (_, rest) = body.split_once("id=")?;
+    let id: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    (!id.is_empty()).then_some(id)
 }
 
 /// Splits a call's failure: a 4xx about this contact is its reject (inner
@@ -336,5 +357,32 @@ impl SyncTarget for IntercomTarget {
             });
         }
         Ok(outcomes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_conflict_names_the_existing_contact() {
+        let conflict = |status: u16, body: &str| HttpError::Status {
+            api: "intercom".into(),
+            method: "POST".into(),
+            status,
+            url: "u".into(),
+            body: body.into(),
+        };
+        let e = conflict(
+            409,
+            r#"{"type":"error.list","errors":[{"code":"conflict","message":"A contact matching those details already exists with id=6bcd98010000000000000008"}]}"#,
+        );
+        assert_eq!(
+            conflicting_id(&e).as_deref(),
+            Some("6bcd98010000000000000008")
+        );
+        assert_eq!(conflicting_id(&conflict(409, "{}")), None);
+        assert_eq!(conflicting_id(&conflict(400, "id=abc")), None);
     }
 }

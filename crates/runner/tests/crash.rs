@@ -7,7 +7,7 @@
 //! binary for it and `CARGO_BIN_EXE_weft` names it (on a clean target dir too).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use weft_e2e::{Harness, PgStack, max_unix_seconds, query_i64, query_strings};
+use weft_e2e::{Harness, PgStack, max_unix_seconds, query_i64, query_rows, query_strings};
 use weft_sandbox::{Faults, SandboxConfig};
 
 /// The streams the crash test runs.
@@ -266,9 +266,13 @@ async fn trials(mut target: Target<'_>) {
 }
 
 fn weft_sync(h: &Harness) -> tokio::process::Child {
+    weft_sync_with(&h.config_path)
+}
+
+fn weft_sync_with(config: &std::path::Path) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_weft"))
         .args(["sync", "--config"])
-        .arg(&h.config_path)
+        .arg(config)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -403,5 +407,242 @@ async fn killed_sync_then_rerun_sends_every_person_and_loses_nothing() {
     assert!(
         killed * 2 >= trials,
         "only {killed} of {trials} kills landed while the sync ran"
+    );
+}
+
+/// The demo's config in `h` with its syncs replaced by the people synced to
+/// Stripe customers, Intercom contacts and Zoom registrants of `webinar`
+/// (4 records per batch), written beside it; returns its path.
+fn record_by_record_config(h: &Harness, webinar: i64) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(&h.config_path).unwrap();
+    let head = &text[..text.find("[[syncs]]").unwrap()];
+    let zoom = {
+        let start = text.find("[pipelines.config]\nbase_url = ").unwrap();
+        let block = &text[start + "[pipelines.config]\n".len()..];
+        block[..block.find("\n\n").unwrap()].to_string()
+    };
+    let secrets = h.dir.path().join("sandbox-secrets");
+    let intercom = secrets.join("intercom.token");
+    std::fs::write(&intercom, weft_sandbox::DEFAULT_INTERCOM_TOKEN).unwrap();
+    let stripe_key = secrets.join("stripe.key");
+    let sandbox = &h.sandbox;
+    let stripe = sandbox.base_url(weft_sandbox::Api::Stripe);
+    let intercom_url = sandbox.base_url(weft_sandbox::Api::Intercom);
+    let text = format!(
+        r#"{head}[[syncs]]
+name = "stripe_people"
+connector = "stripe"
+model = "models.people"
+primary_key = "email"
+batch_size = 4
+
+[syncs.mapping]
+email = "email"
+name = "full_name"
+
+[syncs.config]
+base_url = "{stripe}"
+api_key = {{ file = {stripe_key:?} }}
+
+[[syncs]]
+name = "intercom_people"
+connector = "intercom"
+model = "models.people"
+primary_key = "email"
+batch_size = 4
+
+[syncs.mapping]
+email = "email"
+name = "full_name"
+
+[syncs.config]
+base_url = "{intercom_url}"
+access_token = {{ file = {intercom:?} }}
+
+[[syncs]]
+name = "zoom_people"
+connector = "zoom"
+model = "models.crm_contacts"
+primary_key = "email"
+mode = "mirror"
+batch_size = 4
+
+[syncs.mapping]
+email = "email"
+first_name = "first_name"
+last_name = "last_name"
+
+[syncs.config]
+{zoom}
+webinar_id = {webinar}
+"#
+    );
+    let path = h.dir.path().join("weft-record-by-record.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Kills `weft sync` into the destinations written record by record (Stripe
+/// customers, Intercom contacts, Zoom registrants; 4 records per batch, 25 ms
+/// per request) at seeded moments, then re-runs it: every person is created
+/// exactly once in each (Stripe's creates per email, Intercom's contacts per
+/// email, Zoom's registrations per email), and each snapshot holds exactly
+/// its model's keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_record_by_record_syncs_create_nobody_twice() {
+    use weft_sandbox::Api;
+    let trials = env_u64("WEFT_SYNC_CRASH_TRIALS", 4);
+    let seed = env_u64("WEFT_CRASH_SEED", 7) ^ 0x51;
+    let mut killed = 0;
+    for trial in 0..trials {
+        let h = Harness::story_with(
+            SandboxConfig {
+                size: 80,
+                ..SandboxConfig::default()
+            },
+            "upsert",
+            Some(4),
+        )
+        .await;
+        let mut config = h.config();
+        config.syncs.clear();
+        let loaded = weft_runner::run(
+            &config,
+            &weft_runner::RunOptions::default(),
+            weft_core::CancellationToken::new(),
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(loaded.succeeded(), "{}", loaded.render());
+        let db = h.warehouse_path();
+        let people = query_strings(&db, "SELECT email FROM models.people ORDER BY email");
+        let crm = query_strings(&db, "SELECT email FROM models.crm_contacts ORDER BY email");
+        assert!(
+            people.len() > 30 && !crm.is_empty(),
+            "{} / {}",
+            people.len(),
+            crm.len()
+        );
+        let control = h.sandbox.control();
+        let webinar = control.zoom_webinar_ids()[2];
+        // What each destination held for these people before (the sandbox's
+        // tools share people): they are updated, not created.
+        let stripe_before: std::collections::BTreeSet<&String> = people
+            .iter()
+            .filter(|e| control.stripe_customer_by_email(e).is_some())
+            .collect();
+        let intercom_count = |people: &[String]| -> std::collections::BTreeMap<String, usize> {
+            let mut n = std::collections::BTreeMap::new();
+            for c in control
+                .intercom_contact_ids()
+                .iter()
+                .filter_map(|id| control.intercom_contact(id))
+            {
+                if let Some(e) = c["email"].as_str().map(|e| e.trim().to_lowercase())
+                    && people.binary_search(&e).is_ok()
+                {
+                    *n.entry(e).or_insert(0) += 1;
+                }
+            }
+            n
+        };
+        let intercom_before = intercom_count(&people);
+        let zoom_before: std::collections::BTreeSet<&String> = crm
+            .iter()
+            .filter(|e| {
+                control
+                    .zoom_registrant_by_email(webinar, e)
+                    .unwrap()
+                    .is_some()
+            })
+            .collect();
+        let registrants_before = control.zoom_registrant_count(webinar).unwrap() as usize;
+        let path = record_by_record_config(&h, webinar);
+        for api in [Api::Stripe, Api::Intercom, Api::Zoom] {
+            control.set_rate_limits(api, false);
+            control.set_faults(
+                api,
+                Faults {
+                    latency_ms: 25,
+                    ..Faults::default()
+                },
+            );
+        }
+        let x =
+            (seed ^ trial.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0x2545_f491_4f6c_dd1d);
+        let kill_after = std::time::Duration::from_millis(300 + (x >> 33) % 2500);
+        let mut child = weft_sync_with(&path);
+        tokio::time::sleep(kill_after).await;
+        if child.try_wait().unwrap().is_none() {
+            killed += 1;
+        }
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        let status = weft_sync_with(&path).wait().await.unwrap();
+        assert!(
+            status.success(),
+            "trial {trial}: the re-run failed: {status}"
+        );
+
+        for email in &people {
+            let created = usize::from(!stripe_before.contains(email));
+            assert_eq!(
+                control.stripe_customer_creates(email),
+                created,
+                "trial {trial}: Stripe customers created for {email}"
+            );
+            assert!(control.stripe_customer_by_email(email).is_some());
+        }
+        let intercom_after = intercom_count(&people);
+        for email in &people {
+            let before = intercom_before.get(email).copied().unwrap_or(0);
+            assert_eq!(
+                intercom_after.get(email).copied().unwrap_or(0),
+                before.max(1),
+                "trial {trial}: Intercom contacts with {email}"
+            );
+        }
+        for email in &crm {
+            let r = control
+                .zoom_registrant_by_email(webinar, email)
+                .unwrap()
+                .unwrap_or_else(|| panic!("trial {trial}: {email} is not registered"));
+            assert_eq!(r["status"], "approved", "trial {trial}: {email}");
+        }
+        assert_eq!(
+            control.zoom_registrant_count(webinar).unwrap() as usize,
+            registrants_before + crm.len() - zoom_before.len(),
+            "trial {trial}: Zoom registrations added"
+        );
+        for (sync, expected) in [
+            ("stripe_people", &people),
+            ("intercom_people", &people),
+            ("zoom_people", &crm),
+        ] {
+            let keys = query_strings(
+                &db,
+                &format!("SELECT \"key\" FROM _weft._weft_sync_snapshot_{sync} ORDER BY 1"),
+            );
+            let rejects = query_rows(
+                &db,
+                &format!(
+                    "SELECT \"key\", reason FROM _weft._weft_sync_rejects WHERE sync = '{sync}'"
+                ),
+            );
+            assert_eq!(
+                &keys, expected,
+                "trial {trial}: {sync} snapshot; rejects {rejects:?}"
+            );
+        }
+        eprintln!(
+            "record-by-record trial {trial}: kill after {kill_after:?}, {} people, {} registrants",
+            people.len(),
+            crm.len()
+        );
+    }
+    assert!(
+        killed * 2 >= trials,
+        "only {killed} of {trials} kills landed while the syncs ran"
     );
 }
