@@ -191,13 +191,7 @@ fn conflicting_id(e: &HttpError) -> Option<String> {
 /// Splits a call's failure: a 4xx about this contact is its reject (inner
 /// `Err`); anything else fails the batch (outer `Err`).
 fn rejected_or<T>(r: Result<T, HttpError>) -> Result<Result<T, String>, HttpError> {
-    match r {
-        Ok(v) => Ok(Ok(v)),
-        Err(e) => match reject_reason(&e) {
-            Some(reason) => Ok(Err(reason)),
-            None => Err(e),
-        },
-    }
+    weft_http::split_reject(r, reject_reason)
 }
 
 /// Intercom's message for a 4xx (`{"type":"error.list","errors":[{"code","message"}]}`).

@@ -261,13 +261,7 @@ fn fresh_key(key: &str, call: &str, row_hash: &str) -> String {
 /// key) and 409 (a concurrent request with the same key) concern every
 /// record or pass: they fail the batch.
 fn rejected_or<T>(r: Result<T, HttpError>) -> Result<Result<T, String>, HttpError> {
-    match r {
-        Ok(v) => Ok(Ok(v)),
-        Err(e) => match reject_reason(&e) {
-            Some(reason) => Ok(Err(reason)),
-            None => Err(e),
-        },
-    }
+    weft_http::split_reject(r, reject_reason)
 }
 
 /// Stripe's message for a 4xx (`{"error": {"message", "code", "param", "type"}}`).

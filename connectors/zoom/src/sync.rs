@@ -267,13 +267,7 @@ fn webinar_of(v: &Value) -> Result<i64, String> {
 /// registration closed, no such webinar) is a reject (inner `Err`); 401,
 /// 403, throttling, 5xx and transport failures fail the batch.
 fn rejected_or<T>(r: Result<T, HttpError>) -> Result<Result<T, String>, HttpError> {
-    match r {
-        Ok(v) => Ok(Ok(v)),
-        Err(e) => match reject_reason(&e) {
-            Some(reason) => Ok(Err(reason)),
-            None => Err(e),
-        },
-    }
+    weft_http::split_reject(r, reject_reason)
 }
 
 /// Zoom's message for a 4xx (`{"code", "message", "errors": [{"field", "message"}]}`).

@@ -184,3 +184,52 @@ impl HttpError {
         matches!(self, HttpError::QuotaReached(_))
     }
 }
+
+/// Splits the result of a call about one record (a reverse sync's write):
+/// `Ok(Ok(v))` it succeeded; `Ok(Err(reason))` the destination refused
+/// this record, as `reason` recognises it (typically its 4xx with the
+/// vendor's message); `Err(e)` any other failure, which fails the whole
+/// batch (auth, throttling after retries, 5xx, transport).
+pub fn split_reject<T>(
+    result: Result<T, HttpError>,
+    reason: impl Fn(&HttpError) -> Option<String>,
+) -> Result<Result<T, String>, HttpError> {
+    match result {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) => match reason(&e) {
+            Some(reason) => Ok(Err(reason)),
+            None => Err(e),
+        },
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    #[test]
+    fn a_recognised_failure_is_the_records_reject_and_others_fail_the_batch() {
+        let status = |status: u16| HttpError::Status {
+            api: "x".into(),
+            method: "POST".into(),
+            status,
+            url: "u".into(),
+            body: "bad email".into(),
+        };
+        let reason = |e: &HttpError| match e {
+            HttpError::Status {
+                status: 400, body, ..
+            } => Some(body.clone()),
+            _ => None,
+        };
+        assert!(matches!(split_reject(Ok::<u8, _>(1), reason), Ok(Ok(1))));
+        assert!(matches!(
+            split_reject(Err::<u8, _>(status(400)), reason),
+            Ok(Err(r)) if r == "bad email"
+        ));
+        assert!(matches!(
+            split_reject(Err::<u8, _>(status(503)), reason),
+            Err(HttpError::Status { status: 503, .. })
+        ));
+    }
+}

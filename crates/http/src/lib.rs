@@ -32,7 +32,7 @@ pub use budget::{
     Budget, BudgetKey, BudgetPermit, BudgetRegistry, Limits, ReaderShare, fingerprint,
 };
 pub use client::{HttpClient, HttpClientBuilder};
-pub use error::HttpError;
+pub use error::{HttpError, split_reject};
 pub use jwt::OAuth2JwtBearer;
 pub use paginate::{CursorFrom, Page, Pagination, paginate};
 pub use poll::{JobPoll, PollPolicy, poll_job};
