@@ -11,8 +11,8 @@
 //!    `_weft._weft_loads`;
 //! 2. creates the target schema (`{prefix}{pipeline}`) and table
 //!    `"{prefix}{pipeline}"."{stream}"` if missing (a merge table also gets a
-//!    non-unique index on its key), or adds the load's new columns as
-//!    nullable (`ALTER TABLE ... ADD COLUMN IF NOT EXISTS`);
+//!    unique `NULLS NOT DISTINCT` index on its key), or adds the load's new
+//!    columns as nullable (`ALTER TABLE ... ADD COLUMN IF NOT EXISTS`);
 //! 3. streams every staged Parquet part from the stage's object store (one
 //!    batch at a time, never through local disk) into a `TEMP` staging table
 //!    (`ON COMMIT DROP`) with `COPY ... FROM STDIN (FORMAT BINARY)`, the
@@ -27,12 +27,22 @@
 //!
 //! A merge keeps, per key, the staged row with the greatest cursor (NULL
 //! cursors last, ties to the last staged row): `DISTINCT ON (keys) ...
-//! ORDER BY keys, cursor DESC NULLS LAST, __weft_seq DESC`. It first deletes
-//! the loaded rows of every staged key unless a loaded row of that key has
-//! a greater cursor than the staged maximum (`DELETE ... WHERE EXISTS`),
-//! then inserts the winners of the keys no longer loaded. Keys match
-//! null-safely (`IS NOT DISTINCT FROM`, ANDed across key columns); when no
-//! staged key is NULL the same match is written `=`, which PostgreSQL can
+//! ORDER BY keys, cursor DESC NULLS LAST, __weft_seq DESC`. The winners go
+//! in with one `INSERT ... ON CONFLICT (keys) DO UPDATE SET ... WHERE
+//! (loaded.cursor > EXCLUDED.cursor) IS NOT TRUE` on the table's unique
+//! `NULLS NOT DISTINCT` key index, so keys match null-safely (NULL equals
+//! NULL in every key column) and a loaded row with a greater cursor stays;
+//! an updated row takes every staged column, and the table's other columns
+//! go back to their defaults, exactly as a deleted and re-inserted row.
+//! Tables from an older weft (a plain key index) are migrated by the first
+//! merge, in its transaction (see `keys.rs`). A table that already holds
+//! two rows of a key (appended before the stream became a merge) cannot
+//! have that index: it is merged the older way, deleting the loaded rows of
+//! every staged key unless a loaded row of that key has a greater cursor
+//! than the staged maximum (`DELETE ... WHERE EXISTS`), then inserting the
+//! winners of the keys no longer loaded; there keys match null-safely
+//! (`IS NOT DISTINCT FROM`, ANDed across key columns), and when no staged
+//! key is NULL the same match is written `=`, which PostgreSQL can
 //! hash-join or answer from the key index. Append inserts every staged row;
 //! replace deletes the table's rows first (`DELETE`, not `TRUNCATE`, so
 //! readers keep seeing the old rows until the commit).
@@ -92,6 +102,7 @@
 mod conn;
 mod copy;
 mod json;
+mod keys;
 mod limits;
 mod load;
 mod models;
@@ -137,6 +148,8 @@ struct Inner {
     prefix: String,
     /// The reverse-sync connection (its temporary plan tables live on it).
     sync: tokio::sync::Mutex<Option<Client>>,
+    /// Merge tables whose unique key index cannot be built (duplicate keys).
+    duplicates: keys::Duplicates,
 }
 
 /// Maps a tokio-postgres error to [`WarehouseError::Postgres`].
@@ -227,6 +240,7 @@ impl PostgresWarehouse {
                 pool,
                 prefix: schema_prefix.unwrap_or_default().to_string(),
                 sync: tokio::sync::Mutex::new(None),
+                duplicates: keys::Duplicates::default(),
             }),
         })
     }
@@ -278,6 +292,7 @@ impl Warehouse for PostgresWarehouse {
             table: table(&schema, &spec.stream),
             schema,
             shown,
+            duplicates: &self.inner.duplicates,
         };
         // On an error the transaction is dropped (rolled back) with the client.
         let receipt = load.run().await?;

@@ -271,14 +271,17 @@ async fn merge_dedupes_within_and_across_loads() {
         .collect();
     assert_eq!(ids, vec![("L1", 3, 1), ("L2", 3, 1)]);
     assert!(loads[0].bytes > 0 && loads[0].committed_at >= loads[0].started_at);
-    // The merge table got an index on its key; no staging table is left.
+    // The merge table got a unique index on its key (NULLs not distinct,
+    // marked as weft's); no staging table is left.
     assert_eq!(
         pg.psql(
             "dedupe",
-            "SELECT indexdef FROM pg_indexes WHERE schemaname = 'shop' AND tablename = 'customers'"
+            "SELECT indexdef || ' | ' || obj_description(indexrelid, 'pg_class') \
+             FROM pg_indexes JOIN pg_index ON indexrelid = (schemaname || '.' || indexname)::regclass \
+             WHERE schemaname = 'shop' AND tablename = 'customers'"
         )
         .unwrap(),
-        "CREATE INDEX customers_id_idx ON shop.customers USING btree (id)"
+        "CREATE UNIQUE INDEX customers_id_idx ON shop.customers USING btree (id) NULLS NOT DISTINCT | weft merge key"
     );
     assert_eq!(
         pg.psql(
