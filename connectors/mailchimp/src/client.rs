@@ -16,7 +16,8 @@ const MAX_CONNECTIONS: u32 = 10;
 
 /// A Mailchimp API client: basic auth, the account's shared budget, retries.
 pub(crate) struct MailchimpClient {
-    http: HttpClient,
+    /// The HTTP client (base URL `.../3.0`, the account's budget).
+    pub(crate) http: HttpClient,
     list_id: String,
 }
 
@@ -86,10 +87,9 @@ impl MailchimpClient {
             dc.as_deref().unwrap_or("custom"),
             weft_http::fingerprint(key.expose_secret())
         );
-        let budget = budgets.budget(
-            BudgetKey::new("mailchimp", account),
-            Limits::concurrent(MAX_CONNECTIONS),
-        );
+        let mut limits = Limits::concurrent(MAX_CONNECTIONS);
+        limits.requests_per_second = config.requests_per_second;
+        let budget = budgets.budget(BudgetKey::new("mailchimp", account), limits);
         let mut builder = HttpClient::builder("mailchimp", base_url)
             .auth(Auth::Basic {
                 user: "anystring".into(),

@@ -20,6 +20,23 @@ pub enum MailchimpError {
         /// What does not fit.
         reason: String,
     },
+    /// A response did not have the shape the stream expects (a list without
+    /// an `id`, a saved state of another shape).
+    #[error("mailchimp stream `{stream}` ({endpoint}): {reason}")]
+    Shape {
+        /// The stream read.
+        stream: String,
+        /// The path read (no secrets: Mailchimp keys travel in a header).
+        endpoint: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The read was stopped (the run was cancelled or the pipeline stopped reading).
+    #[error("mailchimp stream `{stream}`: the read was cancelled")]
+    Cancelled {
+        /// The stream read.
+        stream: String,
+    },
     /// An HTTP request failed (the URL and body in the message have secrets redacted).
     #[error(transparent)]
     Http(#[from] weft_http::HttpError),

@@ -74,6 +74,12 @@ impl MailchimpTarget {
         config: &MailchimpConfig,
         budgets: &BudgetRegistry,
     ) -> Result<MailchimpTarget, MailchimpError> {
+        if config.list_id.is_empty() {
+            return Err(MailchimpError::Config {
+                field: "list_id",
+                reason: "is required for a sync: the audience members are written to".into(),
+            });
+        }
         Ok(MailchimpTarget {
             client: MailchimpClient::new(config, budgets)?,
             new_status: config.new_member_status().to_string(),

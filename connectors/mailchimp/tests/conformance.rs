@@ -1,18 +1,23 @@
 //! Mailchimp list members pass the shared sync-target suite, and the suite
 //! fails deliberately broken versions of the target on the check each flaw
-//! breaks.
+//! breaks; the source's `list_members` stream passes the shared source suite
+//! (incremental), and fails it when its saved state is ignored.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
+use weft_conformance::source::{SourceCapabilities, SourceEnv, SourceHarness};
 use weft_conformance::sync_target::{Held, SyncCapabilities, SyncEnv, SyncHarness};
 use weft_conformance::{Check, Outcome};
-use weft_core::{BoxError, RecordOutcome, SyncRecord, SyncTarget, SyncWriteMode};
+use weft_core::{
+    BoxError, EventStream, ReadRequest, RecordOutcome, Source, StreamSpec, SyncRecord, SyncTarget,
+    SyncWriteMode,
+};
 use weft_http::HttpSettings;
-use weft_mailchimp::{MAX_MEMBERS_PER_CALL, MailchimpConfig, MailchimpTarget};
+use weft_mailchimp::{MAX_MEMBERS_PER_CALL, MailchimpConfig, MailchimpSource, MailchimpTarget};
 use weft_sandbox::{Api, Control, DEFAULT_MAILCHIMP_KEY, RecordedWrite, SandboxConfig};
 
 /// One deliberate defect of a wrapped target.
@@ -232,4 +237,109 @@ async fn the_suite_fails_each_broken_target_on_its_check() {
     })
     .await;
     assert_eq!(report.failed(), vec![Check::SyncBatchLimit], "{report}");
+}
+
+/// Members per page in the source suite.
+const SOURCE_PAGE: u32 = 4;
+
+/// The members of every audience (one list in the sandbox, 30 members, 4
+/// per page), read incrementally on `last_changed`.
+struct Members {
+    /// A broken source: drops the saved state (every read starts over).
+    ignores_state: bool,
+}
+
+/// A source that reads every stream from the start whatever state it is given.
+struct IgnoresState(MailchimpSource);
+
+#[async_trait]
+impl Source for IgnoresState {
+    fn connector(&self) -> &str {
+        self.0.connector()
+    }
+    fn streams(&self) -> Vec<StreamSpec> {
+        self.0.streams()
+    }
+    async fn check(&self) -> Result<(), BoxError> {
+        self.0.check().await
+    }
+    fn read(&self, mut request: ReadRequest) -> EventStream<'_> {
+        request.state = None;
+        self.0.read(request)
+    }
+}
+
+#[async_trait]
+impl SourceHarness for Members {
+    fn capabilities(&self) -> SourceCapabilities {
+        SourceCapabilities {
+            api: Api::Mailchimp,
+            stream: "list_members".into(),
+            incremental: true,
+            page_size: SOURCE_PAGE as usize,
+            secrets: vec![DEFAULT_MAILCHIMP_KEY.into()],
+            sandbox: SandboxConfig {
+                mailchimp_members: 30,
+                ..SandboxConfig::default()
+            },
+        }
+    }
+
+    async fn build(&self, env: &SourceEnv<'_>) -> Result<Box<dyn Source>, BoxError> {
+        let mut config =
+            MailchimpConfig::source(weft_conformance::secret_file(DEFAULT_MAILCHIMP_KEY)?);
+        config.base_url = Some(format!("{}/3.0", env.sandbox.base_url(Api::Mailchimp)));
+        config.page_size = SOURCE_PAGE;
+        config.requests_per_second = Some(env.requests_per_second);
+        config.http = Some(HttpSettings {
+            initial_backoff_ms: 10,
+            max_backoff_ms: 100,
+            ..HttpSettings::default()
+        });
+        let source = MailchimpSource::new(&config, env.budgets)?;
+        Ok(if self.ignores_state {
+            Box::new(IgnoresState(source))
+        } else {
+            Box::new(source)
+        })
+    }
+
+    fn expected_keys(&self, control: &Control) -> Result<BTreeSet<String>, BoxError> {
+        let list = control.mailchimp_list_id();
+        Ok(control
+            .mailchimp_member_ids(&list)
+            .into_iter()
+            .map(|id| format!("{list}|{id}"))
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn mailchimp_members_pass_the_source_suite() {
+    let report = weft_conformance::source::run_suite(&Members {
+        ignores_state: false,
+    })
+    .await;
+    report.assert_passed();
+    let skipped: Vec<Check> = report
+        .checks
+        .iter()
+        .filter(|c| c.outcome != Outcome::Passed)
+        .map(|c| c.check)
+        .collect();
+    // Mailchimp lists are offset-paged, never sliced.
+    assert_eq!(skipped, vec![Check::SlicedExactlyOnce], "{report}");
+}
+
+#[tokio::test]
+async fn a_source_ignoring_its_state_fails_the_checkpoint_check() {
+    let report = weft_conformance::source::run_suite(&Members {
+        ignores_state: true,
+    })
+    .await;
+    assert_eq!(
+        report.failed(),
+        vec![Check::CheckpointRoundTrip],
+        "{report}"
+    );
 }

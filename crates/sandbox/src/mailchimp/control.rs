@@ -1,9 +1,11 @@
-//! The Mailchimp part of the control API: the audience's id and its members.
+//! The Mailchimp part of the control API: the audience's id, its members
+//! (and their ids), the campaign ids, and changing a member as an API write
+//! would (its `last_changed` moves to the sandbox's now).
 
 use axum::extract::{Path, State};
-use axum::routing::get;
+use axum::routing::{get, patch};
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::room::Control;
 
@@ -24,6 +26,36 @@ impl Control {
             .map(|m| m.members_json(list_id))
             .unwrap_or_default()
     }
+
+    /// The ids (subscriber hashes) of every member of a Mailchimp audience,
+    /// archived ones included; empty for an unknown list.
+    pub fn mailchimp_member_ids(&self, list_id: &str) -> Vec<String> {
+        self.room::<MailchimpState>()
+            .map(|m| m.member_ids(list_id))
+            .unwrap_or_default()
+    }
+
+    /// The ids of every Mailchimp campaign, in creation order.
+    pub fn mailchimp_campaign_ids(&self) -> Vec<String> {
+        self.room::<MailchimpState>()
+            .map(|m| m.campaign_ids())
+            .unwrap_or_default()
+    }
+
+    /// Changes member `id` (subscriber hash or email) of `list_id`: a new
+    /// `status` (any, `archived` included) and merge fields; its
+    /// `last_changed` becomes the sandbox's now when anything changed.
+    /// Returns the member as the API renders it, `None` when there is none.
+    pub fn mailchimp_update_member(
+        &self,
+        list_id: &str,
+        id: &str,
+        status: Option<&str>,
+        merge_fields: &Map<String, Value>,
+    ) -> Option<Value> {
+        self.room::<MailchimpState>()?
+            .update_member(list_id, id, status, merge_fields)
+    }
 }
 
 /// The `/__sandbox/mailchimp/` routes.
@@ -31,6 +63,36 @@ pub(super) fn routes() -> Router<Control> {
     Router::new()
         .route("/__sandbox/mailchimp/list_id", get(list_id))
         .route("/__sandbox/mailchimp/lists/{id}/members", get(members))
+        .route("/__sandbox/mailchimp/campaigns/ids", get(campaign_ids))
+        .route(
+            "/__sandbox/mailchimp/lists/{id}/members/{member}",
+            patch(update_member),
+        )
+}
+
+async fn campaign_ids(State(c): State<Control>) -> Json<Value> {
+    Json(Value::from(c.mailchimp_campaign_ids()))
+}
+
+/// `PATCH` with `{"status": ..., "merge_fields": {...}}` (both optional).
+async fn update_member(
+    State(c): State<Control>,
+    Path((id, member)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> (http::StatusCode, Json<Value>) {
+    let status = body.get("status").and_then(Value::as_str);
+    let merge = body
+        .get("merge_fields")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    match c.mailchimp_update_member(&id, &member, status, &merge) {
+        Some(m) => (http::StatusCode::OK, Json(m)),
+        None => (
+            http::StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no member {member} in list {id}")})),
+        ),
+    }
 }
 
 async fn list_id(State(c): State<Control>) -> Json<Value> {

@@ -1,8 +1,11 @@
 //! The Mailchimp simulator: the API root (`/3.0/`, the account) and `ping`,
 //! `/3.0/` audiences, members (list, get, upsert by
 //! subscriber hash, patch, archive, delete permanently), batch
-//! subscribe/unsubscribe and campaigns, with Mailchimp's basic-auth API key,
-//! problem-detail errors and its limit of 10 simultaneous connections.
+//! subscribe/unsubscribe and campaigns (filtered by `since_create_time` /
+//! `since_send_time` and their `before_` forms, sorted by either), with
+//! Mailchimp's basic-auth API key, problem-detail errors and its limit of
+//! 10 simultaneous connections. Time filters are exclusive ("changed after
+//! the set time").
 //!
 //! The audience starts empty unless [`crate::SandboxConfig::mailchimp_members`]
 //! pre-seeds it from the shared people; member pages are served in insertion
@@ -168,6 +171,41 @@ impl MailchimpState {
             .iter()
             .map(|m| m.to_json(&self.list_id, true))
             .collect()
+    }
+
+    /// The ids (subscriber hashes) of every member of `list_id`, archived
+    /// ones included, in list order; empty for an unknown list.
+    pub(crate) fn member_ids(&self, list_id: &str) -> Vec<String> {
+        if list_id != self.list_id {
+            return Vec::new();
+        }
+        self.read().all.iter().map(|m| m.hash.clone()).collect()
+    }
+
+    /// The ids of every campaign, in creation order.
+    pub(crate) fn campaign_ids(&self) -> Vec<String> {
+        (0..CAMPAIGNS).map(|c| campaign_id(self.seed, c)).collect()
+    }
+
+    /// Changes member `id` (a subscriber hash or an email) of `list_id` as an
+    /// API write would: a new status and merge fields; `last_changed`
+    /// becomes the sandbox's now when anything changed. `None` when there is
+    /// no such member; else the member as the API renders it.
+    pub(crate) fn update_member(
+        &self,
+        list_id: &str,
+        id: &str,
+        status: Option<&str>,
+        merge_fields: &Map<String, Value>,
+    ) -> Option<Value> {
+        if list_id != self.list_id {
+            return None;
+        }
+        let now = self.clock.now();
+        let mut members = self.write();
+        let m = members.get_mut(&path_hash(id))?;
+        m.apply(status, merge_fields, now);
+        Some(m.to_json(&self.list_id, true))
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Members> {
@@ -922,15 +960,25 @@ fn campaign_sent(epoch: i64, c: u64) -> i64 {
     epoch - (CAMPAIGNS - c) as i64 * 14 * 86_400 + 15 * 3_600
 }
 
+/// When campaign `c` was created (three days before it was sent).
+fn campaign_created(epoch: i64, c: u64) -> i64 {
+    campaign_sent(epoch, c) - 3 * 86_400
+}
+
+/// The id of campaign `c`.
+fn campaign_id(seed: u64, c: u64) -> String {
+    format!("{:010x}", h(seed, SALT_LIST ^ 0xC, c) & 0xFF_FFFF_FFFF)
+}
+
 fn campaign_json(st: &MailchimpState, c: u64, recipients: usize) -> Value {
-    let id = format!("{:010x}", h(st.seed, SALT_LIST ^ 0xC, c) & 0xFF_FFFF_FFFF);
+    let id = campaign_id(st.seed, c);
     let sent = campaign_sent(st.clock.epoch(), c);
     let title = format!("Weft Newsletter #{}", c + 1);
     json!({
         "id": id,
         "web_id": 200_000 + c,
         "type": "regular",
-        "create_time": iso(sent - 3 * 86_400),
+        "create_time": iso(campaign_created(st.clock.epoch(), c)),
         "archive_url": format!("https://eepurl.com/weft{c}"),
         "long_archive_url": format!("https://us6.campaign-archive.com/?u=weft&id={id}"),
         "status": "sent",
@@ -978,20 +1026,58 @@ async fn campaigns(
         Ok(c) => c,
         Err(r) => return r,
     };
+    // since_/before_ create_time and send_time: "created (sent) after (before) the set time".
+    let mut bounds = [None; 4];
+    for (slot, name) in [
+        "since_create_time",
+        "before_create_time",
+        "since_send_time",
+        "before_send_time",
+    ]
+    .iter()
+    .enumerate()
+    {
+        if let Some(v) = param(&pairs, name).filter(|v| !v.is_empty()) {
+            match parse_time(name, v) {
+                Ok(t) => bounds[slot] = Some(t),
+                Err(r) => return r,
+            }
+        }
+    }
     let recipients = st
         .read()
         .all
         .iter()
         .filter(|m| m.status == "subscribed")
         .count();
-    let page: Vec<Value> = (0..CAMPAIGNS)
+    let epoch = st.clock.epoch();
+    let mut matching: Vec<u64> = (0..CAMPAIGNS)
+        .filter(|&c| {
+            let created = campaign_created(epoch, c);
+            let sent = campaign_sent(epoch, c);
+            bounds[0].is_none_or(|t| created > t)
+                && bounds[1].is_none_or(|t| created < t)
+                && bounds[2].is_none_or(|t| sent > t)
+                && bounds[3].is_none_or(|t| sent < t)
+        })
+        .collect();
+    match param(&pairs, "sort_field") {
+        None | Some("" | "create_time" | "send_time") => {}
+        Some(other) => return invalid(&format!("The sort_field value '{other}' is not valid.")),
+    }
+    // Both times grow with the campaign number: ascending is creation order.
+    if param(&pairs, "sort_dir") == Some("DESC") {
+        matching.reverse();
+    }
+    let page: Vec<Value> = matching
+        .iter()
         .skip(offset)
         .take(count)
-        .map(|c| campaign_json(&st, c, recipients))
+        .map(|&c| campaign_json(&st, c, recipients))
         .collect();
     respond(
         StatusCode::OK,
-        &json!({"campaigns": page, "total_items": CAMPAIGNS, "_links": []}),
+        &json!({"campaigns": page, "total_items": matching.len(), "_links": []}),
     )
 }
 
