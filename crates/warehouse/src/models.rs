@@ -324,13 +324,26 @@ mod tests {
             )
             .unwrap();
         let models = load_models_dir(&demo_dir()).unwrap();
-        assert_eq!(models.len(), 1);
+        let names: Vec<(&str, Materialized)> = models
+            .iter()
+            .map(|m| (m.name.as_str(), m.materialized))
+            .collect();
         assert_eq!(
-            (models[0].name.as_str(), models[0].materialized),
-            ("models.people", Materialized::Table)
+            names,
+            [
+                ("models.people", Materialized::Table),
+                ("models.crm_contacts", Materialized::View)
+            ]
         );
         let runs = wh.run_models(&models).unwrap();
         assert_eq!(runs[0].rows, 3);
+        // Only Ann is known to Zoom alone (with a last name).
+        assert_eq!(runs[1].rows, 1);
+        assert_eq!(
+            wh.query_rows("SELECT email, first_name, last_name FROM models.crm_contacts")
+                .unwrap(),
+            vec![vec![json!("ann@example.com"), json!("Annie"), json!("Lee")]]
+        );
         let rows = wh
             .query_rows(
                 "SELECT email, first_name, last_name, sources, \
