@@ -8,7 +8,14 @@ use weft_http::BudgetRegistry;
 use crate::RunnerError;
 
 /// Names of the source connectors built into this runner.
-pub const CONNECTORS: &[&str] = &["stripe", "zoom", "salesforce", "zendesk", "intercom"];
+pub const CONNECTORS: &[&str] = &[
+    "stripe",
+    "zoom",
+    "salesforce",
+    "zendesk",
+    "intercom",
+    "mailchimp",
+];
 
 /// Names of the reverse-sync destinations built into this runner.
 pub const SYNC_TARGETS: &[&str] = &[
@@ -35,6 +42,7 @@ pub fn catalog(connector: &str) -> Result<Catalog, RunnerError> {
         "salesforce" => Ok(weft_salesforce::catalog()?),
         "zendesk" => Ok(weft_zendesk::catalog()?),
         "intercom" => Ok(weft_intercom::catalog()?),
+        "mailchimp" => Ok(weft_mailchimp::catalog()?),
         other => Err(unknown(other)),
     }
 }
@@ -92,6 +100,14 @@ pub async fn build_source(
                 .map_err(|e: toml::de::Error| wrap(Box::new(e)))?;
             let source =
                 weft_intercom::IntercomSource::new(&cfg, budgets).map_err(|e| wrap(Box::new(e)))?;
+            Ok(Arc::new(source))
+        }
+        "mailchimp" => {
+            let cfg: weft_mailchimp::MailchimpConfig = toml::Value::Table(config.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| wrap(Box::new(e)))?;
+            let source = weft_mailchimp::MailchimpSource::new(&cfg, budgets)
+                .map_err(|e| wrap(Box::new(e)))?;
             Ok(Arc::new(source))
         }
         other => Err(unknown(other)),
