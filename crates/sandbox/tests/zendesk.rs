@@ -735,3 +735,72 @@ async fn users_are_found_by_email_and_gain_tags_keeping_their_others() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     sb.shutdown().await;
 }
+
+/// What Singer's tap-zendesk sends first: a decimal `start_time`, the
+/// custom-field lists, and links in the client's `https` form when it comes
+/// through a TLS-terminating proxy.
+#[tokio::test]
+async fn clients_sending_decimal_start_times_and_proxied_hosts_are_served() {
+    let sb = sandbox(40, false).await;
+    let start = weft_sandbox::process_clock_start() - 400 * 86_400;
+    let (status, whole) = get(
+        &sb,
+        &format!("/api/v2/incremental/tickets/cursor.json?start_time={start}&per_page=5"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{whole}");
+    let (status, decimal) = get(
+        &sb,
+        &format!("/api/v2/incremental/tickets/cursor.json?start_time={start}.0&per_page=5"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{decimal}");
+    assert_eq!(
+        ids(decimal["tickets"].as_array().unwrap()),
+        ids(whole["tickets"].as_array().unwrap())
+    );
+    assert_eq!(decimal["tickets"].as_array().unwrap().len(), 5);
+    let (status, bad) = get(
+        &sb,
+        "/api/v2/incremental/tickets/cursor.json?start_time=soon",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+
+    for (path, key) in [
+        ("/api/v2/user_fields.json", "user_fields"),
+        ("/api/v2/organization_fields.json", "organization_fields"),
+    ] {
+        let (status, body) = get(&sb, path).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body,
+            json!({key: [], "next_page": null, "previous_page": null, "count": 0})
+        );
+        let anonymous = reqwest::get(format!("{}{path}", sb.base_url(Api::Zendesk)))
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    let proxied: Value = client(
+        &sb,
+        reqwest::Method::GET,
+        &format!("/api/v2/incremental/tickets/cursor.json?start_time={start}&per_page=5"),
+    )
+    .header("Host", "acme.zendesk.com")
+    .header("X-Forwarded-Proto", "https")
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let after = proxied["after_url"].as_str().unwrap();
+    assert!(
+        after
+            .starts_with("https://acme.zendesk.com/api/v2/incremental/tickets/cursor.json?cursor="),
+        "{after}"
+    );
+    sb.shutdown().await;
+}

@@ -398,6 +398,11 @@ fn router(state: Shared) -> Router {
                 get(ticket_fields),
             )
             .route(&format!("/api/v2/groups{suffix}"), get(groups))
+            .route(&format!("/api/v2/user_fields{suffix}"), get(user_fields))
+            .route(
+                &format!("/api/v2/organization_fields{suffix}"),
+                get(organization_fields),
+            )
             .route(&format!("/api/v2/users/me{suffix}"), get(me))
             .route(
                 &format!("/api/v2/deleted_tickets{suffix}"),
@@ -510,7 +515,16 @@ fn base_url(headers: &HeaderMap) -> String {
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("127.0.0.1");
-    format!("http://{host}")
+    // Behind a TLS-terminating proxy (or a client routed to the sandbox as
+    // `https://{subdomain}.zendesk.com`), links keep the client's scheme.
+    let scheme = match headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}")
 }
 
 fn query(raw: Option<&str>) -> Result<HashMap<String, String>, Fail> {
@@ -556,6 +570,16 @@ fn per_page(q: &HashMap<String, String>, default: usize, max: usize) -> Result<u
     }
 }
 
+/// A `start_time` value: Unix seconds, written as an integer or, as some
+/// clients send it (Singer's tap-zendesk: `1537142400.0`), a decimal.
+fn unix_seconds(text: &str) -> Option<i64> {
+    text.parse::<i64>().ok().or_else(|| {
+        let f = text.parse::<f64>().ok().filter(|f| f.is_finite())?;
+        // Whole seconds; the fraction is dropped.
+        Some(f.trunc() as i64)
+    })
+}
+
 /// Where an export starts: after a cursor, or at `start_time` (at least a minute ago).
 fn export_start(st: &ZendeskState, q: &HashMap<String, String>) -> Result<Key, Fail> {
     if let Some(c) = q.get("cursor") {
@@ -574,7 +598,7 @@ fn export_start(st: &ZendeskState, q: &HashMap<String, String>) -> Result<Key, F
             "start_time or cursor is required",
         )));
     };
-    let Ok(start) = start.parse::<i64>() else {
+    let Some(start) = unix_seconds(start) else {
         return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             "InvalidValue",
@@ -739,6 +763,27 @@ async fn ticket_fields(State(st): State<Shared>, headers: HeaderMap) -> Response
         data::TICKET_FIELDS.len()
     ));
     respond(StatusCode::OK, body)
+}
+
+/// `GET /api/v2/user_fields`: the account's custom user fields. The
+/// sandbox account defines none (every user's `user_fields` is `{}`).
+async fn user_fields(State(st): State<Shared>, headers: HeaderMap) -> Response {
+    no_custom_fields(&st, &headers, "user_fields")
+}
+
+/// `GET /api/v2/organization_fields`: none, as for users.
+async fn organization_fields(State(st): State<Shared>, headers: HeaderMap) -> Response {
+    no_custom_fields(&st, &headers, "organization_fields")
+}
+
+fn no_custom_fields(st: &ZendeskState, headers: &HeaderMap, key: &str) -> Response {
+    if let Err(e) = st.authorize(headers) {
+        return *e;
+    }
+    respond(
+        StatusCode::OK,
+        format!(r#"{{"{key}":[],"next_page":null,"previous_page":null,"count":0}}"#),
+    )
 }
 
 /// `GET /api/v2/users/me`: the admin the API token or OAuth token acts as.
