@@ -313,9 +313,42 @@ pub struct PipelineConfig {
     /// IANA time zone of `schedule` (e.g. `Europe/Berlin`); default UTC.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// The most every stream of this pipeline may lag (`"30m"`, `"2h"`,
+    /// `"1d"`): the age of its newest committed cursor (else of its last
+    /// committed load); `weft check --quality` fails naming the streams older
+    /// than this. Default: no SLA.
+    #[serde(default)]
+    pub freshness_sla: Option<Sla>,
+    /// Settings of single streams, by stream name:
+    /// `[pipelines.per_stream.charges]` with `freshness_sla = "30m"`.
+    #[serde(default)]
+    pub per_stream: BTreeMap<String, StreamSettings>,
     /// The connector's own settings.
     #[serde(default)]
     pub config: toml::Table,
+}
+
+/// `[pipelines.per_stream.NAME]`: what one stream overrides of its pipeline.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    /// This stream's freshness SLA (overrides the pipeline's `freshness_sla`).
+    #[serde(default)]
+    pub freshness_sla: Option<Sla>,
+}
+
+/// A freshness SLA, written as a duration: `"45s"`, `"30m"`, `"2h"`,
+/// `"1d"`, `"1w"`, `"1h30m"` (see [`crate::parse_duration`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sla(pub std::time::Duration);
+
+impl<'de> Deserialize<'de> for Sla {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::quality::parse_duration(&text)
+            .map(Sla)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 fn default_concurrency() -> usize {
@@ -368,6 +401,16 @@ impl WeftConfig {
                 return Err(format!(
                     "pipeline `{}`: max_concurrency must be at least 1",
                     p.name
+                ));
+            }
+            if let Some(streams) = &p.streams
+                && let Some(name) = p.per_stream.keys().find(|s| !streams.contains(s))
+            {
+                return Err(format!(
+                    "pipeline `{}`: [pipelines.per_stream.{name}] names a stream not in its \
+                     streams ({})",
+                    p.name,
+                    streams.join(", ")
                 ));
             }
         }
@@ -597,6 +640,46 @@ api_key = { env = "STRIPE_API_KEY" } # or { file = "…" }
             err.starts_with("job `nightly`: timezone `Europe/Nowhere`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn freshness_slas_parse_on_the_pipeline_and_per_stream() {
+        let text = README_EXAMPLE.replace(
+            "connector = \"stripe\"\n",
+            "connector = \"stripe\"\nfreshness_sla = \"2h\"\n",
+        );
+        let text = format!("{text}\n[pipelines.per_stream.charges]\nfreshness_sla = \"30m\"\n");
+        let c = WeftConfig::parse(&text).unwrap();
+        let p = c.pipeline("stripe").unwrap();
+        assert_eq!(
+            p.freshness_sla,
+            Some(Sla(std::time::Duration::from_secs(7_200)))
+        );
+        assert_eq!(
+            p.per_stream["charges"].freshness_sla,
+            Some(Sla(std::time::Duration::from_secs(1_800)))
+        );
+        assert_eq!(
+            WeftConfig::parse(README_EXAMPLE).unwrap().pipelines[0].freshness_sla,
+            None
+        );
+        let bad = text.replace("\"2h\"", "\"2 hours\"");
+        let err = WeftConfig::parse(&bad).unwrap_err();
+        assert!(
+            err.contains("duration `2 hours`: a number has no unit"),
+            "{err}"
+        );
+        let bad = text.replace("per_stream.charges", "per_stream.refunds");
+        let err = WeftConfig::parse(&bad).unwrap_err();
+        assert!(
+            err.contains(
+                "pipeline `stripe`: [pipelines.per_stream.refunds] names a stream not in its \
+                 streams (customers, charges)"
+            ),
+            "{err}"
+        );
+        let bad = format!("{text}freshness = \"1h\"\n");
+        assert!(WeftConfig::parse(&bad).unwrap_err().contains("freshness"));
     }
 
     #[test]

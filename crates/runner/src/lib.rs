@@ -12,6 +12,7 @@ mod demo;
 mod error;
 mod metrics;
 mod progress;
+mod quality;
 mod query;
 mod scaffold;
 mod schedule;
@@ -32,14 +33,17 @@ use weft_warehouse::{
 };
 
 pub use config::{
-    ModelsConfig, PipelineConfig, RunnerSettings, StageConfig, SyncConfig, WarehouseConfig,
-    WeftConfig,
+    ModelsConfig, PipelineConfig, RunnerSettings, Sla, StageConfig, StreamSettings, SyncConfig,
+    WarehouseConfig, WeftConfig,
 };
 pub use connectors::{CONNECTORS, SYNC_TARGETS, build_source, build_sync_target, catalog};
 pub use demo::{DemoSummary, DemoWarehouse, run_demo, write_demo_config};
 pub use error::RunnerError;
 pub use metrics::{Metrics, cursor_time};
 pub use progress::Progress;
+pub use quality::{
+    ALL_STREAMS, Freshness, FreshnessBasis, format_duration, freshness, newest_time, parse_duration,
+};
 pub use query::{query, render_query};
 pub use scaffold::{NewConnector, new_connector};
 pub use schedule::{Job, JobConfig, Schedule};
@@ -365,8 +369,34 @@ impl Session {
         log_pipeline_run(&report, &record);
         if let Some(m) = &self.metrics {
             m.pipeline_run(&report, &record.status.to_string());
+            if p.has_freshness_sla() {
+                let declared: Vec<String> =
+                    report.streams.iter().map(|s| s.stream.clone()).collect();
+                self.update_freshness(Some(p), [(p.name.clone(), declared)].into())
+                    .await;
+            }
         }
         Ok(report)
+    }
+
+    /// Sets the freshness metrics of the streams with an SLA (of `only`, or
+    /// of every pipeline) from what the warehouse committed; a failure to
+    /// read it is logged and leaves the metrics as they were.
+    pub(crate) async fn update_freshness(
+        &self,
+        only: Option<&PipelineConfig>,
+        declared: std::collections::BTreeMap<String, Vec<String>>,
+    ) {
+        let Some(m) = &self.metrics else {
+            return;
+        };
+        let only = only.map(|p| p.name.as_str());
+        match freshness(&self.config, self.warehouse.as_ref(), only, &declared).await {
+            Ok(streams) => m.freshness(&streams),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the streams' freshness failed");
+            }
+        }
     }
 
     /// One pipeline's run, under its lease: build the source, take this
@@ -601,10 +631,19 @@ pub async fn run_models(
 /// pipeline named, also one line per sync (`sync NAME`: its mapping, mode and
 /// the destination's own rules, checked without writing; Salesforce
 /// describes the object it syncs to).
-pub async fn check(
+pub async fn check(config: &WeftConfig, pipeline: Option<&str>) -> Result<CheckLines, RunnerError> {
+    Ok(check_parts(config, pipeline).await?.0)
+}
+
+/// What `weft check` prints: one (name, ok or why not) per part checked.
+pub type CheckLines = Vec<(String, Result<(), String>)>;
+
+/// [`check`]'s lines and the streams each source that could be built declares.
+async fn check_parts(
     config: &WeftConfig,
     pipeline: Option<&str>,
-) -> Result<Vec<(String, Result<(), String>)>, RunnerError> {
+) -> Result<(CheckLines, std::collections::BTreeMap<String, Vec<String>>), RunnerError> {
+    let mut declared = std::collections::BTreeMap::new();
     let selected: Vec<&PipelineConfig> = match pipeline {
         Some(name) => vec![config.pipeline(name)?],
         None => config.pipelines.iter().collect(),
@@ -623,7 +662,11 @@ pub async fn check(
     for p in selected {
         let result =
             match build_source(&p.name, &p.connector, &p.config, BudgetRegistry::global()).await {
-                Ok(source) => source.check().await.map_err(|e| e.to_string()),
+                Ok(source) => {
+                    let names = source.streams().into_iter().map(|s| s.name).collect();
+                    declared.insert(p.name.clone(), names);
+                    source.check().await.map_err(|e| e.to_string())
+                }
                 Err(e) => Err(e.to_string()),
             };
         out.push((p.name.clone(), result));
@@ -639,7 +682,22 @@ pub async fn check(
             out.push((format!("sync {}", sync.name), result));
         }
     }
-    Ok(out)
+    Ok((out, declared))
+}
+
+/// `weft check --quality`: [`check`]'s lines, then the freshness of every
+/// stream with an SLA (of `pipeline`, or of every pipeline; see
+/// [`freshness`]), a pipeline-wide SLA covering the streams its source
+/// declares when its config lists none. An unreachable warehouse is an
+/// `Err`.
+pub async fn check_quality(
+    config: &WeftConfig,
+    pipeline: Option<&str>,
+) -> Result<(CheckLines, Vec<Freshness>), RunnerError> {
+    let (lines, declared) = check_parts(config, pipeline).await?;
+    let warehouse = open_warehouse(config).await?;
+    let fresh = freshness(config, warehouse.as_ref(), pipeline, &declared).await?;
+    Ok((lines, fresh))
 }
 
 /// Re-loads a staged load into the warehouse without calling the API.

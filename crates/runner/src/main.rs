@@ -75,6 +75,10 @@ enum Command {
         /// Only this pipeline.
         #[arg(long)]
         pipeline: Option<String>,
+        /// Also check the freshness of every stream with a `freshness_sla`:
+        /// one `fresh PIPELINE.STREAM` line each; exits 1 when any is stale.
+        #[arg(long)]
+        quality: bool,
     },
     /// Show or reset saved cursors.
     State {
@@ -386,10 +390,22 @@ async fn run(cli: Cli, log: Option<PathBuf>) -> Result<ExitCode, weft_runner::Ru
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config, pipeline } => {
+        Command::Check {
+            config,
+            pipeline,
+            quality,
+        } => {
             let config = WeftConfig::load(&config)?;
-            let results = weft_runner::check(&config, pipeline.as_deref()).await?;
-            let mut ok = true;
+            let (results, fresh) = if quality {
+                weft_runner::check_quality(&config, pipeline.as_deref()).await?
+            } else {
+                (
+                    weft_runner::check(&config, pipeline.as_deref()).await?,
+                    Vec::new(),
+                )
+            };
+            let now = chrono::Utc::now();
+            let mut ok = fresh.iter().all(|f| !f.is_stale(now));
             for (name, r) in results {
                 match r {
                     Ok(()) => println!("{name}: ok"),
@@ -398,6 +414,12 @@ async fn run(cli: Cli, log: Option<PathBuf>) -> Result<ExitCode, weft_runner::Ru
                         println!("{name}: FAILED: {e}");
                     }
                 }
+            }
+            for f in &fresh {
+                println!("{}", f.render(now));
+            }
+            if quality && fresh.is_empty() {
+                println!("fresh: no stream has a freshness_sla");
             }
             Ok(exit_code(ok))
         }

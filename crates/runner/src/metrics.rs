@@ -79,6 +79,7 @@ pub struct Metrics {
     loads: Family<StreamLabels, Counter>,
     cursor_timestamp: Family<StreamLabels, FloatGauge>,
     freshness: Family<StreamLabels, FloatGauge>,
+    freshness_sla: Family<StreamLabels, FloatGauge>,
     runs: Family<RunLabels, Counter>,
     run_seconds: Family<NameLabels, Histogram, fn() -> Histogram>,
     last_success: Family<NameLabels, FloatGauge>,
@@ -118,6 +119,7 @@ impl Metrics {
             loads: Family::default(),
             cursor_timestamp: Family::default(),
             freshness: Family::default(),
+            freshness_sla: Family::default(),
             runs: Family::default(),
             run_seconds: Family::new_with_constructor(run_seconds_histogram),
             last_success: Family::default(),
@@ -160,8 +162,14 @@ impl Metrics {
         );
         registry.register(
             "stream_freshness_seconds",
-            "Seconds since the stream's newest committed cursor",
+            "Seconds since the stream's newest committed cursor (else its last \
+             committed load, for a stream with a freshness SLA)",
             m.freshness.clone(),
+        );
+        registry.register(
+            "stream_freshness_sla_seconds",
+            "The stream's freshness SLA (freshness_sla) in seconds",
+            m.freshness_sla.clone(),
         );
         registry.register(
             "runs",
@@ -215,7 +223,8 @@ impl Metrics {
             self.response_bytes.get_or_create(&l).inc_by(s.bytes);
             self.staged_bytes.get_or_create(&l).inc_by(s.staged_bytes);
             self.loads.get_or_create(&l).inc_by(s.loads);
-            if let Some(t) = s.cursor.as_ref().and_then(cursor_time) {
+            let newest = s.cursor.as_ref().and_then(crate::quality::newest_time);
+            if let Some(t) = newest.map(|t| t.timestamp_millis() as f64 / 1000.0) {
                 self.cursor_timestamp.get_or_create(&l).set(t);
                 if let Ok(mut cursors) = self.cursors.lock() {
                     cursors.insert(l, t);
@@ -223,6 +232,29 @@ impl Metrics {
             }
         }
         self.ended("pipeline", &report.pipeline, status, report.seconds);
+    }
+
+    /// Sets each stream's freshness SLA and what its age is measured from
+    /// (the age itself is computed as of each scrape). A stream never
+    /// loaded has its SLA and no freshness.
+    pub fn freshness(&self, streams: &[crate::Freshness]) {
+        for f in streams
+            .iter()
+            .filter(|f| f.stream != crate::quality::ALL_STREAMS)
+        {
+            let l = StreamLabels {
+                pipeline: f.pipeline.clone(),
+                stream: f.stream.clone(),
+            };
+            self.freshness_sla
+                .get_or_create(&l)
+                .set(f.sla.as_secs_f64());
+            if let Some(basis) = f.basis
+                && let Ok(mut cursors) = self.cursors.lock()
+            {
+                cursors.insert(l, basis.at().timestamp_millis() as f64 / 1000.0);
+            }
+        }
     }
 
     /// Counts a sync run.
@@ -312,11 +344,21 @@ impl Metrics {
 }
 
 /// The time a cursor stands at, in unix seconds: the first value in it that
-/// reads as a time (RFC 3339 text, or unix seconds or milliseconds of the
-/// years 2001 to 2286), searched depth first.
+/// reads as a time (RFC 3339 text, or unix seconds, milliseconds or
+/// microseconds of the years 2001 to 2286), searched depth first.
 pub fn cursor_time(cursor: &serde_json::Value) -> Option<f64> {
     use serde_json::Value;
     match cursor {
+        Value::Object(map) => map.values().find_map(cursor_time),
+        Value::Array(items) => items.iter().find_map(cursor_time),
+        other => scalar_time(other),
+    }
+}
+
+/// A text or number read as a time, in unix seconds (see [`cursor_time`]).
+pub(crate) fn scalar_time(value: &serde_json::Value) -> Option<f64> {
+    use serde_json::Value;
+    match value {
         Value::String(s) => DateTime::parse_from_rfc3339(s)
             .ok()
             .map(|t| t.timestamp_millis() as f64 / 1000.0),
@@ -326,12 +368,12 @@ pub fn cursor_time(cursor: &serde_json::Value) -> Option<f64> {
                 Some(v)
             } else if (1e12..1e13).contains(&v) {
                 Some(v / 1000.0)
+            } else if (1e15..1e16).contains(&v) {
+                Some(v / 1e6)
             } else {
                 None
             }
         }
-        Value::Object(map) => map.values().find_map(cursor_time),
-        Value::Array(items) => items.iter().find_map(cursor_time),
         _ => None,
     }
 }
@@ -412,7 +454,53 @@ mod tests {
             cursor_time(&json!({"v": 2, "updated_at": "2023-11-14T22:13:20Z"})),
             Some(1.7e9)
         );
+        assert_eq!(
+            cursor_time(&json!({"cursor_us": 1_700_000_000_000_000i64})),
+            Some(1.7e9)
+        );
         assert_eq!(cursor_time(&json!({"page": 3, "token": "abc"})), None);
+    }
+
+    #[test]
+    fn freshness_sets_the_sla_and_measures_the_age_from_its_basis() {
+        use std::time::Duration;
+        let m = Metrics::new();
+        let at = Utc::now() - chrono::Duration::seconds(3_600);
+        let f = |stream: &str, basis| crate::Freshness {
+            pipeline: "stripe".into(),
+            stream: stream.into(),
+            sla: Duration::from_secs(7_200),
+            basis,
+        };
+        m.freshness(&[
+            f("customers", Some(crate::FreshnessBasis::Load(at))),
+            f("charges", None),
+            f(crate::quality::ALL_STREAMS, None),
+        ]);
+        let text = m.render();
+        for line in [
+            "weft_stream_freshness_sla_seconds{pipeline=\"stripe\",stream=\"customers\"} 7200.0",
+            "weft_stream_freshness_sla_seconds{pipeline=\"stripe\",stream=\"charges\"} 7200.0",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        let age: f64 = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(
+                    "weft_stream_freshness_seconds{pipeline=\"stripe\",stream=\"customers\"} ",
+                )
+            })
+            .unwrap()
+            .parse()
+            .unwrap();
+        // An hour old as of the scrape (which follows the set).
+        assert!((3_600.0..7_200.0).contains(&age), "{age}");
+        // Never loaded: an SLA, no freshness; the `*` placeholder: nothing.
+        assert!(
+            !text.contains("weft_stream_freshness_seconds{pipeline=\"stripe\",stream=\"charges\"}")
+        );
+        assert!(!text.contains("stream=\"*\""), "{text}");
     }
 
     #[test]

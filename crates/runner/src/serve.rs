@@ -119,6 +119,11 @@ impl Server {
         };
         let session = Arc::new(Session::open(config, Some(Arc::clone(&metrics))).await?);
         session.stage.check().await?;
+        // Streams with a freshness SLA are exported from the start, not
+        // only once their pipeline has run again.
+        if config.pipelines.iter().any(|p| p.has_freshness_sla()) {
+            session.update_freshness(None, BTreeMap::new()).await;
+        }
         let stop = CancellationToken::new();
         let cancel = CancellationToken::new();
         let jitter = Duration::from_secs(config.runner.jitter_secs);
