@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use md5::{Digest, Md5};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use weft_sandbox::{Api, DEFAULT_MAILCHIMP_KEY, Faults, Sandbox, SandboxConfig};
 
 async fn sandbox(members: usize, rate_limits: bool) -> Sandbox {
@@ -500,4 +500,182 @@ async fn a_saved_audience_is_served_again_by_a_restored_sandbox() {
     assert!(err(json!({"mailchimp": twice})).contains("appears twice"));
     assert_eq!(fresh.control().mailchimp_members(&list), before);
     fresh.shutdown().await;
+}
+
+#[tokio::test]
+async fn campaigns_filter_and_sort_by_create_time() {
+    let sb = sandbox(5, false).await;
+    let spec = openapi::load("mailchimp/mailchimp.com.json");
+    let control = sb.control();
+    let ids = control.mailchimp_campaign_ids();
+    assert_eq!(ids.len(), 3);
+    let (status, all) = call(&sb, Method::GET, "/3.0/campaigns", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let got: Vec<&str> = all["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ids);
+    // Newest first.
+    let (_, desc) = call(
+        &sb,
+        Method::GET,
+        "/3.0/campaigns?sort_field=create_time&sort_dir=DESC",
+        None,
+    )
+    .await;
+    openapi::assert_matches(&spec, "/campaigns", "get", "200", &desc);
+    let desc: Vec<&str> = desc["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(desc, [ids[2].as_str(), ids[1].as_str(), ids[0].as_str()]);
+    // Created after the second's create time: the third only (the filter is exclusive).
+    let second = all["campaigns"][1]["create_time"].as_str().unwrap();
+    let (status, since) = call(
+        &sb,
+        Method::GET,
+        &format!(
+            "/3.0/campaigns?since_create_time={}",
+            second.replace('+', "%2B")
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{since}");
+    assert_eq!(since["total_items"], 1);
+    assert_eq!(since["campaigns"][0]["id"], ids[2].as_str());
+    let (status, before) = call(
+        &sb,
+        Method::GET,
+        &format!(
+            "/3.0/campaigns?before_create_time={}",
+            second.replace('+', "%2B")
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(before["total_items"], 1);
+    assert_eq!(before["campaigns"][0]["id"], ids[0].as_str());
+    let (status, _) = call(&sb, Method::GET, "/3.0/campaigns?sort_field=title", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(
+        &sb,
+        Method::GET,
+        "/3.0/campaigns?since_create_time=soon",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn control_lists_member_ids_and_changes_a_member_with_a_newer_last_changed() {
+    let sb = sandbox(6, false).await;
+    let control = sb.control();
+    let list = control.mailchimp_list_id();
+    let ids = control.mailchimp_member_ids(&list);
+    assert_eq!(ids.len(), 6);
+    let held: Vec<String> = control
+        .mailchimp_members(&list)
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, held);
+    assert!(control.mailchimp_member_ids("nope").is_empty());
+    let base = sb.base_url(Api::Mailchimp);
+    let over_http: Value = reqwest::get(format!(
+        "{base}/__sandbox/mailchimp/lists/{list}/member_ids"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(over_http, json!(ids));
+    let campaigns: Value = reqwest::get(format!("{base}/__sandbox/mailchimp/campaigns/ids"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(campaigns, json!(control.mailchimp_campaign_ids()));
+
+    // A change moves last_changed to the sandbox's now; the API shows it.
+    let path = format!("/3.0/lists/{list}/members");
+    let (_, before) = call(&sb, Method::GET, &format!("{path}/{}", ids[2]), None).await;
+    control.advance_clock(10);
+    let mut merge = Map::new();
+    merge.insert("LNAME".into(), Value::from("Changed"));
+    let changed = control
+        .mailchimp_update_member(&list, &ids[2], None, &merge)
+        .unwrap();
+    assert_eq!(changed["merge_fields"]["LNAME"], "Changed");
+    let t = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    assert!(t(&changed["last_changed"]) > t(&before["last_changed"]));
+    // The sandbox's now (at least the advanced clock; a second may tick in between).
+    let at = t(&changed["last_changed"]).timestamp();
+    assert!(at > t(&before["last_changed"]).timestamp() + 9 && at <= control.now());
+    let since = before["last_changed"].as_str().unwrap().replace('+', "%2B");
+    let (_, page) = call(
+        &sb,
+        Method::GET,
+        &format!("{path}?since_last_changed={since}&sort_field=last_changed&sort_dir=DESC"),
+        None,
+    )
+    .await;
+    let newer: Vec<&str> = page["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(newer.contains(&ids[2].as_str()));
+    assert_eq!(newer[0], ids[2].as_str(), "newest first");
+    // Nothing changed: last_changed stays.
+    let same = control
+        .mailchimp_update_member(&list, &ids[2], None, &merge)
+        .unwrap();
+    assert_eq!(same["last_changed"], changed["last_changed"]);
+    assert!(
+        control
+            .mailchimp_update_member(&list, "0000", None, &merge)
+            .is_none()
+    );
+
+    // Archived over the control API (HTTP): gone from the default listing,
+    // listed with status=archived.
+    control.advance_clock(10);
+    let resp = reqwest::Client::new()
+        .patch(format!(
+            "{base}/__sandbox/mailchimp/lists/{list}/members/{}",
+            ids[4]
+        ))
+        .json(&json!({"status": "archived"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (_, default) = call(&sb, Method::GET, &path, None).await;
+    assert_eq!(default["total_items"], 5);
+    let (_, archived) = call(&sb, Method::GET, &format!("{path}?status=archived"), None).await;
+    assert_eq!(archived["total_items"], 1);
+    assert_eq!(archived["members"][0]["id"], ids[4].as_str());
+    assert_eq!(archived["members"][0]["status"], "archived");
+    let missing = reqwest::Client::new()
+        .patch(format!(
+            "{base}/__sandbox/mailchimp/lists/{list}/members/ffff"
+        ))
+        .json(&json!({"status": "archived"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    sb.shutdown().await;
 }

@@ -63,11 +63,19 @@ pub(super) fn routes() -> Router<Control> {
     Router::new()
         .route("/__sandbox/mailchimp/list_id", get(list_id))
         .route("/__sandbox/mailchimp/lists/{id}/members", get(members))
+        .route(
+            "/__sandbox/mailchimp/lists/{id}/member_ids",
+            get(member_ids),
+        )
         .route("/__sandbox/mailchimp/campaigns/ids", get(campaign_ids))
         .route(
             "/__sandbox/mailchimp/lists/{id}/members/{member}",
             patch(update_member),
         )
+}
+
+async fn member_ids(State(c): State<Control>, Path(id): Path<String>) -> Json<Value> {
+    Json(Value::from(c.mailchimp_member_ids(&id)))
 }
 
 async fn campaign_ids(State(c): State<Control>) -> Json<Value> {
