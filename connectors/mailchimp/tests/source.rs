@@ -300,3 +300,73 @@ async fn a_saved_state_of_another_shape_is_an_error_naming_the_stream() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn each_audience_keeps_its_own_cursor_and_a_new_audience_is_read_in_full() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/3.0/lists"))
+        .respond_with(ok(
+            json!({"lists": [{"id": "L1"}, {"id": "L2"}], "total_items": 2}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // L1 has a cursor: asked since it. L2 is new: read in full.
+    Mock::given(method("GET"))
+        .and(path("/3.0/lists/L1/members"))
+        .and(query_param(
+            "since_last_changed",
+            "2023-11-14T22:13:20+00:00",
+        ))
+        .and(query_param_is_missing("status"))
+        .respond_with(ok(
+            json!({"members": [], "list_id": "L1", "total_items": 0}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/3.0/lists/L2/members"))
+        .and(query_param_is_missing("since_last_changed"))
+        .and(query_param_is_missing("status"))
+        .respond_with(ok(json!({"members": [
+            // The same person in another audience: the same id, another key.
+            {"id": "m1", "list_id": "L2", "status": "subscribed", "last_changed": "2023-12-01T00:00:00+00:00"},
+        ], "list_id": "L2", "total_items": 1})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for list in ["L1", "L2"] {
+        Mock::given(method("GET"))
+            .and(path(format!("/3.0/lists/{list}/members")))
+            .and(query_param("status", "archived"))
+            .and(query_param_is_missing("since_last_changed"))
+            .respond_with(ok(
+                json!({"members": [], "list_id": list, "total_items": 0}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let saved = json!({"last_changed": {"L1": "2023-11-14T22:13:20+00:00"}});
+    let r = read(&source(&server, None), "list_members", Some(saved)).await;
+    let keys: Vec<(String, String)> = r
+        .records
+        .iter()
+        .map(|m| {
+            (
+                m["list_id"].as_str().unwrap().into(),
+                m["id"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(keys, [("L2".to_string(), "m1".to_string())]);
+    // One checkpoint per listing; L1's cursor stays where it was.
+    assert_eq!(r.states.len(), 4);
+    assert_eq!(
+        r.last_state().unwrap().0,
+        json!({"last_changed": {"L1": "2023-11-14T22:13:20+00:00",
+                                "L2": "2023-12-01T00:00:00+00:00"}})
+    );
+}
