@@ -6,8 +6,9 @@
 //! on `id`), `list_members` (the members of every audience, incremental on
 //! `last_changed` through `since_last_changed`, keyed by `(list_id, id)`;
 //! unsubscribed, cleaned and archived members keep their row with that
-//! status) and `campaigns` (incremental on `create_time` through
-//! `since_create_time`). Lists are paged with `count`/`offset`; see the
+//! status), `segments` and `interest_categories` (per audience, read in
+//! full, keyed by `(list_id, id)`) and `campaigns` (incremental on
+//! `create_time` through `since_create_time`). Lists are paged with `count`/`offset`; see the
 //! `streams` module for the order they are read in and what a checkpoint
 //! holds.
 //!

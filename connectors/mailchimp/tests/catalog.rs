@@ -44,7 +44,7 @@ fn every_stream_matches_mailchimps_response_schemas() {
     let spec = OpenApi::load("mailchimp/mailchimp.com.json").unwrap();
     let catalog = weft_mailchimp::catalog().unwrap();
     assert_eq!(catalog.connector, "mailchimp");
-    assert_eq!(catalog.streams.len(), 3);
+    assert_eq!(catalog.streams.len(), 5);
     for stream in &catalog.streams {
         let name = &stream.spec.name;
         let opts: Opts = stream.options().unwrap();
@@ -118,6 +118,8 @@ fn every_stream_matches_mailchimps_response_schemas() {
     assert_eq!(keys("lists"), ["id"]);
     assert_eq!(keys("list_members"), ["list_id", "id"]);
     assert_eq!(keys("campaigns"), ["id"]);
+    assert_eq!(keys("segments"), ["list_id", "id"]);
+    assert_eq!(keys("interest_categories"), ["list_id", "id"]);
     let cursor = |s: &str| catalog.stream(s).unwrap().spec.cursor_field.clone();
     assert_eq!(cursor("list_members").as_deref(), Some("last_changed"));
     assert_eq!(cursor("campaigns").as_deref(), Some("create_time"));

@@ -91,7 +91,7 @@ fn fits_the_schema(src: &MailchimpSource, stream: &str, records: &[Value]) {
 }
 
 #[tokio::test]
-async fn lists_and_campaigns_are_read_exactly() {
+async fn lists_segments_interest_categories_and_campaigns_are_read_exactly() {
     let (sandbox, src) = start().await;
     let control = sandbox.control();
     let lists = read(&src, &control, "lists", None).await;
@@ -103,6 +103,30 @@ async fn lists_and_campaigns_are_read_exactly() {
         .count();
     assert_eq!(lists.records[0]["stats"]["member_count"], subscribed);
     fits_the_schema(&src, "lists", &lists.records);
+
+    // Segments and interest categories of the audience, keyed (list_id, id).
+    let list = control.mailchimp_list_id();
+    let segments = read(&src, &control, "segments", None).await;
+    let got: Vec<i64> = segments
+        .records
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, control.mailchimp_segment_ids(&list));
+    assert!(
+        segments
+            .records
+            .iter()
+            .all(|s| s["list_id"] == list.as_str())
+    );
+    assert_eq!(segments.states.len(), 1);
+    fits_the_schema(&src, "segments", &segments.records);
+    let categories = read(&src, &control, "interest_categories", None).await;
+    assert_eq!(
+        ids(&categories),
+        control.mailchimp_interest_category_ids(&list)
+    );
+    fits_the_schema(&src, "interest_categories", &categories.records);
 
     let campaigns = read(&src, &control, "campaigns", None).await;
     // Newest first.

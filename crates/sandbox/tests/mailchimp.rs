@@ -679,3 +679,59 @@ async fn control_lists_member_ids_and_changes_a_member_with_a_newer_last_changed
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn segments_and_interest_categories_page_in_mailchimps_shapes() {
+    let sb = sandbox(40, false).await;
+    let spec = openapi::load("mailchimp/mailchimp.com.json");
+    let control = sb.control();
+    let list = control.mailchimp_list_id();
+    let ids = control.mailchimp_segment_ids(&list);
+    assert_eq!(ids.len(), 4);
+    let path = format!("/3.0/lists/{list}/segments");
+    let (status, first) = call(&sb, Method::GET, &format!("{path}?count=3&offset=0"), None).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    openapi::assert_matches(&spec, "/lists/{list_id}/segments", "get", "200", &first);
+    assert_eq!(first["total_items"], 4);
+    let (_, rest) = call(&sb, Method::GET, &format!("{path}?count=3&offset=3"), None).await;
+    let got: Vec<i64> = first["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["segments"].as_array().unwrap())
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, ids);
+    // The saved segment "Unsubscribed" counts the unsubscribed members.
+    let unsubscribed = control
+        .mailchimp_members(&list)
+        .iter()
+        .filter(|m| m["status"] == "unsubscribed")
+        .count();
+    assert_eq!(first["segments"][2]["member_count"], unsubscribed);
+    assert_eq!(first["segments"][2]["type"], "saved");
+    let (_, tags) = call(&sb, Method::GET, &format!("{path}?type=static"), None).await;
+    assert_eq!(tags["total_items"], 2);
+    let (status, _) = call(&sb, Method::GET, "/3.0/lists/nope/segments", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let path = format!("/3.0/lists/{list}/interest-categories");
+    let (status, cats) = call(&sb, Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    openapi::assert_matches(
+        &spec,
+        "/lists/{list_id}/interest-categories",
+        "get",
+        "200",
+        &cats,
+    );
+    let got: Vec<&str> = cats["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, control.mailchimp_interest_category_ids(&list));
+    assert_eq!(cats["total_items"], 2);
+    sb.shutdown().await;
+}

@@ -1,4 +1,5 @@
-//! Mailchimp lists as streams: audiences, their members, campaigns.
+//! Mailchimp lists as streams: audiences, their members, segments and
+//! interest categories, campaigns.
 //!
 //! Every list endpoint is paged with `count`/`offset` and says how many
 //! records it holds (`total_items`): [`Pagination::Offset`]. What differs
@@ -19,7 +20,9 @@
 //! finished; the checkpoint after every other page records the next offset
 //! ([`state`]). Audiences are read one after the other, every request
 //! through the account's one budget (10 connections, shared with syncs).
-//! `lists` has no change filter and is read in full every run.
+//! `lists`, `segments` and `interest_categories` are small and have no
+//! sortable change filter: they are read in full every run (one checkpoint
+//! at the end) and merged on their keys.
 
 mod state;
 
@@ -450,7 +453,23 @@ mod tests {
             .iter()
             .map(|s| s.spec.name.as_str())
             .collect();
-        assert_eq!(names, ["lists", "list_members", "campaigns"]);
+        assert_eq!(
+            names,
+            [
+                "lists",
+                "list_members",
+                "campaigns",
+                "segments",
+                "interest_categories"
+            ]
+        );
+        for child in ["segments", "interest_categories"] {
+            let s = catalog.stream(child).unwrap();
+            let o: StreamOptions = s.options().unwrap();
+            assert_eq!(o.parent.as_deref(), Some("lists"), "{child}");
+            assert_eq!(s.spec.primary_key, ["list_id", "id"], "{child}");
+            assert_eq!(s.spec.cursor_field, None, "{child}");
+        }
         let members = catalog.stream("list_members").unwrap();
         let o: StreamOptions = members.options().unwrap();
         assert_eq!(o.parent.as_deref(), Some("lists"));

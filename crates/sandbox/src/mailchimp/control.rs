@@ -35,6 +35,20 @@ impl Control {
             .unwrap_or_default()
     }
 
+    /// The ids of the segments of a Mailchimp audience (empty for an unknown list).
+    pub fn mailchimp_segment_ids(&self, list_id: &str) -> Vec<i64> {
+        self.room::<MailchimpState>()
+            .map(|m| m.segment_ids(list_id))
+            .unwrap_or_default()
+    }
+
+    /// The ids of the interest categories of a Mailchimp audience (empty for an unknown list).
+    pub fn mailchimp_interest_category_ids(&self, list_id: &str) -> Vec<String> {
+        self.room::<MailchimpState>()
+            .map(|m| m.interest_category_ids(list_id))
+            .unwrap_or_default()
+    }
+
     /// The ids of every Mailchimp campaign, in creation order.
     pub fn mailchimp_campaign_ids(&self) -> Vec<String> {
         self.room::<MailchimpState>()

@@ -1,7 +1,8 @@
 //! The Mailchimp simulator: the API root (`/3.0/`, the account) and `ping`,
 //! `/3.0/` audiences, members (list, get, upsert by
 //! subscriber hash, patch, archive, delete permanently), batch
-//! subscribe/unsubscribe and campaigns (filtered by `since_create_time` /
+//! subscribe/unsubscribe, segments (tags and saved segments, their member
+//! counts following the members), interest categories, and campaigns (filtered by `since_create_time` /
 //! `since_send_time` and their `before_` forms, sorted by either), with
 //! Mailchimp's basic-auth API key, problem-detail errors and its limit of
 //! 10 simultaneous connections. Time filters are exclusive ("changed after
@@ -51,6 +52,18 @@ const CAMPAIGNS: u64 = 3;
 const ERRORS_DOC: &str = "https://mailchimp.com/developer/marketing/docs/errors/";
 const SALT_LIST: u64 = 0x3A11_0100;
 const SALT_ACCOUNT: u64 = 0x3A11_0200;
+const SALT_SEGMENT: u64 = 0x3A11_0300;
+const SALT_INTEREST: u64 = 0x3A11_0400;
+/// The audience's segments: name, type, and which members are in it (by
+/// list position; saved segments match on status).
+const SEGMENTS: [(&str, &str); 4] = [
+    ("VIP", "static"),
+    ("Newsletter", "static"),
+    ("Unsubscribed", "saved"),
+    ("Likely to open", "fuzzy"),
+];
+/// The audience's interest categories: title and type.
+const INTEREST_CATEGORIES: [(&str, &str); 2] = [("Topics", "checkboxes"), ("Frequency", "radio")];
 /// The data center of the default key (`...-us6`), in the root's links.
 const DATA_CENTER: &str = "us6";
 
@@ -185,6 +198,26 @@ impl MailchimpState {
     /// The ids of every campaign, in creation order.
     pub(crate) fn campaign_ids(&self) -> Vec<String> {
         (0..CAMPAIGNS).map(|c| campaign_id(self.seed, c)).collect()
+    }
+
+    /// The ids of the segments of `list_id` (empty for an unknown list).
+    pub(crate) fn segment_ids(&self, list_id: &str) -> Vec<i64> {
+        if list_id != self.list_id {
+            return Vec::new();
+        }
+        (0..SEGMENTS.len())
+            .map(|i| segment_id(self.seed, i))
+            .collect()
+    }
+
+    /// The ids of the interest categories of `list_id` (empty for an unknown list).
+    pub(crate) fn interest_category_ids(&self, list_id: &str) -> Vec<String> {
+        if list_id != self.list_id {
+            return Vec::new();
+        }
+        (0..INTEREST_CATEGORIES.len())
+            .map(|i| interest_category_id(self.seed, i))
+            .collect()
     }
 
     /// Changes member `id` (a subscriber hash or an email) of `list_id` as an
@@ -401,6 +434,11 @@ fn router(state: Shared) -> Router {
         .route(
             "/3.0/lists/{list_id}/members/{hash}/actions/delete-permanent",
             post(delete_permanent),
+        )
+        .route("/3.0/lists/{list_id}/segments", get(segments))
+        .route(
+            "/3.0/lists/{list_id}/interest-categories",
+            get(interest_categories),
         )
         .route("/3.0/campaigns", get(campaigns))
         .fallback(|| async { not_found() })
@@ -1078,6 +1116,127 @@ async fn campaigns(
     respond(
         StatusCode::OK,
         &json!({"campaigns": page, "total_items": matching.len(), "_links": []}),
+    )
+}
+
+/// The id of segment `i` (unique within the audience).
+fn segment_id(seed: u64, i: usize) -> i64 {
+    (10_000 + (h(seed, SALT_SEGMENT, 0) % 90_000) as i64) * 10 + i as i64 + 1
+}
+
+/// Whether the member at list position `n` with `status` is in segment `i`.
+fn in_segment(i: usize, n: usize, status: &str) -> bool {
+    match i {
+        0 => status == "subscribed" && n.is_multiple_of(5),
+        1 => status == "subscribed" && n.is_multiple_of(2),
+        2 => status == "unsubscribed",
+        _ => status == "subscribed" && n % 3 == 1,
+    }
+}
+
+fn segment_json(st: &MailchimpState, members: &Members, i: usize) -> Value {
+    let (name, kind) = SEGMENTS[i];
+    let epoch = st.clock.epoch();
+    let count = members
+        .all
+        .iter()
+        .enumerate()
+        .filter(|(n, m)| in_segment(i, *n, &m.status))
+        .count();
+    let mut v = json!({
+        "id": segment_id(st.seed, i),
+        "name": name,
+        "member_count": count,
+        "type": kind,
+        "created_at": iso(epoch - (400 - 50 * i as i64) * 86_400),
+        "updated_at": iso(epoch - (i as i64 + 1) * 86_400),
+        "list_id": st.list_id,
+        "_links": [],
+    });
+    if kind == "saved"
+        && let Value::Object(m) = &mut v
+    {
+        m.insert(
+            "options".into(),
+            // The conditions themselves are not simulated.
+            json!({"match": "all", "conditions": []}),
+        );
+    }
+    v
+}
+
+/// The id of interest category `i`.
+fn interest_category_id(seed: u64, i: usize) -> String {
+    format!("{:010x}", h(seed, SALT_INTEREST, i as u64) & 0xFF_FFFF_FFFF)
+}
+
+/// `GET /3.0/lists/{list_id}/segments` (`type` filters by segment type).
+async fn segments(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(list_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if let Err(r) = st.open_list(&headers, &list_id) {
+        return r;
+    }
+    let pairs = query_pairs(q.as_deref());
+    let (count, offset) = match count_offset(&pairs) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let kind = param(&pairs, "type").filter(|t| !t.is_empty());
+    let members = st.read();
+    let matching: Vec<usize> = (0..SEGMENTS.len())
+        .filter(|&i| kind.is_none_or(|k| SEGMENTS[i].1 == k))
+        .collect();
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(count)
+        .map(|&i| segment_json(&st, &members, i))
+        .collect();
+    respond(
+        StatusCode::OK,
+        &json!({"segments": page, "list_id": st.list_id, "total_items": matching.len(), "_links": []}),
+    )
+}
+
+/// `GET /3.0/lists/{list_id}/interest-categories`.
+async fn interest_categories(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(list_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if let Err(r) = st.open_list(&headers, &list_id) {
+        return r;
+    }
+    let pairs = query_pairs(q.as_deref());
+    let (count, offset) = match count_offset(&pairs) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let page: Vec<Value> = INTEREST_CATEGORIES
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(count)
+        .map(|(i, (title, kind))| {
+            json!({
+                "list_id": st.list_id,
+                "id": interest_category_id(st.seed, i),
+                "title": title,
+                "display_order": i,
+                "type": kind,
+                "_links": [],
+            })
+        })
+        .collect();
+    respond(
+        StatusCode::OK,
+        &json!({"categories": page, "list_id": st.list_id,
+                "total_items": INTEREST_CATEGORIES.len(), "_links": []}),
     )
 }
 
