@@ -396,6 +396,18 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    #[test]
+    fn a_sync_needs_a_list_id() {
+        let config = MailchimpConfig::source(weft_core::SecretRef::Env {
+            env: "WEFT_MC_UNSET_KEY_FOR_TEST".into(),
+        });
+        let err = MailchimpTarget::new(&config, &BudgetRegistry::new())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("`list_id` is required for a sync"), "{err}");
+    }
+
     fn spec(pk: &str, mapping: &[(&str, &str)]) -> SyncSpec {
         let mapping: serde_json::Map<String, Value> = mapping
             .iter()

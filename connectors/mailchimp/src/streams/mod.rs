@@ -483,6 +483,30 @@ mod tests {
     }
 
     #[test]
+    fn a_source_shares_the_budget_of_a_sync_on_the_same_key() {
+        let key = weft_core::SecretRef::File {
+            file: {
+                let dir = std::env::temp_dir().join(format!("weft-mc-src-{}", std::process::id()));
+                std::fs::create_dir_all(&dir).unwrap();
+                let f = dir.join("key");
+                std::fs::write(&f, "k9-us3").unwrap();
+                f
+            },
+        };
+        let registry = BudgetRegistry::new();
+        let mut source_config = MailchimpConfig::source(key.clone());
+        source_config.requests_per_second = Some(5.0);
+        let source = MailchimpSource::new(&source_config, &registry).unwrap();
+        let sync = MailchimpClient::new(&MailchimpConfig::new(key, "list1"), &registry).unwrap();
+        let budget = source.inner.client.http.budget();
+        assert!(Arc::ptr_eq(budget, sync.http.budget()));
+        assert_eq!(budget.limits().max_concurrent, Some(10));
+        assert_eq!(budget.limits().requests_per_second, Some(5.0));
+        assert_eq!(source.inner.page_size, 1000);
+        assert_eq!(source.inner.settle_secs, 60);
+    }
+
+    #[test]
     fn templates_segments_and_cursors() {
         assert_eq!(
             template("/lists/{list_id}/members"),
