@@ -7,8 +7,9 @@
 //! `last_changed` through `since_last_changed`, keyed by `(list_id, id)`;
 //! unsubscribed, cleaned and archived members keep their row with that
 //! status), `segments` and `interest_categories` (per audience, read in
-//! full, keyed by `(list_id, id)`) and `campaigns` (incremental on
-//! `create_time` through `since_create_time`). Lists are paged with `count`/`offset`; see the
+//! full, keyed by `(list_id, id)`), `campaigns` (incremental on
+//! `create_time` through `since_create_time`) and `unsubscribes` (per
+//! campaign, read in full, keyed by `(campaign_id, email_id)`). Lists are paged with `count`/`offset`; see the
 //! `streams` module for the order they are read in and what a checkpoint
 //! holds.
 //!

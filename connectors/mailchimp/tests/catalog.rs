@@ -44,7 +44,7 @@ fn every_stream_matches_mailchimps_response_schemas() {
     let spec = OpenApi::load("mailchimp/mailchimp.com.json").unwrap();
     let catalog = weft_mailchimp::catalog().unwrap();
     assert_eq!(catalog.connector, "mailchimp");
-    assert_eq!(catalog.streams.len(), 5);
+    assert_eq!(catalog.streams.len(), 6);
     for stream in &catalog.streams {
         let name = &stream.spec.name;
         let opts: Opts = stream.options().unwrap();
@@ -107,9 +107,19 @@ fn every_stream_matches_mailchimps_response_schemas() {
         match &opts.parent {
             Some(parent) => {
                 assert!(catalog.stream(parent).is_some(), "{name}: {parent}");
-                assert!(endpoint.contains("{list_id}"), "{name}: {endpoint}");
-                // The parent's id is in the record itself: no field of weft's own.
-                assert!(props.contains_key("list_id"), "{name}");
+                // The parent's id is a path parameter and a field of the
+                // record itself (no field of weft's own), first in the key.
+                let field = match parent.as_str() {
+                    "lists" => "list_id",
+                    "campaigns" => "campaign_id",
+                    other => panic!("{name}: unexpected parent {other}"),
+                };
+                assert!(
+                    endpoint.contains(&format!("{{{field}}}")),
+                    "{name}: {endpoint}"
+                );
+                assert!(props.contains_key(field), "{name}");
+                assert_eq!(stream.spec.primary_key[0], field, "{name}");
             }
             None => assert!(!endpoint.contains('{'), "{name}"),
         }
@@ -120,6 +130,7 @@ fn every_stream_matches_mailchimps_response_schemas() {
     assert_eq!(keys("campaigns"), ["id"]);
     assert_eq!(keys("segments"), ["list_id", "id"]);
     assert_eq!(keys("interest_categories"), ["list_id", "id"]);
+    assert_eq!(keys("unsubscribes"), ["campaign_id", "email_id"]);
     let cursor = |s: &str| catalog.stream(s).unwrap().spec.cursor_field.clone();
     assert_eq!(cursor("list_members").as_deref(), Some("last_changed"));
     assert_eq!(cursor("campaigns").as_deref(), Some("create_time"));

@@ -91,7 +91,7 @@ fn fits_the_schema(src: &MailchimpSource, stream: &str, records: &[Value]) {
 }
 
 #[tokio::test]
-async fn lists_segments_interest_categories_and_campaigns_are_read_exactly() {
+async fn lists_segments_interest_categories_campaigns_and_unsubscribes_are_read_exactly() {
     let (sandbox, src) = start().await;
     let control = sandbox.control();
     let lists = read(&src, &control, "lists", None).await;
@@ -136,6 +136,34 @@ async fn lists_segments_interest_categories_and_campaigns_are_read_exactly() {
     assert_eq!(expected.len(), 3);
     fits_the_schema(&src, "campaigns", &campaigns.records);
     // Nothing created since: the re-run reads nothing and keeps its cursor.
+    // Unsubscribes of every campaign, keyed (campaign_id, email_id).
+    let unsubscribes = read(&src, &control, "unsubscribes", None).await;
+    let got: BTreeSet<(String, String)> = unsubscribes
+        .records
+        .iter()
+        .map(|u| {
+            (
+                u["campaign_id"].as_str().unwrap().to_string(),
+                u["email_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let held: BTreeSet<(String, String)> = control
+        .mailchimp_campaign_ids()
+        .into_iter()
+        .flat_map(|c| {
+            control
+                .mailchimp_unsubscribe_ids(&c)
+                .unwrap()
+                .into_iter()
+                .map(move |e| (c.clone(), e))
+        })
+        .collect();
+    assert_eq!(got.len(), unsubscribes.records.len());
+    assert_eq!(got, held);
+    assert!(!held.is_empty());
+    fits_the_schema(&src, "unsubscribes", &unsubscribes.records);
+
     let state = campaigns.last_state().unwrap().clone();
     let newest = campaigns.records[0]["create_time"].clone();
     assert_eq!(state.0, json!({ "create_time": newest }));

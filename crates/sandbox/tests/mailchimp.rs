@@ -735,3 +735,53 @@ async fn segments_and_interest_categories_page_in_mailchimps_shapes() {
     assert_eq!(cats["total_items"], 2);
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn campaign_unsubscribes_follow_the_unsubscribed_members() {
+    let sb = sandbox(60, false).await;
+    let spec = openapi::load("mailchimp/mailchimp.com.json");
+    let control = sb.control();
+    let list = control.mailchimp_list_id();
+    let campaigns = control.mailchimp_campaign_ids();
+    let mut all = Vec::new();
+    for c in &campaigns {
+        let path = format!("/3.0/reports/{c}/unsubscribed");
+        let (status, page) = call(&sb, Method::GET, &format!("{path}?count=1000"), None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        openapi::assert_matches(
+            &spec,
+            "/reports/{campaign_id}/unsubscribed",
+            "get",
+            "200",
+            &page,
+        );
+        let ids: Vec<String> = page["unsubscribes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| {
+                assert_eq!(u["campaign_id"], c.as_str());
+                assert_eq!(u["list_id"], list.as_str());
+                u["email_id"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(page["total_items"], ids.len());
+        assert_eq!(Some(ids.clone()), control.mailchimp_unsubscribe_ids(c));
+        all.extend(ids);
+    }
+    // Every unsubscribed member unsubscribed through exactly one campaign.
+    let mut unsubscribed: Vec<String> = control
+        .mailchimp_members(&list)
+        .iter()
+        .filter(|m| m["status"] == "unsubscribed")
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    unsubscribed.sort();
+    all.sort();
+    assert!(!all.is_empty());
+    assert_eq!(all, unsubscribed);
+    let (status, _) = call(&sb, Method::GET, "/3.0/reports/nope/unsubscribed", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(control.mailchimp_unsubscribe_ids("nope"), None);
+    sb.shutdown().await;
+}

@@ -1,12 +1,13 @@
 //! Mailchimp lists as streams: audiences, their members, segments and
-//! interest categories, campaigns.
+//! interest categories, campaigns and their unsubscribes.
 //!
 //! Every list endpoint is paged with `count`/`offset` and says how many
 //! records it holds (`total_items`): [`Pagination::Offset`]. What differs
 //! per stream is declared in `specs/mailchimp.toml` under
 //! `[streams.options]`: the key holding the records (`items`), the parent
 //! stream the endpoint is read under (`parent = "lists"`: one listing per
-//! audience, `{list_id}` in the endpoint), the change filter (`since_param`,
+//! audience, `{list_id}` in the endpoint; `"campaigns"`: one per campaign,
+//! every campaign whatever the parent's own cursor), the change filter (`since_param`,
 //! `since_last_changed`) and the field it sorts on (`sort_field`), and
 //! whether archived members are read as well (`archived`: Mailchimp leaves
 //! them out unless asked for with `status=archived`).
@@ -20,7 +21,7 @@
 //! finished; the checkpoint after every other page records the next offset
 //! ([`state`]). Audiences are read one after the other, every request
 //! through the account's one budget (10 connections, shared with syncs).
-//! `lists`, `segments` and `interest_categories` are small and have no
+//! `lists`, `segments`, `interest_categories` and `unsubscribes` have no
 //! sortable change filter: they are read in full every run (one checkpoint
 //! at the end) and merged on their keys.
 
@@ -460,9 +461,12 @@ mod tests {
                 "list_members",
                 "campaigns",
                 "segments",
-                "interest_categories"
+                "interest_categories",
+                "unsubscribes"
             ]
         );
+        let o: StreamOptions = catalog.stream("unsubscribes").unwrap().options().unwrap();
+        assert_eq!(o.parent.as_deref(), Some("campaigns"));
         for child in ["segments", "interest_categories"] {
             let s = catalog.stream(child).unwrap();
             let o: StreamOptions = s.options().unwrap();

@@ -49,6 +49,12 @@ impl Control {
             .unwrap_or_default()
     }
 
+    /// The `email_id`s (subscriber hashes) of the members who unsubscribed
+    /// through Mailchimp campaign `id`; `None` for an unknown campaign.
+    pub fn mailchimp_unsubscribe_ids(&self, campaign_id: &str) -> Option<Vec<String>> {
+        self.room::<MailchimpState>()?.unsubscribe_ids(campaign_id)
+    }
+
     /// The ids of every Mailchimp campaign, in creation order.
     pub fn mailchimp_campaign_ids(&self) -> Vec<String> {
         self.room::<MailchimpState>()

@@ -200,6 +200,18 @@ impl MailchimpState {
         (0..CAMPAIGNS).map(|c| campaign_id(self.seed, c)).collect()
     }
 
+    /// The `email_id`s of the members who unsubscribed through campaign `id`
+    /// (`None` for an unknown campaign).
+    pub(crate) fn unsubscribe_ids(&self, id: &str) -> Option<Vec<String>> {
+        let c = campaign_of(self.seed, id)?;
+        Some(
+            campaign_unsubscribes(self, &self.read(), c)
+                .iter()
+                .filter_map(|u| u["email_id"].as_str().map(str::to_owned))
+                .collect(),
+        )
+    }
+
     /// The ids of the segments of `list_id` (empty for an unknown list).
     pub(crate) fn segment_ids(&self, list_id: &str) -> Vec<i64> {
         if list_id != self.list_id {
@@ -441,6 +453,7 @@ fn router(state: Shared) -> Router {
             get(interest_categories),
         )
         .route("/3.0/campaigns", get(campaigns))
+        .route("/3.0/reports/{campaign_id}/unsubscribed", get(unsubscribes))
         .fallback(|| async { not_found() })
         .with_state(state)
 }
@@ -1237,6 +1250,63 @@ async fn interest_categories(
         StatusCode::OK,
         &json!({"categories": page, "list_id": st.list_id,
                 "total_items": INTEREST_CATEGORIES.len(), "_links": []}),
+    )
+}
+
+/// The campaign with this id.
+fn campaign_of(seed: u64, id: &str) -> Option<u64> {
+    (0..CAMPAIGNS).find(|&c| campaign_id(seed, c) == id)
+}
+
+/// The members who unsubscribed through campaign `c`: every unsubscribed
+/// member whose list position falls to `c` (position modulo the campaigns).
+fn campaign_unsubscribes(st: &MailchimpState, members: &Members, c: u64) -> Vec<Value> {
+    let sent = campaign_sent(st.clock.epoch(), c);
+    members
+        .all
+        .iter()
+        .enumerate()
+        .filter(|(n, m)| m.status == "unsubscribed" && *n as u64 % CAMPAIGNS == c)
+        .map(|(n, m)| {
+            json!({
+                "email_id": m.hash,
+                "email_address": m.email,
+                "merge_fields": m.merge_fields,
+                "vip": false,
+                "timestamp": iso(sent + 3_600 + n as i64 * 60),
+                "reason": "N/A (Unsubscribed from campaign)",
+                "campaign_id": campaign_id(st.seed, c),
+                "list_id": st.list_id,
+                "list_is_active": true,
+                "_links": [],
+            })
+        })
+        .collect()
+}
+
+/// `GET /3.0/reports/{campaign_id}/unsubscribed`.
+async fn unsubscribes(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if let Err(r) = st.authorize(&headers) {
+        return r;
+    }
+    let Some(c) = campaign_of(st.seed, &id) else {
+        return not_found();
+    };
+    let pairs = query_pairs(q.as_deref());
+    let (count, offset) = match count_offset(&pairs) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let all = campaign_unsubscribes(&st, &st.read(), c);
+    let page: Vec<&Value> = all.iter().skip(offset).take(count).collect();
+    respond(
+        StatusCode::OK,
+        &json!({"unsubscribes": page, "campaign_id": id, "total_items": all.len(), "_links": []}),
     )
 }
 
