@@ -182,7 +182,7 @@ fn fast_retries(config_path: &Path) {
             &format!("[pipelines.config]\n{http}\n"),
         )
         .replace("[syncs.config]\n", &format!("[syncs.config]\n{http}\n"));
-    assert_eq!(text.matches("max_attempts = 3").count(), 5, "{text}");
+    assert_eq!(text.matches("max_attempts = 3").count(), 6, "{text}");
     std::fs::write(config_path, text).unwrap();
 }
 
