@@ -265,8 +265,57 @@ async fn trials(mut target: Target<'_>) {
     }
 }
 
-fn weft_sync(h: &Harness) -> tokio::process::Child {
-    weft_sync_with(&h.config_path)
+/// The demo's story in a sandbox of `size` people, loaded and modelled
+/// in-process without its syncs (4 records per sync batch).
+async fn loaded_story(size: usize) -> Harness {
+    let h = Harness::story_with(
+        SandboxConfig {
+            size,
+            ..SandboxConfig::default()
+        },
+        "upsert",
+        Some(4),
+    )
+    .await;
+    let mut config = h.config();
+    config.syncs.clear();
+    let loaded = weft_runner::run(
+        &config,
+        &weft_runner::RunOptions::default(),
+        weft_core::CancellationToken::new(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(loaded.succeeded(), "{}", loaded.render());
+    h
+}
+
+/// A seeded moment `from_ms` to `from_ms + span_ms` into a trial.
+fn kill_point(seed: u64, trial: u64, from_ms: u64, span_ms: u64) -> std::time::Duration {
+    let x = (seed ^ trial.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0x2545_f491_4f6c_dd1d);
+    std::time::Duration::from_millis(from_ms + (x >> 33) % span_ms)
+}
+
+/// Starts `weft sync --config config`, SIGKILLs it after `kill_after`, then
+/// runs it again to the end (which must succeed). True when the kill landed
+/// while the first one still ran.
+async fn kill_then_rerun(
+    config: &std::path::Path,
+    kill_after: std::time::Duration,
+    trial: u64,
+) -> bool {
+    let mut child = weft_sync_with(config);
+    tokio::time::sleep(kill_after).await;
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    let status = weft_sync_with(config).wait().await.unwrap();
+    assert!(
+        status.success(),
+        "trial {trial}: the re-run failed: {status}"
+    );
+    running
 }
 
 fn weft_sync_with(config: &std::path::Path) -> tokio::process::Child {
@@ -291,27 +340,7 @@ async fn killed_sync_then_rerun_sends_every_person_and_loses_nothing() {
     let seed = env_u64("WEFT_CRASH_SEED", 7);
     let mut killed = 0;
     for trial in 0..trials {
-        let h = Harness::story_with(
-            SandboxConfig {
-                size: 120,
-                ..SandboxConfig::default()
-            },
-            "upsert",
-            Some(4),
-        )
-        .await;
-        // Load and model in-process, without the syncs.
-        let mut config = h.config();
-        config.syncs.clear();
-        let loaded = weft_runner::run(
-            &config,
-            &weft_runner::RunOptions::default(),
-            weft_core::CancellationToken::new(),
-            None,
-        )
-        .await
-        .unwrap();
-        assert!(loaded.succeeded(), "{}", loaded.render());
+        let h = loaded_story(120).await;
         let db = h.warehouse_path();
         let people: std::collections::BTreeMap<String, String> = weft_e2e::query_rows(
             &db,
@@ -339,21 +368,8 @@ async fn killed_sync_then_rerun_sends_every_person_and_loses_nothing() {
             );
         }
         // A seeded kill point between 0.2 s and 2 s into the sync.
-        let x =
-            (seed ^ trial.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0x2545_f491_4f6c_dd1d);
-        let kill_after = std::time::Duration::from_millis(200 + (x >> 33) % 1800);
-        let mut child = weft_sync(&h);
-        tokio::time::sleep(kill_after).await;
-        if child.try_wait().unwrap().is_none() {
-            killed += 1;
-        }
-        let _ = child.start_kill();
-        let _ = child.wait().await;
-        let status = weft_sync(&h).wait().await.unwrap();
-        assert!(
-            status.success(),
-            "trial {trial}: the re-run failed: {status}"
-        );
+        let kill_after = kill_point(seed, trial, 200, 1800);
+        killed += u64::from(kill_then_rerun(&h.config_path, kill_after, trial).await);
 
         let members: Vec<String> = h
             .mailchimp_members()
@@ -495,26 +511,7 @@ async fn killed_record_by_record_syncs_create_nobody_twice() {
     let seed = env_u64("WEFT_CRASH_SEED", 7) ^ 0x51;
     let mut killed = 0;
     for trial in 0..trials {
-        let h = Harness::story_with(
-            SandboxConfig {
-                size: 80,
-                ..SandboxConfig::default()
-            },
-            "upsert",
-            Some(4),
-        )
-        .await;
-        let mut config = h.config();
-        config.syncs.clear();
-        let loaded = weft_runner::run(
-            &config,
-            &weft_runner::RunOptions::default(),
-            weft_core::CancellationToken::new(),
-            None,
-        )
-        .await
-        .unwrap();
-        assert!(loaded.succeeded(), "{}", loaded.render());
+        let h = loaded_story(80).await;
         let db = h.warehouse_path();
         let people = query_strings(&db, "SELECT email FROM models.people ORDER BY email");
         let crm = query_strings(&db, "SELECT email FROM models.crm_contacts ORDER BY email");
@@ -569,21 +566,8 @@ async fn killed_record_by_record_syncs_create_nobody_twice() {
                 },
             );
         }
-        let x =
-            (seed ^ trial.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0x2545_f491_4f6c_dd1d);
-        let kill_after = std::time::Duration::from_millis(300 + (x >> 33) % 2500);
-        let mut child = weft_sync_with(&path);
-        tokio::time::sleep(kill_after).await;
-        if child.try_wait().unwrap().is_none() {
-            killed += 1;
-        }
-        let _ = child.start_kill();
-        let _ = child.wait().await;
-        let status = weft_sync_with(&path).wait().await.unwrap();
-        assert!(
-            status.success(),
-            "trial {trial}: the re-run failed: {status}"
-        );
+        let kill_after = kill_point(seed, trial, 300, 2500);
+        killed += u64::from(kill_then_rerun(&path, kill_after, trial).await);
 
         for email in &people {
             let created = usize::from(!stripe_before.contains(email));
