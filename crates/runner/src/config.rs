@@ -323,6 +323,12 @@ pub struct PipelineConfig {
     /// `[pipelines.per_stream.charges]` with `freshness_sla = "30m"`.
     #[serde(default)]
     pub per_stream: BTreeMap<String, StreamSettings>,
+    /// What a failed `expect_not_null` / `expect_unique` of a stream does
+    /// after its load committed: `warn` (default: a `quality` line in the
+    /// report) or `fail` (the stream counts as failed; its data stays
+    /// committed). A stream's own `on_quality_failure` overrides this.
+    #[serde(default)]
+    pub on_quality_failure: Option<QualityAction>,
     /// The connector's own settings.
     #[serde(default)]
     pub config: toml::Table,
@@ -335,6 +341,29 @@ pub struct StreamSettings {
     /// This stream's freshness SLA (overrides the pipeline's `freshness_sla`).
     #[serde(default)]
     pub freshness_sla: Option<Sla>,
+    /// Columns that must hold no NULL (rows with `_weft_deleted_at` set are
+    /// not counted), checked in the warehouse after the load committed.
+    #[serde(default)]
+    pub expect_not_null: Vec<String>,
+    /// Columns whose non-NULL values must each be unique, every listed
+    /// column on its own (not the listed columns together).
+    #[serde(default)]
+    pub expect_unique: Vec<String>,
+    /// Overrides the pipeline's `on_quality_failure` for this stream.
+    #[serde(default)]
+    pub on_quality_failure: Option<QualityAction>,
+}
+
+/// What a failed expectation does: `warn` (report it) or `fail` (also
+/// count the stream as failed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QualityAction {
+    /// Report the failure; the run still succeeds.
+    #[default]
+    Warn,
+    /// Report the failure and fail the stream (its loads stay committed).
+    Fail,
 }
 
 /// A freshness SLA, written as a duration: `"45s"`, `"30m"`, `"2h"`,

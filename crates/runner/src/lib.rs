@@ -10,6 +10,7 @@ mod config;
 mod connectors;
 mod demo;
 mod error;
+mod expectations;
 mod metrics;
 mod progress;
 mod quality;
@@ -33,8 +34,8 @@ use weft_warehouse::{
 };
 
 pub use config::{
-    ModelsConfig, PipelineConfig, RunnerSettings, Sla, StageConfig, StreamSettings, SyncConfig,
-    WarehouseConfig, WeftConfig,
+    ModelsConfig, PipelineConfig, QualityAction, RunnerSettings, Sla, StageConfig, StreamSettings,
+    SyncConfig, WarehouseConfig, WeftConfig,
 };
 pub use connectors::{CONNECTORS, SYNC_TARGETS, build_source, build_sync_target, catalog};
 pub use demo::{DemoSummary, DemoWarehouse, run_demo, write_demo_config};
@@ -123,7 +124,23 @@ impl RunOutcome {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for r in &self.pipelines {
-            out.push_str(&r.to_table());
+            // Failed expectations print as their own `quality P.S: …` lines.
+            let mut shown = r.clone();
+            let mut quality = Vec::new();
+            for s in &mut shown.streams {
+                s.notices.retain(|n| {
+                    let is_quality = n.starts_with(expectations::QUALITY_PREFIX);
+                    if is_quality {
+                        quality.push(n.clone());
+                    }
+                    !is_quality
+                });
+            }
+            out.push_str(&shown.to_table());
+            for q in quality {
+                out.push_str(&q);
+                out.push('\n');
+            }
             out.push('\n');
         }
         for m in &self.models {
@@ -349,7 +366,17 @@ impl Session {
             self.warehouse.begin_run(&record).await?;
             let report = self.run_pipeline(options, p, &cancel, progress).await;
             let (report, failure) = match report {
-                Ok(report) => (report, None),
+                Ok(mut report) => {
+                    // The loads committed: count the streams' expectations.
+                    expectations::check_expectations(
+                        &self.config,
+                        self.warehouse.as_ref(),
+                        p,
+                        &mut report,
+                    )
+                    .await;
+                    (report, None)
+                }
                 Err(e) => (
                     RunReport::not_started(p.name.clone(), e.to_string()),
                     Some(e),
