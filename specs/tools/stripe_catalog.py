@@ -37,6 +37,12 @@ STREAMS = [
      "Balance transactions: every movement of funds in the balance (immutable)."),
     ("events", "event", "/v1/events", [], False,
      "Events: the account's change log (Stripe keeps 30 days)."),
+    ("coupons", "coupon", "/v1/coupons", ["coupon.created", "coupon.deleted", "coupon.updated"], True,
+     "Coupons: discounts applied to customers, subscriptions or invoices."),
+    ("payouts", "payout", "/v1/payouts", ["payout.canceled", "payout.created", "payout.failed", "payout.paid", "payout.reconciliation_completed", "payout.updated"], False,
+     "Payouts: funds sent from the Stripe balance to a bank account or card."),
+    ("disputes", "dispute", "/v1/disputes", ["charge.dispute.closed", "charge.dispute.created", "charge.dispute.funds_reinstated", "charge.dispute.funds_withdrawn", "charge.dispute.updated"], False,
+     "Disputes: customers questioning charges with their card issuer."),
 ]
 
 MONEY_HINT = re.compile(r"smallest currency unit|in cents|\bcents\b|minor unit", re.I)

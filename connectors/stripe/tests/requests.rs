@@ -335,3 +335,73 @@ async fn a_deleted_subscription_event_sets_the_deleted_column() {
     let column = spec.schema.field_with_name("_weft_deleted_at").unwrap();
     assert!(column.is_nullable());
 }
+
+#[tokio::test]
+async fn coupons_are_listed_then_re_read_from_created_with_their_events() {
+    let server = MockServer::start().await;
+    let coupon = |id: &str, created: i64| json!({"id": id, "object": "coupon", "created": created, "duration": "once", "percent_off": 25.0, "valid": true});
+    // First run: the whole list, newest first, no `created` filter, no events.
+    Mock::given(method("GET"))
+        .and(path("/v1/coupons"))
+        .and(query_param("limit", "100"))
+        .and(query_param_is_missing("created[gte]"))
+        .and(query_param_is_missing("starting_after"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(list(vec![coupon("co_2", 200), coupon("co_1", 100)], false)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (records, checkpoints, _, error) = read(&source(&server), "coupons", None).await;
+    assert_eq!(error, None);
+    let ids: Vec<_> = records.iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(ids, vec![json!("co_2"), json!("co_1")]);
+    assert_eq!(records[0]["percent_off"], 25.0);
+    assert_eq!(records[0]["_weft_deleted_at"], Value::Null);
+    let last = checkpoints.last().cloned().unwrap();
+    assert_eq!(
+        last,
+        json!({"created": 200, "events_created": 2_000_000_000})
+    );
+    server.reset().await;
+
+    // Re-run: coupon events since the saved events cursor (every declared
+    // type asked for), then the list from the saved `created` on.
+    let event = json!({"id": "evt_1", "object": "event", "type": "coupon.deleted", "created": 2_000_000_000,
+        "data": {"object": coupon("co_1", 100)}});
+    let mut events = Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .and(query_param("created[gte]", "2000000000"));
+    for t in ["coupon.created", "coupon.deleted", "coupon.updated"] {
+        events = events.and(query_param("types[]", t));
+    }
+    events
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list", "url": "/v1/events", "has_more": false, "data": [event]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/coupons"))
+        .and(query_param("limit", "100"))
+        .and(query_param("created[gte]", "200"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(list(vec![coupon("co_3", 300), coupon("co_2", 200)], false)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (records, checkpoints, _, error) = read(&source(&server), "coupons", Some(last)).await;
+    assert_eq!(error, None);
+    let ids: Vec<_> = records.iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(ids, vec![json!("co_1"), json!("co_3"), json!("co_2")]);
+    assert_eq!(records[0]["_weft_deleted_at"], "2033-05-18T03:33:20Z");
+    assert_eq!(records[1]["_weft_deleted_at"], Value::Null);
+    assert_eq!(
+        checkpoints.last().cloned().unwrap(),
+        json!({"created": 300, "events_created": 2_000_000_000})
+    );
+}

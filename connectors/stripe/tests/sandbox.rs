@@ -312,3 +312,111 @@ async fn subscriptions_read_canceled_ones_too_and_a_cancellation_as_a_delete() {
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn coupons_payouts_and_disputes_are_read_in_full_then_from_created() {
+    coupons_payouts_and_disputes(None).await;
+}
+
+#[tokio::test]
+async fn coupons_payouts_and_disputes_with_the_clock_a_year_ahead() {
+    coupons_payouts_and_disputes(Some(weft_sandbox::a_year_ahead())).await;
+}
+
+async fn coupons_payouts_and_disputes(clock_start: Option<i64>) {
+    let sandbox = Sandbox::start(SandboxConfig {
+        size: 500,
+        rate_limits: false,
+        clock_start,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let control = sandbox.control();
+    let key = weft_conformance::secret_file(DEFAULT_STRIPE_KEY).unwrap();
+    let mut config = StripeConfig::new(Some(sandbox.base_url(Api::Stripe)), key);
+    config.settle_secs = 0;
+    config.page_size = 7;
+    let src = StripeSource::new(config, &BudgetRegistry::new()).unwrap();
+
+    let streams = [
+        ("coupons", control.stripe_coupon_ids(), 5),
+        ("payouts", control.stripe_payout_ids(), 20),
+        ("disputes", control.stripe_dispute_ids(), 10),
+    ];
+    for (stream, expected, count) in streams {
+        // Every object exactly once, over several pages of 7.
+        let full = read(&src, stream, None, control.now()).await;
+        let expected: BTreeSet<String> = expected.into_iter().collect();
+        assert_eq!(expected.len(), count, "{stream}");
+        assert_eq!(full.records.len(), count, "{stream}");
+        assert_eq!(ids(&full.records), expected, "{stream}");
+        let object = &stream[..stream.len() - 1];
+        for r in &full.records {
+            assert_eq!(r["object"], object, "{r}");
+            assert!(r["created"].as_i64().unwrap() < control.now(), "{r}");
+            assert!(r.get(weft_core::DELETED_AT).is_none(), "{r}");
+        }
+        let cursor: i64 = full.last_state().unwrap().get("created").unwrap();
+        let newest = full
+            .records
+            .iter()
+            .map(|r| r["created"].as_i64().unwrap())
+            .max()
+            .unwrap();
+        assert_eq!(cursor, newest, "{stream}");
+
+        // Nothing changed: the re-run asks for `created[gte]` the cursor and
+        // reads only the cursor's own second again.
+        control.advance_clock(60);
+        let before = control.requests(Api::Stripe).len();
+        let again = read(&src, stream, full.last_state().cloned(), control.now()).await;
+        let want: BTreeSet<String> = full
+            .records
+            .iter()
+            .filter(|r| r["created"].as_i64() == Some(cursor))
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids(&again.records), want, "{stream}");
+        let requests = control.requests(Api::Stripe);
+        let listed: Vec<_> = requests[before..]
+            .iter()
+            .filter(|r| r.path == format!("/v1/{stream}"))
+            .collect();
+        assert_eq!(listed.len(), 1, "{requests:?}");
+        let gte = format!("created%5Bgte%5D={cursor}");
+        let gte_raw = format!("created[gte]={cursor}");
+        assert!(
+            listed[0].query.contains(&gte) || listed[0].query.contains(&gte_raw),
+            "{:?}",
+            listed[0]
+        );
+    }
+
+    // A dispute's charge is one of the disputed charges, and each disputed
+    // charge has exactly one dispute.
+    let disputes = read(&src, "disputes", None, control.now()).await;
+    let charges = read(&src, "charges", None, control.now()).await;
+    assert_eq!(charges.records.len(), 500);
+    let disputed: BTreeSet<String> = charges
+        .records
+        .iter()
+        .filter(|c| c["disputed"] == true)
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    let of_disputes: BTreeSet<String> = disputes
+        .records
+        .iter()
+        .map(|d| d["charge"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(disputed.len(), 10);
+    assert_eq!(of_disputes, disputed);
+    for d in &disputes.records {
+        let charge = charges.records.iter().find(|c| c["id"] == d["charge"]);
+        let charge = charge.unwrap();
+        assert_eq!(d["amount"], charge["amount"], "{d}");
+        assert!(d["created"].as_i64() >= charge["created"].as_i64(), "{d}");
+        assert_eq!(charge["refunded"], false, "{charge}");
+    }
+    sandbox.shutdown().await;
+}

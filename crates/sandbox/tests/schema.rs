@@ -156,6 +156,9 @@ async fn served_objects_match_the_openapi_components() {
         ("payment_intents", "payment_intent"),
         ("refunds", "refund"),
         ("balance_transactions", "balance_transaction"),
+        ("coupons", "coupon"),
+        ("payouts", "payout"),
+        ("disputes", "dispute"),
         ("events", "event"),
     ] {
         let page = fetch(&sb, &format!("/v1/{path}?limit=100")).await;

@@ -870,3 +870,75 @@ async fn subscriptions_leave_canceled_ones_out_unless_asked_like_stripe() {
     assert_eq!(all(&sb, "/v1/subscriptions", "").await.len(), 87);
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn coupons_payouts_and_disputes_list_page_filter_and_retrieve() {
+    let sb = sandbox(500).await;
+    let control = sb.control();
+    for (collection, object, ids_of, n) in [
+        ("coupons", "coupon", control.stripe_coupon_ids(), 5),
+        ("payouts", "payout", control.stripe_payout_ids(), 20),
+        ("disputes", "dispute", control.stripe_dispute_ids(), 10),
+    ] {
+        let path = format!("/v1/{collection}");
+        // Newest first, every id of the control API once, over pages of 3.
+        let mut listed: Vec<String> = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut q = format!("{path}?limit=3");
+            if let Some(a) = &after {
+                q.push_str(&format!("&starting_after={a}"));
+            }
+            let (status, page) = get(&sb, &q).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            assert_eq!(page["url"], path.as_str());
+            let got = ids(&page);
+            assert!(got.len() <= 3);
+            after = got.last().cloned();
+            listed.extend(got);
+            if !page["has_more"].as_bool().unwrap() {
+                break;
+            }
+        }
+        let mut oldest_first = ids_of.clone();
+        oldest_first.reverse();
+        assert_eq!(listed, oldest_first, "{collection}");
+        assert_eq!(listed.len(), n, "{collection}");
+
+        let every = all(&sb, &path, "").await;
+        let created: Vec<i64> = every
+            .iter()
+            .map(|o| o["created"].as_i64().unwrap())
+            .collect();
+        assert!(created.windows(2).all(|w| w[0] >= w[1]), "{collection}");
+        let pivot = created[n / 2];
+        let gte = all(&sb, &path, &format!("&created[gte]={pivot}")).await;
+        assert_eq!(
+            gte.len(),
+            created.iter().filter(|&&c| c >= pivot).count(),
+            "{collection}"
+        );
+        assert!(gte.iter().all(|o| o["created"].as_i64().unwrap() >= pivot));
+
+        let (status, one) = get(&sb, &format!("{path}/{}", ids_of[0])).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(one["object"], object);
+        assert_eq!(one["id"], ids_of[0].as_str());
+        let (status, missing) = get(&sb, &format!("{path}/nope")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            missing["error"]["message"],
+            format!("No such {object}: 'nope'")
+        );
+    }
+    // Each dispute is of a charge that says it is disputed.
+    let dispute = get(&sb, "/v1/disputes?limit=1").await.1["data"][0].clone();
+    let (_, charge) = get(
+        &sb,
+        &format!("/v1/charges/{}", dispute["charge"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(charge["disputed"], true);
+    assert_eq!(charge["amount"], dispute["amount"]);
+    sb.shutdown().await;
+}

@@ -1,6 +1,6 @@
 //! The Stripe part of the control API: update, delete and create customers,
 //! cancel subscriptions (emitting the matching events), list customer and
-//! subscription ids, the account's id.
+//! subscription, coupon, payout and dispute ids, the account's id.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +14,7 @@ use crate::error::SandboxError;
 use crate::room::{Control, control_error};
 
 use super::StripeState;
+use super::data::Kind;
 
 impl Control {
     /// Updates a Stripe customer with JSON `fields` (a JSON object of customer
@@ -100,6 +101,28 @@ impl Control {
     /// `GET /v1/account` answers; the same for every sandbox with this seed).
     pub fn stripe_account_id(&self) -> Option<String> {
         self.room::<StripeState>().map(StripeState::account_id)
+    }
+
+    /// Ids of every Stripe coupon, oldest first (what `GET /v1/coupons` lists).
+    pub fn stripe_coupon_ids(&self) -> Vec<String> {
+        self.generated_ids(Kind::Coupon)
+    }
+
+    /// Ids of every Stripe payout, oldest first (what `GET /v1/payouts` lists).
+    pub fn stripe_payout_ids(&self) -> Vec<String> {
+        self.generated_ids(Kind::Payout)
+    }
+
+    /// Ids of every Stripe dispute, oldest first (what `GET /v1/disputes`
+    /// lists): one charge in fifty is disputed, never a refunded one.
+    pub fn stripe_dispute_ids(&self) -> Vec<String> {
+        self.generated_ids(Kind::Dispute)
+    }
+
+    fn generated_ids(&self, kind: Kind) -> Vec<String> {
+        self.room::<StripeState>()
+            .map(|s| (0..s.u.count(kind)).map(|i| s.u.id(kind, i)).collect())
+            .unwrap_or_default()
     }
 
     /// Ids of every live Stripe customer, oldest first (`size` entries and more:

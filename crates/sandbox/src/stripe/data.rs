@@ -25,6 +25,12 @@ const CANCELED_BEFORE_SECS: i64 = 31 * 86_400;
 /// A generated subscription is canceled no sooner than this after it started.
 const CANCELED_AFTER_SECS: i64 = 30 * 86_400;
 
+/// One charge in this many is disputed (those with index
+/// `i % DISPUTED_EVERY == DISPUTED_AT_INDEX`: never a refunded one, as
+/// refunds are of every 20th charge from 0).
+const DISPUTED_EVERY: u64 = 50;
+const DISPUTED_AT_INDEX: u64 = 3;
+
 /// A Stripe object type served as a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -37,10 +43,13 @@ pub(crate) enum Kind {
     Charge,
     Refund,
     BalanceTransaction,
+    Coupon,
+    Payout,
+    Dispute,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 9] = [
+    pub(crate) const ALL: [Kind; 12] = [
         Kind::Customer,
         Kind::Product,
         Kind::Price,
@@ -50,6 +59,9 @@ impl Kind {
         Kind::Charge,
         Kind::Refund,
         Kind::BalanceTransaction,
+        Kind::Coupon,
+        Kind::Payout,
+        Kind::Dispute,
     ];
 
     /// Id prefix (`cus`).
@@ -64,6 +76,9 @@ impl Kind {
             Kind::Charge => "ch",
             Kind::Refund => "re",
             Kind::BalanceTransaction => "txn",
+            Kind::Coupon => "co",
+            Kind::Payout => "po",
+            Kind::Dispute => "dp",
         }
     }
 
@@ -79,6 +94,9 @@ impl Kind {
             Kind::Charge => "charges",
             Kind::Refund => "refunds",
             Kind::BalanceTransaction => "balance_transactions",
+            Kind::Coupon => "coupons",
+            Kind::Payout => "payouts",
+            Kind::Dispute => "disputes",
         }
     }
 
@@ -94,6 +112,9 @@ impl Kind {
             Kind::Charge => "charge",
             Kind::Refund => "refund",
             Kind::BalanceTransaction => "balance_transaction",
+            Kind::Coupon => "coupon",
+            Kind::Payout => "payout",
+            Kind::Dispute => "dispute",
         }
     }
 
@@ -108,7 +129,9 @@ impl Kind {
             Kind::PaymentIntent => Some("payment_intent.created"),
             Kind::Charge => Some("charge.succeeded"),
             Kind::Refund => Some("charge.refunded"),
-            Kind::BalanceTransaction => None,
+            // Not in the generated events feed (which predates these kinds):
+            // their lists are read incrementally on `created`.
+            Kind::BalanceTransaction | Kind::Coupon | Kind::Payout | Kind::Dispute => None,
         }
     }
 
@@ -124,6 +147,9 @@ impl Kind {
             Kind::Charge => '6',
             Kind::Refund => '7',
             Kind::BalanceTransaction => '8',
+            Kind::Coupon => '9',
+            Kind::Payout => 'a',
+            Kind::Dispute => 'b',
         }
     }
 
@@ -179,11 +205,20 @@ impl Universe {
             Kind::Price => self.products() * 2,
             Kind::Subscription => self.subscriptions(),
             Kind::Refund => self.size / 20,
+            Kind::Coupon => (self.size / 100).max(3),
+            Kind::Payout => self.size / 25,
+            Kind::Dispute => self.size / DISPUTED_EVERY,
         }
     }
 
     /// Creation time of generated object `i` (non-decreasing in `i`, all before the epoch).
     pub(crate) fn created(&self, kind: Kind, i: u64) -> i64 {
+        if kind == Kind::Dispute {
+            // A week after the disputed charge, or halfway to the epoch when
+            // that is sooner: after the charge, before the epoch, non-decreasing.
+            let charged = self.created(Kind::Charge, self.dispute_charge(i));
+            return charged + (7 * 86_400).min((self.epoch - charged) / 2);
+        }
         let n = self.count(kind).max(1);
         let step = (u128::from(i) * HISTORY_SECS as u128 / u128::from(n)) as i64;
         self.epoch - HISTORY_SECS + step
@@ -315,6 +350,17 @@ impl Universe {
         k * 20
     }
 
+    /// The charge dispute `k` disputes (never a refunded one).
+    pub(crate) fn dispute_charge(&self, k: u64) -> u64 {
+        k * DISPUTED_EVERY + DISPUTED_AT_INDEX
+    }
+
+    /// The dispute of charge `i`, if it was disputed.
+    pub(crate) fn charge_dispute(&self, i: u64) -> Option<u64> {
+        let k = i / DISPUTED_EVERY;
+        (i % DISPUTED_EVERY == DISPUTED_AT_INDEX && k < self.count(Kind::Dispute)).then_some(k)
+    }
+
     /// The refund of charge `i`, if it was refunded.
     pub(crate) fn charge_refund(&self, i: u64) -> Option<u64> {
         (i.is_multiple_of(20) && i / 20 < self.count(Kind::Refund)).then_some(i / 20)
@@ -352,6 +398,24 @@ mod tests {
             let ch = u.refund_charge(i);
             assert!(u.created(Kind::Charge, ch) <= u.created(Kind::Refund, i));
             assert_eq!(u.charge_refund(ch), Some(i));
+        }
+        let mut last = i64::MIN;
+        for k in 0..u.count(Kind::Dispute) {
+            let ch = u.dispute_charge(k);
+            let c = u.created(Kind::Dispute, k);
+            assert!(u.created(Kind::Charge, ch) <= c && c < u.epoch && c >= last);
+            last = c;
+            assert_eq!(u.charge_dispute(ch), Some(k));
+            assert_eq!(u.charge_refund(ch), None);
+        }
+        assert_eq!(u.count(Kind::Dispute), 15);
+        for kind in [Kind::Coupon, Kind::Payout] {
+            let mut last = i64::MIN;
+            for i in 0..u.count(kind) {
+                let c = u.created(kind, i);
+                assert!(c >= last && c < u.epoch);
+                last = c;
+            }
         }
         for i in 0..777 {
             let c = u.payment_customer(i);

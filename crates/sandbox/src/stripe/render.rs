@@ -48,6 +48,9 @@ pub(crate) fn render(ctx: Ctx<'_>, kind: Kind, i: u64, out: &mut String) {
         Kind::Charge => charge(ctx, i, out),
         Kind::Refund => refund(ctx, i, out),
         Kind::BalanceTransaction => balance_transaction(ctx, i, out),
+        Kind::Coupon => coupon(ctx, i, out),
+        Kind::Payout => payout(ctx, i, out),
+        Kind::Dispute => dispute(ctx, i, out),
     }
 }
 
@@ -686,7 +689,7 @@ fn charge(ctx: Ctx<'_>, i: u64, out: &mut String) {
         .str("currency", "usd")
         .str("customer", &u.id(Kind::Customer, cust))
         .str("description", "Payment for invoice")
-        .bool("disputed", false)
+        .bool("disputed", u.charge_dispute(i).is_some())
         .null("failure_balance_transaction")
         .null("failure_code")
         .null("failure_message")
@@ -804,5 +807,166 @@ fn balance_transaction(ctx: Ctx<'_>, i: u64, out: &mut String) {
         .str("source", &u.id(Kind::Charge, i))
         .str("status", "available")
         .str("type", "charge");
+    ctx.finish(o);
+}
+
+/// A coupon: every third is an amount off (once), the others a percentage
+/// off (forever, or for 3 months every second).
+fn coupon(ctx: Ctx<'_>, k: u64, out: &mut String) {
+    let u = ctx.u;
+    let n = h(u.seed, 0xC09, k);
+    let mut o = Obj::new(out);
+    o.str("id", &u.id(Kind::Coupon, k)).str("object", "coupon");
+    if k.is_multiple_of(3) {
+        o.int_or_str(
+            "amount_off",
+            500 + (n % 10) as i64 * 500,
+            ctx.changed_type(),
+        )
+        .int("created", u.created(Kind::Coupon, k))
+        .str("currency", "usd")
+        .str("duration", "once")
+        .null("duration_in_months");
+    } else {
+        o.null("amount_off")
+            .int("created", u.created(Kind::Coupon, k))
+            .null("currency");
+        if k.is_multiple_of(2) {
+            o.str("duration", "repeating").int("duration_in_months", 3);
+        } else {
+            o.str("duration", "forever").null("duration_in_months");
+        }
+    }
+    o.bool("livemode", false)
+        .null("max_redemptions")
+        .raw("metadata", "{}")
+        .str("name", &format!("Sandbox coupon {k}"));
+    if k.is_multiple_of(3) {
+        o.null("percent_off");
+    } else {
+        o.raw("percent_off", &format!("{}.0", 5 + (n % 8) * 5));
+    }
+    o.null("redeem_by")
+        .int("times_redeemed", ((n >> 8) % 40) as i64)
+        .bool("valid", true);
+    ctx.finish(o);
+}
+
+/// An automatic payout to the account's bank account, two days in transit.
+fn payout(ctx: Ctx<'_>, k: u64, out: &mut String) {
+    let u = ctx.u;
+    let created = u.created(Kind::Payout, k);
+    let arrival = created + 2 * 86_400;
+    let paid = arrival <= u.epoch;
+    let mut o = Obj::new(out);
+    o.str("id", &u.id(Kind::Payout, k))
+        .str("object", "payout")
+        .int_or_str(
+            "amount",
+            10_000 + (h(u.seed, 0x9A7, k) % 500_000) as i64,
+            ctx.changed_type(),
+        )
+        .int("arrival_date", arrival)
+        .bool("automatic", true)
+        .null("balance_transaction")
+        .int("created", created)
+        .str("currency", "usd")
+        .str("description", "STRIPE PAYOUT")
+        .null("destination")
+        .null("failure_balance_transaction")
+        .null("failure_code")
+        .null("failure_message")
+        .bool("livemode", false)
+        .raw("metadata", "{}")
+        .str("method", "standard")
+        .null("original_payout")
+        .str(
+            "reconciliation_status",
+            if paid { "completed" } else { "in_progress" },
+        )
+        .null("reversed_by")
+        .str("source_type", "card")
+        .null("statement_descriptor")
+        .str("status", if paid { "paid" } else { "in_transit" })
+        .str("type", "bank_account");
+    ctx.finish(o);
+}
+
+/// A dispute of a charge: old ones are decided (won or lost), those of the
+/// last three weeks still need a response.
+fn dispute(ctx: Ctx<'_>, k: u64, out: &mut String) {
+    let u = ctx.u;
+    let ch = u.dispute_charge(k);
+    let created = u.created(Kind::Dispute, k);
+    let due_by = created + 21 * 86_400;
+    let open = due_by > u.epoch;
+    let status = if open {
+        "needs_response"
+    } else if k.is_multiple_of(3) {
+        "lost"
+    } else {
+        "won"
+    };
+    const REASONS: [&str; 4] = ["fraudulent", "product_not_received", "duplicate", "general"];
+    let mut o = Obj::new(out);
+    o.str("id", &u.id(Kind::Dispute, k))
+        .str("object", "dispute")
+        .int_or_str("amount", u.payment_amount(ch), ctx.changed_type())
+        .raw("balance_transactions", "[]")
+        .str("charge", &u.id(Kind::Charge, ch))
+        .int("created", created)
+        .str("currency", "usd");
+    {
+        let mut e = o.obj("evidence");
+        for key in [
+            "access_activity_log",
+            "billing_address",
+            "cancellation_policy",
+            "cancellation_policy_disclosure",
+            "cancellation_rebuttal",
+            "customer_communication",
+            "customer_email_address",
+            "customer_name",
+            "customer_purchase_ip",
+            "customer_signature",
+            "duplicate_charge_documentation",
+            "duplicate_charge_explanation",
+            "duplicate_charge_id",
+            "product_description",
+            "receipt",
+            "refund_policy",
+            "refund_policy_disclosure",
+            "refund_refusal_explanation",
+            "service_date",
+            "service_documentation",
+            "shipping_address",
+            "shipping_carrier",
+            "shipping_date",
+            "shipping_documentation",
+            "shipping_tracking_number",
+            "uncategorized_file",
+            "uncategorized_text",
+        ] {
+            e.null(key);
+        }
+        e.end();
+    }
+    {
+        let mut d = o.obj("evidence_details");
+        d.int("due_by", due_by)
+            .bool("has_evidence", !open)
+            .bool("past_due", false)
+            .int("submission_count", i64::from(!open));
+        d.end();
+    }
+    o.bool("is_charge_refundable", false)
+        .bool("livemode", false)
+        .raw("metadata", "{}")
+        .str("payment_intent", &u.id(Kind::PaymentIntent, ch))
+        .str(
+            "reason",
+            REASONS[(h(u.seed, 0xD15, k) % REASONS.len() as u64) as usize],
+        )
+        .str("status", status);
     ctx.finish(o);
 }
