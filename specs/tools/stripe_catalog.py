@@ -43,6 +43,10 @@ STREAMS = [
      "Payouts: funds sent from the Stripe balance to a bank account or card."),
     ("disputes", "dispute", "/v1/disputes", ["charge.dispute.closed", "charge.dispute.created", "charge.dispute.funds_reinstated", "charge.dispute.funds_withdrawn", "charge.dispute.updated"], False,
      "Disputes: customers questioning charges with their card issuer."),
+    ("tax_rates", "tax_rate", "/v1/tax_rates", ["tax_rate.created", "tax_rate.updated"], False,
+     "Tax rates: the rates applied to invoices, subscriptions and Checkout sessions."),
+    ("promotion_codes", "promotion_code", "/v1/promotion_codes", ["promotion_code.created", "promotion_code.updated"], False,
+     "Promotion codes: customer-facing codes for coupons."),
 ]
 
 MONEY_HINT = re.compile(r"smallest currency unit|in cents|\bcents\b|minor unit", re.I)

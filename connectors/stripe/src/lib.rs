@@ -3,7 +3,8 @@
 //!
 //! Streams (declared in `specs/stripe.toml`): customers, charges, invoices,
 //! subscriptions, products, prices, payment_intents, refunds,
-//! balance_transactions, events, coupons, payouts and disputes. Lists are read newest-first with
+//! balance_transactions, events, coupons, payouts, disputes, tax_rates and
+//! promotion_codes. Lists are read newest-first with
 //! `limit=100` + `starting_after`; incremental reads filter on `created`;
 //! changes to existing objects come from the events API (`*.updated`,
 //! `*.deleted` -> `_weft_deleted_at`). When the saved events cursor is older

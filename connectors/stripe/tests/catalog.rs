@@ -17,7 +17,7 @@ const TYPES: TypeRules = TypeRules {
 fn every_stream_matches_the_vendor_spec() {
     let spec = OpenApi::load("stripe/spec3.json").unwrap();
     let catalog = weft_stripe::catalog().unwrap();
-    assert_eq!(catalog.streams.len(), 13);
+    assert_eq!(catalog.streams.len(), 15);
     #[derive(serde::Deserialize)]
     struct Opts {
         object: String,

@@ -314,12 +314,12 @@ async fn subscriptions_read_canceled_ones_too_and_a_cancellation_as_a_delete() {
 }
 
 #[tokio::test]
-async fn coupons_payouts_and_disputes_are_read_in_full_then_from_created() {
+async fn new_streams_are_read_in_full_then_from_created() {
     coupons_payouts_and_disputes(None).await;
 }
 
 #[tokio::test]
-async fn coupons_payouts_and_disputes_with_the_clock_a_year_ahead() {
+async fn new_streams_the_same_with_the_clock_a_year_ahead() {
     coupons_payouts_and_disputes(Some(weft_sandbox::a_year_ahead())).await;
 }
 
@@ -343,6 +343,8 @@ async fn coupons_payouts_and_disputes(clock_start: Option<i64>) {
         ("coupons", control.stripe_coupon_ids(), 5),
         ("payouts", control.stripe_payout_ids(), 20),
         ("disputes", control.stripe_dispute_ids(), 10),
+        ("tax_rates", control.stripe_tax_rate_ids(), 4),
+        ("promotion_codes", control.stripe_promotion_code_ids(), 10),
     ];
     for (stream, expected, count) in streams {
         // Every object exactly once, over several pages of 7.
@@ -417,6 +419,21 @@ async fn coupons_payouts_and_disputes(clock_start: Option<i64>) {
         assert_eq!(d["amount"], charge["amount"], "{d}");
         assert!(d["created"].as_i64() >= charge["created"].as_i64(), "{d}");
         assert_eq!(charge["refunded"], false, "{charge}");
+    }
+    // Two promotion codes per coupon, each embedding its coupon as listed.
+    let coupons = read(&src, "coupons", None, control.now()).await;
+    let codes = read(&src, "promotion_codes", None, control.now()).await;
+    for coupon in &coupons.records {
+        let of: Vec<&Value> = codes
+            .records
+            .iter()
+            .filter(|p| p["coupon"]["id"] == coupon["id"])
+            .collect();
+        assert_eq!(of.len(), 2, "{coupon}");
+        for p in of {
+            assert_eq!(p["coupon"]["percent_off"], coupon["percent_off"], "{p}");
+            assert!(p["created"].as_i64() >= coupon["created"].as_i64(), "{p}");
+        }
     }
     sandbox.shutdown().await;
 }

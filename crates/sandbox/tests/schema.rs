@@ -159,6 +159,8 @@ async fn served_objects_match_the_openapi_components() {
         ("coupons", "coupon"),
         ("payouts", "payout"),
         ("disputes", "dispute"),
+        ("tax_rates", "tax_rate"),
+        ("promotion_codes", "promotion_code"),
         ("events", "event"),
     ] {
         let page = fetch(&sb, &format!("/v1/{path}?limit=100")).await;

@@ -872,13 +872,20 @@ async fn subscriptions_leave_canceled_ones_out_unless_asked_like_stripe() {
 }
 
 #[tokio::test]
-async fn coupons_payouts_and_disputes_list_page_filter_and_retrieve() {
+async fn coupons_payouts_disputes_tax_rates_and_promotion_codes_list_page_filter_and_retrieve() {
     let sb = sandbox(500).await;
     let control = sb.control();
     for (collection, object, ids_of, n) in [
         ("coupons", "coupon", control.stripe_coupon_ids(), 5),
         ("payouts", "payout", control.stripe_payout_ids(), 20),
         ("disputes", "dispute", control.stripe_dispute_ids(), 10),
+        ("tax_rates", "tax_rate", control.stripe_tax_rate_ids(), 4),
+        (
+            "promotion_codes",
+            "promotion_code",
+            control.stripe_promotion_code_ids(),
+            10,
+        ),
     ] {
         let path = format!("/v1/{collection}");
         // Newest first, every id of the control API once, over pages of 3.

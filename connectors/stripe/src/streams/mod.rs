@@ -400,7 +400,7 @@ mod tests {
     #[test]
     fn every_stream_declares_options() {
         let catalog = crate::catalog().unwrap();
-        assert_eq!(catalog.streams.len(), 13);
+        assert_eq!(catalog.streams.len(), 15);
         for s in &catalog.streams {
             let o: StreamOptions = s.options().unwrap();
             assert!(!o.object.is_empty());

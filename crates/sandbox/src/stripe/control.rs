@@ -1,6 +1,7 @@
 //! The Stripe part of the control API: update, delete and create customers,
 //! cancel subscriptions (emitting the matching events), list customer and
-//! subscription, coupon, payout and dispute ids, the account's id.
+//! subscription, coupon, payout, dispute, tax rate and promotion code ids,
+//! the account's id.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -117,6 +118,16 @@ impl Control {
     /// lists): one charge in fifty is disputed, never a refunded one.
     pub fn stripe_dispute_ids(&self) -> Vec<String> {
         self.generated_ids(Kind::Dispute)
+    }
+
+    /// Ids of every Stripe tax rate, oldest first (four, whatever the size).
+    pub fn stripe_tax_rate_ids(&self) -> Vec<String> {
+        self.generated_ids(Kind::TaxRate)
+    }
+
+    /// Ids of every Stripe promotion code, oldest first: two per coupon.
+    pub fn stripe_promotion_code_ids(&self) -> Vec<String> {
+        self.generated_ids(Kind::PromotionCode)
     }
 
     fn generated_ids(&self, kind: Kind) -> Vec<String> {

@@ -31,6 +31,9 @@ const CANCELED_AFTER_SECS: i64 = 30 * 86_400;
 const DISPUTED_EVERY: u64 = 50;
 const DISPUTED_AT_INDEX: u64 = 3;
 
+/// Tax rates: a fixed few, whatever the size.
+const TAX_RATES: u64 = 4;
+
 /// A Stripe object type served as a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -46,10 +49,12 @@ pub(crate) enum Kind {
     Coupon,
     Payout,
     Dispute,
+    TaxRate,
+    PromotionCode,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 12] = [
+    pub(crate) const ALL: [Kind; 14] = [
         Kind::Customer,
         Kind::Product,
         Kind::Price,
@@ -62,6 +67,8 @@ impl Kind {
         Kind::Coupon,
         Kind::Payout,
         Kind::Dispute,
+        Kind::TaxRate,
+        Kind::PromotionCode,
     ];
 
     /// Id prefix (`cus`).
@@ -79,6 +86,8 @@ impl Kind {
             Kind::Coupon => "co",
             Kind::Payout => "po",
             Kind::Dispute => "dp",
+            Kind::TaxRate => "txr",
+            Kind::PromotionCode => "promo",
         }
     }
 
@@ -97,6 +106,8 @@ impl Kind {
             Kind::Coupon => "coupons",
             Kind::Payout => "payouts",
             Kind::Dispute => "disputes",
+            Kind::TaxRate => "tax_rates",
+            Kind::PromotionCode => "promotion_codes",
         }
     }
 
@@ -115,6 +126,8 @@ impl Kind {
             Kind::Coupon => "coupon",
             Kind::Payout => "payout",
             Kind::Dispute => "dispute",
+            Kind::TaxRate => "tax_rate",
+            Kind::PromotionCode => "promotion_code",
         }
     }
 
@@ -131,7 +144,12 @@ impl Kind {
             Kind::Refund => Some("charge.refunded"),
             // Not in the generated events feed (which predates these kinds):
             // their lists are read incrementally on `created`.
-            Kind::BalanceTransaction | Kind::Coupon | Kind::Payout | Kind::Dispute => None,
+            Kind::BalanceTransaction
+            | Kind::Coupon
+            | Kind::Payout
+            | Kind::Dispute
+            | Kind::TaxRate
+            | Kind::PromotionCode => None,
         }
     }
 
@@ -150,6 +168,8 @@ impl Kind {
             Kind::Coupon => '9',
             Kind::Payout => 'a',
             Kind::Dispute => 'b',
+            Kind::TaxRate => 'c',
+            Kind::PromotionCode => 'd',
         }
     }
 
@@ -208,6 +228,8 @@ impl Universe {
             Kind::Coupon => (self.size / 100).max(3),
             Kind::Payout => self.size / 25,
             Kind::Dispute => self.size / DISPUTED_EVERY,
+            Kind::TaxRate => TAX_RATES,
+            Kind::PromotionCode => self.count(Kind::Coupon) * 2,
         }
     }
 
@@ -218,6 +240,11 @@ impl Universe {
             // that is sooner: after the charge, before the epoch, non-decreasing.
             let charged = self.created(Kind::Charge, self.dispute_charge(i));
             return charged + (7 * 86_400).min((self.epoch - charged) / 2);
+        }
+        if kind == Kind::PromotionCode {
+            // A day after its coupon, or halfway to the epoch when sooner.
+            let coupon = self.created(Kind::Coupon, self.promotion_code_coupon(i));
+            return coupon + 86_400.min((self.epoch - coupon) / 2);
         }
         let n = self.count(kind).max(1);
         let step = (u128::from(i) * HISTORY_SECS as u128 / u128::from(n)) as i64;
@@ -361,6 +388,11 @@ impl Universe {
         (i % DISPUTED_EVERY == DISPUTED_AT_INDEX && k < self.count(Kind::Dispute)).then_some(k)
     }
 
+    /// The coupon promotion code `k` is a code for (two codes per coupon).
+    pub(crate) fn promotion_code_coupon(&self, k: u64) -> u64 {
+        k / 2
+    }
+
     /// The refund of charge `i`, if it was refunded.
     pub(crate) fn charge_refund(&self, i: u64) -> Option<u64> {
         (i.is_multiple_of(20) && i / 20 < self.count(Kind::Refund)).then_some(i / 20)
@@ -409,7 +441,18 @@ mod tests {
             assert_eq!(u.charge_refund(ch), None);
         }
         assert_eq!(u.count(Kind::Dispute), 15);
-        for kind in [Kind::Coupon, Kind::Payout] {
+        for k in 0..u.count(Kind::PromotionCode) {
+            let c = u.promotion_code_coupon(k);
+            assert!(c < u.count(Kind::Coupon));
+            assert!(u.created(Kind::Coupon, c) <= u.created(Kind::PromotionCode, k));
+            assert!(u.created(Kind::PromotionCode, k) < u.epoch);
+        }
+        for kind in [
+            Kind::Coupon,
+            Kind::Payout,
+            Kind::TaxRate,
+            Kind::PromotionCode,
+        ] {
             let mut last = i64::MIN;
             for i in 0..u.count(kind) {
                 let c = u.created(kind, i);

@@ -51,6 +51,8 @@ pub(crate) fn render(ctx: Ctx<'_>, kind: Kind, i: u64, out: &mut String) {
         Kind::Coupon => coupon(ctx, i, out),
         Kind::Payout => payout(ctx, i, out),
         Kind::Dispute => dispute(ctx, i, out),
+        Kind::TaxRate => tax_rate(ctx, i, out),
+        Kind::PromotionCode => promotion_code(ctx, i, out),
     }
 }
 
@@ -968,5 +970,69 @@ fn dispute(ctx: Ctx<'_>, k: u64, out: &mut String) {
             REASONS[(h(u.seed, 0xD15, k) % REASONS.len() as u64) as usize],
         )
         .str("status", status);
+    ctx.finish(o);
+}
+
+/// One of four tax rates: US sales taxes and EU VATs, the last one inactive.
+fn tax_rate(ctx: Ctx<'_>, k: u64, out: &mut String) {
+    const RATES: [(&str, Option<&str>, &str, &str, bool); 4] = [
+        ("US", Some("CA"), "Sales Tax", "sales_tax", false),
+        ("DE", None, "VAT", "vat", true),
+        ("US", Some("NY"), "Sales Tax", "sales_tax", false),
+        ("FR", None, "TVA", "vat", true),
+    ];
+    const PERCENT: [&str; 4] = ["7.25", "19.0", "8.875", "20.0"];
+    let u = ctx.u;
+    let at = (k % RATES.len() as u64) as usize;
+    let (country, state, name, tax_type, inclusive) = RATES[at];
+    let mut o = Obj::new(out);
+    o.str("id", &u.id(Kind::TaxRate, k))
+        .str("object", "tax_rate")
+        .bool("active", k + 1 < u.count(Kind::TaxRate))
+        .str("country", country)
+        .int("created", u.created(Kind::TaxRate, k))
+        .null("description")
+        .str("display_name", name)
+        .raw("effective_percentage", PERCENT[at])
+        .bool("inclusive", inclusive)
+        .str("jurisdiction", state.unwrap_or(country))
+        .bool("livemode", false)
+        .raw("metadata", "{}");
+    if ctx.changed_type() {
+        o.str("percentage", PERCENT[at]);
+    } else {
+        o.raw("percentage", PERCENT[at]);
+    }
+    o.opt_str("state", state).str("tax_type", tax_type);
+    ctx.finish(o);
+}
+
+/// A customer-facing code for a coupon (two per coupon); the coupon is
+/// embedded, as Stripe embeds it.
+fn promotion_code(ctx: Ctx<'_>, k: u64, out: &mut String) {
+    let u = ctx.u;
+    let c = u.promotion_code_coupon(k);
+    let n = h(u.seed, 0x960, k);
+    let mut o = Obj::new(out);
+    o.str("id", &u.id(Kind::PromotionCode, k))
+        .str("object", "promotion_code")
+        .bool("active", !k.is_multiple_of(5))
+        .str("code", &format!("SAVE{c}X{}", k % 2));
+    coupon(Ctx { u, drift: None }, c, o.value("coupon"));
+    o.int("created", u.created(Kind::PromotionCode, k))
+        .null("customer")
+        .null("expires_at")
+        .bool("livemode", false)
+        .null("max_redemptions")
+        .raw("metadata", "{}");
+    {
+        let mut r = o.obj("restrictions");
+        r.raw("currency_options", "{}")
+            .bool("first_time_transaction", k % 2 == 1)
+            .null("minimum_amount")
+            .null("minimum_amount_currency");
+        r.end();
+    }
+    o.int_or_str("times_redeemed", (n % 20) as i64, ctx.changed_type());
     ctx.finish(o);
 }
