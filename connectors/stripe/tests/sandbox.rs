@@ -420,6 +420,31 @@ async fn coupons_payouts_and_disputes(clock_start: Option<i64>) {
         assert!(d["created"].as_i64() >= charge["created"].as_i64(), "{d}");
         assert_eq!(charge["refunded"], false, "{charge}");
     }
+    // A coupon deleted since (`coupon.deleted`) comes back from the re-run
+    // marked deleted at the event's time; a full read no longer lists it.
+    let full = read(&src, "coupons", None, control.now()).await;
+    control.advance_clock(120);
+    let victim = control.stripe_coupon_ids()[2].clone();
+    control.stripe_delete_coupon(&victim).unwrap();
+    let deleted_at = control.now();
+    control.advance_clock(5);
+    let again = read(&src, "coupons", full.last_state().cloned(), control.now()).await;
+    let gone = again.records.iter().find(|r| r["id"] == victim.as_str());
+    let at = chrono::DateTime::from_timestamp(deleted_at, 0).unwrap();
+    assert_eq!(
+        gone.unwrap()[weft_core::DELETED_AT],
+        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let marked = again
+        .records
+        .iter()
+        .filter(|r| r.get(weft_core::DELETED_AT).is_some_and(|v| !v.is_null()))
+        .count();
+    assert_eq!(marked, 1, "{:?}", again.records);
+    let after = read(&src, "coupons", None, control.now()).await;
+    assert_eq!(after.records.len(), 4);
+    assert!(!ids(&after.records).contains(&victim));
+
     // Two promotion codes per coupon, each embedding its coupon as listed.
     let coupons = read(&src, "coupons", None, control.now()).await;
     let codes = read(&src, "promotion_codes", None, control.now()).await;

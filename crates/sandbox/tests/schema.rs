@@ -143,6 +143,9 @@ async fn served_objects_match_the_openapi_components() {
     control.stripe_delete_customer(&ids[1]).unwrap();
     let subscription = control.stripe_subscription_ids()[0].clone();
     control.stripe_cancel_subscription(&subscription).unwrap();
+    // `coupon.deleted` joins the events checked below.
+    let coupon = control.stripe_coupon_ids()[0].clone();
+    control.stripe_delete_coupon(&coupon).unwrap();
 
     let mut errors = Vec::new();
     let mut checked = 0;
@@ -194,6 +197,11 @@ async fn served_objects_match_the_openapi_components() {
     for object in canceled {
         errors.extend(validate(&spec, "subscription", object));
     }
+    let events = fetch(&sb, "/v1/events?type=coupon.deleted").await;
+    let events = events["data"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    errors.extend(validate(&spec, "event", &events[0]));
+    errors.extend(validate(&spec, "coupon", &events[0]["data"]["object"]));
     let deleted = fetch(&sb, &format!("/v1/customers/{}", ids[1])).await;
     errors.extend(validate(&spec, "deleted_customer", &deleted));
     errors.extend(validate(&spec, "account", &fetch(&sb, "/v1/account").await));

@@ -938,6 +938,31 @@ async fn coupons_payouts_disputes_tax_rates_and_promotion_codes_list_page_filter
             format!("No such {object}: 'nope'")
         );
     }
+    // A deleted coupon is no longer listed or retrievable; `coupon.deleted`
+    // carries it.
+    let coupons = control.stripe_coupon_ids();
+    control.stripe_delete_coupon(&coupons[1]).unwrap();
+    assert!(control.stripe_delete_coupon(&coupons[1]).is_err());
+    assert!(control.stripe_delete_coupon("co_nope").is_err());
+    let live = control.stripe_coupon_ids();
+    assert_eq!(live.len(), 4);
+    assert!(!live.contains(&coupons[1]));
+    let mut listed: Vec<String> = all(&sb, "/v1/coupons", "")
+        .await
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    listed.reverse();
+    assert_eq!(listed, live);
+    let (status, _) = get(&sb, &format!("/v1/coupons/{}", coupons[1])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, events) = get(&sb, "/v1/events?type=coupon.deleted").await;
+    let events = events["data"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["type"], "coupon.deleted");
+    assert_eq!(events[0]["data"]["object"]["id"], coupons[1].as_str());
+    assert_eq!(events[0]["data"]["object"]["object"], "coupon");
+
     // Each dispute is of a charge that says it is disputed.
     let dispute = get(&sb, "/v1/disputes?limit=1").await.1["data"][0].clone();
     let (_, charge) = get(

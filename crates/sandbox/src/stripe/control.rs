@@ -104,7 +104,7 @@ impl Control {
         self.room::<StripeState>().map(StripeState::account_id)
     }
 
-    /// Ids of every Stripe coupon, oldest first (what `GET /v1/coupons` lists).
+    /// Ids of every live Stripe coupon, oldest first (what `GET /v1/coupons` lists).
     pub fn stripe_coupon_ids(&self) -> Vec<String> {
         self.generated_ids(Kind::Coupon)
     }
@@ -130,9 +130,26 @@ impl Control {
         self.generated_ids(Kind::PromotionCode)
     }
 
+    /// Deletes a Stripe coupon now, as `DELETE /v1/coupons/{id}` does: it is
+    /// no longer listed or retrievable, and `coupon.deleted` is emitted. An
+    /// unknown or already deleted coupon is [`SandboxError::NotFound`].
+    pub fn stripe_delete_coupon(&self, id: &str) -> Result<(), SandboxError> {
+        if self.served::<StripeState>(Api::Stripe)?.delete_coupon(id) {
+            Ok(())
+        } else {
+            Err(not_found("coupon", id))
+        }
+    }
+
     fn generated_ids(&self, kind: Kind) -> Vec<String> {
         self.room::<StripeState>()
-            .map(|s| (0..s.u.count(kind)).map(|i| s.u.id(kind, i)).collect())
+            .map(|s| {
+                let store = s.read();
+                (0..s.u.count(kind))
+                    .filter(|&i| kind != Kind::Coupon || !store.is_coupon_deleted(i))
+                    .map(|i| s.u.id(kind, i))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -143,6 +143,19 @@ impl StripeState {
         }
     }
 
+    /// Deletes a generated coupon now, emitting `coupon.deleted`; `false`
+    /// when there is no such live coupon.
+    pub(crate) fn delete_coupon(&self, id: &str) -> bool {
+        let Some(k) = self
+            .u
+            .parse_id(Kind::Coupon, id)
+            .filter(|&k| k < self.u.count(Kind::Coupon))
+        else {
+            return false;
+        };
+        self.write().delete_coupon(&self.u, k, self.clock.now())
+    }
+
     /// Creates `n` generated customers at the current time.
     pub(crate) fn create_customers(&self, n: usize) -> Vec<String> {
         let mut store = self.write();
@@ -468,7 +481,11 @@ fn try_list(
             object_name = "subscription";
         }
         Some(k) => {
-            generated = Generated { ctx, kind: k };
+            generated = Generated {
+                ctx,
+                kind: k,
+                store: &store,
+            };
             sources.push(&generated);
             object_name = k.object();
         }
@@ -603,7 +620,12 @@ async fn retrieve(
         )
         .await;
     };
-    match st.u.parse_id(kind, &id).filter(|&i| i < st.u.count(kind)) {
+    let deleted = |i: u64| kind == Kind::Coupon && st.read().is_coupon_deleted(i);
+    match st
+        .u
+        .parse_id(kind, &id)
+        .filter(|&i| i < st.u.count(kind) && !deleted(i))
+    {
         Some(i) if kind == Kind::Subscription => {
             st.read().render_subscription(&st.u, i, drift, &mut out);
             respond(StatusCode::OK, out)

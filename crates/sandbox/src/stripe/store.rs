@@ -43,6 +43,8 @@ pub(crate) struct Store {
     deleted: HashSet<u64>,
     /// Subscriptions canceled after start: index -> when.
     canceled_subscriptions: HashMap<u64, i64>,
+    /// Generated coupons deleted since start.
+    deleted_coupons: HashSet<u64>,
     new_customers: Vec<NewCustomer>,
     pub(crate) events: Vec<StoredEvent>,
     /// `POST /v1/customers` creates per (lower-cased) email sent.
@@ -74,6 +76,24 @@ impl Store {
 
     pub(crate) fn is_deleted(&self, i: u64) -> bool {
         self.deleted.contains(&i)
+    }
+
+    /// Whether generated coupon `k` was deleted.
+    pub(crate) fn is_coupon_deleted(&self, k: u64) -> bool {
+        self.deleted_coupons.contains(&k)
+    }
+
+    /// Deletes generated coupon `k` (no longer listed or retrievable) and
+    /// emits `coupon.deleted` with the coupon as it was; `false` when it
+    /// already was deleted.
+    pub(crate) fn delete_coupon(&mut self, u: &Universe, k: u64, now: i64) -> bool {
+        if !self.deleted_coupons.insert(k) {
+            return false;
+        }
+        let mut body = String::with_capacity(512);
+        render::render(Ctx { u, drift: None }, Kind::Coupon, k, &mut body);
+        self.emit(u, now, "coupon.deleted", &body, None, None);
+        true
     }
 
     pub(crate) fn find_customer(&self, u: &Universe, id: &str) -> Found {
@@ -429,10 +449,11 @@ impl Source for Subscriptions<'_> {
     }
 }
 
-/// Any other generated kind as a list source.
+/// Any other generated kind as a list source (deleted coupons left out).
 pub(crate) struct Generated<'a> {
     pub(crate) ctx: Ctx<'a>,
     pub(crate) kind: Kind,
+    pub(crate) store: &'a Store,
 }
 
 impl Source for Generated<'_> {
@@ -445,8 +466,8 @@ impl Source for Generated<'_> {
     fn id(&self, i: u64) -> String {
         self.ctx.u.id(self.kind, i)
     }
-    fn visible(&self, _i: u64) -> bool {
-        true
+    fn visible(&self, i: u64) -> bool {
+        self.kind != Kind::Coupon || !self.store.is_coupon_deleted(i)
     }
     fn render(&self, i: u64, out: &mut String) {
         render::render(self.ctx, self.kind, i, out);
