@@ -10,7 +10,7 @@ use weft_e2e::{Harness, max_unix_seconds, query_i64, query_strings};
 use weft_runner::RunOptions;
 use weft_sandbox::{Api, Faults, SandboxConfig};
 
-const STREAMS: [&str; 10] = [
+const STREAMS: [&str; 15] = [
     "customers",
     "charges",
     "invoices",
@@ -21,6 +21,11 @@ const STREAMS: [&str; 10] = [
     "refunds",
     "balance_transactions",
     "events",
+    "coupons",
+    "payouts",
+    "disputes",
+    "tax_rates",
+    "promotion_codes",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,7 +43,7 @@ async fn stripe_full_then_incremental_run_lands_exact_rows() {
 
     let first = h.run_one().await;
     assert!(first.succeeded(), "{}", first.to_table());
-    assert_eq!(first.streams.len(), 10);
+    assert_eq!(first.streams.len(), STREAMS.len());
 
     // Every customer exactly once, with the sandbox's ids.
     let expected: HashSet<String> = control.stripe_customer_ids().into_iter().collect();
