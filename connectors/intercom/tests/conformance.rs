@@ -93,12 +93,7 @@ impl weft_conformance::sync_target::SyncHarness for IntercomSync {
         let mut config =
             IntercomConfig::new(weft_conformance::secret_file(DEFAULT_INTERCOM_TOKEN)?);
         config.base_url = Some(env.sandbox.base_url(Api::Intercom));
-        config.http = Some(HttpSettings {
-            initial_backoff_ms: 1,
-            max_backoff_ms: 5,
-            min_retry_after_ms: 1,
-            ..HttpSettings::default()
-        });
+        config.http = Some(weft_conformance::sync_target::fast_retries());
         Ok(std::sync::Arc::new(weft_intercom::IntercomTarget::new(
             &config,
             env.budgets,

@@ -153,10 +153,7 @@ impl SyncHarness for Harness {
         config.base_url = Some(format!("{}/3.0", env.sandbox.base_url(Api::Mailchimp)));
         config.http = Some(HttpSettings {
             max_attempts: self.attempts,
-            initial_backoff_ms: 1,
-            max_backoff_ms: 5,
-            min_retry_after_ms: 1,
-            ..HttpSettings::default()
+            ..weft_conformance::sync_target::fast_retries()
         });
         let inner = MailchimpTarget::new(&config, env.budgets)?;
         Ok(Arc::new(Flawed {

@@ -137,12 +137,7 @@ impl weft_conformance::sync_target::SyncHarness for SalesforceSync {
         config.object = Some("Contact".into());
         config.external_id_field = Some("External_Id__c".into());
         config.requests_per_second = Some(10_000.0);
-        config.http = Some(HttpSettings {
-            initial_backoff_ms: 1,
-            max_backoff_ms: 5,
-            min_retry_after_ms: 1,
-            ..HttpSettings::default()
-        });
+        config.http = Some(weft_conformance::sync_target::fast_retries());
         Ok(std::sync::Arc::new(
             weft_salesforce::SalesforceTarget::connect(&config, env.budgets).await?,
         ))

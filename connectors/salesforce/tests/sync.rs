@@ -350,6 +350,13 @@ const MAPPING: [(&str, &str); 3] = [
 ];
 
 async fn sandbox_target(sandbox: &Sandbox) -> SalesforceTarget {
+    SalesforceTarget::connect(&sandbox_config(sandbox), &BudgetRegistry::new())
+        .await
+        .unwrap()
+}
+
+/// Contacts upserted by `External_Id__c` on the sandbox's org.
+fn sandbox_config(sandbox: &Sandbox) -> SalesforceConfig {
     let mut c = SalesforceConfig::new(
         sandbox.base_url(Api::Salesforce),
         SalesforceAuth::RefreshToken {
@@ -360,9 +367,7 @@ async fn sandbox_target(sandbox: &Sandbox) -> SalesforceTarget {
     );
     c.object = Some("Contact".into());
     c.external_id_field = Some("External_Id__c".into());
-    SalesforceTarget::connect(&c, &BudgetRegistry::new())
-        .await
-        .unwrap()
+    c
 }
 
 async fn start() -> Sandbox {
@@ -498,16 +503,7 @@ async fn mirror_deletes_by_id_and_acknowledges_unknown_keys() {
 #[tokio::test]
 async fn mirror_update_sets_fields_instead_of_deleting() {
     let sandbox = start().await;
-    let mut c = SalesforceConfig::new(
-        sandbox.base_url(Api::Salesforce),
-        SalesforceAuth::RefreshToken {
-            client_id: weft_sandbox::DEFAULT_SALESFORCE_CLIENT_ID.into(),
-            client_secret: secret_file(weft_sandbox::DEFAULT_SALESFORCE_CLIENT_SECRET),
-            refresh_token: secret_file(weft_sandbox::DEFAULT_SALESFORCE_REFRESH_TOKEN),
-        },
-    );
-    c.object = Some("Contact".into());
-    c.external_id_field = Some("External_Id__c".into());
+    let mut c = sandbox_config(&sandbox);
     c.mirror_update = Some(BTreeMap::from([(
         "Title".to_string(),
         json!("Former customer"),

@@ -98,12 +98,7 @@ impl weft_conformance::sync_target::SyncHarness for StripeSync {
             weft_conformance::secret_file(DEFAULT_STRIPE_KEY)?,
         );
         config.requests_per_second = Some(100_000.0);
-        config.http = Some(HttpSettings {
-            initial_backoff_ms: 1,
-            max_backoff_ms: 5,
-            min_retry_after_ms: 1,
-            ..HttpSettings::default()
-        });
+        config.http = Some(weft_conformance::sync_target::fast_retries());
         Ok(std::sync::Arc::new(weft_stripe::StripeTarget::new(
             &config,
             env.budgets,

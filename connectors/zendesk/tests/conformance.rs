@@ -106,12 +106,7 @@ impl weft_conformance::sync_target::SyncHarness for ZendeskSync {
         );
         config.base_url = Some(env.sandbox.base_url(Api::Zendesk));
         config.requests_per_minute = 600_000;
-        config.http = Some(HttpSettings {
-            initial_backoff_ms: 1,
-            max_backoff_ms: 5,
-            min_retry_after_ms: 1,
-            ..HttpSettings::default()
-        });
+        config.http = Some(weft_conformance::sync_target::fast_retries());
         Ok(std::sync::Arc::new(weft_zendesk::ZendeskTarget::new(
             &config,
             env.budgets,
@@ -197,12 +192,7 @@ impl weft_conformance::sync_target::SyncHarness for ZendeskOrganizationSync {
         config.requests_per_minute = 600_000;
         config.sync_object = weft_zendesk::ZendeskObject::Organizations;
         config.mirror = self.mirror.clone();
-        config.http = Some(HttpSettings {
-            initial_backoff_ms: 1,
-            max_backoff_ms: 5,
-            min_retry_after_ms: 1,
-            ..HttpSettings::default()
-        });
+        config.http = Some(weft_conformance::sync_target::fast_retries());
         Ok(std::sync::Arc::new(weft_zendesk::ZendeskTarget::new(
             &config,
             env.budgets,

@@ -118,12 +118,7 @@ impl weft_conformance::sync_target::SyncHarness for ZoomSync {
         config.base_url = Some(base);
         config.requests_per_second = Some(10_000.0);
         config.webinar_id = Some(sync_webinar(&env.sandbox.control())?);
-        config.http = Some(HttpSettings {
-            initial_backoff_ms: 1,
-            max_backoff_ms: 5,
-            min_retry_after_ms: 1,
-            ..HttpSettings::default()
-        });
+        config.http = Some(weft_conformance::sync_target::fast_retries());
         Ok(std::sync::Arc::new(weft_zoom::ZoomTarget::new(
             &config,
             env.budgets,

@@ -19,7 +19,7 @@ use weft_core::{
     BoxError, CoreError, SyncOptions, SyncReport, SyncSpec, SyncTarget, SyncWriteMode, check_sync,
     run_sync,
 };
-use weft_http::BudgetRegistry;
+use weft_http::{BudgetRegistry, HttpSettings};
 use weft_sandbox::{Api, Control, Faults, RecordedWrite, RetryAfterStyle, Sandbox, SandboxConfig};
 
 use crate::{Check, MemorySyncStore, Outcome, Report, Row};
@@ -63,6 +63,18 @@ pub struct SyncCapabilities {
     pub secrets: Vec<String>,
     /// Destination field -> model column (`email`, `name` or `key`).
     pub mapping: BTreeMap<String, String>,
+}
+
+/// The retry settings a harness builds its target with: backoffs of 1 to
+/// 5 ms and a 1 ms floor under `Retry-After`, so the fault storm's 500s and
+/// 429s are retried without slowing the suite (attempts as by default).
+pub fn fast_retries() -> HttpSettings {
+    HttpSettings {
+        initial_backoff_ms: 1,
+        max_backoff_ms: 5,
+        min_retry_after_ms: 1,
+        ..HttpSettings::default()
+    }
 }
 
 /// What the suite hands to [`SyncHarness::build`].

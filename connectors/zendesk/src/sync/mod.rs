@@ -490,20 +490,12 @@ fn reason(r: &JobResult) -> String {
 /// authentication, permission and rate limits) is its reject; anything
 /// else fails the batch.
 fn tag_outcome(result: Result<(), HttpError>) -> Result<Result<(), String>, ZendeskError> {
-    match result {
-        Ok(()) => Ok(Ok(())),
-        Err(e)
-            if e.status()
-                .is_some_and(|s| (400..500).contains(&s) && ![401, 403, 429].contains(&s)) =>
-        {
-            Ok(Err(e.to_string()))
-        }
-        Err(e) => Err(ZendeskError::from(e)),
-    }
-}
-
-fn planned(req: &RequestSpec) -> PlannedRequest {
-    req.planned()
+    weft_http::split_reject(result, |e| {
+        e.status()
+            .is_some_and(|s| (400..500).contains(&s) && ![401, 403, 429].contains(&s))
+            .then(|| e.to_string())
+    })
+    .map_err(ZendeskError::from)
 }
 
 #[async_trait]
@@ -536,11 +528,9 @@ impl SyncTarget for ZendeskTarget {
         let tag_requests = |what: &str, lookup: Option<PlannedRequest>| {
             let mut out: Vec<PlannedRequest> = lookup.into_iter().collect();
             if let ZendeskMirror::Tag { tags } = &self.mirror {
-                out.push(planned(&ZendeskClient::add_tags(
-                    self.object,
-                    &format!("{{{what} id}}"),
-                    tags,
-                )));
+                out.push(
+                    ZendeskClient::add_tags(self.object, &format!("{{{what} id}}"), tags).planned(),
+                );
             }
             out
         };
@@ -557,13 +547,13 @@ impl SyncTarget for ZendeskTarget {
                     }
                 }
                 if !sent.is_empty() {
-                    out.push(planned(&ZendeskClient::users_upsert(sent)));
+                    out.push(ZendeskClient::users_upsert(sent).planned());
                     out.push(poll.clone());
                 }
                 for email in tagged {
                     out.extend(tag_requests(
                         "user",
-                        Some(planned(&ZendeskClient::users_search(&email))),
+                        Some(ZendeskClient::users_search(&email).planned()),
                     ));
                 }
             }
@@ -585,19 +575,19 @@ impl SyncTarget for ZendeskTarget {
                 if external.is_empty() {
                     return out;
                 }
-                out.push(planned(&ZendeskClient::organizations_show(&external)));
+                out.push(ZendeskClient::organizations_show(&external).planned());
                 if !upserts.is_empty() {
-                    let mut create = planned(&ZendeskClient::organizations_create(upserts.clone()));
+                    let mut create = ZendeskClient::organizations_create(upserts.clone()).planned();
                     create.path.push_str(" (the ones not found)");
                     out.push(create);
-                    let mut update = planned(&ZendeskClient::organizations_update(upserts));
+                    let mut update = ZendeskClient::organizations_update(upserts).planned();
                     update.path.push_str(" (the ones found, each with its id)");
                     out.push(update);
                 }
                 if deletes > 0 {
                     match &self.mirror {
                         ZendeskMirror::Delete => {
-                            let mut destroy = planned(&ZendeskClient::organizations_destroy(&[]));
+                            let mut destroy = ZendeskClient::organizations_destroy(&[]).planned();
                             destroy.path.push_str("{ids of the ones found}");
                             out.push(destroy);
                         }
@@ -606,9 +596,8 @@ impl SyncTarget for ZendeskTarget {
                             org.insert("id".into(), Value::from("{id}"));
                             set_field(&mut org, organizations::CUSTOM, field, value.clone());
                             let mut update =
-                                planned(&ZendeskClient::organizations_update(vec![Value::Object(
-                                    org,
-                                )]));
+                                ZendeskClient::organizations_update(vec![Value::Object(org)])
+                                    .planned();
                             update.path.push_str(" (each deleted one found)");
                             out.push(update);
                         }
