@@ -289,10 +289,15 @@ where
         },
     };
     let mut flight: FuturesUnordered<PageFuture<'_, L::Error>> = FuturesUnordered::new();
+    // Events waiting for room in the channel: the requests in flight keep
+    // moving while the pipeline takes a page, instead of idling on the send.
+    let mut out = Outbox::default();
     loop {
         let target = in_flight(&share, settings, request);
         for (id, slot) in read.slices.iter_mut().enumerate() {
-            if flight.len() >= target {
+            // Pages not yet taken count against what is fetched, so memory
+            // stays bounded by about twice the target.
+            if flight.len() >= target || out.pages >= target {
                 break;
             }
             let Some(slice) = slot.as_mut().filter(|s| !s.busy) else {
@@ -306,13 +311,20 @@ where
             }));
         }
         metrics.observe_in_flight(flight.len() as u64);
-        if flight.is_empty() {
+        if flight.is_empty() && out.is_empty() {
             return Ok(read.state());
         }
         let (id, page) = tokio::select! {
             biased;
             _ = request.cancel.cancelled() => return Err(SliceError::Stopped),
-            done = flight.next() => match done {
+            permit = tx.reserve(), if !out.is_empty() => {
+                let permit = permit.map_err(|_| SliceError::Stopped)?;
+                if let Some(event) = out.pop() {
+                    permit.send(Ok(event));
+                }
+                continue;
+            }
+            done = flight.next(), if !flight.is_empty() => match done {
                 Some(done) => done,
                 None => continue,
             },
@@ -321,14 +333,54 @@ where
         let emitted = read.absorb(id, page, metrics)?;
         let changed = emitted.changed;
         if let Some(records) = emitted.records {
-            send(tx, SourceEvent::Page(JsonPage { records })).await?;
+            out.push(SourceEvent::Page(JsonPage { records }));
         }
         // The page just answered updated the latency the target follows.
         let spare = in_flight(&share, settings, request).saturating_sub(read.live());
         read.maybe_split(id, spare, metrics);
         if changed {
-            send(tx, SourceEvent::Checkpoint(checkpoint(&read.state()))).await?;
+            out.push(SourceEvent::Checkpoint(checkpoint(&read.state())));
         }
+    }
+}
+
+/// The events a sliced read has produced and the channel has not taken yet,
+/// in order. A checkpoint queued right after another replaces it: each one
+/// holds everything the earlier did.
+#[derive(Default)]
+struct Outbox {
+    events: std::collections::VecDeque<SourceEvent>,
+    pages: usize,
+}
+
+impl Outbox {
+    fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    fn push(&mut self, event: SourceEvent) {
+        match event {
+            SourceEvent::Checkpoint(_)
+                if matches!(self.events.back(), Some(SourceEvent::Checkpoint(_))) =>
+            {
+                if let Some(last) = self.events.back_mut() {
+                    *last = event;
+                }
+            }
+            SourceEvent::Page(_) => {
+                self.pages += 1;
+                self.events.push_back(event);
+            }
+            _ => self.events.push_back(event),
+        }
+    }
+
+    fn pop(&mut self) -> Option<SourceEvent> {
+        let event = self.events.pop_front()?;
+        if matches!(event, SourceEvent::Page(_)) {
+            self.pages -= 1;
+        }
+        Some(event)
     }
 }
 
@@ -340,10 +392,6 @@ fn in_flight(share: &ReaderShare, settings: &SliceSettings, request: &ReadReques
     request
         .max_in_flight
         .map_or(fair, |cap| fair.min(cap.max(1)))
-}
-
-async fn send<E>(tx: &EventSender, event: SourceEvent) -> Result<(), SliceError<E>> {
-    tx.send(Ok(event)).await.map_err(|_| SliceError::Stopped)
 }
 
 /// What one page changed.
@@ -464,6 +512,7 @@ impl SlicedRead {
     fn maybe_split(&mut self, id: usize, spare: usize, metrics: &weft_core::StreamMetrics) {
         let order = self.order;
         let max_pages = self.max_pages;
+        let ceiling = self.ceiling;
         let Some(slice) = self.slices.get_mut(id).and_then(Option::as_mut) else {
             return;
         };
@@ -481,7 +530,7 @@ impl SlicedRead {
         let pieces = spare.max(1);
         let cuts = match order {
             Order::Descending => cuts_down(slice.window.lo, reached, per_page, pieces),
-            Order::Ascending => cuts_up(reached, slice.window.hi, per_page, pieces),
+            Order::Ascending => cuts_up(reached, slice.window.hi, ceiling, per_page, pieces),
         };
         if cuts.is_empty() {
             return;
@@ -541,12 +590,37 @@ fn cuts_down(lo: i64, reached: i64, per_page: i128, pieces: usize) -> Vec<i64> {
         .collect()
 }
 
-/// Cut points above `reached` (ascending read of `[reached, hi)` left), the
-/// mirror of [`cuts_down`].
-fn cuts_up(reached: i64, hi: i64, per_page: i128, pieces: usize) -> Vec<i64> {
+/// Cut points above `reached` (ascending read of `[reached, hi)` left).
+///
+/// An ascending read knows where its data ends: no key is newer than the
+/// read's start, so nothing lies far above the `ceiling`. The part up to it
+/// is cut into equal widths, one per page it is expected to hold (from
+/// `per_page`) up to `pieces + 1` parts, so every slice has about the same
+/// work and they end together; the last part keeps whatever lies above the
+/// ceiling. Less than a page left: no cut. Past the ceiling already (a clock
+/// running ahead): the mirror of [`cuts_down`].
+fn cuts_up(reached: i64, hi: i64, ceiling: i64, per_page: i128, pieces: usize) -> Vec<i64> {
     let (bottom, hi) = (i128::from(reached), i128::from(hi));
     if hi - bottom < 2 {
         return vec![];
+    }
+    let end = hi.min(i128::from(ceiling) + 1);
+    if end - bottom >= 2 {
+        let pages = (end - bottom) / per_page.max(1);
+        let parts = pages.min(
+            i128::try_from(pieces)
+                .unwrap_or(i128::MAX)
+                .saturating_add(1),
+        );
+        if parts < 2 {
+            return vec![];
+        }
+        let width = (end - bottom) / parts;
+        return (1..parts)
+            .map(|k| bottom + width * k)
+            .filter(|&c| c > bottom && c < hi)
+            .filter_map(|c| i64::try_from(c).ok())
+            .collect();
     }
     let mut cuts = Vec::new();
     let mut at = bottom;
@@ -565,4 +639,59 @@ fn cuts_up(reached: i64, hi: i64, per_page: i128, pieces: usize) -> Vec<i64> {
     cuts.into_iter()
         .filter_map(|c| i64::try_from(c).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_ascending_remainder_is_cut_evenly_up_to_the_ceiling() {
+        // 1,000 keys left below the ceiling at 100 per page: 10 pages, cut
+        // into 5 equal parts for 4 spare requests (the slice keeps the first).
+        assert_eq!(cuts_up(0, i64::MAX, 999, 100, 4), vec![200, 400, 600, 800]);
+        // Fewer pages than spare requests: one part per page.
+        assert_eq!(cuts_up(0, i64::MAX, 299, 100, 8), vec![100, 200]);
+        // A finite window is cut inside itself, not up to the ceiling.
+        assert_eq!(cuts_up(0, 400, 10_000, 100, 8), vec![100, 200, 300]);
+        // Less than a page left: the slice finishes it alone.
+        assert!(cuts_up(0, i64::MAX, 50, 100, 4).is_empty());
+    }
+
+    #[test]
+    fn past_the_ceiling_an_ascending_remainder_doubles_as_a_descending_one_does() {
+        assert_eq!(cuts_up(1_000, 5_000, 10, 100, 2), vec![1_200, 1_600]);
+        assert_eq!(cuts_down(0, 999, 100, 2), vec![800, 400]);
+    }
+
+    fn checkpoint(n: i64) -> SourceEvent {
+        SourceEvent::Checkpoint(StreamState(serde_json::json!({ "n": n })))
+    }
+
+    fn page() -> SourceEvent {
+        SourceEvent::Page(JsonPage { records: vec![] })
+    }
+
+    #[test]
+    fn the_outbox_keeps_order_and_only_the_newest_of_adjacent_checkpoints() {
+        let mut out = Outbox::default();
+        out.push(page());
+        out.push(checkpoint(1));
+        out.push(checkpoint(2));
+        out.push(page());
+        out.push(checkpoint(3));
+        assert_eq!(out.pages, 2);
+        let mut seen = Vec::new();
+        while let Some(event) = out.pop() {
+            seen.push(match event {
+                SourceEvent::Page(_) => "page".to_string(),
+                SourceEvent::Checkpoint(s) => format!("checkpoint {}", s.0["n"]),
+                _ => "other".to_string(),
+            });
+        }
+        assert_eq!(seen, ["page", "checkpoint 2", "page", "checkpoint 3"]);
+        assert_eq!(out.pages, 0);
+        assert!(out.is_empty());
+    }
 }

@@ -107,7 +107,11 @@ pub async fn measure(b: &Bench<'_>, sequential: bool) -> Result<(), Box<dyn std:
     let cpu = cpu_seconds() - cpu;
     let read = read.into_result().map_err(|e| e.to_string())?;
     let requests = b.control.requests(b.api);
-    let busiest = weft_sandbox::busiest_second(&requests[before.min(requests.len())..]);
+    let measured = &requests[before.min(requests.len())..];
+    let busiest = weft_sandbox::busiest_second(measured);
+    if std::env::var_os("WEFT_BENCH_TIMELINE").is_some() {
+        timeline(measured);
+    }
     let m = read.metrics;
     let records = read.records.len();
     let unique = read
@@ -133,4 +137,23 @@ pub async fn measure(b: &Bench<'_>, sequential: bool) -> Result<(), Box<dyn std:
         cpu * 100_000.0 / records.max(1) as f64,
     );
     Ok(())
+}
+
+/// With `WEFT_BENCH_TIMELINE` set: each request's arrival (ms after the
+/// first) and query, then requests per 250 ms.
+fn timeline(requests: &[weft_sandbox::RecordedRequest]) {
+    let Some(t0) = requests.iter().map(|r| r.at_ms).min() else {
+        return;
+    };
+    let mut buckets = std::collections::BTreeMap::<u64, usize>::new();
+    for r in requests {
+        let q: String = r.query.chars().take(160).collect();
+        println!("  +{:>5} ms {} {q}", r.at_ms - t0, r.path);
+        *buckets.entry((r.at_ms - t0) / 250).or_default() += 1;
+    }
+    let line: Vec<String> = buckets
+        .iter()
+        .map(|(b, n)| format!("{}:{n}", b * 250))
+        .collect();
+    println!("  per 250 ms: {}", line.join(" "));
 }
