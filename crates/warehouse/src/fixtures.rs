@@ -476,3 +476,96 @@ pub(crate) async fn budget_holders(wh: &dyn crate::Warehouse) {
         .unwrap();
     assert_eq!(after["stripe/acct"], 1);
 }
+
+/// `_weft._weft_quality` round-trips every column (NULLs included), reads
+/// newest run first within a pipeline and up to the limit, and
+/// `loads_since` lists a pipeline's loads from an id on, in id order.
+pub(crate) async fn quality_history(wh: &dyn crate::Warehouse) {
+    use crate::{QualityKind, QualityRow, QualityStatus};
+    assert!(wh.quality("shop", 10).await.unwrap().is_empty());
+    let at =
+        chrono::DateTime::from_timestamp_micros(chrono::Utc::now().timestamp_micros()).unwrap();
+    let (first_run, second_run) = (weft_core::new_load_id(), weft_core::new_load_id());
+    let volume = QualityRow {
+        run_id: first_run.clone(),
+        pipeline: "shop".to_string(),
+        stream: "customers".to_string(),
+        load_id: Some("L1".to_string()),
+        kind: QualityKind::Volume,
+        column: None,
+        observed: Some(0.0),
+        expected: Some(1234.5),
+        threshold: Some("<= 123.45 or >= 12345".to_string()),
+        status: QualityStatus::Warn,
+        message: "0 rows; usually 1234.5 (it's odd)".to_string(),
+        checked_at: at,
+    };
+    let not_null = QualityRow {
+        run_id: second_run.clone(),
+        load_id: None,
+        kind: QualityKind::NotNull,
+        column: Some("email".to_string()),
+        observed: Some(3.0),
+        expected: Some(0.0),
+        threshold: None,
+        status: QualityStatus::Fail,
+        message: "email has 3 NULLs".to_string(),
+        ..volume.clone()
+    };
+    let other_pipeline = QualityRow {
+        pipeline: "crm".to_string(),
+        observed: None,
+        expected: None,
+        status: QualityStatus::Ok,
+        ..volume.clone()
+    };
+    wh.record_quality(&[volume.clone(), other_pipeline.clone()])
+        .await
+        .unwrap();
+    wh.record_quality(std::slice::from_ref(&not_null))
+        .await
+        .unwrap();
+    wh.record_quality(&[]).await.unwrap();
+    assert_eq!(
+        wh.quality("shop", 10).await.unwrap(),
+        [not_null.clone(), volume]
+    );
+    assert_eq!(wh.quality("shop", 1).await.unwrap(), [not_null]);
+    assert_eq!(wh.quality("crm", 10).await.unwrap(), [other_pipeline]);
+    assert_eq!(
+        wh.query_rows(
+            "SELECT kind, status, column_name FROM _weft._weft_quality \
+             WHERE pipeline = 'shop' ORDER BY kind"
+        )
+        .await
+        .unwrap(),
+        [
+            vec![
+                Value::from("not_null"),
+                Value::from("fail"),
+                Value::from("email")
+            ],
+            vec![Value::from("volume"), Value::from("warn"), Value::Null],
+        ]
+    );
+
+    // Loads from an id on: the first load is before it, the others after.
+    let (_dir, stage) = local_stage();
+    let spec = spec(WriteDisposition::Append);
+    let ids: Vec<String> = (0..3).map(|_| weft_core::new_load_id()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let rows: Vec<(String, i64, &str)> = (0..=i)
+            .map(|n| (format!("c{i}-{n}"), n as i64, "x"))
+            .collect();
+        let rows: Vec<(&str, i64, &str)> =
+            rows.iter().map(|(a, b, c)| (a.as_str(), *b, *c)).collect();
+        let manifest = stage_load(&stage, id, vec![batch(&rows)], vec![], Value::Null).await;
+        wh.commit_load(&stage, &manifest, &spec).await.unwrap();
+    }
+    let since = wh.loads_since("shop", &ids[1]).await.unwrap();
+    let got: Vec<(String, u64)> = since.iter().map(|l| (l.load_id.clone(), l.rows)).collect();
+    assert_eq!(got, [(ids[1].clone(), 2), (ids[2].clone(), 3)]);
+    assert!(since.iter().all(|l| l.stream == "customers"));
+    assert!(wh.loads_since("crm", &ids[0]).await.unwrap().is_empty());
+    assert_eq!(wh.loads_since("shop", "").await.unwrap().len(), 3);
+}

@@ -35,6 +35,9 @@
 //!   history (`_weft._weft_runs`) and the leases that keep runners sharing
 //!   it from running one pipeline twice (`_weft._weft_leases`, [`Lease`])
 //!   come free, through [`Warehouse::query`];
+//! - quality results (`_weft._weft_quality`, [`QualityRow`]) are written and
+//!   read by a small `quality` module of the backend, which also lists the
+//!   loads since a run began ([`Warehouse::loads_since`]);
 //! - the sync diff runs as SQL inside the warehouse, never in weft's memory.
 //!
 //! It then runs `weft_conformance::destination::run_suite` (see
@@ -50,6 +53,7 @@ mod leases;
 mod models;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod quality;
 mod runs;
 mod shares;
 #[cfg(any(feature = "duckdb", feature = "postgres"))]
@@ -65,6 +69,7 @@ pub use leases::{Claim, Lease, LeaseOptions, LeaseRow, leases};
 pub use models::{MODELS_SCHEMA, Materialized, Model, ModelRun, load_models_dir};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresWarehouse;
+pub use quality::{QualityKind, QualityRow, QualityStatus};
 pub use runs::{RunKind, RunRecord, RunStatus};
 pub use shares::{hold_budgets, release_budgets};
 #[cfg(any(feature = "duckdb", feature = "postgres"))]

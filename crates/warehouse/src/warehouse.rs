@@ -9,7 +9,7 @@ use weft_core::{LoadReceipt, LoadTarget, SyncStore, WriteDisposition};
 use weft_stage::{Manifest, Stage};
 
 use crate::runs::RunRecord;
-use crate::{Model, ModelRun, WarehouseError};
+use crate::{Model, ModelRun, QualityRow, WarehouseError};
 
 /// How a load is applied: the target table and the stream's keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +131,27 @@ pub trait Warehouse: SyncStore + Send + Sync {
 
     /// The committed loads of a pipeline, oldest first.
     async fn loads(&self, pipeline: &str) -> Result<Vec<LoadRow>, WarehouseError>;
+
+    /// The committed loads of a pipeline whose ids sort at or after
+    /// `from_load_id` byte-wise, in id order: load ids and run ids are
+    /// time-ordered and drawn from the same clock, so these are the loads
+    /// of the run with id `from_load_id` and of every run since.
+    async fn loads_since(
+        &self,
+        pipeline: &str,
+        from_load_id: &str,
+    ) -> Result<Vec<LoadRow>, WarehouseError>;
+
+    /// Appends quality results to `_weft._weft_quality`, all or none.
+    async fn record_quality(&self, rows: &[QualityRow]) -> Result<(), WarehouseError>;
+
+    /// The latest `limit` quality results of a pipeline, newest run first
+    /// (within a run by stream, kind and column).
+    async fn quality(
+        &self,
+        pipeline: &str,
+        limit: usize,
+    ) -> Result<Vec<QualityRow>, WarehouseError>;
 
     /// Builds SQL models in order (`CREATE OR REPLACE VIEW|TABLE`, creating
     /// the schema); stops at the first failure, naming the model.

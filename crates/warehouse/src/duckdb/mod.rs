@@ -8,6 +8,7 @@
 //! all inside one transaction. The staging table is dropped in that
 //! transaction, and a rollback (or a crash) removes it too.
 
+mod quality;
 mod sql;
 mod sync;
 #[cfg(test)]
@@ -26,7 +27,10 @@ use weft_core::{LoadReceipt, WriteDisposition};
 use weft_stage::{LocalLoad, Manifest, Stage, StageError, read_local_part, read_local_rejects};
 
 use crate::sql::{column_list, ident, merge_delete, not_still_loaded, parse_state, table};
-use crate::{LoadRow, LoadSpec, Model, ModelRun, QueryResult, StateRow, Warehouse, WarehouseError};
+use crate::{
+    LoadRow, LoadSpec, Model, ModelRun, QualityRow, QueryResult, StateRow, Warehouse,
+    WarehouseError,
+};
 use sql::column_type;
 
 const NAME: &str = "duckdb";
@@ -158,6 +162,8 @@ impl DuckDbWarehouse {
         catalog: Option<&'static str>,
     ) -> Result<Self, WarehouseError> {
         conn.execute_batch(INIT)
+            .map_err(db("create _weft tables", shown))?;
+        conn.execute_batch(quality::CREATE)
             .map_err(db("create _weft tables", shown))?;
         let json_type = conn.execute_batch("SELECT '1'::JSON").is_ok();
         Ok(DuckDbWarehouse {
@@ -511,6 +517,34 @@ impl Warehouse for DuckDbWarehouse {
         let p = pipeline.to_string();
         let what = format!("loads of {pipeline}");
         blocking(self, what, move |wh| wh.loads(&p)).await
+    }
+
+    async fn loads_since(
+        &self,
+        pipeline: &str,
+        from_load_id: &str,
+    ) -> Result<Vec<LoadRow>, WarehouseError> {
+        let (p, from) = (pipeline.to_string(), from_load_id.to_string());
+        let what = format!("loads of {pipeline}");
+        blocking(self, what, move |wh| wh.loads_since(&p, &from)).await
+    }
+
+    async fn record_quality(&self, rows: &[QualityRow]) -> Result<(), WarehouseError> {
+        let rows = rows.to_vec();
+        blocking(self, "record quality".into(), move |wh| {
+            wh.record_quality(&rows)
+        })
+        .await
+    }
+
+    async fn quality(
+        &self,
+        pipeline: &str,
+        limit: usize,
+    ) -> Result<Vec<QualityRow>, WarehouseError> {
+        let p = pipeline.to_string();
+        let what = format!("quality of {pipeline}");
+        blocking(self, what, move |wh| wh.quality(&p, limit)).await
     }
 
     async fn run_models(&self, models: &[Model]) -> Result<Vec<ModelRun>, WarehouseError> {

@@ -697,7 +697,8 @@ fn database_file_uses_small_row_groups_and_readers_see_it() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(weft_tables, 3);
+    // _weft_loads, _weft_state, _weft_rejects, _weft_quality.
+    assert_eq!(weft_tables, 4);
 }
 
 #[test]
@@ -1018,6 +1019,12 @@ async fn run_history_round_trips() {
     crate::fixtures::run_history(&wh).await;
     let wh = DuckDbWarehouse::open_in_memory().unwrap();
     crate::fixtures::run_history_migrates(&wh).await;
+}
+
+#[tokio::test]
+async fn quality_results_round_trip() {
+    let wh = DuckDbWarehouse::open_in_memory().unwrap();
+    crate::fixtures::quality_history(&wh).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -106,6 +106,7 @@ mod keys;
 mod limits;
 mod load;
 mod models;
+mod quality;
 mod source;
 mod sql;
 mod sync;
@@ -123,7 +124,10 @@ use weft_core::LoadReceipt;
 use weft_stage::{Manifest, Stage};
 
 use crate::sql::parse_state;
-use crate::{LoadRow, LoadSpec, Model, ModelRun, QueryResult, StateRow, Warehouse, WarehouseError};
+use crate::{
+    LoadRow, LoadSpec, Model, ModelRun, QualityRow, QueryResult, StateRow, Warehouse,
+    WarehouseError,
+};
 use conn::Pool;
 use sql::{DDL_LOCK, INIT, table, trim_sql};
 
@@ -229,6 +233,9 @@ impl PostgresWarehouse {
         .await
         .map_err(pg("create _weft tables", &shown))?;
         tx.batch_execute(INIT)
+            .await
+            .map_err(pg("create _weft tables", &shown))?;
+        tx.batch_execute(quality::CREATE)
             .await
             .map_err(pg("create _weft tables", &shown))?;
         tx.commit()
@@ -415,6 +422,26 @@ impl Warehouse for PostgresWarehouse {
                 committed_at: r.get(8),
             })
             .collect())
+    }
+
+    async fn loads_since(
+        &self,
+        pipeline: &str,
+        from_load_id: &str,
+    ) -> Result<Vec<LoadRow>, WarehouseError> {
+        self.read_loads_since(pipeline, from_load_id).await
+    }
+
+    async fn record_quality(&self, rows: &[QualityRow]) -> Result<(), WarehouseError> {
+        self.insert_quality(rows).await
+    }
+
+    async fn quality(
+        &self,
+        pipeline: &str,
+        limit: usize,
+    ) -> Result<Vec<QualityRow>, WarehouseError> {
+        self.read_quality(pipeline, limit).await
     }
 
     async fn run_models(&self, models: &[Model]) -> Result<Vec<ModelRun>, WarehouseError> {

@@ -2066,6 +2066,13 @@ async fn run_history_round_trips() {
     crate::fixtures::run_history_migrates(wh.as_ref()).await;
 }
 
+#[tokio::test]
+async fn quality_results_round_trip() {
+    let pg = start().await;
+    let wh = fresh(&pg, "quality").await;
+    crate::fixtures::quality_history(wh.as_ref()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_hold_expire_and_take_over() {
     let pg = start().await;
