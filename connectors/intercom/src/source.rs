@@ -7,7 +7,8 @@
 //! concurrent slices, windows `> lo - 1 AND < hi` of `updated_at`, see
 //! [`weft_http::read_sliced`]), `"scroll"` (companies: `GET
 //! /companies/scroll` with `scroll_param` until an empty page) or `"list"`
-//! (admins, tags: read in full).
+//! (admins, tags, teams, segments, and the data attributes of contacts and
+//! of companies: read in full, with the option's `query` parameters).
 //!
 //! Intercom allows one open company scroll per app, and a scroll page cannot
 //! be asked for twice. When another scroll is open (`400 scroll_exists`) or
@@ -64,6 +65,10 @@ struct StreamOptions {
     /// Scrolls: the paged list read when another scroll is open.
     #[serde(default)]
     fallback: Option<String>,
+    /// Lists: query parameters every request carries (`model = "contact"`
+    /// for the data attributes of contacts).
+    #[serde(default)]
+    query: std::collections::BTreeMap<String, String>,
 }
 
 /// Intercom as a source.
@@ -180,9 +185,13 @@ async fn read_stream(
             .await
         }
         Read::List => {
+            let spec = opts
+                .query
+                .iter()
+                .fold(RequestSpec::get(endpoint), |spec, (k, v)| spec.query(k, v));
             let pages = paginate(
                 inner.client.http.clone(),
-                RequestSpec::get(endpoint),
+                spec,
                 Pagination::PageToken {
                     items,
                     token: "/pages/next/starting_after".into(),
@@ -528,6 +537,10 @@ mod tests {
                 ("conversations".to_string(), Read::Search),
                 ("admins".to_string(), Read::List),
                 ("tags".to_string(), Read::List),
+                ("teams".to_string(), Read::List),
+                ("segments".to_string(), Read::List),
+                ("contact_attributes".to_string(), Read::List),
+                ("company_attributes".to_string(), Read::List),
             ]
         );
         assert_eq!(

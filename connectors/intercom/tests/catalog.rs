@@ -19,6 +19,8 @@ struct Opts {
     items: String,
     read: String,
     fallback: Option<String>,
+    #[serde(default)]
+    query: std::collections::BTreeMap<String, String>,
 }
 
 #[test]
@@ -33,7 +35,17 @@ fn every_stream_matches_intercoms_openapi() {
         .collect();
     assert_eq!(
         names,
-        ["contacts", "companies", "conversations", "admins", "tags"]
+        [
+            "contacts",
+            "companies",
+            "conversations",
+            "admins",
+            "tags",
+            "teams",
+            "segments",
+            "contact_attributes",
+            "company_attributes"
+        ]
     );
     for stream in &catalog.streams {
         let name = &stream.spec.name;
@@ -77,7 +89,22 @@ fn every_stream_matches_intercoms_openapi() {
         // Declared fields exist in Intercom's record with a compatible type and
         // a doc, and every field of Intercom's record is declared.
         assert_fields_match(stream, &props, &TYPES, "Intercom's record", &[]);
-        assert_eq!(stream.spec.primary_key, ["id"], "{name}");
+        // Every fixed query parameter is one the operation takes.
+        let params = spec.parameter_names(op);
+        for key in opts.query.keys() {
+            assert!(
+                params.contains(&key.as_str()),
+                "{name}: `{key}` not in {params:?}"
+            );
+        }
+        // Data attributes have no id (standard ones): their name is unique per model.
+        let key = if endpoint == "/data_attributes" {
+            "name"
+        } else {
+            "id"
+        };
+        assert_eq!(stream.spec.primary_key, [key], "{name}");
+        assert!(props.contains_key(key), "{name}");
         assert_eq!(stream.spec.write_disposition, WriteDisposition::Merge);
     }
 }

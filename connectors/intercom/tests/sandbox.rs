@@ -82,6 +82,43 @@ async fn counts_then_incremental(clock_start: Option<i64>) {
         unique(&read(&src, "tags", None, now).await.records).len(),
         6
     );
+    // teams 3 (their admins among the 4), segments: leads and users adding
+    // up to the contacts, data attributes 8 of contacts (one archived) and 5
+    // of companies, keyed by name.
+    let teams = read(&src, "teams", None, now).await.records;
+    assert_eq!(unique(&teams).len(), 3);
+    assert!(teams.iter().all(|t| {
+        t["admin_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| (1..=4).contains(&a.as_i64().unwrap()))
+    }));
+    let segments = read(&src, "segments", None, now).await.records;
+    let counted: i64 = segments.iter().map(|s| s["count"].as_i64().unwrap()).sum();
+    assert_eq!((segments.len(), counted), (2, 100));
+    let leads = contacts
+        .records
+        .iter()
+        .filter(|c| c["role"] == "lead")
+        .count() as i64;
+    let lead_segment = segments
+        .iter()
+        .find(|s| s["person_type"] == "contact")
+        .unwrap();
+    assert_eq!(lead_segment["count"].as_i64(), Some(leads));
+    for (stream, model, n) in [
+        ("contact_attributes", "contact", 8),
+        ("company_attributes", "company", 5),
+    ] {
+        let attributes = read(&src, stream, None, now).await.records;
+        let names: std::collections::BTreeSet<&str> = attributes
+            .iter()
+            .map(|a| a["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names.len(), n, "{stream}");
+        assert!(attributes.iter().all(|a| a["model"] == model), "{stream}");
+    }
     // Searches come back in `updated_at` order; the state is the largest.
     let updated: Vec<i64> = contacts
         .records

@@ -249,3 +249,50 @@ async fn admins_are_read_in_full_with_one_checkpoint() {
         )]
     );
 }
+
+#[tokio::test]
+async fn data_attributes_are_listed_per_model_with_archived_ones_and_segments_with_counts() {
+    let server = MockServer::start().await;
+    for (model, names) in [
+        ("contact", ["email", "plan"]),
+        ("company", ["name", "size"]),
+    ] {
+        Mock::given(method("GET"))
+            .and(path("/data_attributes"))
+            .and(query_param("model", model))
+            .and(query_param("include_archived", "true"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "type": "list",
+                "data": names.map(|n| json!({"type": "data_attribute", "model": model, "name": n})),
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/segments"))
+        .and(query_param("include_count", "true"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "type": "segment.list",
+            "segments": [{"type": "segment", "id": "s1", "count": 7}],
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let src = source(&server);
+    let contact = read(&src, "contact_attributes", None).await;
+    let names: Vec<&str> = contact
+        .records
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["email", "plan"]);
+    assert!(contact.records.iter().all(|r| r["model"] == "contact"));
+    let company = read(&src, "company_attributes", None).await;
+    assert!(company.records.iter().all(|r| r["model"] == "company"));
+    assert_eq!(company.records.len(), 2);
+    let segments = read(&src, "segments", None).await;
+    assert_eq!(segments.records.len(), 1);
+    assert_eq!(segments.records[0]["count"], 7);
+    assert_eq!(segments.states.len(), 1);
+}

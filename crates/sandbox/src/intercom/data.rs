@@ -103,6 +103,11 @@ impl Universe {
         }
     }
 
+    /// Whether generated contact `i` is a lead (one in ten), not a user.
+    pub(crate) fn is_lead(&self, i: u64) -> bool {
+        h(self.seed, 0x1C_0E0, i).is_multiple_of(10)
+    }
+
     /// Number of generated records of `kind`.
     pub(crate) fn count(&self, kind: Kind) -> u64 {
         match kind {
@@ -182,7 +187,7 @@ pub(crate) fn contact(u: &Universe, i: u64, out: &mut String) {
     let p = person(u.seed, u.person_index(i));
     let id = u.contact_id(i);
     let v = h(u.seed, 0x1C_0E0, i);
-    let lead = v.is_multiple_of(10);
+    let lead = u.is_lead(i);
     let created = u.created(Kind::Contact, i);
     let updated = u.updated(Kind::Contact, i);
     let (browser, version, os) = BROWSERS[((v >> 8) % BROWSERS.len() as u64) as usize];
@@ -392,6 +397,105 @@ pub(crate) fn tag(k: usize, out: &mut String) {
     o.str("type", "tag")
         .str("id", &(9_000 + k).to_string())
         .str("name", TAGS.get(k).copied().unwrap_or_default());
+    o.end();
+}
+
+/// The workspace's teams: name and the admins (indexes into [`ADMINS`]) in it.
+pub(crate) const TEAMS: &[(&str, &[usize])] =
+    &[("Support", &[0, 3]), ("Success", &[1]), ("Sales", &[2, 3])];
+
+/// Renders team `k` (ids 101, 102, ...; admin ids as [`admin`] numbers them).
+pub(crate) fn team(k: usize, out: &mut String) {
+    let (name, members) = TEAMS.get(k).copied().unwrap_or_default();
+    let ids: Vec<String> = members.iter().map(|a| (a + 1).to_string()).collect();
+    let mut o = Obj::new(out);
+    o.str("type", "team")
+        .str("id", &(101 + k).to_string())
+        .str("name", name)
+        .raw("admin_ids", &format!("[{}]", ids.join(",")))
+        .null("admin_priority_level")
+        .int("assignment_limit", 0)
+        .str("distribution_method", "round_robin");
+    o.end();
+}
+
+/// The segments: name and person type (`contact` for leads, `user`).
+pub(crate) const SEGMENTS: &[(&str, &str)] = &[("All leads", "contact"), ("All users", "user")];
+
+/// Renders segment `k` with the number of generated contacts of its person
+/// type when `count` is given.
+pub(crate) fn segment(u: &Universe, k: usize, count: Option<u64>, out: &mut String) {
+    let (name, person_type) = SEGMENTS.get(k).copied().unwrap_or_default();
+    let created = u.epoch - HISTORY_SECS + 86_400 * k as i64;
+    let mut o = Obj::new(out);
+    o.str("type", "segment")
+        .str("id", &format!("5f0a1c0e0000000000000{k:03}"))
+        .str("name", name)
+        .int("created_at", created)
+        .int("updated_at", created)
+        .str("person_type", person_type);
+    if let Some(n) = count {
+        o.int("count", n as i64);
+    }
+    o.end();
+}
+
+/// A data attribute: name, label, data type, custom, archived.
+type Attribute = (&'static str, &'static str, &'static str, bool, bool);
+
+/// The data attributes of contacts: the standard ones the generated contacts
+/// carry, and two custom ones (one archived).
+pub(crate) const CONTACT_ATTRIBUTES: &[Attribute] = &[
+    ("email", "Email", "string", false, false),
+    ("name", "Name", "string", false, false),
+    ("phone", "Phone", "string", false, false),
+    ("external_id", "User ID", "string", false, false),
+    ("created_at", "Signed up", "date", false, false),
+    ("last_seen_at", "Last seen", "date", false, false),
+    ("plan", "Plan", "string", true, false),
+    ("legacy_score", "Legacy score", "integer", true, true),
+];
+
+/// The data attributes of companies.
+pub(crate) const COMPANY_ATTRIBUTES: &[Attribute] = &[
+    ("name", "Company name", "string", false, false),
+    ("company_id", "Company ID", "string", false, false),
+    ("size", "Company size", "integer", false, false),
+    ("monthly_spend", "Monthly spend", "float", false, false),
+    ("industry", "Industry", "string", true, false),
+];
+
+/// Renders data attribute `a` of `model` (`contact`, `company`); custom
+/// attributes have an id (and a `custom_attributes.` full name).
+pub(crate) fn data_attribute(u: &Universe, model: &str, k: usize, a: Attribute, out: &mut String) {
+    let (name, label, data_type, custom, archived) = a;
+    let created = u.epoch - HISTORY_SECS + 3_600 * k as i64;
+    let full_name = if custom {
+        format!("custom_attributes.{name}")
+    } else {
+        name.to_string()
+    };
+    let mut o = Obj::new(out);
+    o.str("type", "data_attribute");
+    if custom {
+        o.int("id", 9_000 + k as i64);
+    }
+    o.str("model", model)
+        .str("name", name)
+        .str("full_name", &full_name)
+        .str("label", label)
+        .str("description", "")
+        .str("data_type", data_type)
+        .bool("api_writable", custom)
+        .bool("messenger_writable", false)
+        .bool("ui_writable", custom)
+        .bool("custom", custom)
+        .bool("archived", archived);
+    if custom {
+        o.int("created_at", created)
+            .int("updated_at", created)
+            .str("admin_id", "1");
+    }
     o.end();
 }
 

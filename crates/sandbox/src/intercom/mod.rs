@@ -368,6 +368,9 @@ fn router(state: Shared) -> Router {
         .route("/admins", get(admins))
         .route("/me", get(me))
         .route("/tags", get(tags))
+        .route("/teams", get(teams))
+        .route("/segments", get(segments))
+        .route("/data_attributes", get(data_attributes))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "Resource Not Found") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits))
         .with_state(state)
@@ -1017,6 +1020,89 @@ async fn tags() -> Response {
             s.push(',');
         }
         data::tag(k, &mut s);
+    }
+    s.push_str("]}");
+    respond(StatusCode::OK, s)
+}
+
+async fn teams() -> Response {
+    let mut s = String::from(r#"{"type":"team.list","teams":["#);
+    for k in 0..data::TEAMS.len() {
+        if k > 0 {
+            s.push(',');
+        }
+        data::team(k, &mut s);
+    }
+    s.push_str("]}");
+    respond(StatusCode::OK, s)
+}
+
+/// `GET /segments`: each segment's `count` only with `include_count=true`.
+async fn segments(State(st): State<Shared>, RawQuery(raw): RawQuery) -> Response {
+    let q = match query(raw.as_deref()) {
+        Ok(q) => q,
+        Err(e) => return *e,
+    };
+    let counted = q.get("include_count").is_some_and(|v| v == "true");
+    let leads = if counted {
+        (0..st.u.count(Kind::Contact))
+            .filter(|&i| st.u.is_lead(i))
+            .count() as u64
+    } else {
+        0
+    };
+    let users = st.u.count(Kind::Contact) - leads;
+    let mut s = String::from(r#"{"type":"segment.list","segments":["#);
+    for k in 0..data::SEGMENTS.len() {
+        if k > 0 {
+            s.push(',');
+        }
+        let n = if data::SEGMENTS[k].1 == "contact" {
+            leads
+        } else {
+            users
+        };
+        data::segment(&st.u, k, counted.then_some(n), &mut s);
+    }
+    s.push_str(r#"],"pages":{}}"#);
+    respond(StatusCode::OK, s)
+}
+
+/// `GET /data_attributes?model=contact|company|conversation`: archived
+/// attributes only with `include_archived=true`; no model, every model's.
+async fn data_attributes(State(st): State<Shared>, RawQuery(raw): RawQuery) -> Response {
+    let q = match query(raw.as_deref()) {
+        Ok(q) => q,
+        Err(e) => return *e,
+    };
+    let archived = q.get("include_archived").is_some_and(|v| v == "true");
+    let models: &[(&str, &[_])] = match q.get("model").map(String::as_str) {
+        None => &[
+            ("contact", data::CONTACT_ATTRIBUTES),
+            ("company", data::COMPANY_ATTRIBUTES),
+        ],
+        Some("contact") => &[("contact", data::CONTACT_ATTRIBUTES)],
+        Some("company") => &[("company", data::COMPANY_ATTRIBUTES)],
+        Some("conversation") => &[],
+        Some(other) => {
+            return invalid(&format!(
+                "model `{other}` is not one of contact, company, conversation"
+            ));
+        }
+    };
+    let mut s = String::from(r#"{"type":"list","data":["#);
+    let mut first = true;
+    for (model, attributes) in models {
+        for (k, a) in attributes.iter().enumerate() {
+            if a.4 && !archived {
+                continue;
+            }
+            if !first {
+                s.push(',');
+            }
+            first = false;
+            data::data_attribute(&st.u, model, k, *a, &mut s);
+        }
     }
     s.push_str("]}");
     respond(StatusCode::OK, s)
