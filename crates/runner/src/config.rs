@@ -329,6 +329,10 @@ pub struct PipelineConfig {
     /// committed). A stream's own `on_quality_failure` overrides this.
     #[serde(default)]
     pub on_quality_failure: Option<QualityAction>,
+    /// Quality checks of every stream of this pipeline (`quality.volume =
+    /// "fail"`); a stream's own `quality` overrides each key it sets.
+    #[serde(default)]
+    pub quality: QualitySettings,
     /// The connector's own settings.
     #[serde(default)]
     pub config: toml::Table,
@@ -352,6 +356,79 @@ pub struct StreamSettings {
     /// Overrides the pipeline's `on_quality_failure` for this stream.
     #[serde(default)]
     pub on_quality_failure: Option<QualityAction>,
+    /// Overrides the pipeline's `quality` keys for this stream.
+    #[serde(default)]
+    pub quality: QualitySettings,
+}
+
+/// `quality` of a pipeline or of one stream (`[pipelines.quality]`, or
+/// `quality.volume = "fail"` in `[pipelines.per_stream.NAME]`): the checks
+/// run after a pipeline run's loads committed. Every key is optional; a
+/// stream's key overrides its pipeline's, which overrides the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QualitySettings {
+    /// The volume check (rows a run loaded against the stream's history):
+    /// `warn` (default: flag it in the report and `_weft._weft_quality`),
+    /// `fail` (also fail the stream) or `off`.
+    #[serde(default)]
+    pub volume: Option<CheckAction>,
+    /// How many earlier runs of the pipeline a stream's volume is compared
+    /// with: the newest this many (default 20).
+    #[serde(default)]
+    pub volume_runs: Option<usize>,
+    /// Earlier runs needed before a volume is judged at all (default 5).
+    #[serde(default)]
+    pub volume_min_runs: Option<usize>,
+    /// How far from the usual a volume must be to be flagged: at most the
+    /// median / this, or at least the median x this (default 10), and
+    /// outside 3 scaled MADs of the median.
+    #[serde(default)]
+    pub volume_factor: Option<f64>,
+}
+
+impl QualitySettings {
+    /// Each key of `self`, else of `base`.
+    pub fn or(self, base: QualitySettings) -> QualitySettings {
+        QualitySettings {
+            volume: self.volume.or(base.volume),
+            volume_runs: self.volume_runs.or(base.volume_runs),
+            volume_min_runs: self.volume_min_runs.or(base.volume_min_runs),
+            volume_factor: self.volume_factor.or(base.volume_factor),
+        }
+    }
+
+    /// Why these settings cannot be used, naming the key.
+    fn check(&self) -> Result<(), String> {
+        if self.volume_runs == Some(0) {
+            return Err("quality.volume_runs must be at least 1".to_string());
+        }
+        if self.volume_min_runs == Some(0) {
+            return Err("quality.volume_min_runs must be at least 1".to_string());
+        }
+        if let Some(f) = self.volume_factor
+            && !(f.is_finite() && f > 1.0)
+        {
+            return Err(format!(
+                "quality.volume_factor must be a number greater than 1, not {f}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a quality check (`quality.volume`) does: `off`, `warn` (flag it)
+/// or `fail` (flag it and fail the stream; its loads stay committed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckAction {
+    /// Do not check.
+    Off,
+    /// Check; a flagged result is a `quality` line of the report.
+    #[default]
+    Warn,
+    /// Check; a flagged result also fails the stream.
+    Fail,
 }
 
 /// What a failed expectation does: `warn` (report it) or `fail` (also
@@ -431,6 +508,14 @@ impl WeftConfig {
                     "pipeline `{}`: max_concurrency must be at least 1",
                     p.name
                 ));
+            }
+            p.quality
+                .check()
+                .map_err(|e| format!("pipeline `{}`: {e}", p.name))?;
+            for (name, s) in &p.per_stream {
+                s.quality.check().map_err(|e| {
+                    format!("pipeline `{}`: [pipelines.per_stream.{name}] {e}", p.name)
+                })?;
             }
             if let Some(streams) = &p.streams
                 && let Some(name) = p.per_stream.keys().find(|s| !streams.contains(s))

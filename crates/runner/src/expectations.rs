@@ -11,9 +11,12 @@
 //! A failed expectation is a `quality P.S: …` notice of the stream; with
 //! `on_quality_failure = "fail"` the stream also counts as failed. A column
 //! the table does not have always fails the stream. Loads are never undone.
+//! Every expectation counted, held or not, is a row of `_weft._weft_quality`
+//! (kind `not_null` / `unique`, the count observed, status `ok`, `warn` or
+//! `fail`).
 
 use weft_core::{RunReport, StreamStatus};
-use weft_warehouse::Warehouse;
+use weft_warehouse::{QualityKind, QualityRow, QualityStatus, Warehouse};
 
 use crate::config::QualityAction;
 use crate::{PipelineConfig, WarehouseConfig, WeftConfig};
@@ -93,14 +96,24 @@ fn count_of(rows: &[Vec<serde_json::Value>]) -> Result<u64, String> {
     .ok_or_else(|| format!("a count came back as {cell:?}"))
 }
 
-/// One failed expectation of a stream.
+/// One expectation of a stream, counted (or why it could not be).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Finding {
-    /// What failed, e.g. `email has 3 NULLs`.
+    /// What it found, e.g. `email has 3 NULLs` (`email has no NULL` when
+    /// it holds).
     pub(crate) message: String,
     /// Whether it fails the stream (its action is `fail`, or it could not
     /// be checked at all).
     pub(crate) fails: bool,
+    /// Whether it is a finding of the report (a NULL or duplicate found,
+    /// or no count); `false` when the expectation holds.
+    pub(crate) flagged: bool,
+    /// `not_null` or `unique`.
+    pub(crate) kind: QualityKind,
+    /// The column counted (`None` when the columns could not be read).
+    pub(crate) column: Option<String>,
+    /// The count (`None` when it could not be counted).
+    pub(crate) observed: Option<u64>,
 }
 
 /// Counts the expectations of one stream in the warehouse.
@@ -113,16 +126,31 @@ async fn stream_findings(
     action: QualityAction,
 ) -> Vec<Finding> {
     let fails = action == QualityAction::Fail;
-    let error = |message: String| Finding {
+    let error = |kind: QualityKind, column: Option<&String>, message: String| Finding {
         message,
         fails: true,
+        flagged: true,
+        kind,
+        column: column.cloned(),
+        observed: None,
     };
     let columns: Vec<String> = match warehouse.query_rows(&columns_sql(schema, table)).await {
         Ok(rows) => rows
             .into_iter()
             .filter_map(|r| r.first().and_then(|v| v.as_str().map(String::from)))
             .collect(),
-        Err(e) => return vec![error(format!("could not read the columns: {e}"))],
+        Err(e) => {
+            let kind = if not_null.is_empty() {
+                QualityKind::Unique
+            } else {
+                QualityKind::NotNull
+            };
+            return vec![error(
+                kind,
+                None,
+                format!("could not read the columns: {e}"),
+            )];
+        }
     };
     // No table: nothing was ever loaded, so no row can break an expectation.
     if columns.is_empty() {
@@ -132,13 +160,22 @@ async fn stream_findings(
     let mut out = Vec::new();
     let checks = not_null
         .iter()
-        .map(|c| ("expect_not_null", true, c))
-        .chain(unique.iter().map(|c| ("expect_unique", false, c)));
-    for (key, is_null_check, column) in checks {
+        .map(|c| ("expect_not_null", QualityKind::NotNull, c))
+        .chain(
+            unique
+                .iter()
+                .map(|c| ("expect_unique", QualityKind::Unique, c)),
+        );
+    for (key, kind, column) in checks {
+        let is_null_check = kind == QualityKind::NotNull;
         if !columns.contains(column) {
-            out.push(error(format!(
-                "{key} names column `{column}`, which table {schema}.{table} does not have"
-            )));
+            out.push(error(
+                kind,
+                Some(column),
+                format!(
+                    "{key} names column `{column}`, which table {schema}.{table} does not have"
+                ),
+            ));
             continue;
         }
         let sql = if is_null_check {
@@ -150,22 +187,26 @@ async fn stream_findings(
             Ok(rows) => count_of(&rows),
             Err(e) => Err(e.to_string()),
         };
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
         match n {
-            Ok(0) => {}
             Ok(n) => out.push(Finding {
-                message: if is_null_check {
-                    format!("{column} has {n} NULL{}", if n == 1 { "" } else { "s" })
-                } else {
-                    format!(
-                        "{column} has {n} duplicated value{}",
-                        if n == 1 { "" } else { "s" }
-                    )
+                message: match (is_null_check, n) {
+                    (true, 0) => format!("{column} has no NULL"),
+                    (false, 0) => format!("{column} has no duplicated value"),
+                    (true, n) => format!("{column} has {n} NULL{}", plural(n)),
+                    (false, n) => format!("{column} has {n} duplicated value{}", plural(n)),
                 },
-                fails,
+                fails: fails && n > 0,
+                flagged: n > 0,
+                kind,
+                column: Some(column.clone()),
+                observed: Some(n),
             }),
-            Err(e) => out.push(error(format!(
-                "{key} on `{column}` could not be counted: {e}"
-            ))),
+            Err(e) => out.push(error(
+                kind,
+                Some(column),
+                format!("{key} on `{column}` could not be counted: {e}"),
+            )),
         }
     }
     out
@@ -174,14 +215,17 @@ async fn stream_findings(
 /// Evaluates the expectations of `p`'s streams that committed in `report`
 /// (succeeded or stopped at a quota) and writes each failure into the
 /// report: a `quality P.S: …` notice, and for a failing one the stream's
-/// status `Failed` with the reason in its error.
+/// status `Failed` with the reason in its error. Returns one quality row
+/// per expectation counted (run `run_id`), held or not.
 pub(crate) async fn check_expectations(
     config: &WeftConfig,
     warehouse: &dyn Warehouse,
     p: &PipelineConfig,
+    run_id: &str,
     report: &mut RunReport,
-) {
+) -> Vec<QualityRow> {
     let schema = schema_of(config, &p.name);
+    let mut rows = Vec::new();
     for stream in &mut report.streams {
         let Some(settings) = p.per_stream.get(&stream.stream) else {
             continue;
@@ -210,6 +254,27 @@ pub(crate) async fn check_expectations(
         .await;
         let mut failing = Vec::new();
         for f in findings {
+            rows.push(QualityRow {
+                run_id: run_id.to_string(),
+                pipeline: p.name.clone(),
+                stream: stream.stream.clone(),
+                load_id: None,
+                kind: f.kind,
+                column: f.column.clone(),
+                observed: f.observed.map(|n| n as f64),
+                expected: Some(0.0),
+                threshold: Some("0".to_string()),
+                status: match (f.flagged, f.fails) {
+                    (false, _) => QualityStatus::Ok,
+                    (true, false) => QualityStatus::Warn,
+                    (true, true) => QualityStatus::Fail,
+                },
+                message: f.message.clone(),
+                checked_at: chrono::Utc::now(),
+            });
+            if !f.flagged {
+                continue;
+            }
             stream.notices.push(format!(
                 "{QUALITY_PREFIX}{}.{}: {}",
                 p.name, stream.stream, f.message
@@ -230,6 +295,7 @@ pub(crate) async fn check_expectations(
             });
         }
     }
+    rows
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod query;
 mod scaffold;
 mod schedule;
 mod serve;
+mod volume;
 
 use std::sync::Arc;
 
@@ -34,8 +35,8 @@ use weft_warehouse::{
 };
 
 pub use config::{
-    ModelsConfig, PipelineConfig, QualityAction, RunnerSettings, Sla, StageConfig, StreamSettings,
-    SyncConfig, WarehouseConfig, WeftConfig,
+    CheckAction, ModelsConfig, PipelineConfig, QualityAction, QualitySettings, RunnerSettings, Sla,
+    StageConfig, StreamSettings, SyncConfig, WarehouseConfig, WeftConfig,
 };
 pub use connectors::{CONNECTORS, SYNC_TARGETS, build_source, build_sync_target, catalog};
 pub use demo::{DemoSummary, DemoWarehouse, run_demo, write_demo_config};
@@ -49,7 +50,10 @@ pub use query::{query, render_query};
 pub use scaffold::{NewConnector, new_connector};
 pub use schedule::{Job, JobConfig, Schedule};
 pub use serve::{JobCounts, ServeOptions, ServeSummary, Server};
-pub use weft_warehouse::{RunKind, RunRecord, RunStatus};
+pub use volume::{
+    Anomaly, MAD_LIMIT, MAD_SCALE, VolumeRules, VolumeVerdict, judge_volume, mad, median,
+};
+pub use weft_warehouse::{QualityKind, QualityRow, QualityStatus, RunKind, RunRecord, RunStatus};
 
 /// What `weft run` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -367,14 +371,10 @@ impl Session {
             let report = self.run_pipeline(options, p, &cancel, progress).await;
             let (report, failure) = match report {
                 Ok(mut report) => {
-                    // The loads committed: count the streams' expectations.
-                    expectations::check_expectations(
-                        &self.config,
-                        self.warehouse.as_ref(),
-                        p,
-                        &mut report,
-                    )
-                    .await;
+                    // The loads committed: judge the volumes, count the
+                    // expectations, record both.
+                    self.check_quality(p, &record.run_id, options.full_refresh, &mut report)
+                        .await;
                     (report, None)
                 }
                 Err(e) => (
@@ -404,6 +404,41 @@ impl Session {
             }
         }
         Ok(report)
+    }
+
+    /// The quality checks of a pipeline run whose loads committed: each
+    /// stream's volume against its history, its expectations, and the
+    /// freshness of the streams with an SLA, written into `report` (notices,
+    /// failed streams) and recorded in `_weft._weft_quality` (a failure to
+    /// record them is logged; the run's result stands).
+    async fn check_quality(
+        &self,
+        p: &PipelineConfig,
+        run_id: &str,
+        full_refresh: bool,
+        report: &mut RunReport,
+    ) {
+        let warehouse = self.warehouse.as_ref();
+        let mut rows = volume::check_volumes(warehouse, p, run_id, full_refresh, report).await;
+        rows.extend(
+            expectations::check_expectations(&self.config, warehouse, p, run_id, report).await,
+        );
+        if p.has_freshness_sla() {
+            let declared: Vec<String> = report.streams.iter().map(|s| s.stream.clone()).collect();
+            let declared = [(p.name.clone(), declared)].into();
+            match freshness(&self.config, warehouse, Some(&p.name), &declared).await {
+                Ok(streams) => rows.extend(quality::freshness_rows(run_id, &streams)),
+                Err(e) => {
+                    tracing::warn!(pipeline = %p.name, error = %e, "reading freshness failed")
+                }
+            }
+        }
+        if rows.is_empty() {
+            return;
+        }
+        if let Err(e) = warehouse.record_quality(&rows).await {
+            tracing::warn!(pipeline = %p.name, run_id, error = %e, "recording quality results failed");
+        }
     }
 
     /// Sets the freshness metrics of the streams with an SLA (of `only`, or

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use weft_warehouse::Warehouse;
+use weft_warehouse::{QualityKind, QualityRow, QualityStatus, Warehouse};
 
 use crate::metrics::scalar_time;
 use crate::{PipelineConfig, RunnerError, WeftConfig};
@@ -181,6 +181,34 @@ impl Freshness {
             self.pipeline, self.stream
         )
     }
+}
+
+/// One `freshness` row of `_weft._weft_quality` per stream of run
+/// `run_id`: the age in seconds against the SLA, `ok`, or `warn` when
+/// stale (a run never fails for it: `weft check --quality` does).
+pub(crate) fn freshness_rows(run_id: &str, streams: &[Freshness]) -> Vec<QualityRow> {
+    let now = Utc::now();
+    streams
+        .iter()
+        .map(|f| QualityRow {
+            run_id: run_id.to_string(),
+            pipeline: f.pipeline.clone(),
+            stream: f.stream.clone(),
+            load_id: None,
+            kind: QualityKind::Freshness,
+            column: None,
+            observed: f.age(now).map(|a| a.as_secs_f64().round()),
+            expected: Some(f.sla.as_secs() as f64),
+            threshold: Some(format!("<= {}", f.sla.as_secs())),
+            status: if f.is_stale(now) {
+                QualityStatus::Warn
+            } else {
+                QualityStatus::Ok
+            },
+            message: f.render(now),
+            checked_at: now,
+        })
+        .collect()
 }
 
 impl PipelineConfig {

@@ -219,3 +219,271 @@ fn failed_expectations_are_reported_with_counts_and_fail_the_run_when_asked() {
     );
     rt.block_on(sandbox.shutdown());
 }
+
+/// `weft.toml` in `dir`: a Zendesk pipeline reading `users` from
+/// `sandbox` (exact increments: Zendesk's export cursor), loading into
+/// DuckDB, with `pipeline_lines` in the pipeline and `tail` after it.
+fn zendesk_users(
+    sandbox: &weft_sandbox::Sandbox,
+    dir: &Path,
+    pipeline_lines: &str,
+    tail: &str,
+) -> std::path::PathBuf {
+    let token = dir.join("zendesk.token");
+    std::fs::write(&token, weft_sandbox::DEFAULT_ZENDESK_TOKEN).unwrap();
+    let text = format!(
+        r#"
+[warehouse]
+kind = "duckdb"
+path = "weft.duckdb"
+
+[stage]
+url = "stage"
+
+[[pipelines]]
+name = "zendesk"
+connector = "zendesk"
+streams = ["users"]
+{pipeline_lines}
+
+[pipelines.config]
+base_url = "{base}"
+email = "{email}"
+api_token = {{ file = "{token}" }}
+requests_per_minute = 60000
+incremental_requests_per_minute = 60000
+
+{tail}
+"#,
+        base = sandbox.base_url(weft_sandbox::Api::Zendesk),
+        email = weft_sandbox::DEFAULT_ZENDESK_EMAIL,
+        token = token.display(),
+    );
+    let path = dir.join("weft.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// One run of pipeline `zendesk` through the library.
+fn run_zendesk(rt: &tokio::runtime::Runtime, config: &Path) -> weft_core::RunReport {
+    let config = WeftConfig::load(config).unwrap();
+    let options = weft_runner::RunOptions {
+        pipeline: Some("zendesk".to_string()),
+        ..Default::default()
+    };
+    let outcome = rt
+        .block_on(weft_runner::run(
+            &config,
+            &options,
+            weft_core::CancellationToken::new(),
+            None,
+        ))
+        .unwrap();
+    outcome.pipelines.into_iter().next().unwrap()
+}
+
+/// The `quality …` notices of a run's report.
+fn quality_notices(report: &weft_core::RunReport) -> Vec<String> {
+    report
+        .streams
+        .iter()
+        .flat_map(|s| s.notices.iter())
+        .filter(|n| n.starts_with("quality "))
+        .cloned()
+        .collect()
+}
+
+/// The newest run's `volume` row of `zendesk.users` in
+/// `_weft._weft_quality`: observed, expected, threshold, status, message,
+/// load id, run id.
+fn newest_volume_row(rt: &tokio::runtime::Runtime, config: &Path) -> Vec<serde_json::Value> {
+    let config = WeftConfig::load(config).unwrap();
+    let result = rt
+        .block_on(weft_runner::query(
+            &config,
+            "SELECT observed, expected, threshold, status, message, load_id, run_id \
+             FROM _weft._weft_quality WHERE pipeline = 'zendesk' AND stream = 'users' \
+             AND kind = 'volume' ORDER BY run_id DESC LIMIT 1",
+        ))
+        .unwrap();
+    result.rows.into_iter().next().unwrap()
+}
+
+/// Volume anomalies on DuckDB: Zendesk loads the sandbox's 20 users, then
+/// 50 new ones per run; a run that loads none is flagged (a `quality`
+/// notice and a `warn` row in `_weft._weft_quality`), the next normal run
+/// is not, and with `quality.volume = "fail"` on the stream a zero-row run
+/// fails (exit 1, the run recorded as failed, the row `fail`).
+#[test]
+fn a_zero_row_load_after_normal_ones_is_flagged_and_fails_the_run_when_asked() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sandbox = rt
+        .block_on(weft_sandbox::Sandbox::start(SandboxConfig {
+            size: 20,
+            rate_limits: false,
+            ..Default::default()
+        }))
+        .unwrap();
+    let control = sandbox.control();
+    let config_path = zendesk_users(&sandbox, dir.path(), "quality.volume_min_runs = 3", "");
+    // 50 new users, well before the run.
+    let grow = || {
+        control.advance_clock(600);
+        assert_eq!(control.zendesk_create_users(50).len(), 50);
+        control.advance_clock(600);
+    };
+
+    // The first run loads the sandbox's users: nothing to judge by.
+    let first = run_zendesk(&rt, &config_path);
+    assert!(first.succeeded(), "{}", first.to_table());
+    let initial = first.stream("users").unwrap().rows;
+    assert!(initial > 0, "{}", first.to_table());
+    let row = newest_volume_row(&rt, &config_path);
+    assert_eq!(
+        row[..5],
+        [
+            json!(initial as f64),
+            json!(null),
+            json!(null),
+            json!("ok"),
+            json!(format!(
+                "{initial} rows; not judged: 0 earlier runs known, 3 needed"
+            ))
+        ]
+    );
+    // Three runs of 50 new users each; the third is judged against
+    // [50, 50, initial]: median 50.
+    for _ in 0..3 {
+        grow();
+        let report = run_zendesk(&rt, &config_path);
+        assert!(report.succeeded(), "{}", report.to_table());
+        assert_eq!(
+            report.stream("users").unwrap().rows,
+            50,
+            "{}",
+            report.to_table()
+        );
+        assert!(
+            quality_notices(&report).is_empty(),
+            "{:?}",
+            quality_notices(&report)
+        );
+    }
+    let row = newest_volume_row(&rt, &config_path);
+    assert_eq!(
+        row[..5],
+        [
+            json!(50.0),
+            json!(50.0),
+            json!("<= 5 or >= 500"),
+            json!("ok"),
+            json!("50 rows, usually 50 (median of 3 earlier runs, MAD 0)")
+        ]
+    );
+    // The volume row names the run's newest load of the stream.
+    let config = WeftConfig::load(&config_path).unwrap();
+    let newest_load = rt
+        .block_on(weft_runner::query(
+            &config,
+            "SELECT max(load_id) FROM _weft._weft_loads WHERE stream = 'users'",
+        ))
+        .unwrap()
+        .rows[0][0]
+        .clone();
+    assert_eq!(row[5], newest_load);
+
+    // Nothing new: 0 rows where there are usually 50 is flagged; the run
+    // still succeeds (warn is the default), and no load names it.
+    control.advance_clock(1200);
+    let zero = run_zendesk(&rt, &config_path);
+    assert!(zero.succeeded(), "{}", zero.to_table());
+    assert_eq!(zero.stream("users").unwrap().rows, 0);
+    let flagged = "0 rows, far below the usual: usually 50 (median of 4 earlier runs, MAD 0)";
+    assert_eq!(
+        quality_notices(&zero),
+        [format!("quality zendesk.users: volume {flagged}")]
+    );
+    let row = newest_volume_row(&rt, &config_path);
+    assert_eq!(
+        row[..6],
+        [
+            json!(0.0),
+            json!(50.0),
+            json!("<= 5 or >= 500"),
+            json!("warn"),
+            json!(flagged),
+            json!(null)
+        ]
+    );
+    // The rendered report prints it as its own line.
+    let outcome = weft_runner::RunOutcome {
+        pipelines: vec![zero],
+        ..Default::default()
+    };
+    assert!(
+        outcome
+            .render()
+            .lines()
+            .any(|l| l == format!("quality zendesk.users: volume {flagged}")),
+        "{}",
+        outcome.render()
+    );
+
+    // A normal run after it is not flagged: [0, 50, 50, 50, initial].
+    grow();
+    let normal = run_zendesk(&rt, &config_path);
+    assert!(normal.succeeded(), "{}", normal.to_table());
+    assert_eq!(normal.stream("users").unwrap().rows, 50);
+    assert!(
+        quality_notices(&normal).is_empty(),
+        "{:?}",
+        quality_notices(&normal)
+    );
+    let row = newest_volume_row(&rt, &config_path);
+    assert_eq!(row[3], json!("ok"));
+    assert_eq!(row[1], json!(50.0));
+
+    // fail on the stream: a zero-row run exits 1, the stream FAILED with
+    // the reason, the run recorded as failed, the row `fail`.
+    zendesk_users(
+        &sandbox,
+        dir.path(),
+        "quality.volume_min_runs = 3",
+        "[pipelines.per_stream.users]\nquality.volume = \"fail\"",
+    );
+    control.advance_clock(1200);
+    let out = weft(dir.path(), &["run", "--pipeline", "zendesk"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // [50, 0, 50, 50, 50, initial]: median 50, MAD 0.
+    let flagged = "0 rows, far below the usual: usually 50 (median of 6 earlier runs, MAD 0)";
+    assert_eq!(
+        quality_lines(&out),
+        [format!("quality zendesk.users: volume {flagged}")],
+        "{}",
+        stdout(&out)
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "error  users: volume anomaly (the loaded data stays committed): {flagged}"
+        )),
+        "{text}"
+    );
+    let row = newest_volume_row(&rt, &config_path);
+    assert_eq!(row[3], json!("fail"));
+    let config = WeftConfig::load(&config_path).unwrap();
+    let runs = rt
+        .block_on(weft_runner::runs(&config, Some("zendesk"), 1))
+        .unwrap();
+    assert_eq!(runs[0].status, weft_runner::RunStatus::Failed);
+    assert_eq!(json!(runs[0].run_id), row[6]);
+    rt.block_on(sandbox.shutdown());
+}

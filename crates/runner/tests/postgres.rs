@@ -399,3 +399,131 @@ async fn weft_demo_loads_into_postgres_without_writing_its_url() {
         assert!(!text.contains("sentinel-pw-4711"), "the URL leaked: {text}");
     }
 }
+
+/// `_weft._weft_quality` on PostgreSQL: Zendesk `users` with `expect_unique
+/// = ["id"]`, loaded four times (the sandbox's users, 30 new twice, then
+/// nothing): every run records a `volume`, a `unique` and (its SLA) a
+/// `freshness` row, and the zero-row run's volume row is `warn` with the
+/// median and bounds of the runs before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quality_results_are_recorded_in_postgres() {
+    let stack = PgStack::start("quality");
+    let sandbox = Sandbox::start(SandboxConfig {
+        size: 20,
+        rate_limits: false,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token = secret_file(
+        dir.path(),
+        "zendesk.token",
+        weft_sandbox::DEFAULT_ZENDESK_TOKEN,
+    );
+    let text = format!(
+        r#"
+{target}
+
+[[pipelines]]
+name = "zendesk"
+connector = "zendesk"
+streams = ["users"]
+quality.volume_min_runs = 2
+freshness_sla = "3650d"
+
+[pipelines.per_stream.users]
+expect_unique = ["id"]
+
+[pipelines.config]
+base_url = "{zendesk}"
+email = "{email}"
+api_token = {{ file = "{token}" }}
+requests_per_minute = 60000
+incremental_requests_per_minute = 60000
+"#,
+        target = stack.config_toml(dir.path()),
+        zendesk = sandbox.base_url(Api::Zendesk),
+        email = weft_sandbox::DEFAULT_ZENDESK_EMAIL,
+    );
+    let path = dir.path().join("weft.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = WeftConfig::load(&path).unwrap();
+    let control = sandbox.control();
+
+    let mut rows = Vec::new();
+    for new_users in [0, 30, 30, 0] {
+        control.advance_clock(600);
+        if new_users > 0 {
+            control.zendesk_create_users(new_users);
+        }
+        control.advance_clock(600);
+        let outcome = run(&config).await;
+        assert!(outcome.succeeded(), "{}", outcome.render());
+        rows.push(outcome.pipelines[0].stream("users").unwrap().rows);
+    }
+    assert_eq!(rows[1..], [30, 30, 0], "{rows:?}");
+    // One volume and one unique row per run, in run order.
+    let runs = stack.strings(
+        "SELECT run_id FROM _weft._weft_runs WHERE pipeline = 'zendesk' \
+         ORDER BY run_id COLLATE \"C\"",
+    );
+    assert_eq!(runs.len(), 4);
+    let quality = stack.strings(
+        "SELECT run_id || '|' || kind || '|' || coalesce(column_name, '-') || '|' || \
+         observed || '|' || coalesce(expected::text, '-') || '|' || \
+         coalesce(threshold, '-') || '|' || status FROM _weft._weft_quality \
+         WHERE pipeline = 'zendesk' AND stream = 'users' AND kind <> 'freshness' \
+         ORDER BY run_id COLLATE \"C\", kind COLLATE \"C\"",
+    );
+    let initial = rows[0];
+    assert_eq!(quality.len(), 8, "{quality:?}");
+    // Run 2 is judged against [30, initial]: the median of two is their mean.
+    let judged = quality[5].clone();
+    assert!(
+        judged.starts_with(&format!(
+            "{}|volume|-|30|{}|<= ",
+            runs[2],
+            (30 + initial) as f64 / 2.0
+        )) && judged.ends_with("|ok"),
+        "{judged}"
+    );
+    assert_eq!(
+        quality,
+        [
+            format!("{}|unique|id|0|0|0|ok", runs[0]),
+            format!("{}|volume|-|{initial}|-|-|ok", runs[0]),
+            format!("{}|unique|id|0|0|0|ok", runs[1]),
+            format!("{}|volume|-|30|-|-|ok", runs[1]),
+            format!("{}|unique|id|0|0|0|ok", runs[2]),
+            judged,
+            format!("{}|unique|id|0|0|0|ok", runs[3]),
+            // [30, 30, initial]: median 30, MAD 0.
+            format!("{}|volume|-|0|30|<= 3 or >= 300|warn", runs[3]),
+        ]
+    );
+    // Run 2's volume row names its (the newest) load of users; the
+    // zero-row run committed none.
+    let named = stack.strings(&format!(
+        "SELECT coalesce((q.load_id = (SELECT max(load_id COLLATE \"C\") FROM _weft._weft_loads \
+         WHERE stream = 'users'))::text, 'null') FROM _weft._weft_quality q \
+         WHERE kind = 'volume' AND run_id IN ('{}', '{}') ORDER BY run_id COLLATE \"C\"",
+        runs[2], runs[3]
+    ));
+    assert_eq!(named, ["true", "null"]);
+    // The SLA's stream has a freshness row per run: fresh, age within it.
+    let fresh = stack.strings(
+        "SELECT status || '|' || expected || '|' || threshold || '|' || \
+         (observed >= 0 AND observed <= expected)::text FROM _weft._weft_quality \
+         WHERE kind = 'freshness' ORDER BY run_id COLLATE \"C\"",
+    );
+    assert_eq!(fresh, vec!["ok|315360000|<= 315360000|true"; 4]);
+    let message = stack.strings(
+        "SELECT message FROM _weft._weft_quality WHERE status = 'warn' AND kind = 'volume'",
+    );
+    assert_eq!(
+        message,
+        ["0 rows, far below the usual: usually 30 (median of 3 earlier runs, MAD 0)"]
+    );
+    sandbox.shutdown().await;
+}
