@@ -50,6 +50,9 @@ enum Read {
     Scroll,
     /// A list read in full.
     List,
+    /// The children of a search's records: `POST .../search` on the
+    /// parents' `updated_at`, then each parent's `child` object.
+    Parts,
 }
 
 /// Per-stream options from the catalog's `[streams.options]`.
@@ -69,6 +72,12 @@ struct StreamOptions {
     /// for the data attributes of contacts).
     #[serde(default)]
     query: std::collections::BTreeMap<String, String>,
+    /// Parts: the parent object's path, `{id}` standing for its id.
+    #[serde(default)]
+    child: Option<String>,
+    /// Parts: JSON pointer to the children in the parent object.
+    #[serde(default)]
+    child_items: Option<String>,
 }
 
 /// Intercom as a source.
@@ -103,17 +112,19 @@ impl IntercomSource {
         let catalog = crate::catalog()?;
         for stream in &catalog.streams {
             let opts: StreamOptions = stream.options()?;
-            let expected = if opts.read == Read::Search {
-                "post"
-            } else {
-                "get"
-            };
+            let searched = matches!(opts.read, Read::Search | Read::Parts);
+            let expected = if searched { "post" } else { "get" };
             let problem = if opts.method != expected {
                 Some(format!("method `{}` should be `{expected}`", opts.method))
             } else if stream.endpoint.is_none() {
                 Some("no endpoint".into())
-            } else if opts.read == Read::Search && stream.spec.cursor_field.is_none() {
+            } else if searched && stream.spec.cursor_field.is_none() {
                 Some("a search needs a cursor".into())
+            } else if opts.read == Read::Parts
+                && !(opts.child.as_deref().is_some_and(|c| c.contains("{id}"))
+                    && opts.child_items.is_some())
+            {
+                Some("parts need `child` (with `{id}`) and `child_items`".into())
             } else {
                 None
             };
@@ -171,7 +182,38 @@ async fn read_stream(
     let endpoint = stream.endpoint.as_deref().unwrap_or_default();
     let items = format!("/{}", opts.items);
     match opts.read {
-        Read::Search => search(inner, stream, endpoint, items, &request, tx).await,
+        Read::Search => {
+            let search = SearchWindows {
+                inner,
+                endpoint,
+                items,
+                cursor: "updated_at",
+                stream: &name,
+                metrics: &request.metrics,
+            };
+            search_sliced(inner, stream, &search, &inner.slices, &request, tx).await
+        }
+        Read::Parts => {
+            let parts = PartsOf {
+                search: SearchWindows {
+                    inner,
+                    endpoint,
+                    items,
+                    cursor: "updated_at",
+                    stream: &name,
+                    metrics: &request.metrics,
+                },
+                child: opts.child.as_deref().unwrap_or_default(),
+                child_items: opts.child_items.as_deref().unwrap_or_default(),
+            };
+            // One page of parents at a time: its children are what is read
+            // concurrently (see `PartsOf`).
+            let settings = weft_http::SliceSettings {
+                enabled: false,
+                ..inner.slices.clone()
+            };
+            search_sliced(inner, stream, &parts, &settings, &request, tx).await
+        }
         Read::Scroll => {
             scroll(
                 inner,
@@ -226,16 +268,21 @@ async fn finish_full_read(request: &ReadRequest, tx: &EventSender) -> Result<(),
 }
 
 /// Records changed since the saved cursor, through the search API, in
-/// concurrent slices of the cursor field (`updated_at`).
-async fn search(
+/// concurrent slices of `updated_at` (the state keeps it under the stream's
+/// cursor name).
+async fn search_sliced<L>(
     inner: &Inner,
     stream: &CatalogStream,
-    endpoint: &str,
-    items: String,
+    list: &L,
+    settings: &weft_http::SliceSettings,
     request: &ReadRequest,
     tx: &EventSender,
-) -> Result<(), IntercomError> {
+) -> Result<(), IntercomError>
+where
+    L: SlicedList<Error = IntercomError>,
+{
     let name = &stream.spec.name;
+    let endpoint = stream.endpoint.as_deref().unwrap_or_default();
     let cursor = stream.spec.cursor_field.as_deref().unwrap_or("updated_at");
     let saved: Option<i64> = request.state.as_ref().and_then(|s| s.get(cursor));
     let left = SliceState::from_value(request.state.as_ref().and_then(|s| s.0.get("slices")))
@@ -256,19 +303,11 @@ async fn search(
             now.saturating_sub(settle),
         )
     });
-    let search = SearchWindows {
-        inner,
-        endpoint,
-        items,
-        cursor,
-        stream: name,
-        metrics: &request.metrics,
-    };
     let done = read_sliced(
-        &search,
+        list,
         inner.client.http.budget(),
         plan,
-        &inner.slices,
+        settings,
         request,
         tx,
         |left| {
@@ -378,8 +417,111 @@ impl SlicedList for SearchWindows<'_> {
             next: page
                 .next_cursor
                 .map(|c| json!({"starting_after": c, "lo": lo, "hi": hi})),
+            reached: None,
         })
     }
+}
+
+/// The children of a search's parents (a conversation's parts): each page
+/// of parents is searched as [`SearchWindows`] does, then every parent's
+/// `child` object is fetched, as many at once as the budget keeps in flight,
+/// and its `child_items` are the page's records, each carrying its parent's
+/// id (`conversation_id`) and `updated_at` (`conversation_updated_at`, the
+/// slicing key). A parent that vanished since the search (404) has none.
+struct PartsOf<'a> {
+    search: SearchWindows<'a>,
+    child: &'a str,
+    child_items: &'a str,
+}
+
+#[async_trait]
+impl SlicedList for PartsOf<'_> {
+    type Error = IntercomError;
+
+    fn order(&self) -> Order {
+        Order::Ascending
+    }
+
+    async fn page(
+        &self,
+        window: Window,
+        after: Option<&Value>,
+    ) -> Result<SlicePage, IntercomError> {
+        let parents = self.search.page(window, after).await?;
+        let reached = parents.records.iter().filter_map(|(k, _)| *k).max();
+        let listed: Vec<(i64, String)> = parents
+            .records
+            .iter()
+            .filter_map(|(key, raw)| {
+                let id = serde_json::from_str::<ParentId>(raw.get()).ok()?.id;
+                Some((
+                    (*key)?,
+                    id.as_str().map_or_else(|| id.to_string(), str::to_owned),
+                ))
+            })
+            .collect();
+        let http = &self.search.inner.client.http;
+        let at_once = http.budget().in_flight_target().max(1);
+        let mut children = futures::stream::iter(listed)
+            .map(|(key, id)| async move {
+                let path = self.child.replace("{id}", &id);
+                match http
+                    .get_json::<Value>(&RequestSpec::get(path.clone()), self.search.metrics)
+                    .await
+                {
+                    Ok(parent) => Ok((key, id, path, parent)),
+                    Err(HttpError::Status { status: 404, .. }) => Ok((key, id, path, Value::Null)),
+                    Err(e) => Err(IntercomError::from(e)),
+                }
+            })
+            .buffered(at_once);
+        let mut records = Vec::new();
+        while let Some(child) = children.next().await {
+            let (key, id, path, parent) = child?;
+            let Some(items) = parent.pointer(self.child_items) else {
+                if parent.is_null() {
+                    continue;
+                }
+                return Err(self.shape(&path, format!("no `{}` in the answer", self.child_items)));
+            };
+            let Value::Array(items) = items else {
+                return Err(self.shape(&path, format!("`{}` is not an array", self.child_items)));
+            };
+            for item in items {
+                let mut item = item.clone();
+                let Value::Object(fields) = &mut item else {
+                    return Err(self.shape(&path, "a part is not an object".into()));
+                };
+                fields.insert("conversation_id".into(), Value::from(id.clone()));
+                fields.insert("conversation_updated_at".into(), Value::from(key));
+                let raw = serde_json::value::to_raw_value(&item)
+                    .map_err(|e| self.shape(&path, format!("a part cannot be written: {e}")))?;
+                records.push((Some(key), raw));
+            }
+        }
+        Ok(SlicePage {
+            records,
+            next: parents.next,
+            reached,
+        })
+    }
+}
+
+impl PartsOf<'_> {
+    fn shape(&self, path: &str, reason: String) -> IntercomError {
+        IntercomError::Shape {
+            stream: self.search.stream.to_string(),
+            endpoint: path.to_string(),
+            page: 0,
+            reason,
+        }
+    }
+}
+
+/// The id of a listed parent (a string in Intercom, a number tolerated).
+#[derive(Deserialize)]
+struct ParentId {
+    id: Value,
 }
 
 fn state_of(cursor: &str, value: Option<i64>) -> StreamState {
@@ -537,6 +679,7 @@ mod tests {
                 ("conversations".to_string(), Read::Search),
                 ("admins".to_string(), Read::List),
                 ("tags".to_string(), Read::List),
+                ("conversation_parts".to_string(), Read::Parts),
                 ("teams".to_string(), Read::List),
                 ("segments".to_string(), Read::List),
                 ("contact_attributes".to_string(), Read::List),

@@ -21,6 +21,8 @@ struct Opts {
     fallback: Option<String>,
     #[serde(default)]
     query: std::collections::BTreeMap<String, String>,
+    child: Option<String>,
+    child_items: Option<String>,
 }
 
 #[test]
@@ -41,6 +43,7 @@ fn every_stream_matches_intercoms_openapi() {
             "conversations",
             "admins",
             "tags",
+            "conversation_parts",
             "teams",
             "segments",
             "contact_attributes",
@@ -58,10 +61,35 @@ fn every_stream_matches_intercoms_openapi() {
         let items = body
             .get(&opts.items)
             .unwrap_or_else(|| panic!("{name}: no `{}` in the response", opts.items));
-        let props = spec.properties(&items["items"]);
+        let mut props = spec.properties(&items["items"]);
+        let mut own: &[&str] = &[];
+        if opts.read == "parts" {
+            // The parents are searched; the records are their children, read
+            // from Intercom's `GET /conversations/{conversation_id}`.
+            let child = opts.child.as_deref().unwrap();
+            let vendor_path = child.replace("{id}", "{conversation_id}");
+            let parent_op = spec
+                .operation(&vendor_path, "get")
+                .unwrap_or_else(|| panic!("{name}: no get {vendor_path}"));
+            let mut at = serde_json::Value::Object(spec.response_properties(parent_op));
+            let pointer = opts.child_items.as_deref().unwrap();
+            let keys: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+            for (i, key) in keys.iter().enumerate() {
+                at = at[*key].clone();
+                if i + 1 < keys.len() {
+                    at = serde_json::Value::Object(spec.properties(&at));
+                }
+            }
+            props = spec.properties(&at["items"]);
+            own = &["conversation_id", "conversation_updated_at"];
+            assert_eq!(
+                stream.spec.cursor_field.as_deref(),
+                Some("conversation_updated_at")
+            );
+        }
         assert!(props.len() > 3, "{name}");
         match opts.read.as_str() {
-            "search" => {
+            "search" | "parts" => {
                 // The request pages with `pagination.starting_after`; the answer says where next.
                 let req = spec.request_properties(op);
                 assert!(
@@ -69,7 +97,9 @@ fn every_stream_matches_intercoms_openapi() {
                     "{name}"
                 );
                 assert!(body.contains_key("pages"), "{name}");
-                assert_eq!(stream.spec.cursor_field.as_deref(), Some("updated_at"));
+                if opts.read == "search" {
+                    assert_eq!(stream.spec.cursor_field.as_deref(), Some("updated_at"));
+                }
             }
             "scroll" => {
                 assert!(body.contains_key("scroll_param"), "{name}");
@@ -88,7 +118,7 @@ fn every_stream_matches_intercoms_openapi() {
         }
         // Declared fields exist in Intercom's record with a compatible type and
         // a doc, and every field of Intercom's record is declared.
-        assert_fields_match(stream, &props, &TYPES, "Intercom's record", &[]);
+        assert_fields_match(stream, &props, &TYPES, "Intercom's record", own);
         // Every fixed query parameter is one the operation takes.
         let params = spec.parameter_names(op);
         for key in opts.query.keys() {

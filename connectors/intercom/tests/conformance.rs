@@ -18,17 +18,7 @@ struct Intercom {
 #[async_trait]
 impl SourceHarness for Intercom {
     fn capabilities(&self) -> SourceCapabilities {
-        SourceCapabilities {
-            api: Api::Intercom,
-            stream: "contacts".into(),
-            incremental: true,
-            page_size: 10,
-            secrets: vec![DEFAULT_INTERCOM_TOKEN.into()],
-            sandbox: SandboxConfig {
-                size: 100,
-                ..SandboxConfig::default()
-            },
-        }
+        capabilities("contacts", 10)
     }
 
     fn slice_key(&self) -> Option<String> {
@@ -36,19 +26,7 @@ impl SourceHarness for Intercom {
     }
 
     async fn build(&self, env: &SourceEnv<'_>) -> Result<Box<dyn Source>, BoxError> {
-        let mut config = IntercomConfig::new(SecretRef::File {
-            file: self.token_file.path().to_path_buf(),
-        });
-        config.base_url = Some(env.sandbox.base_url(Api::Intercom));
-        config.page_size = 10;
-        config.settle_secs = 0;
-        config.requests_per_minute = (env.requests_per_second * 60.0).round() as u32;
-        config.http = Some(HttpSettings {
-            initial_backoff_ms: 10,
-            max_backoff_ms: 100,
-            ..HttpSettings::default()
-        });
-        Ok(Box::new(IntercomSource::new(&config, env.budgets)?))
+        build(self.token_file.path(), env)
     }
 
     fn expected_keys(&self, control: &Control) -> Result<BTreeSet<String>, BoxError> {
@@ -56,11 +34,77 @@ impl SourceHarness for Intercom {
     }
 }
 
+/// What the suite reads of `stream`, at most `page_size` records a page.
+fn capabilities(stream: &str, page_size: usize) -> SourceCapabilities {
+    SourceCapabilities {
+        api: Api::Intercom,
+        stream: stream.into(),
+        incremental: true,
+        page_size,
+        secrets: vec![DEFAULT_INTERCOM_TOKEN.into()],
+        sandbox: SandboxConfig {
+            size: 100,
+            ..SandboxConfig::default()
+        },
+    }
+}
+
+/// The source every Intercom harness reads (10 search results a page), its
+/// token in `token_file`.
+fn build(token_file: &std::path::Path, env: &SourceEnv<'_>) -> Result<Box<dyn Source>, BoxError> {
+    let mut config = IntercomConfig::new(SecretRef::File {
+        file: token_file.to_path_buf(),
+    });
+    config.base_url = Some(env.sandbox.base_url(Api::Intercom));
+    config.page_size = 10;
+    config.settle_secs = 0;
+    config.requests_per_minute = (env.requests_per_second * 60.0).round() as u32;
+    config.http = Some(HttpSettings {
+        initial_backoff_ms: 10,
+        max_backoff_ms: 100,
+        ..HttpSettings::default()
+    });
+    Ok(Box::new(IntercomSource::new(&config, env.budgets)?))
+}
+
 #[tokio::test]
 async fn intercom_passes_the_source_suite() {
     let token_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(token_file.path(), DEFAULT_INTERCOM_TOKEN).unwrap();
     weft_conformance::source::run_suite(&Intercom { token_file })
+        .await
+        .assert_passed();
+}
+
+/// Conversation parts: the children of conversations searched on
+/// `updated_at`, 10 conversations (at most 30 parts) per page.
+struct IntercomParts {
+    token_file: tempfile::NamedTempFile,
+}
+
+#[async_trait]
+impl SourceHarness for IntercomParts {
+    fn capabilities(&self) -> SourceCapabilities {
+        capabilities("conversation_parts", 30)
+    }
+
+    async fn build(&self, env: &SourceEnv<'_>) -> Result<Box<dyn Source>, BoxError> {
+        build(self.token_file.path(), env)
+    }
+
+    fn expected_keys(&self, control: &Control) -> Result<BTreeSet<String>, BoxError> {
+        Ok(control
+            .intercom_conversation_part_ids()
+            .into_iter()
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn intercom_conversation_parts_pass_the_source_suite() {
+    let token_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token_file.path(), DEFAULT_INTERCOM_TOKEN).unwrap();
+    weft_conformance::source::run_suite(&IntercomParts { token_file })
         .await
         .assert_passed();
 }

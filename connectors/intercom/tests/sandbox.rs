@@ -206,3 +206,94 @@ async fn counts_then_incremental(clock_start: Option<i64>) {
     assert_eq!(conv_again.records.len(), conv_boundary);
     sandbox.shutdown().await;
 }
+
+/// Conversation parts: every part of every conversation exactly once, each
+/// naming its conversation; a re-run after replies to three conversations
+/// reads exactly those conversations' parts (and the boundary second's).
+#[tokio::test]
+async fn conversation_parts_are_read_once_each_and_rereads_follow_the_conversations() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let token = weft_conformance::secret_file(weft_sandbox::DEFAULT_INTERCOM_TOKEN).unwrap();
+    let mut config = IntercomConfig::new(token);
+    config.base_url = Some(sandbox.base_url(Api::Intercom));
+    config.page_size = 20;
+    let src = IntercomSource::new(&config, &BudgetRegistry::new()).unwrap();
+    let control = sandbox.control();
+    let now = control.now();
+
+    let conversations = read(&src, "conversations", None, now).await;
+    let ids: Vec<String> = unique(&conversations.records).into_iter().collect();
+    assert_eq!(ids.len(), 50);
+    let parts = read(&src, "conversation_parts", None, now).await;
+    let expected: u64 = ids
+        .iter()
+        .map(|id| control.intercom_conversation_parts(id).unwrap())
+        .sum();
+    assert_eq!(unique(&parts.records).len() as u64, expected);
+    assert!(expected > 50, "{expected}");
+    // Each part names its conversation and carries its `updated_at`.
+    let updated: std::collections::BTreeMap<&str, &Value> = conversations
+        .records
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), &c["updated_at"]))
+        .collect();
+    for p in &parts.records {
+        let conversation = p["conversation_id"].as_str().unwrap();
+        assert_eq!(
+            Some(&p["conversation_updated_at"]),
+            updated.get(conversation).copied()
+        );
+    }
+    let saved: i64 = parts
+        .last_state()
+        .unwrap()
+        .get("conversation_updated_at")
+        .unwrap();
+    let newest = updated.values().map(|v| v.as_i64().unwrap()).max().unwrap();
+    assert_eq!(saved, newest);
+    // One search page per 20 conversations, then one request per conversation.
+    assert_eq!(parts.metrics.requests, 3 + 50, "{:?}", parts.metrics);
+
+    // Replies to three conversations later on.
+    control.advance_clock(300);
+    let replied = [&ids[0], &ids[10], &ids[49]];
+    for id in replied {
+        control.intercom_reply_to_conversation(id).unwrap();
+    }
+    let boundary: Vec<&str> = updated
+        .iter()
+        .filter(|(_, t)| t.as_i64() == Some(saved))
+        .map(|(id, _)| *id)
+        .collect();
+    let again = read(
+        &src,
+        "conversation_parts",
+        parts.last_state().cloned(),
+        control.now(),
+    )
+    .await;
+    let touched: BTreeSet<&str> = again
+        .records
+        .iter()
+        .map(|p| p["conversation_id"].as_str().unwrap())
+        .collect();
+    let want: BTreeSet<&str> = replied
+        .iter()
+        .map(|s| s.as_str())
+        .chain(boundary.iter().copied())
+        .collect();
+    assert_eq!(touched, want);
+    let want_parts: u64 = want
+        .iter()
+        .map(|id| control.intercom_conversation_parts(id).unwrap())
+        .sum();
+    assert_eq!(unique(&again.records).len() as u64, want_parts);
+    // The replies are new parts, written at the new time.
+    let new_parts = again
+        .records
+        .iter()
+        .filter(|p| p["created_at"].as_i64() == Some(control.now()))
+        .count();
+    assert_eq!(new_parts, 3);
+    sandbox.shutdown().await;
+}

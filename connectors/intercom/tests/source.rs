@@ -296,3 +296,100 @@ async fn data_attributes_are_listed_per_model_with_archived_ones_and_segments_wi
     assert_eq!(segments.records[0]["count"], 7);
     assert_eq!(segments.states.len(), 1);
 }
+
+#[tokio::test]
+async fn conversation_parts_search_the_parents_then_fetch_each_one() {
+    let server = MockServer::start().await;
+    // The parents: conversations changed since the saved cursor, on `updated_at`.
+    let query = json!({"operator": "AND", "value": [
+        {"field": "updated_at", "operator": ">", "value": 1_699_999_999},
+        {"field": "updated_at", "operator": "<", "value": 1_800_086_400},
+    ]});
+    Mock::given(method("POST"))
+        .and(path("/conversations/search"))
+        .and(body_json(json!({
+            "query": query,
+            "sort": {"field": "updated_at", "order": "ascending"},
+            "pagination": {"per_page": 2},
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "type": "conversation.list",
+            "conversations": [
+                {"type": "conversation", "id": "c1", "updated_at": 1_700_000_100},
+                {"type": "conversation", "id": "gone", "updated_at": 1_700_000_150},
+            ],
+            "pages": {"type": "pages", "next": {"per_page": 2, "starting_after": "p2"}},
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/conversations/search"))
+        .and(body_json(json!({
+            "query": query,
+            "sort": {"field": "updated_at", "order": "ascending"},
+            "pagination": {"per_page": 2, "starting_after": "p2"},
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "type": "conversation.list",
+            // A conversation without parts (only its source message).
+            "conversations": [{"type": "conversation", "id": "c3", "updated_at": 1_700_000_200}],
+            "pages": {"type": "pages"},
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let parts = |ids: &[&str]| {
+        json!({"type": "conversation", "conversation_parts": {
+            "type": "conversation_part.list",
+            "conversation_parts": ids.iter().map(|id| json!({"type": "conversation_part", "id": id})).collect::<Vec<_>>(),
+            "total_count": ids.len(),
+        }})
+    };
+    Mock::given(method("GET"))
+        .and(path("/conversations/c1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(parts(&["p1", "p2"])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Deleted between the search and the fetch: no parts, not a failure.
+    Mock::given(method("GET"))
+        .and(path("/conversations/gone"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+            "type": "error.list",
+            "errors": [{"code": "not_found", "message": "Resource Not Found"}],
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/conversations/c3"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(parts(&[])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let saved = StreamState(json!({"conversation_updated_at": 1_700_000_000}));
+    let r = read(&source(&server), "conversation_parts", Some(saved)).await;
+    let got: Vec<(&str, &str, i64)> = r
+        .records
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap(),
+                p["conversation_id"].as_str().unwrap(),
+                p["conversation_updated_at"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [("p1", "c1", 1_700_000_100), ("p2", "c1", 1_700_000_100)]
+    );
+    // The cursor is the newest parent searched, even one without parts.
+    let last: i64 = r
+        .last_state()
+        .unwrap()
+        .get("conversation_updated_at")
+        .unwrap();
+    assert_eq!(last, 1_700_000_200);
+}

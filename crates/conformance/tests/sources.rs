@@ -164,6 +164,7 @@ impl SlicedList for CustomerWindows<'_> {
                 })
                 .collect(),
             next,
+            reached: None,
         })
     }
 }

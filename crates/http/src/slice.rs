@@ -83,6 +83,12 @@ pub struct SlicePage {
     pub records: Vec<(Option<i64>, Box<RawValue>)>,
     /// The cursor of the next page of the same window.
     pub next: Option<serde_json::Value>,
+    /// The key the page listed up to when its records are not the listed
+    /// objects themselves (the children of listed parents, keyed by their
+    /// parent's key): it moves the slice even when no child came back, and
+    /// a page without records but with a `reached` and a `next` is not the
+    /// window's end. `None`: the records' own keys say it.
+    pub reached: Option<i64>,
 }
 
 /// How a connector lists one window of a stream.
@@ -456,12 +462,16 @@ impl SlicedRead {
                 cursor: next.clone(),
             });
         }
-        let empty = page.records.is_empty();
+        let empty = page.records.is_empty() && page.reached.is_none();
         slice.busy = false;
         slice.pages += 1;
         let window = slice.window;
         let mut kept = Vec::with_capacity(page.records.len());
-        let mut edge: Option<i64> = None;
+        let mut edge: Option<i64> = page.reached;
+        // Listed parents count as read even when they had no children.
+        if let Some(r) = page.reached.filter(|r| window.contains(*r)) {
+            self.max_seen = Some(self.max_seen.map_or(r, |m| m.max(r)));
+        }
         for (key, record) in page.records {
             let Some(key) = key else {
                 kept.push(record);

@@ -113,7 +113,7 @@ impl SlicedList for FakeList {
         } else {
             None
         };
-        Ok(SlicePage { records, next })
+        Ok(SlicePage { records, next, reached: None })
     }
 }
 
@@ -546,6 +546,7 @@ impl SlicedList for Looping {
         Ok(SlicePage {
             records: vec![(Some(5), record)],
             next: Some(json!("cur_1")),
+            reached: None,
         })
     }
 }
@@ -595,6 +596,7 @@ impl SlicedList for Keyless {
         Ok(SlicePage {
             records: vec![(None, raw(r#"{"id": 0}"#)), (Some(5), raw(r#"{"id": 1}"#))],
             next: None,
+            reached: None,
         })
     }
 }

@@ -352,6 +352,7 @@ impl SlicedList for QueryWindows<'_> {
         Ok(SlicePage {
             records,
             next: page.next_cursor.map(serde_json::Value::String),
+            reached: None,
         })
     }
 }

@@ -325,6 +325,7 @@ impl SlicedList for StripeList<'_> {
         Ok(SlicePage {
             records,
             next: page.next_cursor.map(serde_json::Value::String),
+            reached: None,
         })
     }
 }

@@ -40,6 +40,37 @@ impl Control {
         }
     }
 
+    /// Adds an admin's reply to Intercom conversation `id` now: one more
+    /// conversation part, and the conversation's `updated_at` becomes now.
+    pub fn intercom_reply_to_conversation(&self, id: &str) -> Result<(), SandboxError> {
+        if self
+            .served::<IntercomState>(Api::Intercom)?
+            .reply_to_conversation(id)
+        {
+            Ok(())
+        } else {
+            Err(SandboxError::NotFound {
+                api: Api::Intercom,
+                object: "conversation",
+                id: id.to_owned(),
+            })
+        }
+    }
+
+    /// The number of parts Intercom conversation `id` has now (generated and
+    /// replies), `None` when there is no such conversation.
+    pub fn intercom_conversation_parts(&self, id: &str) -> Option<u64> {
+        let st = self.served::<IntercomState>(Api::Intercom).ok()?;
+        st.conversation_part_count(id)
+    }
+
+    /// The id of every Intercom conversation part served now.
+    pub fn intercom_conversation_part_ids(&self) -> Vec<String> {
+        self.served::<IntercomState>(Api::Intercom)
+            .map(|st| st.conversation_part_ids())
+            .unwrap_or_default()
+    }
+
     /// Creates `n` Intercom contacts now and returns their ids.
     pub fn intercom_create_contacts(&self, n: usize) -> Vec<String> {
         self.room::<IntercomState>()

@@ -308,17 +308,23 @@ pub(crate) fn company(u: &Universe, k: u64, out: &mut String) {
     o.end();
 }
 
-/// Renders conversation `c`.
-pub(crate) fn conversation(u: &Universe, c: u64, out: &mut String) {
+/// Conversation `c`'s id is this plus `c`.
+pub(crate) const CONVERSATION_ID_BASE: u64 = 100_000_000;
+
+/// Intercom returns at most this many parts of a conversation.
+pub(crate) const MAX_PARTS: usize = 500;
+
+/// Renders conversation `c`, last updated at `updated`.
+pub(crate) fn conversation(u: &Universe, c: u64, updated: i64, out: &mut String) {
     let v = h(u.seed, 0x1C_100, c);
     let contact = u.conversation_contact(c);
     let open = v.is_multiple_of(3);
     let mut o = Obj::new(out);
     o.str("type", "conversation")
-        .str("id", &(100_000_000 + c).to_string())
+        .str("id", &(CONVERSATION_ID_BASE + c).to_string())
         .str("title", TITLES[(v % TITLES.len() as u64) as usize])
         .int("created_at", u.created(Kind::Conversation, c))
-        .int("updated_at", u.updated(Kind::Conversation, c))
+        .int("updated_at", updated)
         .null("waiting_since")
         .null("snoozed_until")
         .bool("open", open)
@@ -497,6 +503,83 @@ pub(crate) fn data_attribute(u: &Universe, model: &str, k: usize, a: Attribute, 
             .str("admin_id", "1");
     }
     o.end();
+}
+
+/// Generated parts of conversation `c` (1 to 3: the contact's opening
+/// message, then admin replies and assignments, the last at its generated
+/// `updated_at`).
+pub(crate) fn generated_parts(u: &Universe, c: u64) -> u64 {
+    1 + h(u.seed, 0x1C_1A7, c) % 3
+}
+
+/// The id of part `k` of conversation `c` (replies are parts 100, 101, ...).
+fn part_id(c: u64, k: u64) -> String {
+    (7_000_000_000 + c * 1_000 + k).to_string()
+}
+
+/// The ids of the parts conversation `c` serves with `replies` replies.
+pub(crate) fn part_ids(u: &Universe, c: u64, replies: usize) -> Vec<String> {
+    let ks: Vec<u64> = (0..generated_parts(u, c))
+        .chain((0..replies as u64).map(|j| 100 + j))
+        .collect();
+    let skip = ks.len().saturating_sub(MAX_PARTS);
+    ks[skip..].iter().map(|&k| part_id(c, k)).collect()
+}
+
+/// Renders conversation `c`'s `conversation_parts` list: the generated
+/// parts, then one admin comment per time in `replies`; the newest
+/// [`MAX_PARTS`] when there are more, `total_count` counting them all.
+pub(crate) fn conversation_parts(u: &Universe, c: u64, replies: &[i64], out: &mut String) {
+    let n = generated_parts(u, c);
+    let created = u.created(Kind::Conversation, c);
+    let updated = u.updated(Kind::Conversation, c);
+    let contact = u.contact_id(u.conversation_contact(c));
+    let mut parts: Vec<(u64, i64, &str, (&str, String))> = (0..n)
+        .map(|k| {
+            let at = created + (updated - created) * k as i64 / (n - 1).max(1) as i64;
+            let at = if k + 1 == n { updated } else { at };
+            let (kind, author) = match k {
+                0 => ("comment", ("user", contact.clone())),
+                k if k % 2 == 1 => ("comment", ("admin", (1 + k % 4).to_string())),
+                _ => ("assignment", ("admin", "1".to_string())),
+            };
+            (k, at, kind, author)
+        })
+        .collect();
+    parts.extend(
+        replies
+            .iter()
+            .enumerate()
+            .map(|(j, &at)| (100 + j as u64, at, "comment", ("admin", "1".to_string()))),
+    );
+    let total = parts.len();
+    let skip = total.saturating_sub(MAX_PARTS);
+    out.push_str(r#"{"type":"conversation_part.list","conversation_parts":["#);
+    for (i, (k, at, kind, (author_type, author_id))) in parts.into_iter().skip(skip).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let mut o = Obj::new(out);
+        o.str("type", "conversation_part")
+            .str("id", &part_id(c, k))
+            .str("part_type", kind)
+            .str("body", &format!("<p>Part {k} of conversation {c}</p>"))
+            .int("created_at", at)
+            .int("updated_at", at)
+            .int("notified_at", at)
+            .null("assigned_to")
+            .raw(
+                "author",
+                &format!(
+                    r#"{{"type":"{author_type}","id":"{author_id}","name":null,"email":null}}"#
+                ),
+            )
+            .raw("attachments", "[]")
+            .null("external_id")
+            .bool("redacted", false);
+        o.end();
+    }
+    out.push_str(&format!(r#"],"total_count":{total}}}"#));
 }
 
 #[cfg(test)]

@@ -128,6 +128,10 @@ struct Store {
     emails: HashMap<String, u64>,
     /// Contacts written through the API, in order (repeats kept once).
     written: Vec<u64>,
+    /// Conversations replied to since the start, with their new `updated_at`.
+    conversations: Timeline,
+    /// The times of each conversation's replies, oldest first.
+    replies: HashMap<u64, Vec<i64>>,
 }
 
 /// The open company scroll.
@@ -300,6 +304,46 @@ impl IntercomState {
         true
     }
 
+    /// Adds an admin's reply to conversation `id` now (a new part, and the
+    /// conversation's `updated_at` moves to now); false when there is none.
+    pub(crate) fn reply_to_conversation(&self, id: &str) -> bool {
+        let Some(c) = self.conversation_index(id) else {
+            return false;
+        };
+        let now = self.clock.now();
+        let mut store = self.write();
+        store.conversations.touch(c, now);
+        store.replies.entry(c).or_default().push(now);
+        true
+    }
+
+    /// How many parts conversation `id` has (generated and replies).
+    pub(crate) fn conversation_part_count(&self, id: &str) -> Option<u64> {
+        let c = self.conversation_index(id)?;
+        let replies = self.read().replies.get(&c).map_or(0, Vec::len) as u64;
+        Some(data::generated_parts(&self.u, c) + replies)
+    }
+
+    /// The id of every conversation part served now, conversation by conversation.
+    pub(crate) fn conversation_part_ids(&self) -> Vec<String> {
+        let store = self.read();
+        (0..self.u.count(Kind::Conversation))
+            .flat_map(|c| {
+                let replies = store.replies.get(&c).map_or(0, Vec::len);
+                data::part_ids(&self.u, c, replies)
+            })
+            .collect()
+    }
+
+    /// The generated conversation `id` names.
+    fn conversation_index(&self, id: &str) -> Option<u64> {
+        let c = id
+            .parse::<u64>()
+            .ok()?
+            .checked_sub(data::CONVERSATION_ID_BASE)?;
+        (c < self.u.count(Kind::Conversation)).then_some(c)
+    }
+
     /// Creates `n` generated contacts now and returns their ids.
     pub(crate) fn create_contacts(&self, n: usize) -> Vec<String> {
         let mut store = self.write();
@@ -365,6 +409,7 @@ fn router(state: Shared) -> Router {
         .route("/companies/scroll", get(scroll_companies))
         .route("/conversations", get(list_conversations))
         .route("/conversations/search", post(search_conversations))
+        .route("/conversations/{id}", get(get_conversation))
         .route("/admins", get(admins))
         .route("/me", get(me))
         .route("/tags", get(tags))
@@ -810,14 +855,42 @@ async fn search_contacts(State(st): State<Shared>, body: Bytes) -> Response {
     )
 }
 
-fn render_conversations(st: &IntercomState, keys: &[Key]) -> Vec<Value> {
+fn render_conversations(st: &IntercomState, store: &Store, keys: &[Key]) -> Vec<Value> {
     keys.iter()
-        .map(|&(_, c)| {
-            let mut s = String::with_capacity(800);
-            data::conversation(&st.u, c, &mut s);
-            serde_json::from_str(&s).unwrap_or(Value::Null)
-        })
+        .map(|&(_, c)| render_conversation(st, store, c))
         .collect()
+}
+
+/// Conversation `c` as listed: its `updated_at` moved by any reply.
+fn render_conversation(st: &IntercomState, store: &Store, c: u64) -> Value {
+    let mut s = String::with_capacity(800);
+    let updated = store
+        .conversations
+        .time(c, |c| st.u.updated(Kind::Conversation, c));
+    data::conversation(&st.u, c, updated, &mut s);
+    serde_json::from_str(&s).unwrap_or(Value::Null)
+}
+
+/// `GET /conversations/{id}`: the conversation with its parts (the generated
+/// ones, then the replies), at most [`data::MAX_PARTS`] of the newest.
+async fn get_conversation(State(st): State<Shared>, Path(id): Path<String>) -> Response {
+    let Some(c) = st.conversation_index(&id) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "conversation_not_found",
+            "Conversation Not Found",
+        );
+    };
+    let store = st.read();
+    let mut conversation = render_conversation(&st, &store, c);
+    let replies = store.replies.get(&c).map(Vec::as_slice).unwrap_or_default();
+    let mut s = String::with_capacity(1_000);
+    data::conversation_parts(&st.u, c, replies, &mut s);
+    let parts: Value = serde_json::from_str(&s).unwrap_or(Value::Null);
+    if let Value::Object(o) = &mut conversation {
+        o.insert("conversation_parts".to_owned(), parts);
+    }
+    respond(StatusCode::OK, conversation.to_string())
 }
 
 async fn search_conversations(State(st): State<Shared>, body: Bytes) -> Response {
@@ -834,15 +907,16 @@ async fn search_conversations(State(st): State<Shared>, body: Bytes) -> Response
         created >= f.created.0 && created <= f.created.1
     };
     let generated = |c: u64| st.u.updated(Kind::Conversation, c);
+    let store = st.read();
     let (keys, more, total) = run_search(
-        &Timeline::default(),
+        &store.conversations,
         st.u.count(Kind::Conversation),
         &generated,
         &search,
         &extra,
         f.created != (i64::MIN, i64::MAX),
     );
-    let data = render_conversations(&st, &keys);
+    let data = render_conversations(&st, &store, &keys);
     search_page(
         "conversations",
         "conversation.list",
@@ -881,7 +955,7 @@ async fn list_conversations(State(st): State<Shared>, RawQuery(raw): RawQuery) -
         StatusCode::OK,
         json!({
             "type": "conversation.list",
-            "conversations": render_conversations(&st, &keys),
+            "conversations": render_conversations(&st, &st.read(), &keys),
             "total_count": total,
             "pages": pages(page, per_page, total, next),
         })
