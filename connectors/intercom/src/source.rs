@@ -30,8 +30,8 @@ use weft_core::{
     StreamMetrics, StreamSpec, StreamState,
 };
 use weft_http::{
-    BudgetRegistry, HttpError, Order, Page, Pagination, RequestSpec, SliceError, SlicePage,
-    SliceState, SlicedList, Window, paginate, read_sliced,
+    BudgetRegistry, ChildList, HttpError, Order, Page, Pagination, Parent, RequestSpec, SliceError,
+    SlicePage, SliceState, SlicedList, Window, fetch_children, paginate, read_sliced,
 };
 
 use crate::client::IntercomClient;
@@ -194,18 +194,19 @@ async fn read_stream(
             search_sliced(inner, stream, &search, &inner.slices, &request, tx).await
         }
         Read::Parts => {
-            let parts = PartsOf {
-                search: SearchWindows {
-                    inner,
-                    endpoint,
-                    items,
-                    cursor: "updated_at",
-                    stream: &name,
-                    metrics: &request.metrics,
-                },
-                child: opts.child.as_deref().unwrap_or_default(),
-                child_items: opts.child_items.as_deref().unwrap_or_default(),
+            let search = SearchWindows {
+                inner,
+                endpoint,
+                items,
+                cursor: "updated_at",
+                stream: &name,
+                metrics: &request.metrics,
             };
+            let parts = PartsOf::new(
+                search,
+                opts.child.as_deref().unwrap_or_default(),
+                opts.child_items.as_deref().unwrap_or_default(),
+            );
             // One page of parents at a time: its children are what is read
             // concurrently (see `PartsOf`).
             let settings = weft_http::SliceSettings {
@@ -424,14 +425,32 @@ impl SlicedList for SearchWindows<'_> {
 
 /// The children of a search's parents (a conversation's parts): each page
 /// of parents is searched as [`SearchWindows`] does, then every parent's
-/// `child` object is fetched, as many at once as the budget keeps in flight,
-/// and its `child_items` are the page's records, each carrying its parent's
-/// id (`conversation_id`) and `updated_at` (`conversation_updated_at`, the
-/// slicing key). A parent that vanished since the search (404) has none.
+/// `child` object is read by [`weft_http::fetch_children`]; its children are
+/// the page's records, keyed by their parent's `updated_at`.
 struct PartsOf<'a> {
     search: SearchWindows<'a>,
-    child: &'a str,
-    child_items: &'a str,
+    children: ChildList,
+}
+
+impl<'a> PartsOf<'a> {
+    /// `child` is the parent's path (`/conversations/{id}`), `items` the
+    /// pointer to the children in it; each child gets `conversation_id` and
+    /// `conversation_updated_at`.
+    fn new(search: SearchWindows<'a>, child: &str, items: &str) -> Self {
+        PartsOf {
+            search,
+            children: ChildList {
+                path: child.to_string(),
+                query: Vec::new(),
+                // One object, no next link: one page.
+                pagination: Pagination::LinkHeader {
+                    items: items.to_string(),
+                },
+                parent_id: "conversation_id".into(),
+                parent_key: "conversation_updated_at".into(),
+            },
+        }
+    }
 }
 
 #[async_trait]
@@ -447,74 +466,38 @@ impl SlicedList for PartsOf<'_> {
         window: Window,
         after: Option<&Value>,
     ) -> Result<SlicePage, IntercomError> {
-        let parents = self.search.page(window, after).await?;
-        let reached = parents.records.iter().filter_map(|(k, _)| *k).max();
-        let listed: Vec<(i64, String)> = parents
-            .records
-            .iter()
-            .filter_map(|(key, raw)| {
-                let id = serde_json::from_str::<ParentId>(raw.get()).ok()?.id;
-                Some((
-                    (*key)?,
-                    id.as_str().map_or_else(|| id.to_string(), str::to_owned),
-                ))
+        let listed = self.search.page(window, after).await?;
+        let reached = listed.records.iter().filter_map(|(k, _)| *k).max();
+        let mut parents = Vec::with_capacity(listed.records.len());
+        for (key, raw) in &listed.records {
+            let (Some(key), Ok(head)) = (key, serde_json::from_str::<ParentId>(raw.get())) else {
+                continue;
+            };
+            let id = head
+                .id
+                .as_str()
+                .map_or_else(|| head.id.to_string(), str::to_owned);
+            parents.push(Parent {
+                id,
+                key: Value::from(*key),
+            });
+        }
+        let http = &self.search.inner.client.http;
+        let children = fetch_children(http, &self.children, parents, self.search.metrics).await?;
+        let records = children
+            .into_iter()
+            .map(|raw| {
+                let key = serde_json::from_str::<ParentKey>(raw.get())
+                    .ok()
+                    .map(|p| p.conversation_updated_at);
+                (key, raw)
             })
             .collect();
-        let http = &self.search.inner.client.http;
-        let at_once = http.budget().in_flight_target().max(1);
-        let mut children = futures::stream::iter(listed)
-            .map(|(key, id)| async move {
-                let path = self.child.replace("{id}", &id);
-                match http
-                    .get_json::<Value>(&RequestSpec::get(path.clone()), self.search.metrics)
-                    .await
-                {
-                    Ok(parent) => Ok((key, id, path, parent)),
-                    Err(HttpError::Status { status: 404, .. }) => Ok((key, id, path, Value::Null)),
-                    Err(e) => Err(IntercomError::from(e)),
-                }
-            })
-            .buffered(at_once);
-        let mut records = Vec::new();
-        while let Some(child) = children.next().await {
-            let (key, id, path, parent) = child?;
-            let Some(items) = parent.pointer(self.child_items) else {
-                if parent.is_null() {
-                    continue;
-                }
-                return Err(self.shape(&path, format!("no `{}` in the answer", self.child_items)));
-            };
-            let Value::Array(items) = items else {
-                return Err(self.shape(&path, format!("`{}` is not an array", self.child_items)));
-            };
-            for item in items {
-                let mut item = item.clone();
-                let Value::Object(fields) = &mut item else {
-                    return Err(self.shape(&path, "a part is not an object".into()));
-                };
-                fields.insert("conversation_id".into(), Value::from(id.clone()));
-                fields.insert("conversation_updated_at".into(), Value::from(key));
-                let raw = serde_json::value::to_raw_value(&item)
-                    .map_err(|e| self.shape(&path, format!("a part cannot be written: {e}")))?;
-                records.push((Some(key), raw));
-            }
-        }
         Ok(SlicePage {
             records,
-            next: parents.next,
+            next: listed.next,
             reached,
         })
-    }
-}
-
-impl PartsOf<'_> {
-    fn shape(&self, path: &str, reason: String) -> IntercomError {
-        IntercomError::Shape {
-            stream: self.search.stream.to_string(),
-            endpoint: path.to_string(),
-            page: 0,
-            reason,
-        }
     }
 }
 
@@ -522,6 +505,12 @@ impl PartsOf<'_> {
 #[derive(Deserialize)]
 struct ParentId {
     id: Value,
+}
+
+/// The key [`fetch_children`] stamped on a part.
+#[derive(Deserialize)]
+struct ParentKey {
+    conversation_updated_at: i64,
 }
 
 fn state_of(cursor: &str, value: Option<i64>) -> StreamState {

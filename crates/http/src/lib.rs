@@ -17,6 +17,7 @@
 
 mod auth;
 mod budget;
+mod children;
 mod client;
 mod error;
 mod jwt;
@@ -31,6 +32,7 @@ pub use auth::{AccessToken, Auth, OAuth2ClientCredentials, OAuth2RefreshToken, T
 pub use budget::{
     Budget, BudgetKey, BudgetPermit, BudgetRegistry, Limits, ReaderShare, fingerprint,
 };
+pub use children::{ChildList, Parent, fetch_children};
 pub use client::{HttpClient, HttpClientBuilder};
 pub use error::{HttpError, split_reject};
 pub use jwt::OAuth2JwtBearer;
