@@ -134,6 +134,52 @@ fn failed_expectations_are_reported_with_counts_and_fail_the_run_when_asked() {
     );
     assert_eq!(quality_lines(&out), expected, "{}", stdout(&out));
     assert!(!stdout(&out).contains("FAILED"), "{}", stdout(&out));
+    // Every expectation of the run is a row of _weft._weft_quality, held or not.
+    let recorded = |rt: &tokio::runtime::Runtime| {
+        let config = WeftConfig::load(&config_path).unwrap();
+        rt.block_on(weft_runner::query(
+            &config,
+            "SELECT kind, column_name, observed, status, message FROM _weft._weft_quality \
+             WHERE stream = 'Contact' AND kind IN ('not_null', 'unique') AND run_id = \
+             (SELECT max(run_id) FROM _weft._weft_quality) ORDER BY kind, column_name",
+        ))
+        .unwrap()
+        .rows
+    };
+    let rows_of = |flagged: &str| {
+        use serde_json::json;
+        vec![
+            vec![
+                json!("not_null"),
+                json!("Id"),
+                json!(0.0),
+                json!("ok"),
+                json!("Id has no NULL"),
+            ],
+            vec![
+                json!("not_null"),
+                json!("MailingState"),
+                json!(nulls as f64),
+                json!(flagged),
+                json!(expected[0].trim_start_matches("quality salesforce.Contact: ")),
+            ],
+            vec![
+                json!("unique"),
+                json!("Id"),
+                json!(0.0),
+                json!("ok"),
+                json!("Id has no duplicated value"),
+            ],
+            vec![
+                json!("unique"),
+                json!("MailingState"),
+                json!(repeated as f64),
+                json!(flagged),
+                json!(expected[1].trim_start_matches("quality salesforce.Contact: ")),
+            ],
+        ]
+    };
+    assert_eq!(recorded(&rt), rows_of("warn"));
 
     // fail on the pipeline: the same lines, the stream fails, exit 1, and
     // the loaded rows stay committed.
@@ -159,6 +205,7 @@ fn failed_expectations_are_reported_with_counts_and_fail_the_run_when_asked() {
         )),
         "{text}"
     );
+    assert_eq!(recorded(&rt), rows_of("fail"));
     let contact_row = text.lines().find(|l| l.starts_with("Contact ")).unwrap();
     assert!(contact_row.contains(" FAILED "), "{contact_row}");
     assert!(
