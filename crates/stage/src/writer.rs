@@ -34,8 +34,23 @@ pub const MIN_MULTIPART_CHUNK: usize = 5 * 1024 * 1024;
 /// Rows per Parquet row group; bounds what a writer buffers in memory.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
 
-/// Encoded bytes per Parquet row group (the other memory bound).
-const ROW_GROUP_BYTES: usize = 16 * 1024 * 1024;
+/// Encoded bytes per Parquet row group, as parquet estimates them (the
+/// compressed pages so far plus the unflushed pages and dictionaries): the
+/// other memory bound, and the one that binds for rows of any width.
+///
+/// A row group's writer holds several times this (its dictionaries and
+/// their hash tables), and a reader of the file holds one row group's
+/// compressed column chunks and a decompressor per column. On 10,000-row
+/// loads of Stripe customers the writer held about 13 MiB of heap at 16 MiB
+/// per row group; 1 MiB groups (a few thousand such rows) cut the process's
+/// peak by about 10 MiB for 10% more staged bytes (BENCHMARKS.md, "Session
+/// 14: peak RSS").
+const ROW_GROUP_BYTES: usize = 1024 * 1024;
+
+/// Multipart parts a file's upload keeps in flight: each is a chunk of the
+/// multipart threshold held in memory until it is sent (object_store's
+/// default is 8, i.e. 64 MiB at the default 8 MiB threshold).
+const UPLOAD_PARTS_IN_FLIGHT: usize = 2;
 
 /// Writes one load of a stream to the stage.
 ///
@@ -46,7 +61,7 @@ const ROW_GROUP_BYTES: usize = 16 * 1024 * 1024;
 ///
 /// A file up to the stage's multipart threshold is uploaded in one `PUT`
 /// when it is closed; a larger one with multipart upload, in chunks of the
-/// threshold. Loads are immutable: before its first file, and again before
+/// threshold, at most two chunks in flight. Loads are immutable: before its first file, and again before
 /// the manifest, the writer checks that the load id has no manifest yet
 /// ([`StageError::AlreadyExists`] otherwise), and the manifest itself is
 /// written create-only (`PutMode::Create`; a plain put on stores without
@@ -350,6 +365,7 @@ impl StageWriter {
     /// multipart upload in chunks of the threshold above it.
     fn buf_writer(&self, path: Path) -> BufWriter {
         BufWriter::with_capacity(Arc::clone(&self.store), path, self.multipart_bytes)
+            .with_max_concurrency(UPLOAD_PARTS_IN_FLIGHT)
     }
 
     /// A file of this load, relative to the stage root.

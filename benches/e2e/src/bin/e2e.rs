@@ -17,7 +17,8 @@
 //! `WEFT_E2E_MEMORY_LIMIT=64MB` changes DuckDB's `memory_limit` (default 32MB),
 //! `WEFT_E2E_THREADS=2` DuckDB's threads (default: the runner's, 1),
 //! `WEFT_E2E_CHECKPOINT_ROWS=50000` the rows per load (default 10000),
-//! `WEFT_E2E_MAX_CONCURRENCY=8` the pipeline's `max_concurrency`.
+//! `WEFT_E2E_MAX_CONCURRENCY=8` the pipeline's `max_concurrency`;
+//! `WEFT_E2E_LOAD_WRAP=heaptrack` runs the load child under a tool.
 //! A bare list of sizes (`e2e 10000 100000`) means `throughput`.
 //! `e2e --postgres-server` starts a PostgreSQL server, prints its URL and
 //! stops it when standard input closes (benches/peer/compare.sh uses it).
@@ -271,7 +272,16 @@ fn throughput(sizes: &[String]) -> Result<(), Error> {
         if url.is_empty() {
             return Err("the sandbox child printed no URL".into());
         }
-        let mut child = Command::new(&exe);
+        // `WEFT_E2E_LOAD_WRAP=heaptrack` runs the load child under a tool.
+        let mut child = match std::env::var("WEFT_E2E_LOAD_WRAP") {
+            Ok(wrap) if !wrap.is_empty() => {
+                let mut words = wrap.split_whitespace();
+                let mut c = Command::new(words.next().ok_or("empty WEFT_E2E_LOAD_WRAP")?);
+                c.args(words).arg(&exe);
+                c
+            }
+            _ => Command::new(&exe),
+        };
         child.args(["--load", url, size]);
         let pg_cpu_before = stack.as_ref().map(|s| {
             child.env("WEFT_E2E_TARGET", s.config_toml(secrets.path()));

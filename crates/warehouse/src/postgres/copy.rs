@@ -1,15 +1,18 @@
 //! Streaming staged Parquet parts into `COPY ... FROM STDIN (FORMAT BINARY)`.
 //!
 //! Each part is read from the stage's object store with parquet's async
-//! reader, one batch (8,192 rows) at a time; every batch is aligned to the
-//! load's schema, cast where the type mapping says so, scanned for values
-//! PostgreSQL cannot hold (rows with a NUL byte in text, a value over 1 GB,
-//! or a date, timestamp or time outside PostgreSQL's range become rejects:
-//! see `limits`), given
-//! its `__weft_seq` numbers, encoded by pgpq and sent down the `COPY` sink.
-//! Memory is bounded by the row group being read (the stage writes row
-//! groups of at most 16 MiB) plus one batch and its encoding; nothing is
-//! written to local disk.
+//! reader, one batch at a time (as many rows as fit in about 1 MiB of
+//! column data, going by the part's row group sizes, at most 8,192); every
+//! batch is aligned to the load's schema, cast where the type mapping says
+//! so, scanned for values PostgreSQL cannot hold (rows with a NUL byte in
+//! text, a value over 1 GB, or a date, timestamp or time outside
+//! PostgreSQL's range become rejects: see `limits`), given its `__weft_seq`
+//! numbers, encoded by pgpq and sent down the `COPY` sink in messages of at
+//! most 256 KiB (tokio-postgres copies each message into its connection's
+//! write buffer, which keeps the capacity of the largest one).
+//! Memory is bounded by the row group being read (its compressed column
+//! chunks; the stage writes row groups of at most 16 MiB encoded) plus one
+//! batch and its encoding; nothing is written to local disk.
 
 use std::sync::Arc;
 
@@ -40,8 +43,19 @@ use super::types::{Column, encoders};
 use super::{SEQ, pg};
 use crate::WarehouseError;
 
-/// Rows per batch read back from a part file.
+/// The most rows per batch read back from a part file.
 const READ_BATCH_ROWS: usize = 8192;
+
+/// The fewest rows per batch (a part of very wide rows still reads in
+/// batches, not row by row).
+const MIN_READ_BATCH_ROWS: usize = 64;
+
+/// Column data (uncompressed, as the part's row groups report it) per batch
+/// read back: one batch, its casts and its COPY encoding stay near this.
+const READ_BATCH_BYTES: u64 = 1024 * 1024;
+
+/// The largest `CopyData` message sent to the server.
+const COPY_CHUNK_BYTES: usize = 256 * 1024;
 
 /// Reads a staged file by byte ranges straight from the stage's object store.
 #[derive(Debug, Clone)]
@@ -129,12 +143,42 @@ pub(crate) async fn open_parquet(
         path: rel.to_string(),
         source,
     };
-    ParquetRecordBatchStreamBuilder::new(reader)
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
         .await
-        .map_err(parquet)?
-        .with_batch_size(READ_BATCH_ROWS)
-        .build()
-        .map_err(parquet)
+        .map_err(parquet)?;
+    let rows = batch_rows(builder.metadata());
+    builder.with_batch_size(rows).build().map_err(parquet)
+}
+
+/// Rows per batch for a file: [`READ_BATCH_BYTES`] over the widest row
+/// group's bytes per row, between [`MIN_READ_BATCH_ROWS`] and
+/// [`READ_BATCH_ROWS`].
+fn batch_rows(metadata: &ParquetMetaData) -> usize {
+    let widest = metadata
+        .row_groups()
+        .iter()
+        .filter(|g| g.num_rows() > 0)
+        .map(|g| u64::try_from(g.total_byte_size()).unwrap_or(0) / g.num_rows().unsigned_abs())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    usize::try_from(READ_BATCH_BYTES / widest)
+        .unwrap_or(READ_BATCH_ROWS)
+        .clamp(MIN_READ_BATCH_ROWS, READ_BATCH_ROWS)
+}
+
+/// Sends `buf` down the COPY sink in messages of at most
+/// [`COPY_CHUNK_BYTES`] (slices of one buffer, not copies).
+async fn send_chunked<S>(sink: &mut std::pin::Pin<&mut S>, buf: BytesMut) -> Result<(), S::Error>
+where
+    S: futures::Sink<bytes::Bytes>,
+{
+    let mut rest = buf.freeze();
+    while !rest.is_empty() {
+        let chunk = rest.split_to(rest.len().min(COPY_CHUNK_BYTES));
+        sink.feed(chunk).await?;
+    }
+    sink.flush().await
 }
 
 /// Copies a load's parts into the staging table, numbering rows in file order.
@@ -199,7 +243,8 @@ impl<'a> Stager<'a> {
                 }
             };
             enc.write_batch(&batch, &mut buf).map_err(encode_err)?;
-            sink.send(buf.freeze())
+            drop(batch);
+            send_chunked(&mut sink, buf)
                 .await
                 .map_err(pg("copy rows", self.shown))?;
         }
