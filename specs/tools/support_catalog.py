@@ -27,6 +27,12 @@ ZENDESK = [
     ("groups", "get", "/api/v2/groups.json", "/api/v2/groups", "groups",
      ["id"], None, False, {"read": "list", "next": "/links/next", "page_size_param": "page[size]"},
      "Groups of agents, read in full every run (cursor pagination)."),
+    ("ticket_comments", "get", "/api/v2/incremental/tickets/cursor.json", "/api/v2/tickets/{ticket_id}/comments",
+     "comments", ["id"], "ticket_updated_at", False,
+     {"read": "children", "child": "/api/v2/tickets/{id}/comments.json", "child_items": "comments",
+      "parent_fields": ["ticket_id", "ticket_updated_at"]},
+     "Comments of the tickets changed since the cursor (the tickets' incremental export, then each "
+     "ticket's comments); every comment carries its ticket's id and `updated_at`."),
 ]
 
 INTERCOM = [
@@ -95,6 +101,11 @@ def record_props(spec, method, path, items):
 
 # Fields weft adds to a child record: name -> (type, doc).
 OWN_FIELDS = {
+    "ticket_comments": {
+        "ticket_id": ("integer", "The id of the ticket the comment belongs to (added by weft)."),
+        "ticket_updated_at": ("timestamp",
+                              "When the comment's ticket last changed: the stream's cursor (added by weft)."),
+    },
     "conversation_parts": {
         "conversation_id": ("string", "The id of the conversation the part belongs to (added by weft)."),
         "conversation_updated_at": ("unix_seconds",
@@ -134,7 +145,7 @@ def q(s):
 def main(vendor, folder):
     if vendor == "zendesk":
         path, streams = os.path.join(folder, "zendesk/openapi-src.yaml"), ZENDESK
-        desc = "Zendesk Support: tickets, users, organizations, ticket fields and groups."
+        desc = "Zendesk Support: tickets and their comments, users, organizations, ticket fields and groups."
         source = "Zendesk's OpenAPI (openapi-src.yaml)"
     else:
         path, streams = os.path.join(folder, "intercom/2.16/api.intercom.io.yaml"), INTERCOM
@@ -148,10 +159,13 @@ def main(vendor, folder):
         child = opts.get("child")
         props = record_props(spec, "get" if child else method, vpath, items)
         own = OWN_FIELDS.get(name, {})
-        if child:
+        if child and vendor == "intercom":
             # The parent search lists `conversations`; each one's parts are under `items`.
             opts = dict(opts, child_items="/" + items.replace(".", "/"))
             items = "conversations"
+        elif child:
+            # The tickets' export lists the parents.
+            items = "tickets"
         out += ["[[streams]]", f"name = {q(name)}", f"description = {q(sdesc)}", f"endpoint = {q(endpoint)}",
                 f"pagination = {q(opts['read'])}", "primary_key = [" + ", ".join(q(k) for k in pk) + "]"]
         if cursor:

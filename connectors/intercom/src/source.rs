@@ -473,12 +473,13 @@ impl SlicedList for PartsOf<'_> {
             let (Some(key), Ok(head)) = (key, serde_json::from_str::<ParentId>(raw.get())) else {
                 continue;
             };
+            // Intercom's ids are strings; a number is kept as its digits.
             let id = head
                 .id
                 .as_str()
                 .map_or_else(|| head.id.to_string(), str::to_owned);
             parents.push(Parent {
-                id,
+                id: Value::from(id),
                 key: Value::from(*key),
             });
         }

@@ -18,6 +18,9 @@ struct Opts {
     method: String,
     items: String,
     read: String,
+    child: Option<String>,
+    child_items: Option<String>,
+    parent_fields: Option<(String, String)>,
 }
 
 #[test]
@@ -37,7 +40,8 @@ fn every_stream_matches_zendesks_openapi() {
             "users",
             "organizations",
             "ticket_fields",
-            "groups"
+            "groups",
+            "ticket_comments"
         ]
     );
     for stream in &catalog.streams {
@@ -54,11 +58,30 @@ fn every_stream_matches_zendesks_openapi() {
             .get(&opts.items)
             .unwrap_or_else(|| panic!("{name}: no `{}` in the response", opts.items));
         assert_eq!(items["type"].as_str(), Some("array"), "{name}");
-        let props = spec.properties(&items["items"]);
+        let mut props = spec.properties(&items["items"]);
+        let mut own: Vec<&str> = Vec::new();
+        if opts.read == "children" {
+            // The parents come from the export; the records are each one's
+            // child list, as Zendesk's own `GET` of it describes them.
+            let child = opts.child.as_deref().unwrap();
+            let vendor_child = child
+                .strip_suffix(".json")
+                .unwrap()
+                .replace("{id}", "{ticket_id}");
+            let child_op = spec
+                .operation(&vendor_child, "get")
+                .unwrap_or_else(|| panic!("{name}: no GET {vendor_child}"));
+            let child_body = spec.response_properties(child_op);
+            let child_items = opts.child_items.as_deref().unwrap();
+            props = spec.properties(&child_body[child_items]["items"]);
+            let (id, key) = opts.parent_fields.as_ref().unwrap();
+            own = vec![id.as_str(), key.as_str()];
+            assert_eq!(stream.spec.cursor_field.as_deref(), Some(key.as_str()));
+        }
         assert!(props.len() > 5, "{name}");
         // How it pages is what Zendesk's response offers.
         match opts.read.as_str() {
-            "cursor_export" => {
+            "cursor_export" | "children" => {
                 for k in ["after_cursor", "after_url", "end_of_stream"] {
                     assert!(body.contains_key(k), "{name}: no `{k}`");
                 }
@@ -74,10 +97,10 @@ fn every_stream_matches_zendesks_openapi() {
         }
         // Declared fields exist in Zendesk's record with a compatible type and
         // a doc, and every field of Zendesk's record is declared.
-        assert_fields_match(stream, &props, &TYPES, "Zendesk's record", &[]);
+        assert_fields_match(stream, &props, &TYPES, "Zendesk's record", &own);
         assert_eq!(stream.spec.primary_key, ["id"], "{name}");
         assert_eq!(stream.spec.write_disposition, WriteDisposition::Merge);
-        if opts.read != "list" {
+        if opts.read != "list" && opts.read != "children" {
             assert_eq!(
                 stream.spec.cursor_field.as_deref(),
                 Some("updated_at"),

@@ -10,9 +10,11 @@ use weft_http::HttpSettings;
 use weft_sandbox::{Api, Control, DEFAULT_ZENDESK_EMAIL, DEFAULT_ZENDESK_TOKEN, SandboxConfig};
 use weft_zendesk::{ZendeskConfig, ZendeskSource};
 
-/// Tickets through the cursor-based incremental export, 10 per page.
+/// Tickets through the cursor-based incremental export, 10 per page, or
+/// their comments (`ticket_comments`: the export, then each ticket's list).
 struct Zendesk {
     token_file: tempfile::NamedTempFile,
+    stream: &'static str,
 }
 
 #[async_trait]
@@ -20,9 +22,14 @@ impl SourceHarness for Zendesk {
     fn capabilities(&self) -> SourceCapabilities {
         SourceCapabilities {
             api: Api::Zendesk,
-            stream: "tickets".into(),
+            stream: self.stream.into(),
             incremental: true,
-            page_size: 10,
+            // A page of 10 tickets carries at most 3 generated comments each.
+            page_size: if self.stream == "ticket_comments" {
+                30
+            } else {
+                10
+            },
             secrets: vec![DEFAULT_ZENDESK_TOKEN.into()],
             sandbox: SandboxConfig {
                 size: 100,
@@ -57,11 +64,11 @@ impl SourceHarness for Zendesk {
     }
 
     fn expected_keys(&self, control: &Control) -> Result<BTreeSet<String>, BoxError> {
-        Ok(control
-            .zendesk_ticket_ids()
-            .into_iter()
-            .map(|id| id.to_string())
-            .collect())
+        let ids = match self.stream {
+            "ticket_comments" => control.zendesk_comment_ids(),
+            _ => control.zendesk_ticket_ids(),
+        };
+        Ok(ids.into_iter().map(|id| id.to_string()).collect())
     }
 }
 
@@ -69,9 +76,24 @@ impl SourceHarness for Zendesk {
 async fn zendesk_passes_the_source_suite() {
     let token_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(token_file.path(), DEFAULT_ZENDESK_TOKEN).unwrap();
-    weft_conformance::source::run_suite(&Zendesk { token_file })
-        .await
-        .assert_passed();
+    weft_conformance::source::run_suite(&Zendesk {
+        token_file,
+        stream: "tickets",
+    })
+    .await
+    .assert_passed();
+}
+
+#[tokio::test]
+async fn zendesk_ticket_comments_pass_the_source_suite() {
+    let token_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token_file.path(), DEFAULT_ZENDESK_TOKEN).unwrap();
+    weft_conformance::source::run_suite(&Zendesk {
+        token_file,
+        stream: "ticket_comments",
+    })
+    .await
+    .assert_passed();
 }
 
 /// Users as a reverse-sync destination (`create_or_update_many` + job statuses).

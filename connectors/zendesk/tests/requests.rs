@@ -222,6 +222,90 @@ async fn groups_page_with_links_next_and_a_401_is_an_error_without_the_token() {
     assert!(r.records.is_empty() && r.states.is_empty());
 }
 
+/// `ticket_comments`: the tickets' export, then each live ticket's comments
+/// (largest pages, `links.next` followed); a deleted ticket is not asked for
+/// and a ticket answering 404 has none. Each comment carries its ticket's id
+/// and `updated_at`; the state is the export's cursor.
+#[tokio::test]
+async fn ticket_comments_list_each_live_tickets_comments_stamped_with_the_ticket() {
+    let server = MockServer::start().await;
+    let page = export_page(
+        &server,
+        json!([{"id": 1, "status": "open", "updated_at": "2026-01-01T00:00:00Z"},
+               {"id": 2, "status": "deleted", "updated_at": "2026-01-02T00:00:00Z"},
+               {"id": 3, "status": "new", "updated_at": "2026-01-03T00:00:00Z"}]),
+        "c1",
+        true,
+    );
+    Mock::given(method("GET"))
+        .and(path("/api/v2/incremental/tickets/cursor.json"))
+        .and(query_param("start_time", "1700000000"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let comment = |id: u64| json!({"id": id, "body": format!("c{id}"), "public": true});
+    Mock::given(method("GET"))
+        .and(path("/api/v2/tickets/1/comments.json"))
+        .and(query_param("page[size]", "100"))
+        .and(query_param_is_missing("page[after]"))
+        .and(header("authorization", basic().as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "comments": [comment(11), comment(12)],
+            "meta": {"has_more": true, "after_cursor": "p1"},
+            "links": {"next": format!("{}/api/v2/tickets/1/comments.json?page%5Bafter%5D=p1&page%5Bsize%5D=100", server.uri())},
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/tickets/1/comments.json"))
+        .and(query_param("page[after]", "p1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "comments": [comment(13)],
+            "meta": {"has_more": false},
+            "links": {"next": null},
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/tickets/2/comments.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"comments": [comment(21)]})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/tickets/3/comments.json"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": "RecordNotFound"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let r = read(&source(&server), "ticket_comments", None).await;
+    assert_eq!(r.error_text(), None);
+    let got: Vec<(u64, u64, &str)> = r
+        .records
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_u64().unwrap(),
+                c["ticket_id"].as_u64().unwrap(),
+                c["ticket_updated_at"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (11, 1, "2026-01-01T00:00:00Z"),
+            (12, 1, "2026-01-01T00:00:00Z"),
+            (13, 1, "2026-01-01T00:00:00Z"),
+        ]
+    );
+    assert_eq!(r.last_state().unwrap().0, json!({"cursor": "c1"}));
+}
+
 fn target(server: &MockServer) -> weft_zendesk::ZendeskTarget {
     let token = weft_conformance::secret_file(TOKEN).unwrap();
     let mut config = ZendeskConfig::new("unused", EMAIL, token);

@@ -257,3 +257,88 @@ async fn a_tag_mirror_tags_the_user_who_left_keeping_their_tags_unsuspended() {
     assert_eq!((again.batches, again.deleted), (0, 0));
     sandbox.shutdown().await;
 }
+
+/// `ticket_comments`: every comment of every live ticket exactly once, each
+/// stamped with its ticket; a re-run reads only the comments of the tickets
+/// that changed since (a new comment touches its ticket), and a deleted
+/// ticket's comments are not fetched.
+#[tokio::test]
+async fn ticket_comments_are_read_once_and_rereads_fetch_only_changed_tickets() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let token = weft_conformance::secret_file(weft_sandbox::DEFAULT_ZENDESK_TOKEN).unwrap();
+    let mut config = ZendeskConfig::new("unused", weft_sandbox::DEFAULT_ZENDESK_EMAIL, token);
+    config.base_url = Some(sandbox.base_url(Api::Zendesk));
+    config.requests_per_minute = 700;
+    let src = ZendeskSource::new(config, &BudgetRegistry::new()).unwrap();
+    let control = sandbox.control();
+
+    let first = read(&src, "ticket_comments", None, control.now()).await;
+    let expected: BTreeSet<u64> = control.zendesk_comment_ids().into_iter().collect();
+    assert!(expected.len() > 100, "1 to 3 comments per ticket");
+    assert_eq!(unique(&first.records), expected);
+    let tickets: BTreeSet<u64> = first
+        .records
+        .iter()
+        .map(|c| c["ticket_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(tickets, (1..=100).collect());
+    assert!(
+        first
+            .records
+            .iter()
+            .all(|c| c["ticket_updated_at"].is_string())
+    );
+    // The export (1 page) and one comment list per ticket.
+    assert_eq!(control.request_count(Api::Zendesk), 1 + 100);
+
+    control.advance_clock(120);
+    control.zendesk_add_comment(5, "A follow-up").unwrap();
+    control.zendesk_add_comment(9, "Another").unwrap();
+    control.zendesk_delete_ticket(12).unwrap();
+    let before = control.request_count(Api::Zendesk);
+    let again = read(
+        &src,
+        "ticket_comments",
+        first.last_state().cloned(),
+        control.now(),
+    )
+    .await;
+    let touched: BTreeSet<u64> = again
+        .records
+        .iter()
+        .map(|c| c["ticket_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(touched, BTreeSet::from([5, 9]));
+    let of = |t: u64| -> BTreeSet<u64> {
+        first
+            .records
+            .iter()
+            .filter(|c| c["ticket_id"] == t)
+            .map(|c| c["id"].as_u64().unwrap())
+            .collect()
+    };
+    let mut want = of(5);
+    want.extend(of(9));
+    // The added comments: index 100 of tickets 5 and 9 (0-based 4 and 8).
+    want.extend([20_000_000_000 + 4_000 + 100, 20_000_000_000 + 8_000 + 100]);
+    assert_eq!(unique(&again.records), want);
+    let bodies: BTreeSet<&str> = again
+        .records
+        .iter()
+        .filter_map(|c| c["body"].as_str())
+        .filter(|b| !b.starts_with("Comment "))
+        .collect();
+    assert_eq!(bodies, BTreeSet::from(["A follow-up", "Another"]));
+    // The export page, then tickets 5 and 9 only (12 is deleted: not fetched).
+    assert_eq!(control.request_count(Api::Zendesk) - before, 1 + 2);
+
+    let none = read(
+        &src,
+        "ticket_comments",
+        again.last_state().cloned(),
+        control.now(),
+    )
+    .await;
+    assert!(none.records.is_empty());
+    sandbox.shutdown().await;
+}

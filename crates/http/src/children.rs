@@ -16,8 +16,9 @@ use crate::{HttpClient, HttpError, Pagination, RequestSpec, paginate};
 /// One listed parent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parent {
-    /// Its id, put into [`ChildList::path`].
-    pub id: String,
+    /// Its id (a string or a number), put into [`ChildList::path`] and
+    /// stamped on its children as it is.
+    pub id: Value,
     /// What the children carry of it as [`ChildList::parent_key`] (its
     /// `updated_at`: the child stream's cursor).
     pub key: Value,
@@ -52,7 +53,11 @@ pub async fn fetch_children(
     let at_once = http.budget().in_flight_target().max(1);
     let mut lists = futures::stream::iter(parents)
         .map(|parent| async move {
-            let path = list.path.replace("{id}", &parent.id);
+            let id = parent
+                .id
+                .as_str()
+                .map_or_else(|| parent.id.to_string(), str::to_owned);
+            let path = list.path.replace("{id}", &id);
             let first = list
                 .query
                 .iter()
@@ -97,7 +102,7 @@ fn stamp(
     };
     let mut child: serde_json::Map<String, Value> = serde_json::from_str(raw.get())
         .map_err(|e| bad(format!("a child record is not a JSON object ({e})")))?;
-    child.insert(list.parent_id.clone(), Value::from(parent.id.clone()));
+    child.insert(list.parent_id.clone(), parent.id.clone());
     child.insert(list.parent_key.clone(), parent.key.clone());
     serde_json::value::to_raw_value(&child).map_err(|e| bad(e.to_string()))
 }

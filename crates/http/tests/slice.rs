@@ -113,7 +113,11 @@ impl SlicedList for FakeList {
         } else {
             None
         };
-        Ok(SlicePage { records, next, reached: None })
+        Ok(SlicePage {
+            records,
+            next,
+            reached: None,
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! Zendesk's incremental exports.
 //!
-//! Cursor-based (tickets, users): the first run starts at `start_time`, then
+//! Cursor-based (tickets, users, and ticket comments through the tickets'
+//! export): the first run starts at `start_time`, then
 //! follows `after_url` until `end_of_stream`; after every page the state is
 //! `{"cursor": after_cursor}`, so a re-run (or a resumed run) asks for exactly
 //! the records changed since. Deleted tickets come with status `deleted` and
@@ -20,7 +21,7 @@ use serde_json::{Value, json};
 use weft_core::{
     CatalogStream, DELETED_AT, EventSender, ReadRequest, SourceEvent, StreamState, Watermark,
 };
-use weft_http::paginate;
+use weft_http::{Parent, fetch_children, paginate};
 
 use super::{Inner, StreamOptions, endpoint, json_page, next_page, send};
 use crate::ZendeskError;
@@ -47,6 +48,10 @@ pub(super) async fn by_cursor(
         ZendeskClient::export_pagination(&opts.items),
         Arc::clone(&request.metrics),
     );
+    let children = match opts.read {
+        super::Read::Children => Some(opts.child_list(name)?),
+        _ => None,
+    };
     let mut checkpointed = false;
     while let Some(page) = next_page(&mut pages, request, name).await? {
         let shape = |reason: String| ZendeskError::Shape {
@@ -70,7 +75,14 @@ pub(super) async fn by_cursor(
             page.records
         };
         let had_records = !records.is_empty();
-        if had_records {
+        let records = match &children {
+            Some(list) => {
+                let parents = live_parents(&records).map_err(shape)?;
+                fetch_children(&inner.client.http, list, parents, &request.metrics).await?
+            }
+            None => records,
+        };
+        if !records.is_empty() {
             send(tx, json_page(records), name).await?;
         }
         match cursor {
@@ -92,6 +104,32 @@ pub(super) async fn by_cursor(
         send(tx, SourceEvent::Checkpoint(state), name).await?;
     }
     Ok(())
+}
+
+/// The parents whose children are read: every record but deleted tickets
+/// (their comments are gone with them), with its `updated_at`.
+fn live_parents(records: &[Box<RawValue>]) -> Result<Vec<Parent>, String> {
+    let mut parents = Vec::with_capacity(records.len());
+    for raw in records {
+        let head: ParentHead<'_> =
+            serde_json::from_str(raw.get()).map_err(|e| format!("record is not an object: {e}"))?;
+        if head.status == Some("deleted") {
+            continue;
+        }
+        let id = head.id;
+        let key = head.updated_at.map_or(Value::Null, Value::from);
+        parents.push(Parent { id, key });
+    }
+    Ok(parents)
+}
+
+#[derive(Deserialize)]
+struct ParentHead<'a> {
+    id: Value,
+    #[serde(borrow, default)]
+    status: Option<&'a str>,
+    #[serde(default)]
+    updated_at: Option<String>,
 }
 
 fn cursor_state(cursor: &str) -> StreamState {

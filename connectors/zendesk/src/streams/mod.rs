@@ -3,8 +3,10 @@
 //! What differs per stream (endpoint, the key holding the records, how it is
 //! read) is declared in `specs/zendesk.toml` under `[streams.options]`:
 //! `read = "cursor_export"` (tickets, users), `"time_export"`
-//! (organizations) or `"list"` (ticket fields, groups; `next` is the pointer
-//! to the next page's URL, `page_size_param` asks for the largest page).
+//! (organizations), `"list"` (ticket fields, groups; `next` is the pointer
+//! to the next page's URL, `page_size_param` asks for the largest page) or
+//! `"children"` (ticket comments: the tickets export, then each changed
+//! ticket's `child` list through [`weft_http::fetch_children`]).
 
 mod export;
 
@@ -37,6 +39,10 @@ pub(crate) enum Read {
     TimeExport,
     /// A list read in full every run.
     List,
+    /// The children of a cursor export's records (a ticket's comments): the
+    /// export is followed as for `cursor_export`, and every changed,
+    /// undeleted parent's `child` list is read.
+    Children,
 }
 
 /// Per-stream options from the catalog's `[streams.options]`.
@@ -55,6 +61,40 @@ pub(crate) struct StreamOptions {
     /// Lists: the page size query parameter, set to its largest value.
     #[serde(default)]
     page_size_param: Option<String>,
+    /// Children: the parent's child list, `{id}` standing for its id.
+    #[serde(default)]
+    pub(crate) child: Option<String>,
+    /// Children: the key of the records array in a child list.
+    #[serde(default)]
+    pub(crate) child_items: Option<String>,
+    /// Children: the fields each child gets with its parent's id and `updated_at`.
+    #[serde(default)]
+    pub(crate) parent_fields: Option<(String, String)>,
+}
+
+impl StreamOptions {
+    /// Children: how one parent's children are listed (largest pages,
+    /// cursor-paginated by `links.next`).
+    pub(crate) fn child_list(&self, stream: &str) -> Result<weft_http::ChildList, ZendeskError> {
+        let bad = || ZendeskError::Config {
+            field: "streams",
+            reason: format!(
+                "catalog stream `{stream}`: children need `child`, `child_items` and `parent_fields`"
+            ),
+        };
+        let (Some(child), Some(items), Some((parent_id, parent_key))) =
+            (&self.child, &self.child_items, &self.parent_fields)
+        else {
+            return Err(bad());
+        };
+        Ok(weft_http::ChildList {
+            path: child.clone(),
+            query: vec![("page[size]".into(), MAX_LIST_PAGE.to_string())],
+            pagination: ZendeskClient::list_pagination(items, "/links/next"),
+            parent_id: parent_id.clone(),
+            parent_key: parent_key.clone(),
+        })
+    }
 }
 
 /// The Zendesk source.
@@ -134,7 +174,9 @@ async fn read_stream(
     let stream = inner.catalog.require("zendesk", &name)?;
     let opts: StreamOptions = stream.options()?;
     match opts.read {
-        Read::CursorExport => export::by_cursor(inner, stream, &opts, &request, tx).await,
+        Read::CursorExport | Read::Children => {
+            export::by_cursor(inner, stream, &opts, &request, tx).await
+        }
         Read::TimeExport => export::by_time(inner, stream, &opts, &request, tx).await,
         Read::List => read_list(inner, stream, &opts, &request, tx).await,
     }
@@ -236,8 +278,17 @@ mod tests {
                 ("organizations".to_string(), Read::TimeExport),
                 ("ticket_fields".to_string(), Read::List),
                 ("groups".to_string(), Read::List),
+                ("ticket_comments".to_string(), Read::Children),
             ]
         );
+        // Every children stream says where its children are.
+        for s in &catalog.streams {
+            let opts: StreamOptions = s.options().unwrap();
+            if opts.read == Read::Children {
+                let list = opts.child_list(&s.spec.name).unwrap();
+                assert!(list.path.contains("{id}"), "{}", list.path);
+            }
+        }
         assert!(catalog.stream("tickets").unwrap().deletes);
         assert!(!catalog.stream("users").unwrap().deletes);
     }

@@ -50,6 +50,30 @@ impl Control {
         }
     }
 
+    /// Adds a public comment to live Zendesk ticket `id` now: its
+    /// `updated_at` becomes now, so the export lists it again.
+    pub fn zendesk_add_comment(&self, id: u64, body: &str) -> Result<(), SandboxError> {
+        if self
+            .served::<ZendeskState>(Api::Zendesk)?
+            .add_comment(id, body)
+        {
+            Ok(())
+        } else {
+            Err(SandboxError::NotFound {
+                api: Api::Zendesk,
+                object: "ticket",
+                id: id.to_string(),
+            })
+        }
+    }
+
+    /// The id of every comment of every live Zendesk ticket.
+    pub fn zendesk_comment_ids(&self) -> Vec<u64> {
+        self.served::<ZendeskState>(Api::Zendesk)
+            .map(|st| st.comment_ids())
+            .unwrap_or_default()
+    }
+
     /// Deletes Zendesk ticket `id`: the incremental export serves it with
     /// `status: "deleted"` and `GET /api/v2/deleted_tickets` lists it.
     pub fn zendesk_delete_ticket(&self, id: u64) -> Result<(), SandboxError> {

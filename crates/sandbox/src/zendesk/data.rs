@@ -155,6 +155,60 @@ impl Universe {
     }
 }
 
+/// Generated comments of ticket `i` (1 to 3: the requester's description,
+/// then the agent's public reply and an internal note).
+pub(crate) fn generated_comments(u: &Universe, i: u64) -> u64 {
+    1 + h(u.seed, 0x2E_C0C, i) % 3
+}
+
+/// The id of comment `k` of ticket `i` (added comments are 100, 101, ...).
+pub(crate) fn comment_id(i: u64, k: u64) -> u64 {
+    20_000_000_000 + i * 1_000 + k
+}
+
+/// Renders comment `k` of ticket `i`, written at `at` with `body`
+/// (generated ones: `None`, at times between the ticket's creation and its
+/// generated `updated_at`); comments after the first are the agent's, the
+/// third an internal note.
+pub(crate) fn comment(u: &Universe, i: u64, k: u64, added: Option<(i64, &str)>, out: &mut String) {
+    let n = generated_comments(u, i);
+    let (created, updated) = (u.created(Kind::Ticket, i), u.updated(Kind::Ticket, i));
+    let (at, body) = match added {
+        Some((at, body)) => (at, body.to_string()),
+        None => {
+            let at = created + (updated - created) * k as i64 / (n - 1).max(1) as i64;
+            let at = if k + 1 == n { updated } else { at };
+            (at, format!("Comment {k} on ticket {}", i + 1))
+        }
+    };
+    let author = if k == 0 {
+        USER_BASE + u.ticket_requester(i)
+    } else {
+        AGENT_ID
+    };
+    let id = comment_id(i, k);
+    let mut o = Obj::new(out);
+    o.int("id", id as i64)
+        .str("type", "Comment")
+        .int("author_id", author as i64)
+        .str("body", &body)
+        .str(
+            "html_body",
+            &format!("<div class=\"zd-comment\"><p>{body}</p></div>"),
+        )
+        .str("plain_body", &body)
+        .bool("public", k != 2)
+        .raw("attachments", "[]")
+        .int("audit_id", (id + 500) as i64)
+        .raw(
+            "via",
+            r#"{"channel":"web","source":{"from":{},"to":{},"rel":null}}"#,
+        )
+        .str("created_at", &iso(at))
+        .raw("metadata", r#"{"system":{},"custom":{}}"#);
+    o.end();
+}
+
 fn push_strs(out: &mut String, items: &[&str]) {
     out.push('[');
     for (n, s) in items.iter().enumerate() {

@@ -153,6 +153,8 @@ struct Store {
     org_external: HashMap<String, u64>,
     /// Deleted organization indexes.
     deleted_orgs: HashSet<u64>,
+    /// Ticket index -> comments added since the start (time, body).
+    comments: HashMap<u64, Vec<(i64, String)>>,
 }
 
 /// The credentials the simulator accepts.
@@ -241,6 +243,40 @@ impl ZendeskState {
         store.ticket_changes.entry(i).or_default().extend(fields);
         store.tickets.touch(i, self.clock.now());
         Ok(true)
+    }
+
+    /// Adds a public comment to live ticket `id` now (its `updated_at`
+    /// moves to now); false when there is no such live ticket.
+    pub(crate) fn add_comment(&self, id: u64, body: &str) -> bool {
+        let Some(i) = self.ticket_index(id) else {
+            return false;
+        };
+        let now = self.clock.now();
+        let mut store = self.write();
+        if store.deleted.iter().any(|d| d.0 == i) {
+            return false;
+        }
+        store.tickets.touch(i, now);
+        store
+            .comments
+            .entry(i)
+            .or_default()
+            .push((now, body.to_owned()));
+        true
+    }
+
+    /// The comment ids of every live ticket, ticket by ticket.
+    pub(crate) fn comment_ids(&self) -> Vec<u64> {
+        let store = self.read();
+        (0..self.u.count(Kind::Ticket))
+            .filter(|i| !store.deleted.iter().any(|d| d.0 == *i))
+            .flat_map(|i| {
+                let added = store.comments.get(&i).map_or(0, Vec::len) as u64;
+                (0..data::generated_comments(&self.u, i))
+                    .chain((0..added).map(|j| 100 + j))
+                    .map(move |k| data::comment_id(i, k))
+            })
+            .collect()
     }
 
     /// Deletes ticket `id` (it is exported with `status: "deleted"` from now on).
@@ -433,7 +469,9 @@ fn router(state: Shared) -> Router {
                 delete(organizations::destroy_many),
             );
     }
-    r.route("/api/v2/job_statuses/{id}", get(job_status))
+    r.route("/api/v2/tickets/{id}/comments", get(ticket_comments))
+        .route("/api/v2/tickets/{id}/comments.json", get(ticket_comments))
+        .route("/api/v2/job_statuses/{id}", get(job_status))
         .route("/api/v2/users/{id}/tags", put(organizations::user_tags))
         .route(
             "/api/v2/users/{id}/tags.json",
@@ -798,6 +836,124 @@ async fn me(State(st): State<Shared>, headers: HeaderMap) -> Response {
 }
 
 /// Groups: cursor pagination with `page[size]`/`page[after]`, or one offset page.
+/// `GET /api/v2/tickets/{id}/comments`: the generated comments then the
+/// added ones, oldest first, with cursor pagination (`page[size]` up to 100,
+/// `page[after]`); without `page[size]`, all of them. A deleted or unknown
+/// ticket is 404.
+async fn ticket_comments(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if let Err(e) = st.authorize(&headers) {
+        return *e;
+    }
+    let q = match query(raw.as_deref()) {
+        Ok(q) => q,
+        Err(e) => return *e,
+    };
+    let not_found = || error(StatusCode::NOT_FOUND, "RecordNotFound", "Not found");
+    let id = id.trim_end_matches(".json");
+    let Some(i) = id.parse::<u64>().ok().and_then(|id| st.ticket_index(id)) else {
+        return not_found();
+    };
+    let store = st.read();
+    if store.deleted.iter().any(|d| d.0 == i) {
+        return not_found();
+    }
+    let generated = data::generated_comments(&st.u, i);
+    let added = store
+        .comments
+        .get(&i)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let n = generated as usize + added.len();
+    let render = |range: std::ops::Range<usize>| {
+        let mut s = String::from("[");
+        for k in range.clone() {
+            if k > range.start {
+                s.push(',');
+            }
+            match k.checked_sub(generated as usize).and_then(|j| added.get(j)) {
+                Some((at, body)) => data::comment(
+                    &st.u,
+                    i,
+                    100 + (k - generated as usize) as u64,
+                    Some((*at, body)),
+                    &mut s,
+                ),
+                None => data::comment(&st.u, i, k as u64, None, &mut s),
+            }
+        }
+        s.push(']');
+        s
+    };
+    let base = base_url(&headers);
+    let path = format!("{base}/api/v2/tickets/{}/comments.json", i + 1);
+    match cursor_page(&q, n, &path) {
+        Ok(None) => respond(
+            StatusCode::OK,
+            format!(
+                r#"{{"comments":{},"next_page":null,"previous_page":null,"count":{n}}}"#,
+                render(0..n)
+            ),
+        ),
+        Ok(Some((range, tail))) => respond(
+            StatusCode::OK,
+            format!(r#"{{"comments":{},{tail}"#, render(range)),
+        ),
+        Err(e) => *e,
+    }
+}
+
+/// Zendesk's cursor pagination over `n` items listed at `path`: `None`
+/// without `page[size]` (the whole list, offset style), else the range of
+/// this page and the body's tail (`meta` and `links`, closing the object).
+fn cursor_page(
+    q: &HashMap<String, String>,
+    n: usize,
+    path: &str,
+) -> Result<Option<(std::ops::Range<usize>, String)>, Fail> {
+    let Some(size) = q.get("page[size]") else {
+        return Ok(None);
+    };
+    let bad = |message: &str| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "InvalidPaginationParameter",
+            message,
+        ))
+    };
+    let size = size
+        .parse::<usize>()
+        .ok()
+        .filter(|&s| (1..=100).contains(&s))
+        .ok_or_else(|| bad("page[size] must be between 1 and 100"))?;
+    let start = match q.get("page[after]") {
+        None => 0,
+        Some(c) => match decode_cursor(c) {
+            Some((_, k)) => (k as usize).saturating_add(1),
+            None => return Err(bad("page[after] is invalid")),
+        },
+    };
+    let end = start.saturating_add(size).min(n);
+    let start = start.min(end);
+    let has_more = end < n;
+    let after = (end > start).then(|| encode_cursor((0, (end - 1) as u64)));
+    let before = (end > start).then(|| encode_cursor((0, start as u64)));
+    let next = match (&after, has_more) {
+        (Some(a), true) => Value::from(format!("{path}?page%5Bafter%5D={a}&page%5Bsize%5D={size}")),
+        _ => Value::Null,
+    };
+    let tail = json!({
+        "meta": {"has_more": has_more, "after_cursor": after, "before_cursor": before},
+        "links": {"next": next, "prev": Value::Null},
+    })
+    .to_string();
+    Ok(Some((start..end, tail.trim_start_matches('{').to_string())))
+}
+
 async fn groups(State(st): State<Shared>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     if let Err(e) = st.authorize(&headers) {
         return *e;
@@ -819,63 +975,20 @@ async fn groups(State(st): State<Shared>, headers: HeaderMap, RawQuery(raw): Raw
         s.push(']');
         s
     };
-    let Some(size) = q.get("page[size]") else {
-        return respond(
+    match cursor_page(&q, n, &format!("{base}/api/v2/groups.json")) {
+        Ok(None) => respond(
             StatusCode::OK,
             format!(
                 r#"{{"groups":{},"next_page":null,"previous_page":null,"count":{n}}}"#,
                 render(0..n)
             ),
-        );
-    };
-    let Some(size) = size
-        .parse::<usize>()
-        .ok()
-        .filter(|&s| (1..=100).contains(&s))
-    else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "InvalidPaginationParameter",
-            "page[size] must be between 1 and 100",
-        );
-    };
-    let start = match q.get("page[after]") {
-        None => 0,
-        Some(c) => match decode_cursor(c) {
-            Some((_, k)) => (k as usize).saturating_add(1),
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidPaginationParameter",
-                    "page[after] is invalid",
-                );
-            }
-        },
-    };
-    let end = start.saturating_add(size).min(n);
-    let start = start.min(end);
-    let has_more = end < n;
-    let after = (end > start).then(|| encode_cursor((0, (end - 1) as u64)));
-    let before = (end > start).then(|| encode_cursor((0, start as u64)));
-    let next = match (&after, has_more) {
-        (Some(a), true) => Value::from(format!(
-            "{base}/api/v2/groups.json?page%5Bafter%5D={a}&page%5Bsize%5D={size}"
-        )),
-        _ => Value::Null,
-    };
-    let tail = json!({
-        "meta": {"has_more": has_more, "after_cursor": after, "before_cursor": before},
-        "links": {"next": next, "prev": Value::Null},
-    })
-    .to_string();
-    respond(
-        StatusCode::OK,
-        format!(
-            r#"{{"groups":{},{}"#,
-            render(start..end),
-            tail.trim_start_matches('{')
         ),
-    )
+        Ok(Some((range, tail))) => respond(
+            StatusCode::OK,
+            format!(r#"{{"groups":{},{tail}"#, render(range)),
+        ),
+        Err(e) => *e,
+    }
 }
 
 async fn deleted_tickets(
