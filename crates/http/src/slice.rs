@@ -18,6 +18,9 @@
 //!   [`ReaderShare::in_flight`]: rate x observed latency (Little's law),
 //!   capped by the API's concurrency limit and shared fairly by every sliced
 //!   reader on the account; the budget's limiter still spaces every request.
+//!   Pages answered but not yet taken by the pipeline count against that
+//!   target too, so a pipeline slower than the API holds at most the
+//!   target's worth of pages, never the target plus a queue.
 //! - **Exactly once.** Each slice emits only records whose key lies in its
 //!   window, so the windows partition the range and a split never hands a
 //!   record to two slices. After every page the checkpoint's
@@ -301,9 +304,10 @@ where
     loop {
         let target = in_flight(&share, settings, request);
         for (id, slot) in read.slices.iter_mut().enumerate() {
-            // Pages not yet taken count against what is fetched, so memory
-            // stays bounded by about twice the target.
-            if flight.len() >= target || out.pages >= target {
+            // Pages not yet taken count against what is fetched: answers
+            // waiting plus requests in flight stay within the target, so a
+            // pipeline slower than the API bounds memory instead of queueing.
+            if flight.len() + out.pages >= target {
                 break;
             }
             let Some(slice) = slot.as_mut().filter(|s| !s.busy) else {

@@ -30,6 +30,8 @@ struct FakeList {
     budget: Arc<Budget>,
     /// When each page request was sent (after the budget let it go).
     sent: Mutex<Vec<Instant>>,
+    /// Pages answered with records so far (each one page the read emits).
+    answered: std::sync::atomic::AtomicUsize,
 }
 
 impl FakeList {
@@ -56,6 +58,7 @@ impl FakeList {
             latency,
             budget,
             sent: Mutex::new(Vec::new()),
+            answered: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -106,6 +109,10 @@ impl SlicedList for FakeList {
                 )
             })
             .collect();
+        if !records.is_empty() {
+            self.answered
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         let next = if more {
             records
                 .last()
@@ -498,6 +505,61 @@ async fn the_rate_is_never_exceeded_and_readers_share_the_budget() {
         64,
         "never more than 64 in flight on one budget"
     );
+}
+
+/// A pipeline slower than the API: answers waiting to be taken count against
+/// the requests in flight, so what is held never exceeds the in-flight target
+/// plus the channel's two events and the page in hand.
+#[tokio::test]
+async fn a_slow_consumer_bounds_the_pages_held_by_the_in_flight_target() {
+    let keys = spread(2_000, 0, 1_000_000, 11);
+    let list = Arc::new(FakeList::new(
+        Order::Descending,
+        &keys,
+        10,
+        Duration::from_millis(5),
+        budget(10_000.0),
+    ));
+    let request = ReadRequest {
+        spec: StreamSpec::new("things", arrow_schema::Schema::empty()),
+        state: None,
+        started_at: chrono::Utc::now(),
+        metrics: Arc::new(StreamMetrics::default()),
+        cancel: CancellationToken::new(),
+        max_in_flight: Some(8),
+    };
+    let reader = Arc::clone(&list);
+    let mut events = weft_core::spawn_events(move |tx| async move {
+        let budget = Arc::clone(&reader.budget);
+        read_sliced(
+            reader.as_ref(),
+            &budget,
+            SliceState::plan(ALL, i64::MAX),
+            &SliceSettings::default(),
+            &request,
+            &tx,
+            |left| StreamState(json!({"slices": left})),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{e:?}").into())
+    });
+    let (mut ids, mut taken, mut held) = (Vec::new(), 0usize, 0usize);
+    while let Some(event) = events.next().await {
+        if let SourceEvent::Page(page) = event.unwrap() {
+            taken += 1;
+            let answered = list.answered.load(std::sync::atomic::Ordering::SeqCst);
+            held = held.max(answered - taken + 1);
+            for rec in page.records {
+                let v: Value = serde_json::from_str(rec.get()).unwrap();
+                ids.push(v["id"].as_u64().unwrap());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(sorted(&ids), (0..2_000).collect::<Vec<u64>>());
+    assert!(held >= 4, "the API is faster: pages wait ({held})");
+    assert!(held <= 8 + 3, "{held} pages held with 8 in flight");
 }
 
 #[test]
