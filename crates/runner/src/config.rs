@@ -179,6 +179,14 @@ pub enum WarehouseConfig {
 }
 
 impl WarehouseConfig {
+    /// The `kind` as configured: `duckdb` or `postgres`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WarehouseConfig::Duckdb { .. } => "duckdb",
+            WarehouseConfig::Postgres { .. } => "postgres",
+        }
+    }
+
     /// How long a run waits for a pipeline's run lock.
     pub fn lock_wait(&self) -> std::time::Duration {
         match self {

@@ -14,6 +14,14 @@ pub enum RunnerError {
         /// What is wrong.
         reason: String,
     },
+    /// The configured warehouse was left out of this build of weft.
+    #[error(
+        "[warehouse] kind = \"{kind}\": this weft was built without it (weft-runner's cargo feature `{kind}`)"
+    )]
+    WarehouseNotBuilt {
+        /// `duckdb` or `postgres`.
+        kind: &'static str,
+    },
     /// No pipeline has this name.
     #[error("no pipeline named `{name}` (configured: {available})")]
     UnknownPipeline {

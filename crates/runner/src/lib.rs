@@ -22,6 +22,7 @@ mod volume;
 
 use std::sync::Arc;
 
+#[cfg(feature = "postgres")]
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use weft_core::SyncStore;
@@ -29,9 +30,12 @@ use weft_core::{
     CancellationToken, Pipeline, PipelineOptions, RunReport, SyncOptions, SyncReport, run_sync,
 };
 use weft_http::BudgetRegistry;
+#[cfg(feature = "duckdb")]
+use weft_warehouse::DuckDbWarehouse;
+#[cfg(feature = "postgres")]
+use weft_warehouse::PostgresWarehouse;
 use weft_warehouse::{
-    Claim, DuckDbWarehouse, Lease, LeaseOptions, LoadSpec, ModelRun, PostgresWarehouse,
-    StagedDestination, Warehouse,
+    Claim, Lease, LeaseOptions, LoadSpec, ModelRun, StagedDestination, Warehouse,
 };
 
 pub use config::{
@@ -64,9 +68,11 @@ pub struct RunOptions {
     pub full_refresh: bool,
 }
 
-/// Opens the configured warehouse.
+/// Opens the configured warehouse (an error naming the cargo feature when
+/// this build of weft left that warehouse out).
 pub async fn open_warehouse(config: &WeftConfig) -> Result<Arc<dyn Warehouse>, RunnerError> {
     match &config.warehouse {
+        #[cfg(feature = "duckdb")]
         WarehouseConfig::Duckdb {
             path,
             memory_limit,
@@ -84,6 +90,7 @@ pub async fn open_warehouse(config: &WeftConfig) -> Result<Arc<dyn Warehouse>, R
             warehouse.set_threads(*threads)?;
             Ok(Arc::new(warehouse))
         }
+        #[cfg(feature = "postgres")]
         WarehouseConfig::Postgres {
             url, schema_prefix, ..
         } => {
@@ -92,6 +99,8 @@ pub async fn open_warehouse(config: &WeftConfig) -> Result<Arc<dyn Warehouse>, R
                 PostgresWarehouse::connect(url.expose_secret(), schema_prefix.as_deref()).await?;
             Ok(Arc::new(warehouse))
         }
+        #[allow(unreachable_patterns)]
+        other => Err(RunnerError::WarehouseNotBuilt { kind: other.kind() }),
     }
 }
 

@@ -18,7 +18,11 @@
 //! `WEFT_E2E_THREADS=2` DuckDB's threads (default: the runner's, 1),
 //! `WEFT_E2E_CHECKPOINT_ROWS=50000` the rows per load (default 10000),
 //! `WEFT_E2E_MAX_CONCURRENCY=8` the pipeline's `max_concurrency`;
-//! `WEFT_E2E_LOAD_WRAP=heaptrack` runs the load child under a tool.
+//! `WEFT_E2E_LOAD_WRAP=heaptrack` runs the load child under a tool;
+//! `WEFT_E2E_WEFT=target/release/weft` has the load child run that `weft`
+//! binary (`weft run --config …`) and report its memory instead of loading
+//! in-process: e.g. a runner built with `--no-default-features --features
+//! postgres`, without DuckDB's code pages.
 //! A bare list of sizes (`e2e 10000 100000`) means `throughput`.
 //! `e2e --postgres-server` starts a PostgreSQL server, prints its URL and
 //! stops it when standard input closes (benches/peer/compare.sh uses it).
@@ -146,6 +150,9 @@ async fn load(base_url: &str, size: usize) -> Result<(), Error> {
     let dir = tempfile::tempdir()?;
     let key = SandboxConfig::default().api_key;
     let config = write_config(dir.path(), base_url, &key, 1_000_000.0)?;
+    if let Some(weft) = std::env::var_os("WEFT_E2E_WEFT") {
+        return load_with(Path::new(&weft), &dir.path().join("weft.toml"), size);
+    }
     let trace: Option<u64> = std::env::var("WEFT_E2E_RSS_TRACE_MS")
         .ok()
         .and_then(|v| v.parse().ok());
@@ -166,6 +173,48 @@ async fn load(base_url: &str, size: usize) -> Result<(), Error> {
         mib(peak_anon
             .load(Ordering::Relaxed)
             .max(status_kib("RssAnon:")))
+    );
+    Ok(())
+}
+
+/// `WEFT_E2E_WEFT`: runs `weft run --config CONFIG` with that binary and
+/// prints its wall time and memory, sampled from `/proc/PID/status` every
+/// 20 ms (`VmHWM` only grows, so its last sample is the peak up to then).
+fn load_with(weft: &Path, config: &Path, size: usize) -> Result<(), Error> {
+    let started = Instant::now();
+    let mut child = Command::new(weft)
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .spawn()?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let field = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+            .unwrap_or(0)
+    };
+    let (mut hwm, mut anon) = (0, 0);
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path) {
+            hwm = hwm.max(field(&text, "VmHWM:"));
+            anon = anon.max(field(&text, "RssAnon:"));
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let secs = started.elapsed().as_secs_f64();
+    if !status.success() {
+        return Err(format!("{} run failed: {status}", weft.display()).into());
+    }
+    println!(
+        "size={size} binary={} seconds={secs:.2} records_per_s={:.0} peak_rss_mib={:.1} peak_anon_mib={:.1}",
+        weft.display(),
+        size as f64 / secs,
+        mib(hwm),
+        mib(anon)
     );
     Ok(())
 }
