@@ -103,6 +103,14 @@ pub trait SlicedList: Send + Sync {
     /// Which way pages move through a window.
     fn order(&self) -> Order;
 
+    /// The step of the keys the API filters on, in key units: windows are
+    /// only cut at its multiples. Keys in milliseconds on an API whose
+    /// timestamps and filters have whole seconds (Salesforce) say 1,000, so
+    /// a cut never falls inside a second the server cannot split. Default 1.
+    fn granularity(&self) -> i64 {
+        1
+    }
+
     /// One page of the records whose key is in `window`, continuing after
     /// `after` (a `next` this window returned; `None` = its first page).
     /// Records outside the window may come back; they are dropped.
@@ -296,6 +304,7 @@ where
         } else {
             u32::MAX
         },
+        granularity: list.granularity(),
     };
     let mut flight: FuturesUnordered<PageFuture<'_, L::Error>> = FuturesUnordered::new();
     // Events waiting for room in the channel: the requests in flight keep
@@ -419,6 +428,8 @@ struct SlicedRead {
     max_seen: Option<i64>,
     ceiling: i64,
     max_pages: u32,
+    /// [`SlicedList::granularity`].
+    granularity: i64,
 }
 
 impl SlicedRead {
@@ -527,6 +538,7 @@ impl SlicedRead {
         let order = self.order;
         let max_pages = self.max_pages;
         let ceiling = self.ceiling;
+        let granularity = self.granularity;
         let Some(slice) = self.slices.get_mut(id).and_then(Option::as_mut) else {
             return;
         };
@@ -546,6 +558,7 @@ impl SlicedRead {
             Order::Descending => cuts_down(slice.window.lo, reached, per_page, pieces),
             Order::Ascending => cuts_up(reached, slice.window.hi, ceiling, per_page, pieces),
         };
+        let cuts = on_steps(cuts, order, slice.window, reached, granularity);
         if cuts.is_empty() {
             return;
         }
@@ -575,6 +588,31 @@ impl SlicedRead {
         self.slices
             .extend(windows.into_iter().map(|w| Some(Slice::new(w))));
     }
+}
+
+/// Moves cut points onto multiples of `step` (up when ascending, down when
+/// descending, so the part the slice keeps still holds `reached`), dropping
+/// those that leave the window or coincide.
+fn on_steps(cuts: Vec<i64>, order: Order, window: Window, reached: i64, step: i64) -> Vec<i64> {
+    if step <= 1 {
+        return cuts;
+    }
+    let mut out: Vec<i64> = Vec::with_capacity(cuts.len());
+    for c in cuts {
+        let down = c.div_euclid(step).saturating_mul(step);
+        let moved = match order {
+            Order::Ascending if down < c => down.saturating_add(step),
+            _ => down,
+        };
+        let inside = match order {
+            Order::Ascending => moved > reached && moved < window.hi,
+            Order::Descending => moved > window.lo && moved <= reached,
+        };
+        if inside && out.last() != Some(&moved) {
+            out.push(moved);
+        }
+    }
+    out
 }
 
 /// Cut points below `reached` (descending read of `[lo, reached]` left):
@@ -677,6 +715,34 @@ mod tests {
     fn past_the_ceiling_an_ascending_remainder_doubles_as_a_descending_one_does() {
         assert_eq!(cuts_up(1_000, 5_000, 10, 100, 2), vec![1_200, 1_600]);
         assert_eq!(cuts_down(0, 999, 100, 2), vec![800, 400]);
+    }
+
+    #[test]
+    fn cuts_move_onto_the_keys_step_and_stay_inside_the_window() {
+        let w = Window::new(0, 10_000);
+        // Ascending, reached 1_200: up to the next second, past `reached`.
+        assert_eq!(
+            on_steps(
+                vec![1_201, 1_999, 2_000, 4_500, 9_999],
+                Order::Ascending,
+                w,
+                1_200,
+                1_000
+            ),
+            [2_000, 5_000]
+        );
+        // Descending, reached 8_700: down, never above `reached` or at `lo`.
+        assert_eq!(
+            on_steps(
+                vec![8_700, 8_100, 6_400, 600],
+                Order::Descending,
+                w,
+                8_700,
+                1_000
+            ),
+            [8_000, 6_000]
+        );
+        assert_eq!(on_steps(vec![3, 5], Order::Ascending, w, 1, 1), [3, 5]);
     }
 
     fn checkpoint(n: i64) -> SourceEvent {

@@ -294,6 +294,12 @@ impl SlicedList for QueryWindows<'_> {
         Order::Ascending
     }
 
+    /// Keys are milliseconds, but Salesforce's datetimes have whole seconds:
+    /// a window cut inside a second would split what SOQL cannot.
+    fn granularity(&self) -> i64 {
+        1_000
+    }
+
     async fn page(
         &self,
         window: Window,

@@ -122,18 +122,27 @@ fn push_date(out: &mut String, days: i64) {
 }
 
 /// Parses a SOQL/ISO date-time literal (`2024-01-01T00:00:00Z`,
-/// `2024-01-01T00:00:00.000+0000`, `...+01:00`) to unix seconds.
+/// `2024-01-01T00:00:00.000+0000`, `...+01:00`) to unix seconds (the
+/// fraction dropped; see [`parse_datetime_nanos`]).
 pub(crate) fn parse_datetime(s: &str) -> Option<i64> {
+    parse_datetime_nanos(s).map(|(secs, _)| secs)
+}
+
+/// Parses a date-time literal to unix seconds and the nanoseconds past them.
+pub(crate) fn parse_datetime_nanos(s: &str) -> Option<(i64, u32)> {
     let s = s.trim();
     for fmt in ["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%#z"] {
         if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
-            return Some(dt.timestamp());
+            return Some((dt.timestamp(), dt.timestamp_subsec_nanos()));
         }
     }
     let z = s.strip_suffix('Z')?;
     chrono::NaiveDateTime::parse_from_str(z, "%Y-%m-%dT%H:%M:%S%.f")
         .ok()
-        .map(|n| n.and_utc().timestamp())
+        .map(|n| {
+            let t = n.and_utc();
+            (t.timestamp(), t.timestamp_subsec_nanos())
+        })
 }
 
 /// Parses `YYYY-MM-DD` to days since the epoch.

@@ -5,7 +5,7 @@
 
 use std::cmp::Ordering;
 
-use super::data::{Val, parse_date, parse_datetime};
+use super::data::{Val, parse_date, parse_datetime_nanos};
 use super::errors::SfError;
 use super::schema::{FieldType, SObject};
 
@@ -295,7 +295,7 @@ pub(crate) fn parse(q: &str) -> Result<Query, SfError> {
                     }
                     _ => Val::Str(s.clone()),
                 },
-                Some((Tok::Word(w), _)) => literal(ty, w)
+                Some((Tok::Word(w), _)) => literal(ty, op, w)
                     .ok_or_else(|| p.unexpected(&format!("invalid literal for field {name}")))?,
                 _ => return Err(p.unexpected("expecting a literal")),
             };
@@ -378,12 +378,21 @@ pub(crate) fn parse(q: &str) -> Result<Query, SfError> {
     })
 }
 
-fn literal(ty: FieldType, w: &str) -> Option<Val> {
+fn literal(ty: FieldType, op: Op, w: &str) -> Option<Val> {
     if w.eq_ignore_ascii_case("null") {
         return Some(Val::Null);
     }
     Some(match ty {
-        FieldType::DateTime => Val::DateTime(parse_datetime(w)?),
+        // Stored datetimes have whole seconds: against a literal with a
+        // fraction, `<` and `>=` compare with the next second (x < 5.5 is
+        // x < 6), `>` and `<=` with its own, as Salesforce compares exactly.
+        FieldType::DateTime => {
+            let (secs, nanos) = parse_datetime_nanos(w)?;
+            match op {
+                Op::Lt | Op::Ge if nanos > 0 => Val::DateTime(secs.saturating_add(1)),
+                _ => Val::DateTime(secs),
+            }
+        }
         FieldType::Date => Val::Date(parse_date(w)?),
         FieldType::Boolean => match w.to_ascii_lowercase().as_str() {
             "true" => Val::Bool(true),
@@ -527,6 +536,38 @@ mod tests {
         };
         assert!(q.matches(&get_after));
         assert!(!q.matches(&get_at));
+    }
+
+    /// A window cut at milliseconds: the record at a whole second belongs
+    /// to exactly one of `< cut` and `>= cut`, as in Salesforce.
+    #[test]
+    fn a_literal_with_milliseconds_compares_exactly() {
+        let modstamp = SObject::Contact.field_index("SystemModstamp").unwrap();
+        let at = |secs: i64| {
+            move |f: usize| {
+                if f == modstamp {
+                    Val::DateTime(secs)
+                } else {
+                    Val::Null
+                }
+            }
+        };
+        let below = parse("SELECT Id FROM Contact WHERE SystemModstamp < 2024-01-01T00:00:00.500Z")
+            .unwrap();
+        let above =
+            parse("SELECT Id FROM Contact WHERE SystemModstamp >= 2024-01-01T00:00:00.500Z")
+                .unwrap();
+        let le = parse("SELECT Id FROM Contact WHERE SystemModstamp <= 2024-01-01T00:00:00.500Z")
+            .unwrap();
+        let gt = parse("SELECT Id FROM Contact WHERE SystemModstamp > 2024-01-01T00:00:00.500Z")
+            .unwrap();
+        // 1_704_067_200 is 2024-01-01T00:00:00Z, before the literal.
+        for (secs, before) in [(1_704_067_200, true), (1_704_067_201, false)] {
+            assert_eq!(below.matches(&at(secs)), before, "< at {secs}");
+            assert_eq!(above.matches(&at(secs)), !before, ">= at {secs}");
+            assert_eq!(le.matches(&at(secs)), before, "<= at {secs}");
+            assert_eq!(gt.matches(&at(secs)), !before, "> at {secs}");
+        }
     }
 
     #[test]
