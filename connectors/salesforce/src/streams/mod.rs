@@ -201,7 +201,8 @@ async fn read_stream(
 }
 
 /// Reads REST `queryAll` pages in concurrent slices of the cursor field
-/// (windows in milliseconds, the precision of Salesforce datetimes), or in
+/// (windows in milliseconds, as records carry them, cut on whole seconds:
+/// [`SlicedList::granularity`]), or in
 /// one pass when the object has no cursor.
 async fn read_rest(
     inner: &Inner,
