@@ -90,6 +90,8 @@ async fn lists_page_with_count_and_offset_until_total_items() {
     let r = read(&source(&server, Some(2)), "lists", None).await;
     assert_eq!(ids(&r), ["a", "b", "c"]);
     assert_eq!(r.pages, [2, 1]);
+    // What the first page's total_items said: the completeness check's count.
+    assert_eq!(r.metrics.source_count, Some(3));
     // A full refresh: one checkpoint saying when.
     assert_eq!(
         r.state_values(),
@@ -145,6 +147,9 @@ async fn members_first_run_reads_every_audience_newest_first_then_its_archived_m
 
     let r = read(&source(&server, Some(2)), "list_members", None).await;
     assert_eq!(ids(&r), ["m3", "m2", "m1", "m0"]);
+    // Counted per listing (3 members, 1 archived); the audiences read to
+    // find the listings are not part of the count.
+    assert_eq!(r.metrics.source_count, Some(4));
     // Statuses are kept as Mailchimp reports them: a delete is a status.
     let statuses: Vec<&str> = r
         .records
@@ -246,6 +251,8 @@ async fn a_resumed_read_continues_at_the_saved_offset_and_keeps_the_newest_time(
                        "max_seen": "2023-11-14T22:13:20+00:00"}});
     let r = read(&source(&server, Some(2)), "list_members", Some(saved)).await;
     assert_eq!(ids(&r), ["m1"]);
+    // Resumed at offset 2 of 3 (and 0 archived): 1 left to read, as counted.
+    assert_eq!(r.metrics.source_count, Some(1));
     assert_eq!(
         r.last_state().unwrap().0,
         json!({"last_changed": {"L1": "2023-11-14T22:13:20+00:00"}})

@@ -19,6 +19,13 @@ async fn read_all(src: &ZoomSource, stream: &str) -> (Vec<Value>, u64) {
         r.notices
     );
     assert_eq!(r.states.len(), 1, "{stream}");
+    // Every listing's `total_records`, summed: what the completeness check
+    // compares with the records read.
+    assert_eq!(
+        r.metrics.source_count.unwrap_or(0),
+        r.records.len() as u64,
+        "{stream}: the source count"
+    );
     (r.records, r.metrics.expected_errors)
 }
 

@@ -1,6 +1,6 @@
 //! Per-stream counters, shared between the pipeline, the HTTP layer and the runner.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -20,6 +20,8 @@ pub struct StreamMetrics {
     slices_split: AtomicU64,
     peak_in_flight: AtomicU64,
     budget_milli_rps: AtomicU64,
+    source_count: AtomicU64,
+    counted: AtomicBool,
 }
 
 /// A point-in-time copy of [`StreamMetrics`].
@@ -51,6 +53,9 @@ pub struct MetricsSnapshot {
     pub peak_in_flight: u64,
     /// The account budget's rate in thousandths of a request per second (0 = unlimited or unknown).
     pub budget_milli_rps: u64,
+    /// The records the API said the read's window holds (its own count,
+    /// summed over the listings counted); `None` when the source did not count.
+    pub source_count: Option<u64>,
 }
 
 macro_rules! counters {
@@ -69,6 +74,10 @@ macro_rules! counters {
                     $($field: self.$field.load(Ordering::Relaxed),)*
                     peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
                     budget_milli_rps: self.budget_milli_rps.load(Ordering::Relaxed),
+                    source_count: self
+                        .counted
+                        .load(Ordering::Acquire)
+                        .then(|| self.source_count.load(Ordering::Relaxed)),
                 }
             }
         }
@@ -93,6 +102,15 @@ impl StreamMetrics {
     /// Raises the peak of requests in flight to `n` if it is higher.
     pub fn observe_in_flight(&self, n: u64) {
         self.peak_in_flight.fetch_max(n, Ordering::Relaxed);
+    }
+
+    /// Adds `n` records to what the API says the read's window holds (Salesforce
+    /// `COUNT()`, Mailchimp `total_items`...), for the completeness check: a
+    /// source calls it once per listing it counts, for exactly what it then
+    /// reads (not for a listing resumed past its count).
+    pub fn add_source_count(&self, n: u64) {
+        self.source_count.fetch_add(n, Ordering::Relaxed);
+        self.counted.store(true, Ordering::Release);
     }
 
     /// Records the budget's rate (requests per second) the read ran under.

@@ -62,6 +62,9 @@ pub struct PipelineOptions {
     pub contract: SchemaContract,
     /// Overrides every stream's write disposition.
     pub disposition: Option<WriteDisposition>,
+    /// Overrides single streams' write dispositions, by stream name (wins
+    /// over `disposition`).
+    pub stream_dispositions: std::collections::BTreeMap<String, WriteDisposition>,
     /// Requests each stream's sliced read may keep in flight (`None`: sized
     /// from the rate budget and the observed latency).
     pub max_in_flight: Option<usize>,
@@ -76,6 +79,7 @@ impl Default for PipelineOptions {
             cadence: Cadence::default(),
             contract: SchemaContract::Evolve,
             disposition: None,
+            stream_dispositions: std::collections::BTreeMap::new(),
             max_in_flight: None,
         }
     }
@@ -246,7 +250,13 @@ impl Pipeline {
         let cursor_text = committed
             .as_ref()
             .map_or_else(|| "none".to_string(), |s| s.0.to_string());
-        let disposition = self.options.disposition.unwrap_or(spec.write_disposition);
+        let disposition = self
+            .options
+            .stream_dispositions
+            .get(&spec.name)
+            .copied()
+            .or(self.options.disposition)
+            .unwrap_or(spec.write_disposition);
         let mut sink = self
             .destination
             .open(LoadTarget {

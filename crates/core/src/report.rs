@@ -56,6 +56,9 @@ pub struct StreamReport {
     pub notices: Vec<String>,
     /// How a sliced read went, when the stream was read in slices.
     pub slices: Option<SliceReport>,
+    /// The records the API said this run's window holds, when the source
+    /// counted them (compared with `rows` + `rejected` by the completeness check).
+    pub source_count: Option<u64>,
 }
 
 /// How a stream's sliced read used the rate budget.
@@ -95,6 +98,7 @@ impl StreamReport {
             error: None,
             notices: Vec::new(),
             slices: None,
+            source_count: None,
         }
     }
 
@@ -114,6 +118,7 @@ impl StreamReport {
                 budget_rps: (m.budget_milli_rps > 0).then(|| m.budget_milli_rps as f64 / 1000.0),
             });
         }
+        self.source_count = m.source_count;
         self.rejected = m.rejected;
         self.bytes = m.bytes;
         self.requests = m.requests;

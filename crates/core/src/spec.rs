@@ -31,6 +31,10 @@ pub enum WriteDisposition {
     Append,
     /// Replace the table's contents with this run's rows.
     Replace,
+    /// Keep every version of each record (SCD type 2): a changed record
+    /// closes its current row (`_weft_valid_to`, `_weft_is_current`) and
+    /// adds a new one; a delete closes it. Needs a primary key.
+    History,
 }
 
 impl fmt::Display for WriteDisposition {
@@ -39,6 +43,7 @@ impl fmt::Display for WriteDisposition {
             WriteDisposition::Merge => "merge",
             WriteDisposition::Append => "append",
             WriteDisposition::Replace => "replace",
+            WriteDisposition::History => "history",
         })
     }
 }

@@ -135,6 +135,19 @@ pub struct Page {
 }
 
 impl Page {
+    /// The total a listing's first page states in its top-level `field`
+    /// (Mailchimp `total_items`, Zoom `total_records`), for the completeness
+    /// check's source count ([`weft_core::StreamMetrics::add_source_count`]);
+    /// `None` on later pages, or when absent or not a count.
+    pub fn listing_total(&self, field: &str) -> Option<u64> {
+        if self.number != 1 {
+            return None;
+        }
+        self.body_fields
+            .get(field)
+            .and_then(serde_json::Value::as_u64)
+    }
+
     /// The records as a [`weft_core::JsonPage`].
     pub fn into_json_page(self) -> weft_core::JsonPage {
         weft_core::JsonPage {

@@ -311,7 +311,8 @@ pub struct PipelineConfig {
     /// Schema contract: `evolve` (default), `freeze`, `discard_row`, `discard_value`.
     #[serde(default)]
     pub contract: SchemaContract,
-    /// Overrides every stream's write disposition: `merge`, `append`, `replace`.
+    /// Overrides every stream's write disposition: `merge`, `append`,
+    /// `replace`, `history` (a stream's own `write_disposition` wins).
     #[serde(default)]
     pub write_disposition: Option<WriteDisposition>,
     /// Cron schedule for `weft serve`, e.g. `"*/15 * * * *"` (six fields
@@ -367,6 +368,10 @@ pub struct StreamSettings {
     /// Overrides the pipeline's `quality` keys for this stream.
     #[serde(default)]
     pub quality: QualitySettings,
+    /// This stream's write disposition (overrides the pipeline's and the
+    /// connector's): `merge`, `append`, `replace` or `history`.
+    #[serde(default)]
+    pub write_disposition: Option<WriteDisposition>,
 }
 
 /// `quality` of a pipeline or of one stream (`[pipelines.quality]`, or
@@ -393,6 +398,14 @@ pub struct QualitySettings {
     /// outside 3 scaled MADs of the median.
     #[serde(default)]
     pub volume_factor: Option<f64>,
+    /// The completeness check (records taken in against the source's own
+    /// count, where it counts): `warn` (default), `fail` or `off`.
+    #[serde(default)]
+    pub completeness: Option<CheckAction>,
+    /// The share of the source's count that may be missing before the
+    /// completeness check flags it, from 0 (default: none) to 1.
+    #[serde(default)]
+    pub completeness_tolerance: Option<f64>,
 }
 
 impl QualitySettings {
@@ -403,6 +416,8 @@ impl QualitySettings {
             volume_runs: self.volume_runs.or(base.volume_runs),
             volume_min_runs: self.volume_min_runs.or(base.volume_min_runs),
             volume_factor: self.volume_factor.or(base.volume_factor),
+            completeness: self.completeness.or(base.completeness),
+            completeness_tolerance: self.completeness_tolerance.or(base.completeness_tolerance),
         }
     }
 
@@ -419,6 +434,13 @@ impl QualitySettings {
         {
             return Err(format!(
                 "quality.volume_factor must be a number greater than 1, not {f}"
+            ));
+        }
+        if let Some(t) = self.completeness_tolerance
+            && !(0.0..=1.0).contains(&t)
+        {
+            return Err(format!(
+                "quality.completeness_tolerance must be a share from 0 to 1 (0.01 = 1%), not {t}"
             ));
         }
         Ok(())
@@ -478,6 +500,14 @@ impl PipelineConfig {
             bytes: self.checkpoint_bytes.unwrap_or(d.bytes),
             seconds: self.checkpoint_secs.unwrap_or(d.seconds),
         }
+    }
+
+    /// The streams with their own `write_disposition`, by name.
+    pub fn stream_dispositions(&self) -> BTreeMap<String, WriteDisposition> {
+        self.per_stream
+            .iter()
+            .filter_map(|(name, s)| s.write_disposition.map(|d| (name.clone(), d)))
+            .collect()
     }
 }
 

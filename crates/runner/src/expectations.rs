@@ -19,13 +19,11 @@ use weft_core::{RunReport, StreamStatus};
 use weft_warehouse::{QualityKind, QualityRow, QualityStatus, Warehouse};
 
 use crate::config::QualityAction;
+use crate::quality::{fail_stream, flag_notice};
 use crate::{PipelineConfig, WarehouseConfig, WeftConfig};
 
 /// The soft-delete column rows deleted at the source carry.
 const DELETED_AT: &str = "_weft_deleted_at";
-
-/// The prefix of the notices expectations add to a stream's report.
-pub(crate) const QUALITY_PREFIX: &str = "quality ";
 
 /// Quotes an identifier: `"` doubled inside double quotes.
 fn ident(name: &str) -> String {
@@ -275,24 +273,19 @@ pub(crate) async fn check_expectations(
             if !f.flagged {
                 continue;
             }
-            stream.notices.push(format!(
-                "{QUALITY_PREFIX}{}.{}: {}",
-                p.name, stream.stream, f.message
-            ));
+            flag_notice(stream, &p.name, &f.message);
             if f.fails {
                 failing.push(f.message);
             }
         }
         if !failing.is_empty() {
-            stream.status = StreamStatus::Failed;
-            let reason = format!(
-                "quality expectations failed (the loaded data stays committed): {}",
-                failing.join("; ")
+            fail_stream(
+                stream,
+                &format!(
+                    "quality expectations failed (the loaded data stays committed): {}",
+                    failing.join("; ")
+                ),
             );
-            stream.error = Some(match stream.error.take() {
-                Some(e) => format!("{e}; {reason}"),
-                None => reason,
-            });
         }
     }
     rows

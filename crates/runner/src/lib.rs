@@ -6,6 +6,7 @@
 //! drive exactly what a user runs.
 
 mod budgets;
+mod completeness;
 mod config;
 mod connectors;
 mod demo;
@@ -38,6 +39,7 @@ use weft_warehouse::{
     Claim, Lease, LeaseOptions, LoadSpec, ModelRun, StagedDestination, Warehouse,
 };
 
+pub use completeness::{CompletenessVerdict, judge_completeness};
 pub use config::{
     CheckAction, ModelsConfig, PipelineConfig, QualityAction, QualitySettings, RunnerSettings, Sla,
     StageConfig, StreamSettings, SyncConfig, WarehouseConfig, WeftConfig,
@@ -142,7 +144,7 @@ impl RunOutcome {
             let mut quality = Vec::new();
             for s in &mut shown.streams {
                 s.notices.retain(|n| {
-                    let is_quality = n.starts_with(expectations::QUALITY_PREFIX);
+                    let is_quality = n.starts_with(quality::QUALITY_PREFIX);
                     if is_quality {
                         quality.push(n.clone());
                     }
@@ -429,6 +431,7 @@ impl Session {
     ) {
         let warehouse = self.warehouse.as_ref();
         let mut rows = volume::check_volumes(warehouse, p, run_id, full_refresh, report).await;
+        rows.extend(completeness::check_completeness(p, run_id, report));
         rows.extend(
             expectations::check_expectations(&self.config, warehouse, p, run_id, report).await,
         );
@@ -498,6 +501,7 @@ impl Session {
                 cadence: p.cadence(),
                 contract: p.contract,
                 disposition: p.write_disposition,
+                stream_dispositions: p.stream_dispositions(),
                 max_in_flight: p.max_concurrency,
             })
             .with_cancel(cancel.clone());
@@ -791,7 +795,12 @@ pub async fn replay(
         stream: stream.to_string(),
         primary_key: spec.primary_key.clone(),
         cursor_field: spec.cursor_field.clone(),
-        disposition: p.write_disposition.unwrap_or(spec.write_disposition),
+        disposition: p
+            .stream_dispositions()
+            .get(stream)
+            .copied()
+            .or(p.write_disposition)
+            .unwrap_or(spec.write_disposition),
     };
     let receipts = match load_id {
         Some(id) => vec![weft_warehouse::replay(warehouse, &stage, &load, id).await?],

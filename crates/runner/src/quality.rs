@@ -1,4 +1,5 @@
-//! Data quality: the freshness of each stream against its SLA.
+//! Data quality: the freshness of each stream against its SLA, and what the
+//! other checks (volume, expectations, completeness) share.
 //!
 //! A stream's freshness is read from what the warehouse committed for it,
 //! through the [`Warehouse`] trait only (so it is the same on DuckDB and
@@ -16,8 +17,37 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use weft_warehouse::{QualityKind, QualityRow, QualityStatus, Warehouse};
 
+use crate::config::QualitySettings;
 use crate::metrics::scalar_time;
 use crate::{PipelineConfig, RunnerError, WeftConfig};
+
+/// How a flagged check's notice begins in the run report (`quality P.S: …`).
+pub(crate) const QUALITY_PREFIX: &str = "quality ";
+
+/// The quality settings of `stream`: its own keys, else the pipeline's.
+pub(crate) fn settings_of(p: &PipelineConfig, stream: &str) -> QualitySettings {
+    p.per_stream
+        .get(stream)
+        .map_or(p.quality, |s| s.quality.or(p.quality))
+}
+
+/// Adds a flagged check's `quality P.S: message` notice to `stream`.
+pub(crate) fn flag_notice(stream: &mut weft_core::StreamReport, pipeline: &str, message: &str) {
+    stream.notices.push(format!(
+        "{QUALITY_PREFIX}{pipeline}.{}: {message}",
+        stream.stream
+    ));
+}
+
+/// Fails `stream` for a check (its committed loads stay), adding `reason`
+/// to any error it already has.
+pub(crate) fn fail_stream(stream: &mut weft_core::StreamReport, reason: &str) {
+    stream.status = weft_core::StreamStatus::Failed;
+    stream.error = Some(match stream.error.take() {
+        Some(e) => format!("{e}; {reason}"),
+        None => reason.to_string(),
+    });
+}
 
 /// The stream name a pipeline-wide SLA is reported under when no stream of
 /// the pipeline is known (none listed, none declared, nothing committed).

@@ -28,7 +28,7 @@ use weft_warehouse::{
 
 use crate::PipelineConfig;
 use crate::config::{CheckAction, QualitySettings};
-use crate::expectations::QUALITY_PREFIX;
+use crate::quality::{fail_stream, flag_notice, settings_of};
 
 /// Earlier runs compared with, by default (`quality.volume_runs`).
 pub(crate) const DEFAULT_RUNS: usize = 20;
@@ -231,13 +231,6 @@ pub(crate) fn run_volumes(
     out
 }
 
-/// The quality settings of `stream`: its own keys, else the pipeline's.
-fn settings_of(p: &PipelineConfig, stream: &str) -> QualitySettings {
-    p.per_stream
-        .get(stream)
-        .map_or(p.quality, |s| s.quality.or(p.quality))
-}
-
 /// Judges the volume of every stream of `report` that committed
 /// (succeeded or stopped at a quota) and whose `quality.volume` is not
 /// `off`: each flagged one is a `quality P.S: …` notice, and with `fail`
@@ -363,20 +356,15 @@ pub(crate) async fn check_volumes(
             } else {
                 QualityStatus::Warn
             };
-            stream.notices.push(format!(
-                "{QUALITY_PREFIX}{}.{}: volume {}",
-                p.name, stream.stream, row.message
-            ));
+            flag_notice(stream, &p.name, &format!("volume {}", row.message));
             if fails {
-                stream.status = StreamStatus::Failed;
-                let reason = format!(
-                    "volume anomaly (the loaded data stays committed): {}",
-                    row.message
+                fail_stream(
+                    stream,
+                    &format!(
+                        "volume anomaly (the loaded data stays committed): {}",
+                        row.message
+                    ),
                 );
-                stream.error = Some(match stream.error.take() {
-                    Some(e) => format!("{e}; {reason}"),
-                    None => reason,
-                });
             }
         }
         rows.push(row);
@@ -585,6 +573,7 @@ mod tests {
                 volume_runs: Some(30),
                 volume_min_runs: Some(3),
                 volume_factor: Some(5.0),
+                ..QualitySettings::default()
             }
         );
         assert_eq!(settings_of(p, "charges").volume, Some(CheckAction::Off));

@@ -529,3 +529,110 @@ fn new_connector_writes_a_renamed_copy_of_the_template_and_never_overwrites() {
     assert!(stderr(&bad).contains("lowercase"), "{}", stderr(&bad));
     assert!(!root.join("connectors/Acme").exists());
 }
+
+/// `weft query --json SQL` in `dir`: its rows.
+fn query_rows(dir: &Path, sql: &str) -> Vec<Vec<serde_json::Value>> {
+    let out = weft(dir, &["query", "--json", sql]);
+    let v = json(&out);
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().clone())
+        .collect()
+}
+
+#[test]
+fn a_history_stream_keeps_every_version_through_weft_run() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, sandbox) = sandbox_config(dir.path());
+    let control = sandbox.control();
+    let path = dir.path().join("weft.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let streams = "streams = [\"customers\", \"charges\"]\n";
+    assert!(text.contains(streams), "{text}");
+    let text = text.replacen(
+        streams,
+        &format!("{streams}\n[pipelines.per_stream.customers]\nwrite_disposition = \"history\"\n"),
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+
+    let out = weft(dir.path(), &["run", "--pipeline", "stripe"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let ids = control.stripe_customer_ids();
+    let n = ids.len() as u64;
+    let counts = "SELECT count(*), count(DISTINCT id), \
+                  count(*) FILTER (WHERE _weft_is_current) FROM stripe.customers";
+    assert_eq!(
+        query_rows(dir.path(), counts),
+        [vec![json!(n), json!(n), json!(n)]]
+    );
+
+    // One customer renamed, one deleted: two versions each.
+    let (renamed, deleted) = (ids[3].clone(), ids[7].clone());
+    control.advance_clock(600);
+    control
+        .stripe_update_customer(&renamed, json!({"name": "Renamed Person"}))
+        .unwrap();
+    control.stripe_delete_customer(&deleted).unwrap();
+    control.advance_clock(600);
+    let out = weft(dir.path(), &["run", "--pipeline", "stripe"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        query_rows(dir.path(), counts),
+        [vec![json!(n + 2), json!(n), json!(n - 1)]]
+    );
+    let versions = |id: &str| {
+        query_rows(
+            dir.path(),
+            &format!(
+                "SELECT name, CASE WHEN _weft_is_current THEN 1 ELSE 0 END, \
+                 CASE WHEN _weft_deleted_at IS NULL THEN 0 ELSE 1 END, \
+                 CASE WHEN _weft_valid_to IS NULL THEN 0 ELSE 1 END \
+                 FROM stripe.customers WHERE id = '{id}' ORDER BY _weft_valid_from"
+            ),
+        )
+    };
+    let renamed_versions = versions(&renamed);
+    assert_eq!(renamed_versions.len(), 2, "{renamed_versions:?}");
+    assert_eq!(
+        renamed_versions[1],
+        vec![json!("Renamed Person"), json!(1), json!(0), json!(0)]
+    );
+    assert_eq!(&renamed_versions[0][1..], &[json!(0), json!(0), json!(1)]);
+    assert_ne!(renamed_versions[0][0], json!("Renamed Person"));
+    let deleted_versions = versions(&deleted);
+    assert_eq!(deleted_versions.len(), 2, "{deleted_versions:?}");
+    assert_eq!(&deleted_versions[0][1..], &[json!(0), json!(0), json!(1)]);
+    assert_eq!(&deleted_versions[1][1..], &[json!(0), json!(1), json!(1)]);
+
+    // A run with nothing changed re-reads its boundary and adds no version.
+    control.advance_clock(600);
+    let out = weft(dir.path(), &["run", "--pipeline", "stripe"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        query_rows(dir.path(), counts),
+        [vec![json!(n + 2), json!(n), json!(n - 1)]]
+    );
+    rt.block_on(sandbox.shutdown());
+}

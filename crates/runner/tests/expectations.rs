@@ -534,3 +534,163 @@ fn a_zero_row_load_after_normal_ones_is_flagged_and_fails_the_run_when_asked() {
     assert_eq!(json!(runs[0].run_id), row[6]);
     rt.block_on(sandbox.shutdown());
 }
+
+/// The completeness rows of the newest run: (stream, observed, expected,
+/// status), by stream.
+fn completeness_rows(rt: &tokio::runtime::Runtime, config: &Path) -> Vec<Vec<serde_json::Value>> {
+    let config = WeftConfig::load(config).unwrap();
+    rt.block_on(weft_runner::query(
+        &config,
+        "SELECT stream, observed, expected, status FROM _weft._weft_quality \
+         WHERE kind = 'completeness' AND run_id = (SELECT max(run_id) FROM _weft._weft_quality) \
+         ORDER BY stream",
+    ))
+    .unwrap()
+    .rows
+}
+
+#[test]
+fn records_the_api_counted_but_did_not_page_are_flagged_as_missing() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = SandboxConfig {
+        size: 20,
+        ..Default::default()
+    };
+    let sandbox = rt
+        .block_on(weft_sandbox::Sandbox::start(config.clone()))
+        .unwrap();
+    let control = sandbox.control();
+    let config_path = weft_runner::write_demo_config(
+        dir.path(),
+        &sandbox,
+        &config,
+        &weft_runner::DemoWarehouse::DuckDb,
+        weft_core::SyncWriteMode::Upsert,
+        None,
+    )
+    .unwrap();
+    let demo = std::fs::read_to_string(&config_path).unwrap();
+    let contacts = control.salesforce_ids("Contact").unwrap();
+    let hidden = [contacts[3].clone(), contacts[11].clone()];
+    for id in &hidden {
+        control.salesforce_hide_from_pages("Contact", id).unwrap();
+    }
+    let total = contacts.len() as u64;
+
+    // warn (the default): the run succeeds, the report and the quality
+    // table say how many the source counted and how many arrived.
+    let out = weft(dir.path(), &["run", "--pipeline", "salesforce"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let message = format!(
+        "{} rows loaded, but the source counted {total}: 2 missing (at most 0 allowed)",
+        total - 2
+    );
+    assert_eq!(
+        quality_lines(&out),
+        [format!(
+            "quality salesforce.Contact: completeness {message}"
+        )],
+        "{}",
+        stdout(&out)
+    );
+    let loaded = count(
+        &rt,
+        &config_path,
+        "SELECT count(*) FROM salesforce.\"Contact\"",
+    );
+    assert_eq!(loaded, total - 2);
+    let rows = completeness_rows(&rt, &config_path);
+    let contact = rows.iter().find(|r| r[0] == json!("Contact")).unwrap();
+    assert_eq!(
+        contact,
+        &vec![
+            json!("Contact"),
+            json!((total - 2) as f64),
+            json!(total as f64),
+            json!("warn")
+        ]
+    );
+    // Every other object the pipeline read was counted and arrived whole.
+    assert!(rows.len() > 1, "{rows:?}");
+    for row in rows.iter().filter(|r| r[0] != json!("Contact")) {
+        assert_eq!((&row[1], &row[3]), (&row[2], &json!("ok")), "{row:?}");
+    }
+
+    // The hidden contacts change (so the next run's window counts them),
+    // with one visible one; `fail` on the stream fails the run, 2 missing.
+    control.advance_clock(60);
+    for id in hidden.iter().chain([&contacts[5]]) {
+        control
+            .salesforce_update("Contact", id, json!({"Title": "Counted, not paged"}))
+            .unwrap();
+    }
+    std::fs::write(
+        &config_path,
+        with_expectations(&demo, "", "quality.completeness = \"fail\""),
+    )
+    .unwrap();
+    let out = weft(dir.path(), &["run", "--pipeline", "salesforce"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let lines = quality_lines(&out);
+    assert_eq!(lines.len(), 1, "{}", stdout(&out));
+    assert!(
+        lines[0].starts_with("quality salesforce.Contact: completeness ")
+            && lines[0].contains(": 2 missing (at most 0 allowed)"),
+        "{lines:?}"
+    );
+    assert!(
+        stdout(&out).contains("error  Contact: incomplete read (the loaded data stays committed)"),
+        "{}",
+        stdout(&out)
+    );
+    let rows = completeness_rows(&rt, &config_path);
+    let contact = rows.iter().find(|r| r[0] == json!("Contact")).unwrap();
+    let (observed, expected) = (contact[1].as_f64().unwrap(), contact[2].as_f64().unwrap());
+    assert_eq!(expected - observed, 2.0, "{contact:?}");
+    assert!(observed >= 1.0, "{contact:?}");
+    assert_eq!(contact[3], json!("fail"));
+    assert_eq!(
+        count(
+            &rt,
+            &config_path,
+            "SELECT count(*) FROM salesforce.\"Contact\" WHERE \"Title\" = 'Counted, not paged'",
+        ),
+        1
+    );
+
+    // A tolerance of a share that covers the shortfall passes; `off` skips
+    // the check (no completeness row for the stream).
+    control.advance_clock(60);
+    for id in &hidden {
+        control
+            .salesforce_update("Contact", id, json!({"Title": "Still hidden"}))
+            .unwrap();
+    }
+    std::fs::write(
+        &config_path,
+        with_expectations(
+            &demo,
+            "",
+            "quality.completeness = \"fail\"\nquality.completeness_tolerance = 1.0",
+        ),
+    )
+    .unwrap();
+    let out = weft(dir.path(), &["run", "--pipeline", "salesforce"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(quality_lines(&out).is_empty(), "{}", stdout(&out));
+    let rows = completeness_rows(&rt, &config_path);
+    let contact = rows.iter().find(|r| r[0] == json!("Contact")).unwrap();
+    assert_eq!(contact[3], json!("ok"), "{contact:?}");
+    std::fs::write(
+        &config_path,
+        with_expectations(&demo, "", "quality.completeness = \"off\""),
+    )
+    .unwrap();
+    let out = weft(dir.path(), &["run", "--pipeline", "salesforce"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let rows = completeness_rows(&rt, &config_path);
+    assert!(rows.iter().all(|r| r[0] != json!("Contact")), "{rows:?}");
+    rt.block_on(sandbox.shutdown());
+}

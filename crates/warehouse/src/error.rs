@@ -99,6 +99,14 @@ pub enum WarehouseError {
         /// Its Arrow type.
         data_type: DataType,
     },
+    /// A `history` load of a stream without a primary key (versions are per key).
+    #[error(
+        "{table}: write_disposition = \"history\" keeps versions per primary key, and the stream has none (use append)"
+    )]
+    HistoryWithoutKey {
+        /// Target table.
+        table: String,
+    },
     /// A primary key or cursor column named by the stream is not in the staged schema.
     #[error("{table}: {role} column `{column}` is not in the staged schema")]
     MissingColumn {

@@ -3,6 +3,7 @@
 //! as a load in a local stage.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_array::{Int64Array, RecordBatch, StringArray, TimestampSecondArray};
@@ -137,6 +138,7 @@ fn stream_report(
         error: (status == weft_core::StreamStatus::Failed).then(|| "boom: it's broken".to_string()),
         notices: Vec::new(),
         slices: None,
+        source_count: None,
     }
 }
 
@@ -568,4 +570,202 @@ pub(crate) async fn quality_history(wh: &dyn crate::Warehouse) {
     assert!(since.iter().all(|l| l.stream == "customers"));
     assert!(wh.loads_since("crm", &ids[0]).await.unwrap().is_empty());
     assert_eq!(wh.loads_since("shop", "").await.unwrap().len(), 3);
+}
+
+/// One staged record of a `history` test: (id, updated, name, deleted).
+pub(crate) type HistoryRow = (&'static str, i64, &'static str, bool);
+
+/// (id, updated, name, `_weft_deleted_at`) rows as a batch.
+pub(crate) fn with_deletes(rows: &[HistoryRow]) -> RecordBatch {
+    use arrow_array::TimestampMicrosecondArray;
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("updated", DataType::Int64, true),
+        Field::new("name", DataType::Utf8, true),
+        Field::new(
+            weft_core::DELETED_AT,
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
+    ]);
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
+            Arc::new(
+                TimestampMicrosecondArray::from(
+                    rows.iter()
+                        .map(|r| r.3.then_some(1_700_000_000_000_000))
+                        .collect::<Vec<_>>(),
+                )
+                .with_timezone("UTC"),
+            ),
+        ],
+    )
+    .unwrap()
+}
+
+/// A version in the model of a `history` table: (updated, name, deleted, current).
+pub(crate) type ModelVersion = (i64, String, bool, bool);
+
+/// The versions per id a `history` table must hold after `loads`, and the
+/// versions each load adds: the merge's winner per id (greatest `updated`,
+/// ties to the last staged row) becomes a new version unless the latest
+/// version is newer, or is current with the same values, or ended by a
+/// delete and the winner is deleted too; a new version closes the current
+/// one; a deleted winner is a version that is not current.
+pub(crate) fn history_model(
+    loads: &[Vec<HistoryRow>],
+) -> (BTreeMap<String, Vec<ModelVersion>>, Vec<u64>) {
+    let mut table: BTreeMap<String, Vec<ModelVersion>> = BTreeMap::new();
+    let mut added = Vec::new();
+    for load in loads {
+        let mut winners: BTreeMap<&str, &HistoryRow> = BTreeMap::new();
+        for row in load {
+            match winners.get(row.0) {
+                Some(w) if w.1 > row.1 => {}
+                _ => {
+                    winners.insert(row.0, row);
+                }
+            }
+        }
+        let mut n = 0;
+        for (id, &&(_, updated, name, deleted)) in &winners {
+            let versions = table.entry(id.to_string()).or_default();
+            if let Some((u, nm, _, current)) = versions.last() {
+                let unchanged =
+                    (*current && !deleted && *u == updated && nm == name) || (!*current && deleted);
+                if *u > updated || unchanged {
+                    continue;
+                }
+            }
+            if let Some(last) = versions.last_mut() {
+                last.3 = false;
+            }
+            versions.push((updated, name.to_string(), deleted, !deleted));
+            n += 1;
+        }
+        added.push(n);
+    }
+    table.retain(|_, v| !v.is_empty());
+    (table, added)
+}
+
+/// Commits `loads` into the `history` table `shop.{stream}` and checks it
+/// holds exactly [`history_model`]'s versions, in order, with consistent
+/// validity: a version is current exactly when its `_weft_valid_to` is
+/// NULL (only the last can be), a version ended by a delete is zero-length,
+/// and every other ends when the next begins.
+pub(crate) async fn history_matches_the_model(
+    wh: &dyn crate::Warehouse,
+    stream: &str,
+    loads: &[Vec<HistoryRow>],
+) {
+    let (_dir, stage) = local_stage();
+    let spec = LoadSpec {
+        stream: stream.to_string(),
+        ..spec(WriteDisposition::History)
+    };
+    let (expected, added) = history_model(loads);
+    for (i, load) in loads.iter().enumerate() {
+        let batches = if load.is_empty() {
+            vec![]
+        } else {
+            vec![with_deletes(load)]
+        };
+        let m = stage_stream(
+            &stage,
+            stream,
+            &format!("{stream}-L{i:04}"),
+            batches,
+            vec![],
+            serde_json::json!({ "load": i }),
+        )
+        .await;
+        let r = wh.commit_load(&stage, &m, &spec).await.unwrap();
+        assert_eq!(r.rows, added[i], "load {i} of {loads:?}");
+    }
+    if expected.is_empty() {
+        return;
+    }
+    let rows = wh
+        .query_rows(&format!(
+            "SELECT id, updated, name, CASE WHEN \"_weft_deleted_at\" IS NULL THEN 0 ELSE 1 END, \
+             CASE WHEN \"_weft_is_current\" THEN 1 ELSE 0 END, \
+             CAST(\"_weft_valid_from\" AS VARCHAR), CAST(\"_weft_valid_to\" AS VARCHAR) \
+             FROM \"shop\".\"{stream}\" ORDER BY id, \"_weft_valid_from\""
+        ))
+        .await
+        .unwrap();
+    let mut actual: BTreeMap<String, Vec<ModelVersion>> = BTreeMap::new();
+    let mut validity: BTreeMap<String, Vec<(Value, Value)>> = BTreeMap::new();
+    for r in &rows {
+        let id = r[0].as_str().unwrap().to_string();
+        actual.entry(id.clone()).or_default().push((
+            r[1].as_i64().unwrap(),
+            r[2].as_str().unwrap().to_string(),
+            r[3].as_i64().unwrap() == 1,
+            r[4].as_i64().unwrap() == 1,
+        ));
+        validity
+            .entry(id)
+            .or_default()
+            .push((r[5].clone(), r[6].clone()));
+    }
+    assert_eq!(actual, expected, "{loads:?}");
+    for (id, spans) in &validity {
+        let versions = &actual[id];
+        for (i, ((from, to), v)) in spans.iter().zip(versions).enumerate() {
+            assert!(!from.is_null(), "{id} version {i}: no valid_from");
+            assert_eq!(to.is_null(), v.3, "{id} version {i}: valid_to vs current");
+            if v.2 {
+                assert_eq!(to, from, "{id} version {i}: a delete is zero-length");
+            } else if let Some((next_from, _)) = spans.get(i + 1) {
+                assert_eq!(to, next_from, "{id} version {i}: ends when the next begins");
+            }
+        }
+    }
+}
+
+/// The fixed `history` sequences every warehouse runs: an update, a
+/// re-read of the same record, a stale row, a delete, a re-read delete, an
+/// undelete, and duplicates within a load.
+pub(crate) fn history_cases() -> Vec<Vec<Vec<HistoryRow>>> {
+    vec![
+        vec![
+            vec![("a", 1, "a1", false), ("b", 1, "b1", false)],
+            // a changes; b is re-read unchanged (no version).
+            vec![("a", 2, "a2", false), ("b", 1, "b1", false)],
+            // a stale row of a loses; b is deleted.
+            vec![("a", 1, "a-old", false), ("b", 2, "b1", true)],
+            // b's delete is read again (nothing), then b comes back.
+            vec![("b", 2, "b1", true)],
+            vec![("b", 3, "b3", false), ("c", 1, "c1", true)],
+            // Within a load the greatest cursor wins, ties to the last row.
+            vec![
+                ("a", 4, "a4", false),
+                ("a", 3, "a3", false),
+                ("c", 2, "c2", false),
+                ("c", 2, "c2b", false),
+            ],
+            vec![],
+        ],
+        // A changed value at the same cursor is a new version too.
+        vec![vec![("a", 1, "x", false)], vec![("a", 1, "y", false)]],
+    ]
+}
+
+/// Loads for the `history` proptest: up to 6 loads of up to 5 rows over
+/// ids a..c, cursors 0..4, two names, sometimes deleted.
+pub(crate) fn history_loads() -> impl proptest::strategy::Strategy<Value = Vec<Vec<HistoryRow>>> {
+    use proptest::prelude::*;
+    let row = (
+        prop::sample::select(vec!["a", "b", "c"]),
+        0i64..4,
+        prop::sample::select(vec!["n1", "n2"]),
+        prop::bool::weighted(0.2),
+    );
+    prop::collection::vec(prop::collection::vec(row, 0..5), 1..6)
 }

@@ -1,5 +1,6 @@
 //! SQL text every warehouse writes the same way: quoted identifiers, the
-//! merge's delete step, and the sync plan's columns. Dialect-specific text
+//! merge's delete step, the `history` load's steps, and the sync plan's
+//! columns. Dialect-specific text
 //! (types, the winner pick, DDL) stays in each backend's folder.
 
 use std::collections::BTreeMap;
@@ -95,6 +96,165 @@ pub(crate) fn merge_delete(
          AS __weft_s WHERE {}{fresh})",
         key_match("__weft_t", "__weft_s", keys, non_null)
     )
+}
+
+/// A `history` table's version columns: when the version became the
+/// record's (the commit that loaded it), when it stopped being (NULL while
+/// current), and whether it is the record's live version.
+pub(crate) const VALID_FROM: &str = "_weft_valid_from";
+/// See [`VALID_FROM`].
+pub(crate) const VALID_TO: &str = "_weft_valid_to";
+/// See [`VALID_FROM`].
+pub(crate) const IS_CURRENT: &str = "_weft_is_current";
+
+/// `ALTER TABLE … ADD COLUMN IF NOT EXISTS` of each version column of a
+/// `history` table (same types in DuckDB and PostgreSQL).
+pub(crate) fn history_columns(table: &str) -> Vec<String> {
+    [
+        (VALID_FROM, "TIMESTAMPTZ"),
+        (VALID_TO, "TIMESTAMPTZ"),
+        (IS_CURRENT, "BOOLEAN"),
+    ]
+    .into_iter()
+    .map(|(c, ty)| {
+        format!(
+            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {} {ty}",
+            ident(c)
+        )
+    })
+    .collect()
+}
+
+/// What a `history` load needs to know about its staged rows.
+pub(crate) struct HistoryLoad<'a> {
+    /// The target table, quoted.
+    pub(crate) table: &'a str,
+    /// The staging table, quoted.
+    pub(crate) staging: &'a str,
+    /// The staged columns (the target has them all).
+    pub(crate) columns: &'a [&'a str],
+    /// The primary key (at least one column).
+    pub(crate) keys: &'a [String],
+    /// The cursor column, if the stream has one.
+    pub(crate) cursor: Option<&'a str>,
+    /// The staging table's row-order column.
+    pub(crate) seq: &'a str,
+}
+
+/// The statements of a `history` (SCD type 2) load, in order, each with its
+/// step name; the last but two inserts the new versions (its row count is
+/// the load's rows). Run inside the load's transaction, where `now()` is
+/// the commit's one time:
+///
+/// 1. the winners: per key, the staged row a merge would keep (greatest
+///    cursor, NULLs last, ties to the last staged);
+/// 2. each of their keys' latest version (greatest `_weft_valid_from`);
+/// 3. winners that change nothing are dropped: the latest version is newer
+///    (greater cursor), or it is current and every stream column (weft's
+///    own `_weft_*` columns aside) holds the same value, NULL-safely, or it
+///    ended by a delete and the winner is deleted too;
+/// 4. the current versions of the remaining keys are closed (`valid_to` =
+///    now, not current);
+/// 5. the remaining winners are inserted from now: current, or, when the
+///    source reported them deleted (`_weft_deleted_at`), closed at once — a
+///    zero-length version that records the delete;
+/// 6. the work tables are dropped.
+pub(crate) fn history_apply(h: &HistoryLoad<'_>) -> Vec<(&'static str, String)> {
+    const WINNERS: &str = "__weft_versions";
+    const LATEST: &str = "__weft_latest";
+    let (table, staging) = (h.table, h.staging);
+    let names = column_list(h.columns.iter().copied());
+    let key_cols = column_list(h.keys.iter().map(String::as_str));
+    let seq = ident(h.seq);
+    let order = match h.cursor {
+        Some(c) => format!("{} DESC NULLS LAST, {seq} DESC", ident(c)),
+        None => format!("{seq} DESC"),
+    };
+    let deletes = h.columns.contains(&weft_core::DELETED_AT);
+    let deleted_at = ident(weft_core::DELETED_AT);
+    let (from, to, current) = (ident(VALID_FROM), ident(VALID_TO), ident(IS_CURRENT));
+    let stale = match h.cursor {
+        Some(c) => format!("__weft_o.{0} > __weft_s.{0}", ident(c)),
+        None => "FALSE".to_string(),
+    };
+    let same: Vec<String> = h
+        .columns
+        .iter()
+        .filter(|c| !c.starts_with("_weft_"))
+        .map(|c| format!("__weft_o.{0} IS NOT DISTINCT FROM __weft_s.{0}", ident(c)))
+        .collect();
+    let same = if same.is_empty() {
+        "TRUE".to_string()
+    } else {
+        same.join(" AND ")
+    };
+    let (live, dead) = if deletes {
+        (
+            format!("__weft_s.{deleted_at} IS NULL"),
+            format!("__weft_s.{deleted_at} IS NOT NULL"),
+        )
+    } else {
+        ("TRUE".to_string(), "FALSE".to_string())
+    };
+    let (valid_to, is_current) = if deletes {
+        (
+            format!("CASE WHEN {deleted_at} IS NULL THEN NULL ELSE now() END"),
+            format!("{deleted_at} IS NULL"),
+        )
+    } else {
+        ("NULL".to_string(), "TRUE".to_string())
+    };
+    vec![
+        (
+            "history: winners",
+            format!("DROP TABLE IF EXISTS {WINNERS}"),
+        ),
+        (
+            "history: winners",
+            format!(
+                "CREATE TEMP TABLE {WINNERS} AS SELECT {names} FROM (SELECT {names}, \
+                 row_number() OVER (PARTITION BY {key_cols} ORDER BY {order}) AS __weft_rn \
+                 FROM {staging}) AS __weft_x WHERE __weft_rn = 1"
+            ),
+        ),
+        ("history: latest", format!("DROP TABLE IF EXISTS {LATEST}")),
+        (
+            "history: latest",
+            format!(
+                "CREATE TEMP TABLE {LATEST} AS SELECT {names}, {current} FROM (SELECT {names}, \
+                 {current}, row_number() OVER (PARTITION BY {key_cols} ORDER BY {from} DESC \
+                 NULLS LAST) AS __weft_rn FROM {table} AS __weft_t WHERE EXISTS (SELECT 1 FROM {WINNERS} \
+                 AS __weft_s WHERE {})) AS __weft_x WHERE __weft_rn = 1",
+                key_match("__weft_t", "__weft_s", h.keys, false)
+            ),
+        ),
+        (
+            "history: unchanged",
+            format!(
+                "DELETE FROM {WINNERS} AS __weft_s WHERE EXISTS (SELECT 1 FROM {LATEST} AS \
+                 __weft_o WHERE {} AND (({stale}) OR (__weft_o.{current} AND {live} AND {same}) \
+                 OR (NOT __weft_o.{current} AND {dead})))",
+                key_match("__weft_o", "__weft_s", h.keys, false)
+            ),
+        ),
+        (
+            "history: close",
+            format!(
+                "UPDATE {table} SET {to} = now(), {current} = FALSE WHERE {table}.{current} \
+                 AND EXISTS (SELECT 1 FROM {WINNERS} AS __weft_s WHERE {})",
+                key_match(table, "__weft_s", h.keys, false)
+            ),
+        ),
+        (
+            "history: insert",
+            format!(
+                "INSERT INTO {table} ({names}, {from}, {to}, {current}) SELECT {names}, now(), \
+                 {valid_to}, {is_current} FROM {WINNERS}"
+            ),
+        ),
+        ("history: drop", format!("DROP TABLE {WINNERS}")),
+        ("history: drop", format!("DROP TABLE {LATEST}")),
+    ]
 }
 
 /// The merge's filter on staged rows `__weft_s` after [`merge_delete`]: a key

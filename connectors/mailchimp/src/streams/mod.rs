@@ -240,6 +240,7 @@ async fn read_stream(
                     &request,
                 );
                 while let Some(page) = next(&mut pages, &request).await? {
+                    count_listing(&page, 0, &request);
                     if !page.records.is_empty() {
                         send(tx, SourceEvent::Page(page.into_json_page()), &name).await?;
                     }
@@ -287,14 +288,17 @@ async fn incremental(
         }
         // A resumed listing continues at the offset its checkpoint saved,
         // with the largest cursor read before it.
+        let mut start = 0;
         if let Some(p) = cursors.progress.take_if(|p| p.listing == listing.key) {
             if let Some(t) = p.max_seen.as_deref().and_then(parse_iso) {
                 watermark.observe(t);
             }
             first = first.query("offset", p.offset.to_string());
+            start = p.offset;
         }
         let mut pages = pages(inner, opts, listing, first, request);
         while let Some(page) = next(&mut pages, request).await? {
+            count_listing(&page, start, request);
             for record in &page.records {
                 // A record without a readable cursor still loads; it just
                 // cannot move the watermark.
@@ -353,6 +357,17 @@ fn pages(
         },
         Arc::clone(&request.metrics),
     )
+}
+
+/// Adds what a listing's first page says it holds (`total_items`, less the
+/// `start` offset a resumed listing skips) to the stream's source count, for
+/// the completeness check.
+fn count_listing(page: &Page, start: u64, request: &ReadRequest) {
+    if let Some(total) = page.listing_total("total_items") {
+        request
+            .metrics
+            .add_source_count(total.saturating_sub(start));
+    }
 }
 
 /// The ids of every record of the top-level stream `parent` (the audiences).

@@ -11,7 +11,8 @@
 //! cursor order, in concurrent slices of the cursor (windows `>= lo AND < hi`,
 //! [`weft_http::read_sliced`]; a checkpoint after every page lists the
 //! windows left), above it with a Bulk API 2.0 query job (checkpointing once,
-//! at the end: job results are not ordered).
+//! at the end: job results are not ordered). The count is also the run's
+//! source count, which the completeness check compares with the rows read.
 
 mod bulk;
 mod describe;
@@ -178,6 +179,8 @@ async fn read_stream(
         .get_json(&SalesforceClient::query_all(&count_soql), &request.metrics)
         .await
         .map_err(|e| inner.client.error(e, &name))?;
+    // What the read below must take in: the completeness check's count.
+    request.metrics.add_source_count(count.total_size);
     let soql = format!("{}{filter}", object.select());
     if count.total_size > inner.config.bulk_threshold {
         let msg = format!(

@@ -146,6 +146,11 @@ async fn read_stream(
     };
     let mut pages = listing(inner, stream, &opts, parents, &request.metrics)?;
     while let Some(listed) = next(&mut pages, &request, &name).await? {
+        // Each listing's first page says how many it holds: the source count
+        // the completeness check compares with what was read.
+        if let Some(total) = listed.page.listing_total("total_records") {
+            request.metrics.add_source_count(total);
+        }
         let records = match (&opts.parent_field, &listed.parent) {
             (Some(field), Some(parent)) => listed
                 .page

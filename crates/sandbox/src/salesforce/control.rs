@@ -53,6 +53,27 @@ impl Control {
         Ok(())
     }
 
+    /// Leaves a Salesforce record out of every query and Bulk result page
+    /// from now on while `SELECT COUNT()` still counts it: an API that loses
+    /// records, which a completeness check must notice.
+    pub fn salesforce_hide_from_pages(
+        &self,
+        object_name: &str,
+        id: &str,
+    ) -> Result<(), SandboxError> {
+        let sf = self.served::<SalesforceState>(Api::Salesforce)?;
+        let obj = object(object_name)?;
+        let i = {
+            let store = sf.read();
+            sf.org
+                .parse_id(obj, id)
+                .filter(|&i| store.exists(&sf.org, obj, i))
+                .ok_or_else(|| not_found(obj, id))?
+        };
+        sf.hide_from_pages(obj, i);
+        Ok(())
+    }
+
     /// Deletes a Salesforce record: it then appears only in `queryAll`, with `IsDeleted: true`.
     pub fn salesforce_delete(&self, object_name: &str, id: &str) -> Result<(), SandboxError> {
         let sf = self.served::<SalesforceState>(Api::Salesforce)?;

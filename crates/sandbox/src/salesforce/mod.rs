@@ -15,7 +15,7 @@ mod schema;
 mod soql;
 mod store;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -72,6 +72,9 @@ pub(crate) struct SalesforceState {
     seq: AtomicU64,
     used: AtomicU64,
     allocation: AtomicU64,
+    /// Records left out of query and Bulk result pages but still counted
+    /// by `COUNT()` (a lossy API, for completeness checks).
+    hidden: Mutex<HashSet<(SObject, u64)>>,
     clock: Arc<Clock>,
     api: Arc<ApiState>,
 }
@@ -95,6 +98,7 @@ impl SalesforceState {
             seq: AtomicU64::new(1),
             used: AtomicU64::new(0),
             allocation: AtomicU64::new(daily_allocation),
+            hidden: Mutex::new(HashSet::new()),
             clock,
             api,
         }
@@ -122,6 +126,11 @@ impl SalesforceState {
         self.allocation.store(n, Ordering::SeqCst);
     }
 
+    /// Leaves record `i` of `obj` out of result pages; `COUNT()` still counts it.
+    pub(crate) fn hide_from_pages(&self, obj: SObject, i: u64) {
+        lock(&self.hidden).insert((obj, i));
+    }
+
     /// Requests counted against the allocation so far.
     pub(crate) fn api_usage(&self) -> u64 {
         self.used.load(Ordering::SeqCst)
@@ -131,14 +140,18 @@ impl SalesforceState {
     /// ORDER BY order (else Id order), after OFFSET and LIMIT.
     fn run(&self, q: &soql::Query, all: bool) -> Vec<u64> {
         let store = self.read();
+        let hidden = lock(&self.hidden);
         let org = &self.org;
         let obj = q.object;
         let total = store.total(org, obj);
         let mut rows: Vec<u64> = (0..total)
             .filter(|&i| {
-                (all || !store.is_deleted(obj, i)) && q.matches(&|f| store.get(org, obj, i, f))
+                (all || !store.is_deleted(obj, i))
+                    && (q.count || !hidden.contains(&(obj, i)))
+                    && q.matches(&|f| store.get(org, obj, i, f))
             })
             .collect();
+        drop(hidden);
         if q.is_ordered() {
             let keys = q.scanned_fields();
             let mut keyed: Vec<(u64, Vec<data::Val>)> = rows

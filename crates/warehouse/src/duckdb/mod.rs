@@ -26,7 +26,10 @@ use chrono::{DateTime, Utc};
 use weft_core::{LoadReceipt, WriteDisposition};
 use weft_stage::{LocalLoad, Manifest, Stage, StageError, read_local_part, read_local_rejects};
 
-use crate::sql::{column_list, ident, merge_delete, not_still_loaded, parse_state, table};
+use crate::sql::{
+    HistoryLoad, column_list, history_apply, history_columns, ident, merge_delete,
+    not_still_loaded, parse_state, table,
+};
 use crate::{
     LoadRow, LoadSpec, Model, ModelRun, QualityRow, QueryResult, StateRow, Warehouse,
     WarehouseError,
@@ -715,7 +718,7 @@ impl Load<'_> {
                 "create table",
                 &format!("CREATE TABLE {} ({})", self.table, cols.join(", ")),
             )?;
-            return Ok(());
+            return self.ensure_history_columns();
         }
         for f in fields {
             if existing.contains(&f.name().to_lowercase()) {
@@ -731,6 +734,16 @@ impl Load<'_> {
                     ident(f.name())
                 ),
             )?;
+        }
+        self.ensure_history_columns()
+    }
+
+    /// A `history` table's version columns, added when missing.
+    fn ensure_history_columns(&self) -> Result<(), WarehouseError> {
+        if self.spec.disposition == WriteDisposition::History {
+            for sql in history_columns(&self.table) {
+                self.exec("add version columns", &sql)?;
+            }
         }
         Ok(())
     }
@@ -810,6 +823,9 @@ impl Load<'_> {
         let names = column_list(fields.iter().map(|f| f.name().as_str()));
         let seq = ident(SEQ);
         let keys = &self.spec.primary_key;
+        if self.spec.disposition == WriteDisposition::History {
+            return self.apply_history(fields);
+        }
         let merge = self.spec.disposition == WriteDisposition::Merge && !keys.is_empty();
         if !merge {
             if self.spec.disposition == WriteDisposition::Replace {
@@ -863,6 +879,41 @@ impl Load<'_> {
             ),
         )?;
         Ok(n as u64)
+    }
+
+    /// Applies the staged rows as new versions of a `history` table
+    /// ([`history_apply`]); returns the versions inserted.
+    fn apply_history(&self, fields: &Fields) -> Result<u64, WarehouseError> {
+        let keys = &self.spec.primary_key;
+        if keys.is_empty() {
+            return Err(WarehouseError::HistoryWithoutKey {
+                table: self.shown.clone(),
+            });
+        }
+        for k in keys {
+            self.require(fields, "primary key", k)?;
+        }
+        let cursor = self.spec.cursor_field.as_deref();
+        if let Some(c) = cursor {
+            self.require(fields, "cursor", c)?;
+        }
+        let columns: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
+        let steps = history_apply(&HistoryLoad {
+            table: &self.table,
+            staging: STAGED,
+            columns: &columns,
+            keys,
+            cursor,
+            seq: SEQ,
+        });
+        let mut inserted = 0;
+        for (step, sql) in &steps {
+            let n = self.exec(step, sql)?;
+            if *step == "history: insert" {
+                inserted = n as u64;
+            }
+        }
+        Ok(inserted)
     }
 
     /// Whether the target table holds any row (as this transaction sees it).

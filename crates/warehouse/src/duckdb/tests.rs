@@ -1038,3 +1038,65 @@ async fn budget_holders_count_live_runners() {
     let wh = DuckDbWarehouse::open_in_memory().unwrap();
     crate::fixtures::budget_holders(&wh).await;
 }
+
+/// `write_disposition = "history"`: the fixed sequences, then generated
+/// ones, each into a fresh database, hold exactly the modelled versions.
+#[test]
+fn history_tables_hold_exactly_the_modelled_versions() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for loads in crate::fixtures::history_cases() {
+        let wh = DuckDbWarehouse::open_in_memory().unwrap();
+        rt.block_on(crate::fixtures::history_matches_the_model(
+            &wh,
+            "customers",
+            &loads,
+        ));
+    }
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 48,
+        ..Default::default()
+    });
+    runner
+        .run(&crate::fixtures::history_loads(), |loads| {
+            let wh = DuckDbWarehouse::open_in_memory().unwrap();
+            rt.block_on(crate::fixtures::history_matches_the_model(
+                &wh,
+                "customers",
+                &loads,
+            ));
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_history_load_without_a_key_is_refused_naming_the_table() {
+    let (_dir, stage) = local_stage();
+    let wh = Arc::new(DuckDbWarehouse::open_in_memory().unwrap());
+    let spec = LoadSpec {
+        primary_key: vec![],
+        ..spec(WriteDisposition::History)
+    };
+    let m = stage_load(
+        &stage,
+        "L1",
+        vec![batch(&[("a", 1, "x")])],
+        vec![],
+        json!({}),
+    )
+    .await;
+    let wh: Arc<dyn Warehouse> = wh;
+    let err = wh
+        .commit_load(&stage, &m, &spec)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "shop.customers: write_disposition = \"history\" keeps versions per primary key, and the stream has none (use append)"
+    );
+}

@@ -14,7 +14,7 @@ use super::keys::{self, Duplicates, Index};
 use super::sql::{DDL_LOCK, check_ident, column_list, ident, storable};
 use super::types::{Column, plan_columns};
 use super::{SEQ, STAGING, pg};
-use crate::sql::{merge_delete, not_still_loaded};
+use crate::sql::{HistoryLoad, history_apply, history_columns, merge_delete, not_still_loaded};
 use crate::{LoadSpec, WarehouseError};
 
 /// Rejects inserted per statement.
@@ -95,6 +95,11 @@ impl Load<'_> {
         self.ensure_schema().await?;
         if !columns.is_empty() {
             self.ensure_table(&columns).await?;
+            if self.spec.disposition == WriteDisposition::History {
+                for sql in history_columns(&self.table) {
+                    self.exec("add version columns", &sql).await?;
+                }
+            }
         }
         let mut quarantined = 0u64;
         if has_rows {
@@ -310,6 +315,9 @@ impl Load<'_> {
         let names = column_list(columns.iter().map(Column::name));
         let seq = ident(SEQ);
         let keys = &self.spec.primary_key;
+        if self.spec.disposition == WriteDisposition::History {
+            return self.apply_history(columns).await;
+        }
         if !self.merging() {
             if self.spec.disposition == WriteDisposition::Replace {
                 self.exec("replace", &format!("DELETE FROM {}", self.table))
@@ -408,6 +416,42 @@ impl Load<'_> {
             ),
         )
         .await
+    }
+
+    /// Applies the staged rows as new versions of a `history` table (the
+    /// same statements as DuckDB's: [`history_apply`]); returns the
+    /// versions inserted.
+    async fn apply_history(&self, columns: &[Column]) -> Result<u64, WarehouseError> {
+        let keys = &self.spec.primary_key;
+        if keys.is_empty() {
+            return Err(WarehouseError::HistoryWithoutKey {
+                table: self.shown.clone(),
+            });
+        }
+        for k in keys {
+            self.require(columns, "primary key", k)?;
+        }
+        let cursor = self.spec.cursor_field.as_deref();
+        if let Some(c) = cursor {
+            self.require(columns, "cursor", c)?;
+        }
+        let names: Vec<&str> = columns.iter().map(Column::name).collect();
+        let steps = history_apply(&HistoryLoad {
+            table: &self.table,
+            staging: STAGING,
+            columns: &names,
+            keys,
+            cursor,
+            seq: SEQ,
+        });
+        let mut inserted = 0;
+        for (step, sql) in &steps {
+            let n = self.exec(step, sql).await?;
+            if *step == "history: insert" {
+                inserted = n;
+            }
+        }
+        Ok(inserted)
     }
 
     /// The upsert's `SET` list: every staged column but the keys from the

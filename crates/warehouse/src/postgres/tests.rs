@@ -2086,3 +2086,22 @@ async fn budget_holders_count_live_runners() {
     let wh = fresh(&pg, "budget_holders").await;
     crate::fixtures::budget_holders(wh.as_ref()).await;
 }
+
+/// `write_disposition = "history"` on PostgreSQL: the same fixed sequences
+/// and generated ones (fewer: each is a table on the server) hold exactly
+/// the modelled versions.
+#[tokio::test]
+async fn history_tables_hold_exactly_the_modelled_versions() {
+    use proptest::strategy::{Strategy, ValueTree};
+    let pg = start().await;
+    let wh = fresh(&pg, "history").await;
+    for (i, loads) in crate::fixtures::history_cases().into_iter().enumerate() {
+        crate::fixtures::history_matches_the_model(wh.as_ref(), &format!("fixed{i}"), &loads).await;
+    }
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = crate::fixtures::history_loads();
+    for i in 0..12 {
+        let loads = strategy.new_tree(&mut runner).unwrap().current();
+        crate::fixtures::history_matches_the_model(wh.as_ref(), &format!("gen{i}"), &loads).await;
+    }
+}
