@@ -36,9 +36,9 @@ pub use source::{
 pub use spec::{DELETED_AT, EXTRACTED_AT, LOAD_ID, StreamSpec, SyncMode, WriteDisposition};
 pub use state::{FileStateStore, StateStore, StreamState, Watermark};
 pub use sync::{
-    NoJournal, PendingJob, PlannedRequest, RecordOutcome, SyncAction, SyncJournal, SyncOptions,
-    SyncPlan, SyncRecord, SyncReport, SyncSpec, SyncStore, SyncTarget, SyncWriteMode, check_sync,
-    run_sync,
+    NoJournal, PendingJob, PlannedRequest, ROLLED_BACK_HASH_PREFIX, RecordOutcome, RollbackReport,
+    Skipped, SyncAction, SyncJournal, SyncLogEntry, SyncOptions, SyncPlan, SyncRecord, SyncReport,
+    SyncSpec, SyncStore, SyncTarget, SyncWriteMode, check_sync, rollback_sync, run_sync,
 };
 
 pub use tokio_util::sync::CancellationToken;

@@ -31,8 +31,10 @@ use serde::{Deserialize, Serialize};
 use crate::{BoxError, CoreError};
 
 mod engine;
+mod rollback;
 
 pub use engine::{SyncOptions, check_sync, run_sync};
+pub use rollback::{ROLLED_BACK_HASH_PREFIX, RollbackReport, Skipped, rollback_sync};
 
 /// Which changes a sync sends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,6 +286,27 @@ pub struct PendingJob {
     pub submitted_at: DateTime<Utc>,
 }
 
+/// One write a sync run logged (a row of `_weft._weft_sync_log`), with
+/// its pre-image: what [`rollback_sync`] undoes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncLogEntry {
+    /// The model's primary key value.
+    pub key: String,
+    /// What was sent.
+    pub action: SyncAction,
+    /// Whether the destination acknowledged it (a reject changed nothing).
+    pub acknowledged: bool,
+    /// The destination fields sent (empty for deletes).
+    pub sent: BTreeMap<String, serde_json::Value>,
+    /// The pre-image: the fields weft last sent for the key, and the
+    /// destination acknowledged, before this write (`None` when it never
+    /// sent any, e.g. for a create).
+    pub previous: Option<BTreeMap<String, serde_json::Value>>,
+    /// Whether a later acknowledged write of the key exists (a later run,
+    /// or a rollback of this one).
+    pub superseded: bool,
+}
+
 /// Where sync snapshots, rejects and logs live (the warehouse).
 #[async_trait]
 pub trait SyncStore: Send + Sync {
@@ -322,6 +345,18 @@ pub trait SyncStore: Send + Sync {
     /// recorded, or it cannot be resumed). Finishing an unknown job is not
     /// an error.
     async fn finish_job(&self, sync: &str, job: &str) -> Result<(), CoreError>;
+
+    /// The writes run `run_id` of `sync` logged, in key order, each with its
+    /// pre-image and whether a later write superseded it (empty when the
+    /// run is unknown). The default, for a store that keeps no log, fails.
+    async fn run_log(&self, sync: &str, run_id: &str) -> Result<Vec<SyncLogEntry>, CoreError> {
+        let _ = run_id;
+        Err(CoreError::SyncStore {
+            sync: sync.to_string(),
+            step: "read the run's log",
+            source: "this sync store keeps no log of what it sent".into(),
+        })
+    }
 }
 
 /// One configured sync: which model, keyed how, mapped to which fields.

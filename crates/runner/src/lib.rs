@@ -178,7 +178,7 @@ impl RunOutcome {
 /// One line per sync: planned and acknowledged counts.
 pub fn render_sync(r: &SyncReport) -> String {
     let mut out = format!(
-        "sync   {:<32} {}model rows {}, planned +{} ~{} -{}; created {}, updated {}, deleted {}, rejected {}{} in {} calls\n",
+        "sync   {:<32} {}model rows {}, planned +{} ~{} -{}; created {}, updated {}, deleted {}, rejected {}{} in {} calls{}\n",
         r.sync,
         if r.dry_run { "(dry run) " } else { "" },
         r.plan.model_rows,
@@ -193,7 +193,12 @@ pub fn render_sync(r: &SyncReport) -> String {
             0 => String::new(),
             n => format!(", resumed {n} (from an earlier run's jobs)"),
         },
-        r.batches
+        r.batches,
+        if r.dry_run {
+            String::new()
+        } else {
+            format!("; run {}", r.run_id)
+        }
     );
     for s in &r.samples {
         let fields = serde_json::to_string(&s.fields).unwrap_or_default();
@@ -273,6 +278,112 @@ pub async fn sync(
             .push(session.sync(sync, dry_run, record).await);
     }
     Ok(outcome)
+}
+
+/// `weft sync rollback`: undoes run `run_id` of sync `name` at its
+/// destination ([`weft_core::rollback_sync`]: pre-images restored, creates
+/// deleted, deletes created again; writes changed since are skipped), as a
+/// run of its own under the sync's lease, recorded in the run history with
+/// trigger `rollback`. `dry_run` plans it and sends nothing (no lease, no
+/// run recorded).
+pub async fn rollback_sync(
+    config: &WeftConfig,
+    name: &str,
+    run_id: &str,
+    dry_run: bool,
+) -> Result<weft_core::RollbackReport, RunnerError> {
+    let sync = config.sync(name)?;
+    let session = Session::open(config, None).await?;
+    let target = build_sync_target(sync, BudgetRegistry::global()).await?;
+    let spec = sync.spec();
+    let store: &dyn SyncStore = session.warehouse.as_ref();
+    if dry_run {
+        let report = weft_core::rollback_sync(store, &*target, &spec, run_id, true).await;
+        session.close().await;
+        return Ok(report?);
+    }
+    let mut record = RunRecord::start_sync(name, "rollback");
+    let lease = match session
+        .lease(&format!("sync:{name}"), &record.run_id, None)
+        .await
+    {
+        Ok(Claim::Held(lease)) => lease,
+        Ok(Claim::SlotTaken { holder }) => {
+            session.close().await;
+            return Err(RunnerError::Core(weft_core::CoreError::SyncStore {
+                sync: name.to_string(),
+                step: "take the sync's lease",
+                source: holder.into(),
+            }));
+        }
+        Err(e) => {
+            session.close().await;
+            return Err(e.into());
+        }
+    };
+    let result = async {
+        session.warehouse.begin_run(&record).await?;
+        let rolled = weft_core::rollback_sync(store, &*target, &spec, run_id, false).await;
+        let as_sync = rolled.as_ref().map(|r| SyncReport {
+            sync: r.sync.clone(),
+            run_id: r.run_id.clone(),
+            created: r.recreated,
+            updated: r.restored,
+            deleted: r.uncreated,
+            rejected: r.rejected,
+            batches: r.sent().div_ceil(target.max_batch().max(1) as u64),
+            ..SyncReport::default()
+        });
+        let failure = rolled.as_ref().err().map(ToString::to_string);
+        record.finish_sync(match (&as_sync, &failure) {
+            (Ok(r), _) => Ok(r),
+            (Err(_), Some(e)) => Err(e.as_str()),
+            (Err(_), None) => Err("rollback failed"),
+        });
+        session.warehouse.end_run(&record).await?;
+        Ok::<_, RunnerError>(rolled?)
+    }
+    .await;
+    session.release(lease).await;
+    session.close().await;
+    result
+}
+
+/// `weft sync rollback`'s report: one line of counts, then each skipped
+/// write with its reason (a dry run lists the records it would send).
+pub fn render_rollback(r: &weft_core::RollbackReport) -> String {
+    let done = if r.dry_run {
+        format!("would send {}", r.planned.len())
+    } else {
+        format!(
+            "restored {}, uncreated {}, recreated {}, rejected {}",
+            r.restored, r.uncreated, r.recreated, r.rejected
+        )
+    };
+    let mut out = format!(
+        "rollback {} run {}{}: {} acknowledged writes; {done}, skipped {}{}\n",
+        r.sync,
+        r.of_run,
+        if r.dry_run { " (dry run)" } else { "" },
+        r.writes,
+        r.skipped.len(),
+        if r.dry_run {
+            String::new()
+        } else {
+            format!("; run {}", r.run_id)
+        }
+    );
+    for p in &r.planned {
+        let fields = serde_json::to_string(&p.fields).unwrap_or_default();
+        out.push_str(&format!("       would {} {} {fields}\n", p.action, p.key));
+    }
+    for s in &r.skipped {
+        out.push_str(&format!(
+            "       skipped {} {}: {}\n",
+            s.action, s.key, s.reason
+        ));
+    }
+    out
 }
 
 /// What runs of pipelines, models and syncs share: the config, the opened

@@ -17,6 +17,32 @@ struct Cli {
     command: Command,
 }
 
+/// What `weft sync` does besides sending changes.
+#[derive(Subcommand)]
+enum SyncCommand {
+    /// Undo one sync run at its destination: restore the values its updates
+    /// replaced, delete what it created, create again what it deleted
+    /// (records changed since by a later run are left as they are).
+    Rollback {
+        /// Config file.
+        #[arg(long, short, default_value = "weft.toml")]
+        config: PathBuf,
+        /// The sync.
+        #[arg(long)]
+        sync: String,
+        /// The run to undo: the `run` a sync's report ends with (also
+        /// `run_id` in `_weft._weft_sync_log`).
+        #[arg(long)]
+        run: String,
+        /// List what would be sent and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run pipelines: extract, stage as Parquet, load into the warehouse.
@@ -46,6 +72,9 @@ enum Command {
     },
     /// Run the SQL models, then send model rows out to SaaS tools (reverse sync).
     Sync {
+        /// `rollback`: undo one sync run instead.
+        #[command(subcommand)]
+        action: Option<SyncCommand>,
         /// Config file.
         #[arg(long, short, default_value = "weft.toml")]
         config: PathBuf,
@@ -338,6 +367,30 @@ async fn run(cli: Cli, log: Option<PathBuf>) -> Result<ExitCode, weft_runner::Ru
             Ok(exit_code(summary.stopped_in_grace))
         }
         Command::Sync {
+            action:
+                Some(SyncCommand::Rollback {
+                    config,
+                    sync,
+                    run,
+                    dry_run,
+                    json,
+                }),
+            ..
+        } => {
+            let config = WeftConfig::load(&config)?;
+            let report = weft_runner::rollback_sync(&config, &sync, &run, dry_run).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                print!("{}", weft_runner::render_rollback(&report));
+            }
+            Ok(exit_code(report.rejected == 0))
+        }
+        Command::Sync {
+            action: None,
             config,
             sync,
             dry_run,

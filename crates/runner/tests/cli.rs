@@ -636,3 +636,167 @@ fn a_history_stream_keeps_every_version_through_weft_run() {
     );
     rt.block_on(sandbox.shutdown());
 }
+
+/// `weft run --json` in `dir` (must succeed): the outcome.
+fn run_json(dir: &Path) -> serde_json::Value {
+    let out = weft(dir, &["run", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The report of sync `name` in a `weft run --json` outcome.
+fn sync_report<'a>(outcome: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    outcome["syncs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["sync"] == name)
+        .map(|s| &s["report"])
+        .unwrap()
+}
+
+#[test]
+fn a_sync_run_is_rolled_back_to_the_values_it_replaced_and_only_once() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, sandbox) = sandbox_config(dir.path());
+    let control = sandbox.control();
+    let list = control.mailchimp_list_id();
+    let member = |email: &str| {
+        control
+            .mailchimp_members(&list)
+            .into_iter()
+            .find(|m| m["email_address"] == email)
+            .unwrap()
+    };
+    let first = run_json(dir.path());
+    assert!(
+        sync_report(&first, "mailchimp_people")["created"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+
+    // Someone in Salesforce is renamed there (its newest change, so the
+    // model takes it); the next run sends it.
+    let picked = query_rows(
+        dir.path(),
+        "SELECT p.email, c.\"Id\", p.first_name FROM models.people p JOIN salesforce.\"Contact\" c \
+         ON lower(trim(c.\"Email\")) = p.email WHERE p.sources LIKE '%salesforce%' \
+         AND c.\"_weft_deleted_at\" IS NULL ORDER BY p.email LIMIT 1",
+    );
+    let (email, id, before) = (
+        picked[0][0].as_str().unwrap().to_string(),
+        picked[0][1].as_str().unwrap().to_string(),
+        picked[0][2].clone(),
+    );
+    assert_eq!(member(&email)["merge_fields"]["FNAME"], before);
+    control.advance_clock(60);
+    control
+        .salesforce_update("Contact", &id, json!({"FirstName": "Zebediah"}))
+        .unwrap();
+    let second = run_json(dir.path());
+    let report = sync_report(&second, "mailchimp_people");
+    assert_eq!(report["updated"], json!(1), "{report}");
+    let run = report["run_id"].as_str().unwrap().to_string();
+    assert_eq!(member(&email)["merge_fields"]["FNAME"], json!("Zebediah"));
+
+    // A dry run lists the restore and sends nothing.
+    let writes = control.writes(weft_sandbox::Api::Mailchimp).len();
+    let args = [
+        "sync",
+        "rollback",
+        "--sync",
+        "mailchimp_people",
+        "--run",
+        run.as_str(),
+    ];
+    let out = weft(dir.path(), &[&args[..], &["--dry-run"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(&format!(
+            "rollback mailchimp_people run {run} (dry run): 1 acknowledged writes; would send 1, skipped 0\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!("would update {email} ")), "{text}");
+    assert_eq!(control.writes(weft_sandbox::Api::Mailchimp).len(), writes);
+
+    // The rollback restores what the run replaced, in one write.
+    let out = weft(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with(&format!(
+            "rollback mailchimp_people run {run}: 1 acknowledged writes; restored 1, uncreated 0, recreated 0, rejected 0, skipped 0; run "
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(member(&email)["merge_fields"]["FNAME"], before);
+    assert_eq!(
+        control.writes(weft_sandbox::Api::Mailchimp).len(),
+        writes + 1
+    );
+    // The log keeps the pre-image beside what was sent.
+    let logged = query_rows(
+        dir.path(),
+        &format!(
+            "SELECT sent, previous FROM _weft._weft_sync_log WHERE sync = 'mailchimp_people' \
+             AND run_id = '{run}'"
+        ),
+    );
+    let sent: serde_json::Value = serde_json::from_str(logged[0][0].as_str().unwrap()).unwrap();
+    let previous: serde_json::Value = serde_json::from_str(logged[0][1].as_str().unwrap()).unwrap();
+    assert_eq!(sent["merge_fields.FNAME"], json!("Zebediah"));
+    assert_eq!(previous["merge_fields.FNAME"], before);
+    // The rollback is a run of its own in the history.
+    let runs = weft(dir.path(), &["runs"]);
+    assert!(stdout(&runs).contains("rollback"), "{}", stdout(&runs));
+
+    // A second rollback of the same run sends nothing: it was superseded.
+    let out = weft(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("restored 0, uncreated 0, recreated 0, rejected 0, skipped 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "skipped update {email}: a later write changed it since"
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        control.writes(weft_sandbox::Api::Mailchimp).len(),
+        writes + 1
+    );
+    assert_eq!(member(&email)["merge_fields"]["FNAME"], before);
+
+    // An unknown run is an error naming it.
+    let out = weft(
+        dir.path(),
+        &[
+            "sync",
+            "rollback",
+            "--sync",
+            "mailchimp_people",
+            "--run",
+            "nope",
+        ],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("no write of run `nope`"),
+        "{}",
+        stderr(&out)
+    );
+    rt.block_on(sandbox.shutdown());
+}

@@ -769,3 +769,105 @@ pub(crate) fn history_loads() -> impl proptest::strategy::Strategy<Value = Vec<V
     );
     prop::collection::vec(prop::collection::vec(row, 0..5), 1..6)
 }
+
+/// The sync log's pre-images on any warehouse: a create has none; an
+/// update's is what the key's latest acknowledged create or update sent
+/// (a reject in between is not one); `run_log` lists a run's writes in key
+/// order and marks those a later acknowledged write superseded.
+pub(crate) async fn sync_log_pre_images(store: &dyn weft_core::SyncStore) {
+    use weft_core::{RecordOutcome, SyncAction, SyncRecord, SyncSpec};
+    let spec = SyncSpec {
+        name: "people".to_string(),
+        model: "models.people".to_string(),
+        primary_key: "email".to_string(),
+        mode: weft_core::SyncWriteMode::Upsert,
+        mapping: BTreeMap::from([("name".to_string(), "name".to_string())]),
+    };
+    let write = |key: &str, action: SyncAction, name: &str| SyncRecord {
+        key: key.to_string(),
+        action,
+        row_hash: format!("h-{name}"),
+        fields: BTreeMap::from([("name".to_string(), serde_json::json!(name))]),
+    };
+    let record = |run: &'static str, records: Vec<SyncRecord>, rejected: &'static [&str]| {
+        let outcomes: Vec<RecordOutcome> = records
+            .iter()
+            .map(|r| RecordOutcome {
+                key: r.key.clone(),
+                result: if rejected.contains(&r.key.as_str()) {
+                    Err("no".to_string())
+                } else {
+                    Ok(())
+                },
+            })
+            .collect();
+        let spec = spec.clone();
+        async move { store.record(&spec, run, &records, &outcomes).await.unwrap() }
+    };
+    record(
+        "r1",
+        vec![
+            write("a", SyncAction::Create, "a1"),
+            write("b", SyncAction::Create, "b1"),
+        ],
+        &[],
+    )
+    .await;
+    // b's update is rejected: it replaced nothing, so it is no pre-image.
+    record("r2", vec![write("b", SyncAction::Update, "b2")], &["b"]).await;
+    record(
+        "r3",
+        vec![
+            write("a", SyncAction::Update, "a3"),
+            write("b", SyncAction::Update, "b3"),
+        ],
+        &[],
+    )
+    .await;
+    record("r4", vec![write("a", SyncAction::Update, "a4")], &[]).await;
+    let name = |v: &Option<BTreeMap<String, Value>>| v.as_ref().map(|f| f["name"].clone());
+    let log = store.run_log("people", "r3").await.unwrap();
+    let got: Vec<_> = log
+        .iter()
+        .map(|e| {
+            (
+                e.key.as_str(),
+                e.action,
+                e.acknowledged,
+                e.sent["name"].clone(),
+                name(&e.previous),
+                e.superseded,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "a",
+                SyncAction::Update,
+                true,
+                serde_json::json!("a3"),
+                Some(serde_json::json!("a1")),
+                true
+            ),
+            (
+                "b",
+                SyncAction::Update,
+                true,
+                serde_json::json!("b3"),
+                Some(serde_json::json!("b1")),
+                false
+            ),
+        ]
+    );
+    let r1 = store.run_log("people", "r1").await.unwrap();
+    assert_eq!(r1.len(), 2);
+    assert!(
+        r1.iter()
+            .all(|e| e.previous.is_none() && e.superseded && e.action == SyncAction::Create)
+    );
+    let r2 = store.run_log("people", "r2").await.unwrap();
+    assert_eq!((r2.len(), r2[0].acknowledged), (1, false));
+    assert!(store.run_log("people", "r9").await.unwrap().is_empty());
+}

@@ -59,6 +59,8 @@ mod shares;
 #[cfg(any(feature = "duckdb", feature = "postgres"))]
 mod source;
 mod sql;
+#[cfg_attr(not(any(feature = "duckdb", feature = "postgres")), allow(dead_code))]
+mod synclog;
 mod warehouse;
 
 pub use destination::{StagedDestination, replay, replay_stream};

@@ -324,7 +324,7 @@ async fn send(
 
 /// One outcome per record, in record order; a record the target gave no
 /// outcome for counts as rejected (so it is not snapshotted, and is retried).
-fn align(records: &[SyncRecord], outcomes: Vec<RecordOutcome>) -> Vec<RecordOutcome> {
+pub(super) fn align(records: &[SyncRecord], outcomes: Vec<RecordOutcome>) -> Vec<RecordOutcome> {
     let mut by_key: HashMap<String, Result<(), String>> =
         outcomes.into_iter().map(|o| (o.key, o.result)).collect();
     records

@@ -17,12 +17,14 @@ use std::collections::{BTreeMap, HashMap};
 use ::duckdb::{Connection, params};
 use async_trait::async_trait;
 use weft_core::{
-    CoreError, PendingJob, RecordOutcome, SyncAction, SyncPlan, SyncRecord, SyncSpec, SyncStore,
+    CoreError, PendingJob, RecordOutcome, SyncAction, SyncLogEntry, SyncPlan, SyncRecord, SyncSpec,
+    SyncStore,
 };
 
 use super::{DuckDbWarehouse, db, json_value};
 use crate::WarehouseError;
 use crate::sql::{ident, mapped_columns, relation, snapshot_table, value_column};
+use crate::synclog::{entry, previous_sql, run_log_sql};
 
 #[cfg(test)]
 mod tests;
@@ -43,6 +45,7 @@ CREATE TABLE IF NOT EXISTS _weft._weft_sync_log (
     sync VARCHAR NOT NULL, run_id VARCHAR NOT NULL, "key" VARCHAR NOT NULL,
     "action" VARCHAR NOT NULL, result VARCHAR NOT NULL, reason VARCHAR, "at" TIMESTAMPTZ NOT NULL);
 ALTER TABLE _weft._weft_sync_log ADD COLUMN IF NOT EXISTS sent VARCHAR;
+ALTER TABLE _weft._weft_sync_log ADD COLUMN IF NOT EXISTS previous VARCHAR;
 CREATE TABLE IF NOT EXISTS _weft._weft_sync_jobs (
     sync VARCHAR NOT NULL, job VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
     target VARCHAR NOT NULL, records VARCHAR NOT NULL, submitted_at TIMESTAMPTZ NOT NULL,
@@ -289,14 +292,17 @@ fn record_blocking(
             ),
             params![spec.name, run_id],
         )?;
+        // The pre-images are read before this batch's rows are in the log.
         conn.execute(
             &format!(
                 "INSERT INTO _weft._weft_sync_log \
-                   (sync, run_id, \"key\", \"action\", result, reason, \"at\", sent) \
-                 SELECT ?, ?, \"key\", \"action\", CASE WHEN ok THEN 'ok' ELSE 'rejected' END, \
-                   reason, current_timestamp, \"row\" FROM {quoted}"
+                   (sync, run_id, \"key\", \"action\", result, reason, \"at\", sent, previous) \
+                 SELECT ?, ?, b.\"key\", b.\"action\", \
+                   CASE WHEN b.ok THEN 'ok' ELSE 'rejected' END, b.reason, current_timestamp, \
+                   b.\"row\", {} FROM {quoted} AS b",
+                previous_sql("?")
             ),
-            params![spec.name, run_id],
+            params![spec.name, run_id, spec.name],
         )?;
         conn.execute_batch(&format!("DROP TABLE {quoted}"))
     })();
@@ -377,6 +383,37 @@ fn pending_jobs_blocking(conn: &Connection, sync: &str) -> Result<Vec<PendingJob
                 records,
                 submitted_at,
             })
+        })
+        .collect()
+}
+
+fn run_log_blocking(
+    conn: &Connection,
+    sync: &str,
+    run_id: &str,
+) -> Result<Vec<SyncLogEntry>, WarehouseError> {
+    check_sync_name(sync)?;
+    ensure_tables(conn, sync)?;
+    let shown = format!("sync {sync}");
+    let mut stmt = conn
+        .prepare(&run_log_sql("?", "?"))
+        .map_err(db("read sync log", &shown))?;
+    let rows = stmt
+        .query_map(params![sync, run_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, bool>(5)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(db("read sync log", &shown))?;
+    rows.into_iter()
+        .map(|(key, action, result, sent, previous, superseded)| {
+            entry(&shown, key, &action, &result, sent, previous, superseded)
         })
         .collect()
 }
@@ -475,6 +512,14 @@ impl SyncStore for DuckDbWarehouse {
         let (owned, job) = (sync.to_string(), job.to_string());
         self.blocking(sync, "finish job", move |conn| {
             finish_job_blocking(conn, &owned, &job)
+        })
+        .await
+    }
+
+    async fn run_log(&self, sync: &str, run_id: &str) -> Result<Vec<SyncLogEntry>, CoreError> {
+        let (owned, run_id) = (sync.to_string(), run_id.to_string());
+        self.blocking(sync, "read the run's log", move |conn| {
+            run_log_blocking(conn, &owned, &run_id)
         })
         .await
     }

@@ -1022,6 +1022,12 @@ async fn run_history_round_trips() {
 }
 
 #[tokio::test]
+async fn sync_log_keeps_pre_images() {
+    let wh = DuckDbWarehouse::open_in_memory().unwrap();
+    crate::fixtures::sync_log_pre_images(&wh).await;
+}
+
+#[tokio::test]
 async fn quality_results_round_trip() {
     let wh = DuckDbWarehouse::open_in_memory().unwrap();
     crate::fixtures::quality_history(&wh).await;

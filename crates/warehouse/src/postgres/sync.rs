@@ -24,7 +24,8 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use tokio_postgres::Client;
 use weft_core::{
-    CoreError, PendingJob, RecordOutcome, SyncAction, SyncPlan, SyncRecord, SyncSpec, SyncStore,
+    CoreError, PendingJob, RecordOutcome, SyncAction, SyncLogEntry, SyncPlan, SyncRecord, SyncSpec,
+    SyncStore,
 };
 
 use super::json::array_values;
@@ -32,6 +33,7 @@ use super::sql::{ident, relation, storable};
 use super::{PostgresWarehouse, pg};
 use crate::WarehouseError;
 use crate::sql::{mapped_columns, snapshot_table, value_column};
+use crate::synclog::{entry, previous_sql, run_log_sql};
 
 /// Key column of the plan table.
 const KEY: &str = "__weft_key";
@@ -49,6 +51,8 @@ CREATE TABLE IF NOT EXISTS _weft._weft_sync_log (
     sync TEXT NOT NULL, run_id TEXT NOT NULL, "key" TEXT NOT NULL,
     "action" TEXT NOT NULL, result TEXT NOT NULL, reason TEXT, "at" TIMESTAMPTZ NOT NULL);
 ALTER TABLE _weft._weft_sync_log ADD COLUMN IF NOT EXISTS sent TEXT;
+ALTER TABLE _weft._weft_sync_log ADD COLUMN IF NOT EXISTS previous TEXT;
+CREATE INDEX IF NOT EXISTS _weft_sync_log_by_key ON _weft._weft_sync_log (sync, "key", "at");
 CREATE TABLE IF NOT EXISTS _weft._weft_sync_jobs (
     sync TEXT NOT NULL, job TEXT NOT NULL, run_id TEXT NOT NULL,
     target TEXT NOT NULL, records TEXT NOT NULL, submitted_at TIMESTAMPTZ NOT NULL,
@@ -334,12 +338,15 @@ async fn record(
     )
     .await
     .map_err(err())?;
+    // The pre-images are read before this batch's rows are in the log.
     tx.execute(
         &format!(
             "INSERT INTO _weft._weft_sync_log \
-               (sync, run_id, \"key\", \"action\", result, reason, \"at\", sent) \
-             SELECT $1, $2, \"key\", \"action\", CASE WHEN ok THEN 'ok' ELSE 'rejected' END, \
-               reason, clock_timestamp(), \"row\" FROM {batch} ORDER BY n"
+               (sync, run_id, \"key\", \"action\", result, reason, \"at\", sent, previous) \
+             SELECT $1, $2, b.\"key\", b.\"action\", \
+               CASE WHEN b.ok THEN 'ok' ELSE 'rejected' END, b.reason, clock_timestamp(), \
+               b.\"row\", {} FROM {batch} AS b ORDER BY b.n",
+            previous_sql("$1")
         ),
         &[&spec.name, &run_id],
     )
@@ -421,6 +428,33 @@ async fn finish_job(client: &Client, sync: &str, job: &str) -> Result<(), Wareho
     Ok(())
 }
 
+async fn run_log(
+    client: &Client,
+    sync: &str,
+    run_id: &str,
+) -> Result<Vec<SyncLogEntry>, WarehouseError> {
+    check_sync_name(sync)?;
+    ensure_tables(client, sync).await?;
+    let shown = format!("sync {sync}");
+    let rows = client
+        .query(&run_log_sql("$1", "$2"), &[&sync, &storable(run_id)])
+        .await
+        .map_err(pg("read sync log", &shown))?;
+    rows.iter()
+        .map(|r| {
+            entry(
+                &shown,
+                r.get(0),
+                r.get::<_, &str>(1),
+                r.get::<_, &str>(2),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+            )
+        })
+        .collect()
+}
+
 impl PostgresWarehouse {
     /// Runs `f` on the sync connection (opened on first use, reopened when
     /// it closed), mapping errors to [`CoreError::SyncStore`].
@@ -499,5 +533,12 @@ impl SyncStore for PostgresWarehouse {
     async fn finish_job(&self, sync: &str, job: &str) -> Result<(), CoreError> {
         self.on_sync_conn(sync, "finish job", async |c| finish_job(c, sync, job).await)
             .await
+    }
+
+    async fn run_log(&self, sync: &str, run_id: &str) -> Result<Vec<SyncLogEntry>, CoreError> {
+        self.on_sync_conn(sync, "read the run's log", async |c| {
+            run_log(c, sync, run_id).await
+        })
+        .await
     }
 }

@@ -2067,6 +2067,13 @@ async fn run_history_round_trips() {
 }
 
 #[tokio::test]
+async fn sync_log_keeps_pre_images() {
+    let pg = start().await;
+    let wh = fresh(&pg, "sync_log").await;
+    crate::fixtures::sync_log_pre_images(wh.as_ref()).await;
+}
+
+#[tokio::test]
 async fn quality_results_round_trip() {
     let pg = start().await;
     let wh = fresh(&pg, "quality").await;
