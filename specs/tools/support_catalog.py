@@ -34,6 +34,28 @@ ZENDESK = [
      "Comments of the tickets changed since the cursor (the tickets' incremental export, then each "
      "ticket's comments); every comment carries its ticket's id and `updated_at`."),
 ]
+# Lists read in full every run (name, description): cursor-paginated (`page[size]`, `links.next`)
+# unless marked unpaginated; the endpoint is /api/v2/{name}.json, the records under `name`.
+ZENDESK_LISTS = [
+    ("brands", True, "Brands of the account, read in full every run (cursor pagination)."),
+    ("ticket_forms", False, "Ticket forms, read in full every run (one unpaginated list)."),
+    ("user_fields", True, "Custom user fields, read in full every run (cursor pagination)."),
+    ("organization_fields", True, "Custom organization fields, read in full every run (cursor pagination)."),
+    ("group_memberships", True, "Agents' memberships of groups, read in full every run (cursor pagination)."),
+    ("organization_memberships", True,
+     "Users' memberships of organizations, read in full every run (cursor pagination)."),
+    ("macros", True, "Shared and personal macros, read in full every run (cursor pagination)."),
+    ("satisfaction_ratings", True,
+     "Satisfaction ratings of tickets, read in full every run (cursor pagination)."),
+    ("ticket_metrics", True,
+     "Metrics of each (unarchived) ticket, read in full every run (cursor pagination)."),
+]
+ZENDESK += [
+    (name, "get", f"/api/v2/{name}.json", f"/api/v2/{name}", name, ["id"], None, False,
+     {"read": "list", "next": "/links/next", "page_size_param": "page[size]"} if cursor
+     else {"read": "list", "next": "/next_page"}, desc)
+    for name, cursor, desc in ZENDESK_LISTS
+]
 
 INTERCOM = [
     ("contacts", "post", "/contacts/search", "/contacts/search", "data", ["id"], "updated_at", False,
@@ -145,7 +167,9 @@ def q(s):
 def main(vendor, folder):
     if vendor == "zendesk":
         path, streams = os.path.join(folder, "zendesk/openapi-src.yaml"), ZENDESK
-        desc = "Zendesk Support: tickets and their comments, users, organizations, ticket fields and groups."
+        desc = ("Zendesk Support: tickets and their comments, users, organizations, ticket fields and groups, "
+                "brands, ticket forms, user and organization fields, group and organization memberships, "
+                "macros, satisfaction ratings and ticket metrics.")
         source = "Zendesk's OpenAPI (openapi-src.yaml)"
     else:
         path, streams = os.path.join(folder, "intercom/2.16/api.intercom.io.yaml"), INTERCOM

@@ -6,8 +6,10 @@
 //! until `end_of_stream`; the saved state is the export cursor, so a re-run
 //! continues exactly where the last one stopped), organizations from the
 //! time-based incremental export (`start_time` = the last page's `end_time`,
-//! boundary duplicates dropped), and ticket fields and groups read in full
-//! (merged on `id`). Deleted tickets come out of the export with status
+//! boundary duplicates dropped), ticket comments, and the lists read in full
+//! every run (merged on `id`): ticket fields, groups, brands, ticket forms,
+//! user and organization fields, group and organization memberships, macros,
+//! satisfaction ratings and ticket metrics. Deleted tickets come out of the export with status
 //! `deleted` and get `_weft_deleted_at`. Authentication is basic
 //! `{email}/token:{api_token}`; requests go through two budgets: the plan's
 //! requests per minute, and Zendesk's 10 incremental-export requests per minute.

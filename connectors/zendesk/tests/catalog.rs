@@ -41,7 +41,16 @@ fn every_stream_matches_zendesks_openapi() {
             "organizations",
             "ticket_fields",
             "groups",
-            "ticket_comments"
+            "ticket_comments",
+            "brands",
+            "ticket_forms",
+            "user_fields",
+            "organization_fields",
+            "group_memberships",
+            "organization_memberships",
+            "macros",
+            "satisfaction_ratings",
+            "ticket_metrics",
         ]
     );
     for stream in &catalog.streams {

@@ -11,7 +11,9 @@ use weft_sandbox::{Api, Control, DEFAULT_ZENDESK_EMAIL, DEFAULT_ZENDESK_TOKEN, S
 use weft_zendesk::{ZendeskConfig, ZendeskSource};
 
 /// Tickets through the cursor-based incremental export, 10 per page, or
-/// their comments (`ticket_comments`: the export, then each ticket's list).
+/// their comments (`ticket_comments`: the export, then each ticket's list),
+/// or a list read in full every run, 100 per page (`ticket_metrics`: one
+/// per ticket, 250 of them in three pages; `organization_memberships`).
 struct Zendesk {
     token_file: tempfile::NamedTempFile,
     stream: &'static str,
@@ -20,6 +22,20 @@ struct Zendesk {
 #[async_trait]
 impl SourceHarness for Zendesk {
     fn capabilities(&self) -> SourceCapabilities {
+        if LISTS.contains(&self.stream) {
+            return SourceCapabilities {
+                api: Api::Zendesk,
+                stream: self.stream.into(),
+                incremental: false,
+                // Lists always ask for Zendesk's largest page.
+                page_size: 100,
+                secrets: vec![DEFAULT_ZENDESK_TOKEN.into()],
+                sandbox: SandboxConfig {
+                    size: 250,
+                    ..SandboxConfig::default()
+                },
+            };
+        }
         SourceCapabilities {
             api: Api::Zendesk,
             stream: self.stream.into(),
@@ -66,6 +82,9 @@ impl SourceHarness for Zendesk {
     fn expected_keys(&self, control: &Control) -> Result<BTreeSet<String>, BoxError> {
         let ids = match self.stream {
             "ticket_comments" => control.zendesk_comment_ids(),
+            list if LISTS.contains(&list) => control
+                .zendesk_list_ids(list)
+                .ok_or_else(|| format!("the sandbox serves no list `{list}`"))?,
             _ => control.zendesk_ticket_ids(),
         };
         Ok(ids.into_iter().map(|id| id.to_string()).collect())
@@ -82,6 +101,20 @@ async fn zendesk_passes_the_source_suite() {
     })
     .await
     .assert_passed();
+}
+
+/// The full-refresh lists the suite reads.
+const LISTS: [&str; 2] = ["ticket_metrics", "organization_memberships"];
+
+#[tokio::test]
+async fn zendesk_lists_pass_the_source_suite() {
+    for stream in LISTS {
+        let token_file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(token_file.path(), DEFAULT_ZENDESK_TOKEN).unwrap();
+        weft_conformance::source::run_suite(&Zendesk { token_file, stream })
+            .await
+            .assert_passed();
+    }
 }
 
 #[tokio::test]

@@ -222,6 +222,109 @@ async fn groups_page_with_links_next_and_a_401_is_an_error_without_the_token() {
     assert!(r.records.is_empty() && r.states.is_empty());
 }
 
+/// The cursor-paginated lists ask for the largest page (`page[size]=100`)
+/// with basic auth, follow `links.next` (its `page[after]`) and stop when it
+/// is null; every record is read once and the read ends with one checkpoint.
+#[tokio::test]
+async fn cursor_lists_ask_for_100_follow_links_next_and_stop_at_null() {
+    for name in [
+        "brands",
+        "user_fields",
+        "organization_fields",
+        "group_memberships",
+        "organization_memberships",
+        "macros",
+        "satisfaction_ratings",
+        "ticket_metrics",
+    ] {
+        let server = MockServer::start().await;
+        let endpoint = format!("/api/v2/{name}.json");
+        let record = |id: u64| json!({"id": id, "url": format!("https://x/{name}/{id}.json")});
+        Mock::given(method("GET"))
+            .and(path(endpoint.as_str()))
+            .and(header("authorization", basic().as_str()))
+            .and(query_param("page[size]", "100"))
+            .and(query_param_is_missing("page[after]"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                name: [record(1), record(2)],
+                "meta": {"has_more": true, "after_cursor": "c1", "before_cursor": "c0"},
+                "links": {"next": format!("{}{endpoint}?page%5Bafter%5D=c1&page%5Bsize%5D=100", server.uri()), "prev": null},
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(endpoint.as_str()))
+            .and(header("authorization", basic().as_str()))
+            .and(query_param("page[after]", "c1"))
+            .and(query_param("page[size]", "100"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                name: [record(3)],
+                "meta": {"has_more": false, "after_cursor": "c2", "before_cursor": "c2"},
+                "links": {"next": null, "prev": null},
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let r = read(&source(&server), name, None).await;
+        assert_eq!(r.error_text(), None, "{name}");
+        let ids: Vec<u64> = r
+            .records
+            .iter()
+            .map(|x| x["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ids, [1, 2, 3], "{name}");
+        assert_eq!(r.pages, [2, 1], "{name}");
+        assert_eq!(r.states.len(), 1, "{name}");
+        assert!(r.last_state().unwrap().0["synced_at"].is_string(), "{name}");
+        server.verify().await;
+    }
+}
+
+/// Ticket forms are one unpaginated list: no `page[size]` is sent, and
+/// `next_page` (null in Zendesk's answer) is what would be followed.
+#[tokio::test]
+async fn ticket_forms_are_read_without_page_size_following_next_page() {
+    let server = MockServer::start().await;
+    let form = |id: u64| json!({"id": id, "name": format!("form {id}")});
+    Mock::given(method("GET"))
+        .and(path("/api/v2/ticket_forms.json"))
+        .and(header("authorization", basic().as_str()))
+        .and(query_param_is_missing("page[size]"))
+        .and(query_param_is_missing("page"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ticket_forms": [form(1), form(2)],
+            "next_page": format!("{}/api/v2/ticket_forms.json?page=2", server.uri()),
+            "previous_page": null,
+            "count": 3,
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/ticket_forms.json"))
+        .and(query_param("page", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ticket_forms": [form(3)],
+            "next_page": null,
+            "previous_page": null,
+            "count": 3,
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = read(&source(&server), "ticket_forms", None).await;
+    assert_eq!(r.error_text(), None);
+    let ids: Vec<u64> = r
+        .records
+        .iter()
+        .map(|x| x["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+    assert_eq!(r.states.len(), 1);
+    server.verify().await;
+}
+
 /// `ticket_comments`: the tickets' export, then each live ticket's comments
 /// (largest pages, `links.next` followed); a deleted ticket is not asked for
 /// and a ticket answering 404 has none. Each comment carries its ticket's id

@@ -342,3 +342,82 @@ async fn ticket_comments_are_read_once_and_rereads_fetch_only_changed_tickets() 
     assert!(none.records.is_empty());
     sandbox.shutdown().await;
 }
+
+/// The lists read in full (brands, ticket forms, custom fields, memberships,
+/// macros, satisfaction ratings, ticket metrics): exactly the records the
+/// sandbox serves, once each and in its order, 100 per page (ticket forms in
+/// one unpaginated page), one checkpoint per read; a re-run reads everything
+/// again, without what was deleted since.
+#[tokio::test]
+async fn lists_read_exactly_what_the_sandbox_holds_100_per_page() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        size: 250,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let token = weft_conformance::secret_file(weft_sandbox::DEFAULT_ZENDESK_TOKEN).unwrap();
+    let mut config = ZendeskConfig::new("unused", weft_sandbox::DEFAULT_ZENDESK_EMAIL, token);
+    config.base_url = Some(sandbox.base_url(Api::Zendesk));
+    config.requests_per_minute = 700;
+    let src = ZendeskSource::new(config, &BudgetRegistry::new()).unwrap();
+    let control = sandbox.control();
+
+    // (stream, its exact count when fixed by the account's configuration).
+    let lists = [
+        ("brands", Some(2)),
+        ("ticket_forms", Some(2)),
+        ("user_fields", Some(3)),
+        ("organization_fields", Some(2)),
+        ("group_memberships", None),
+        ("organization_memberships", None),
+        ("macros", Some(4)),
+        ("satisfaction_ratings", None),
+        ("ticket_metrics", Some(250)),
+    ];
+    for (name, count) in lists {
+        let want = control.zendesk_list_ids(name).unwrap();
+        if let Some(n) = count {
+            assert_eq!(want.len(), n, "{name}");
+        }
+        let before = control.request_count(Api::Zendesk);
+        let r = read(&src, name, None, control.now()).await;
+        assert_eq!(ids(&r.records), want, "{name}");
+        unique(&r.records);
+        assert_eq!(r.states.len(), 1, "{name}");
+        let pages: Vec<usize> = want
+            .chunks(100)
+            .map(<[u64]>::len)
+            .filter(|&n| n > 0)
+            .collect();
+        assert_eq!(r.pages, pages, "{name}");
+        let requests = control.request_count(Api::Zendesk) - before;
+        assert_eq!(requests, want.len().div_ceil(100).max(1) as u64, "{name}");
+    }
+    // Memberships and ratings follow the generated users and tickets.
+    let memberships = control.zendesk_list_ids("group_memberships").unwrap();
+    assert!(memberships.len() > 6, "the admin's 6 and the agents'");
+    let orgs = control
+        .zendesk_list_ids("organization_memberships")
+        .unwrap();
+    assert!(orgs.len() > 100 && orgs.len() < 250, "{}", orgs.len());
+    let ratings = control.zendesk_list_ids("satisfaction_ratings").unwrap();
+    assert!(!ratings.is_empty() && ratings.len() < 250);
+
+    // Deleting a ticket: the next full read lacks its metrics.
+    let metrics = read(&src, "ticket_metrics", None, control.now()).await;
+    control.advance_clock(120);
+    control.zendesk_delete_ticket(250).unwrap();
+    let again = read(
+        &src,
+        "ticket_metrics",
+        metrics.last_state().cloned(),
+        control.now(),
+    )
+    .await;
+    assert_eq!(again.records.len(), 249);
+    assert!(again.records.iter().all(|m| m["ticket_id"] != 250));
+    assert_eq!(metrics.records[0]["ticket_id"], 250, "newest ticket first");
+    assert_eq!(again.records[0]["ticket_id"], 249);
+    sandbox.shutdown().await;
+}

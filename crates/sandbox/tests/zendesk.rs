@@ -767,15 +767,31 @@ async fn clients_sending_decimal_start_times_and_proxied_hosts_are_served() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
 
-    for (path, key) in [
-        ("/api/v2/user_fields.json", "user_fields"),
-        ("/api/v2/organization_fields.json", "organization_fields"),
+    // The custom fields, every one in one page without `page[size]`.
+    for (path, key, keys) in [
+        (
+            "/api/v2/user_fields.json",
+            "user_fields",
+            &["plan", "account_manager", "beta_tester"][..],
+        ),
+        (
+            "/api/v2/organization_fields.json",
+            "organization_fields",
+            &["tier", "renewal_date"][..],
+        ),
     ] {
         let (status, body) = get(&sb, path).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+        let fields: Vec<&str> = body[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, keys);
         assert_eq!(
-            body,
-            json!({key: [], "next_page": null, "previous_page": null, "count": 0})
+            (body["next_page"].clone(), body["count"].clone()),
+            (Value::Null, json!(keys.len()))
         );
         let anonymous = reqwest::get(format!("{}{path}", sb.base_url(Api::Zendesk)))
             .await
@@ -803,4 +819,173 @@ async fn clients_sending_decimal_start_times_and_proxied_hosts_are_served() {
         "{after}"
     );
     sb.shutdown().await;
+}
+
+/// Every record of a plain list, following `links.next` from `page[size]`
+/// pages (ticket forms: one page whatever is asked); the ids and the number of pages.
+async fn list(sb: &Sandbox, name: &str, size: usize) -> (Vec<Value>, usize) {
+    let base = sb.base_url(Api::Zendesk);
+    let mut path = format!("/api/v2/{name}.json?page%5Bsize%5D={size}");
+    let (mut out, mut pages) = (Vec::new(), 0);
+    loop {
+        let (status, page) = get(sb, &path).await;
+        assert_eq!(status, StatusCode::OK, "{name}: {page}");
+        out.extend(page[name].as_array().unwrap().iter().cloned());
+        pages += 1;
+        match page["links"]["next"].as_str() {
+            Some(next) => path = next.strip_prefix(&base).unwrap().to_owned(),
+            None => break,
+        }
+    }
+    (out, pages)
+}
+
+/// The plain lists page by cursor (`page[size]`, `links.next`) as groups
+/// do, serve what the control API lists, and agree with the tickets and
+/// users: a rating for every ticket generated `solved`, metrics for every
+/// live ticket (newest first), an organization membership for every user
+/// with an organization, a group membership for every agent and six for the admin.
+#[tokio::test]
+async fn lists_page_by_cursor_and_agree_with_tickets_and_users() {
+    let sb = sandbox(100, false).await;
+    let control = sb.control();
+    let id_of = |records: &[Value]| -> Vec<u64> {
+        records.iter().map(|r| r["id"].as_u64().unwrap()).collect()
+    };
+    let spec = openapi::load("zendesk/openapi-src.json");
+    let mut errors = Vec::new();
+    for (name, count, schema) in [
+        ("brands", Some(2), "BrandObject"),
+        ("ticket_forms", Some(2), "TicketFormObject"),
+        ("user_fields", Some(3), "UserFieldObject"),
+        ("organization_fields", Some(2), "OrganizationFieldObject"),
+        ("macros", Some(4), "MacroObject"),
+        ("group_memberships", None, "GroupMembershipObject"),
+        (
+            "organization_memberships",
+            None,
+            "OrganizationMembershipObject",
+        ),
+        ("satisfaction_ratings", None, "SatisfactionRatingObject"),
+        ("ticket_metrics", Some(100), "TicketMetricObject"),
+    ] {
+        let (records, pages) = list(&sb, name, 7).await;
+        // Every record has the shape of Zendesk's own description of it.
+        for (n, record) in records.iter().enumerate() {
+            let at = format!("{name}[{n}]");
+            openapi::check(
+                &spec,
+                openapi::component(&spec, schema),
+                record,
+                &at,
+                &mut errors,
+            );
+        }
+        let want = control.zendesk_list_ids(name).unwrap();
+        assert_eq!(id_of(&records), want, "{name}");
+        if let Some(n) = count {
+            assert_eq!(records.len(), n, "{name}");
+        }
+        let expected_pages = if name == "ticket_forms" {
+            1
+        } else {
+            records.len().div_ceil(7).max(1)
+        };
+        assert_eq!(pages, expected_pages, "{name}");
+    }
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(control.zendesk_list_ids("tickets"), None);
+
+    let (tickets, _) = export(
+        &sb,
+        "tickets",
+        "/api/v2/incremental/tickets/cursor.json?start_time=0",
+    )
+    .await;
+    let solved: Vec<u64> = tickets
+        .iter()
+        .filter(|t| t["status"] == "solved")
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect();
+    let (ratings, _) = list(&sb, "satisfaction_ratings", 100).await;
+    let rated: Vec<u64> = ratings
+        .iter()
+        .map(|r| r["ticket_id"].as_u64().unwrap())
+        .collect();
+    assert!(!solved.is_empty());
+    assert_eq!(rated, solved);
+    let (metrics, _) = list(&sb, "ticket_metrics", 100).await;
+    let measured: Vec<u64> = metrics
+        .iter()
+        .map(|m| m["ticket_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(measured, (1..=100).rev().collect::<Vec<u64>>());
+    assert!(metrics.iter().all(|m| m["solved_at"].is_null()
+        == (tickets[m["ticket_id"].as_u64().unwrap() as usize - 1]["status"] != "solved")));
+
+    let (users, _) = export(
+        &sb,
+        "users",
+        "/api/v2/incremental/users/cursor.json?start_time=0",
+    )
+    .await;
+    let with_org: Vec<(u64, u64)> = users
+        .iter()
+        .filter(|u| !u["organization_id"].is_null())
+        .map(|u| {
+            (
+                u["id"].as_u64().unwrap(),
+                u["organization_id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let (members, _) = list(&sb, "organization_memberships", 100).await;
+    let membership: Vec<(u64, u64)> = members
+        .iter()
+        .map(|m| {
+            (
+                m["user_id"].as_u64().unwrap(),
+                m["organization_id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(membership, with_org);
+    let agents: Vec<(u64, u64)> = users
+        .iter()
+        .filter(|u| u["role"] == "agent")
+        .map(|u| {
+            (
+                u["id"].as_u64().unwrap(),
+                u["default_group_id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let (groups, _) = list(&sb, "group_memberships", 100).await;
+    let (admin, others): (Vec<&Value>, Vec<&Value>) = groups
+        .iter()
+        .partition(|m| m["user_id"] == 360_999_999_999u64);
+    assert_eq!(admin.len(), 6);
+    let in_groups: Vec<(u64, u64)> = others
+        .iter()
+        .map(|m| {
+            (
+                m["user_id"].as_u64().unwrap(),
+                m["group_id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(in_groups, agents);
+
+    // A deleted ticket loses its metrics (and its rating).
+    control.zendesk_delete_ticket(100).unwrap();
+    let (metrics, _) = list(&sb, "ticket_metrics", 100).await;
+    assert_eq!(metrics.len(), 99);
+    assert_eq!(metrics[0]["ticket_id"], 99);
+    // Unauthenticated: 401.
+    let anonymous = reqwest::get(format!("{}/api/v2/brands.json", sb.base_url(Api::Zendesk)))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = get(&sb, "/api/v2/macros.json?page%5Bsize%5D=101").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }

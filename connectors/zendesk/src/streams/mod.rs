@@ -3,8 +3,10 @@
 //! What differs per stream (endpoint, the key holding the records, how it is
 //! read) is declared in `specs/zendesk.toml` under `[streams.options]`:
 //! `read = "cursor_export"` (tickets, users), `"time_export"`
-//! (organizations), `"list"` (ticket fields, groups; `next` is the pointer
-//! to the next page's URL, `page_size_param` asks for the largest page) or
+//! (organizations), `"list"` (ticket fields, groups, brands, ticket forms,
+//! user and organization fields, group and organization memberships, macros,
+//! satisfaction ratings, ticket metrics; `next` is the pointer to the next
+//! page's URL, `page_size_param` asks for the largest page) or
 //! `"children"` (ticket comments: the tickets export, then each changed
 //! ticket's `child` list through [`weft_http::fetch_children`]).
 
@@ -279,6 +281,15 @@ mod tests {
                 ("ticket_fields".to_string(), Read::List),
                 ("groups".to_string(), Read::List),
                 ("ticket_comments".to_string(), Read::Children),
+                ("brands".to_string(), Read::List),
+                ("ticket_forms".to_string(), Read::List),
+                ("user_fields".to_string(), Read::List),
+                ("organization_fields".to_string(), Read::List),
+                ("group_memberships".to_string(), Read::List),
+                ("organization_memberships".to_string(), Read::List),
+                ("macros".to_string(), Read::List),
+                ("satisfaction_ratings".to_string(), Read::List),
+                ("ticket_metrics".to_string(), Read::List),
             ]
         );
         // Every children stream says where its children are.

@@ -1,6 +1,7 @@
 //! The Zendesk part of the control API: update and delete tickets (they
 //! re-appear in the incremental export), create users, read users by email
-//! and organizations by external id, read job statuses, hold jobs (their
+//! and organizations by external id, list the ids of the plain lists
+//! (brands, memberships, ticket metrics, ...), read job statuses, hold jobs (their
 //! statuses stay `working` until released).
 
 use axum::extract::{Path, State};
@@ -82,6 +83,16 @@ impl Control {
         } else {
             Err(not_found("ticket", id))
         }
+    }
+
+    /// The id of every record of the Zendesk list `name` (`brands`,
+    /// `ticket_forms`, `user_fields`, `organization_fields`,
+    /// `group_memberships`, `organization_memberships`, `macros`,
+    /// `satisfaction_ratings`, `ticket_metrics`: `GET /api/v2/{name}.json`)
+    /// as it serves them now, in its order; `None` for another name.
+    pub fn zendesk_list_ids(&self, name: &str) -> Option<Vec<u64>> {
+        let list = super::lists::List::named(name)?;
+        Some(self.room::<ZendeskState>()?.list_ids(list))
     }
 
     /// The id of every Zendesk ticket the exports serve (deleted ones included).

@@ -11,7 +11,7 @@ use crate::json::Obj;
 use crate::people::person;
 
 /// How far back generated history goes: about two years.
-const HISTORY_SECS: i64 = 730 * 86_400;
+pub(crate) const HISTORY_SECS: i64 = 730 * 86_400;
 
 /// First user id (users are `USER_BASE + index`).
 pub(crate) const USER_BASE: u64 = 361_000_000_000;
@@ -21,9 +21,13 @@ pub(crate) const AGENT_ID: u64 = USER_BASE - 1;
 /// First organization id.
 const ORG_BASE: u64 = 362_000_000_000;
 /// First group id.
-const GROUP_BASE: u64 = 363_000_000_000;
+pub(crate) const GROUP_BASE: u64 = 363_000_000_000;
 /// First ticket field id.
-const FIELD_BASE: u64 = 364_000_000_000;
+pub(crate) const FIELD_BASE: u64 = 364_000_000_000;
+/// First brand id (the first brand is the default one every ticket has).
+pub(crate) const BRAND_BASE: u64 = 365_000_000_000;
+/// First ticket form id (the first form is the default one every ticket has).
+pub(crate) const FORM_BASE: u64 = 366_000_000_000;
 
 /// Number of groups (agents' teams).
 pub(crate) const GROUPS: &[&str] = &[
@@ -144,7 +148,7 @@ impl Universe {
     }
 
     /// Organization of user `i`, if any (most users have one).
-    fn user_organization(&self, i: u64) -> Option<u64> {
+    pub(crate) fn user_organization(&self, i: u64) -> Option<u64> {
         let v = h(self.seed, 0x2E_0A0, i);
         (!v.is_multiple_of(5)).then(|| self.organization_id(v % self.count(Kind::Organization)))
     }
@@ -152,6 +156,30 @@ impl Universe {
     /// Requester (user index) of ticket `i`.
     pub(crate) fn ticket_requester(&self, i: u64) -> u64 {
         h(self.seed, 0x2E_0B0, i) % self.size.max(1)
+    }
+
+    /// Whether generated user `i` is an agent (one in fifty), and its default group.
+    pub(crate) fn user_agent_group(&self, i: u64) -> Option<u64> {
+        let v = h(self.seed, 0x2E_0C0, i);
+        v.is_multiple_of(50)
+            .then(|| GROUP_BASE + v % GROUPS.len() as u64)
+    }
+
+    /// The status generated ticket `i` was generated with.
+    pub(crate) fn ticket_status(&self, i: u64) -> &'static str {
+        let v = h(self.seed, 0x2E_0D0, i);
+        STATUSES[((v >> 8) % STATUSES.len() as u64) as usize]
+    }
+
+    /// The group generated ticket `i` is assigned to.
+    pub(crate) fn ticket_group(&self, i: u64) -> u64 {
+        let v = h(self.seed, 0x2E_0D0, i);
+        GROUP_BASE + (v >> 16) % GROUPS.len() as u64
+    }
+
+    /// The name of organization `k`.
+    pub(crate) fn organization_name(&self, k: u64) -> String {
+        format!("{} {}", person(self.seed, k).company, k + 1)
     }
 }
 
@@ -346,7 +374,7 @@ pub(crate) fn organization(u: &Universe, base_url: &str, k: u64, out: &mut Strin
     let mut o = Obj::new(out);
     o.str("url", &format!("{base_url}/api/v2/organizations/{id}.json"))
         .int("id", id as i64)
-        .str("name", &format!("{} {}", p.company, k + 1))
+        .str("name", &u.organization_name(k))
         .bool("shared_tickets", false)
         .bool("shared_comments", false)
         .null("external_id")
@@ -367,8 +395,8 @@ pub(crate) fn ticket(u: &Universe, base_url: &str, i: u64, out: &mut String) {
     let v = h(u.seed, 0x2E_0D0, i);
     let requester = u.ticket_requester(i);
     let subject = SUBJECTS[(v % SUBJECTS.len() as u64) as usize];
-    let status = STATUSES[((v >> 8) % STATUSES.len() as u64) as usize];
-    let group = GROUP_BASE + (v >> 16) % GROUPS.len() as u64;
+    let status = u.ticket_status(i);
+    let group = u.ticket_group(i);
     let updated = u.updated(Kind::Ticket, i);
     let mut o = Obj::new(out);
     o.str("url", &format!("{base_url}/api/v2/tickets/{id}.json"))
@@ -426,8 +454,8 @@ pub(crate) fn ticket(u: &Universe, base_url: &str, i: u64, out: &mut String) {
         .null("satisfaction_rating")
         .raw("sharing_agreement_ids", "[]")
         .raw("followup_ids", "[]")
-        .int("ticket_form_id", 1)
-        .int("brand_id", 1)
+        .int("ticket_form_id", FORM_BASE as i64)
+        .int("brand_id", BRAND_BASE as i64)
         .bool("allow_channelback", false)
         .bool("allow_attachments", true)
         .bool("from_messaging_channel", false);

@@ -1,14 +1,18 @@
 //! The Zendesk Support simulator: `/api/v2/` incremental cursor exports of
 //! tickets and users, the time-based organization export, ticket fields,
-//! groups, deleted tickets, `users/create_or_update_many` with job statuses,
-//! organization writes (`show_many`, `create_many`, `update_many`,
-//! `destroy_many`), tag additions and `users/search` (organizations.rs),
-//! the authenticated agent (`users/me`); basic `email/token` authentication
-//! or an OAuth access token (`Authorization: Bearer`), and the per-minute
-//! rate limits (account-wide, and 10/min for incremental exports).
+//! groups, the account's other lists (brands, ticket forms, user and
+//! organization fields, group and organization memberships, macros,
+//! satisfaction ratings, ticket metrics: lists.rs), deleted tickets,
+//! `users/create_or_update_many` with job statuses, organization writes
+//! (`show_many`, `create_many`, `update_many`, `destroy_many`), tag
+//! additions and `users/search` (organizations.rs), the authenticated agent
+//! (`users/me`); basic `email/token` authentication or an OAuth access token
+//! (`Authorization: Bearer`), and the per-minute rate limits (account-wide,
+//! and 10/min for incremental exports).
 
 mod control;
 mod data;
+mod lists;
 mod organizations;
 
 use std::collections::{HashMap, HashSet};
@@ -434,11 +438,6 @@ fn router(state: Shared) -> Router {
                 get(ticket_fields),
             )
             .route(&format!("/api/v2/groups{suffix}"), get(groups))
-            .route(&format!("/api/v2/user_fields{suffix}"), get(user_fields))
-            .route(
-                &format!("/api/v2/organization_fields{suffix}"),
-                get(organization_fields),
-            )
             .route(&format!("/api/v2/users/me{suffix}"), get(me))
             .route(
                 &format!("/api/v2/deleted_tickets{suffix}"),
@@ -468,6 +467,16 @@ fn router(state: Shared) -> Router {
                 &format!("/api/v2/organizations/destroy_many{suffix}"),
                 delete(organizations::destroy_many),
             );
+    }
+    for list in lists::List::ALL {
+        for suffix in ["", ".json"] {
+            r = r.route(
+                &format!("/api/v2/{}{suffix}", list.name()),
+                get(move |st: State<Shared>, headers: HeaderMap, q: RawQuery| {
+                    lists::serve(list, st, headers, q)
+                }),
+            );
+        }
     }
     r.route("/api/v2/tickets/{id}/comments", get(ticket_comments))
         .route("/api/v2/tickets/{id}/comments.json", get(ticket_comments))
@@ -801,27 +810,6 @@ async fn ticket_fields(State(st): State<Shared>, headers: HeaderMap) -> Response
         data::TICKET_FIELDS.len()
     ));
     respond(StatusCode::OK, body)
-}
-
-/// `GET /api/v2/user_fields`: the account's custom user fields. The
-/// sandbox account defines none (every user's `user_fields` is `{}`).
-async fn user_fields(State(st): State<Shared>, headers: HeaderMap) -> Response {
-    no_custom_fields(&st, &headers, "user_fields")
-}
-
-/// `GET /api/v2/organization_fields`: none, as for users.
-async fn organization_fields(State(st): State<Shared>, headers: HeaderMap) -> Response {
-    no_custom_fields(&st, &headers, "organization_fields")
-}
-
-fn no_custom_fields(st: &ZendeskState, headers: &HeaderMap, key: &str) -> Response {
-    if let Err(e) = st.authorize(headers) {
-        return *e;
-    }
-    respond(
-        StatusCode::OK,
-        format!(r#"{{"{key}":[],"next_page":null,"previous_page":null,"count":0}}"#),
-    )
 }
 
 /// `GET /api/v2/users/me`: the admin the API token or OAuth token acts as.
